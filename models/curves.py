@@ -1,0 +1,371 @@
+"""Response curves: what a channel earns per week at a constant weekly spend.
+
+``ResponseCurve.response(w)`` is the steady-state expected weekly incremental revenue at a
+constant weekly spend ``w`` (data currency per week); ``marginal(w)`` is its derivative, the
+marginal ROAS.  A ``CurveSet`` holds one curve per channel with the fit's diagnostics and saves
+to one JSON file with a schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from models.errors import CurveError
+from models.io import atomic_write_text
+from models.transforms import (
+    Adstock,
+    FloatArray,
+    Saturation,
+    adstock_from_dict,
+    saturation_from_dict,
+)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Component:
+    """``beta * saturation(adstock_total * w)``: one outcome's steady-state response."""
+
+    beta: float
+    saturation: Saturation
+    adstock: Adstock
+
+    def value(self, w: ArrayLike) -> FloatArray:
+        t = self.adstock.total_weight
+        return self.beta * self.saturation.value(np.asarray(w, dtype=float) * t)
+
+    def derivative(self, w: ArrayLike) -> FloatArray:
+        t = self.adstock.total_weight
+        return self.beta * t * self.saturation.derivative(np.asarray(w, dtype=float) * t)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "beta": self.beta,
+            "saturation": self.saturation.to_dict(),
+            "adstock": self.adstock.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Component:
+        return cls(
+            beta=float(d["beta"]),
+            saturation=saturation_from_dict(d["saturation"]),
+            adstock=adstock_from_dict(d["adstock"]),
+        )
+
+
+@dataclass(frozen=True)
+class ResponseCurve:
+    """One channel's fitted response.
+
+    Parameters
+    ----------
+    channel : str
+        Channel key (with market/segment parts joined by ``|`` when the panel has them).
+    revenue : Component
+        Weekly incremental revenue at a constant weekly spend.
+    recent_spend : float
+        Mean weekly spend over the panel's last weeks (the "current" point).
+    visitors : Component or None
+        Weekly incremental visitors, when the panel has them.
+    ratios : dict
+        Panel averages that turn revenue into other outcomes: ``revenue_per_order``,
+        ``new_customers_per_revenue``, ``new_customer_revenue_share``, ``return_share``.
+    draws : list of Component
+        Bootstrap draws of the revenue component (may be empty).
+    diagnostics : dict
+        Per-channel fit diagnostics.
+    """
+
+    channel: str
+    revenue: Component
+    recent_spend: float = 0.0
+    visitors: Component | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+    draws: tuple[Component, ...] = ()
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    # -- the revenue curve ---------------------------------------------------------------
+    @property
+    def family(self) -> str:
+        return self.revenue.saturation.lookup_name
+
+    @property
+    def is_concave(self) -> bool:
+        return self.revenue.saturation.is_concave
+
+    @property
+    def max_response(self) -> float:
+        """The weekly revenue the channel approaches at unlimited spend."""
+        return self.revenue.beta
+
+    def response(self, w: ArrayLike) -> FloatArray:
+        """Steady-state weekly incremental revenue at constant weekly spend ``w``."""
+        return self.revenue.value(w)
+
+    def marginal(self, w: ArrayLike) -> FloatArray:
+        """Marginal ROAS: derivative of :meth:`response` at weekly spend ``w``."""
+        return self.revenue.derivative(w)
+
+    def roas(self, w: ArrayLike) -> FloatArray:
+        w = np.asarray(w, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(w > 0, self.response(w) / w, self.marginal(0.0))
+
+    def saturation_share(self, w: ArrayLike) -> FloatArray:
+        """Share of the channel's maximum weekly response reached at weekly spend ``w``."""
+        return self.response(w) / self.revenue.beta if self.revenue.beta > 0 else np.zeros_like(
+            np.asarray(w, dtype=float)
+        )
+
+    def spend_at_marginal(self, target: float, upper: float | None = None) -> float:
+        """Weekly spend at which marginal ROAS falls to ``target`` (on the falling side).
+
+        Returns 0 when marginal ROAS is below ``target`` everywhere past the peak, and
+        ``inf`` when it never falls that low below ``upper`` (default: 1e4 x recent spend).
+        """
+        hi = upper if upper is not None else max(self.recent_spend, 1.0) * 1e4
+        grid = np.geomspace(max(hi, 1.0) * 1e-9, hi, 4001)
+        m = self.marginal(grid)
+        peak = int(np.argmax(m))
+        if m[peak] < target:
+            return 0.0
+        below = np.nonzero(m[peak:] < target)[0]
+        if len(below) == 0:
+            return math.inf
+        j = peak + int(below[0])
+        lo_w, hi_w = grid[j - 1] if j > 0 else 0.0, grid[j]
+        for _ in range(100):
+            mid = 0.5 * (lo_w + hi_w)
+            if self.marginal(mid) >= target:
+                lo_w = mid
+            else:
+                hi_w = mid
+        return float(0.5 * (lo_w + hi_w))
+
+    def saturation_spend(self, share: float = 0.8) -> float:
+        """Weekly spend at which ``share`` of the maximum response is reached."""
+        if not 0 < share < 1:
+            raise ValueError("share must lie in (0, 1)")
+        lo, hi = 0.0, max(self.recent_spend, 1.0)
+        while self.saturation_share(hi) < share:
+            hi *= 2.0
+            if hi > 1e15:
+                return math.inf
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if self.saturation_share(mid) < share:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    # -- uncertainty ----------------------------------------------------------------------
+    def response_draws(self, w: ArrayLike) -> FloatArray:
+        """Responses of the bootstrap draws, shape ``(n_draws, len(w))`` (empty when none)."""
+        w = np.atleast_1d(np.asarray(w, dtype=float))
+        if not self.draws:
+            return np.empty((0, len(w)))
+        return np.vstack([d.value(w) for d in self.draws])
+
+    def response_band(self, w: ArrayLike, level: float = 0.9) -> tuple[FloatArray, FloatArray]:
+        """Pointwise ``level`` interval of the response over the bootstrap draws."""
+        d = self.response_draws(w)
+        if d.shape[0] == 0:
+            r = np.atleast_1d(self.response(w))
+            return r, r
+        q = (1.0 - level) / 2.0
+        return np.quantile(d, q, axis=0), np.quantile(d, 1.0 - q, axis=0)
+
+    # -- visitors, orders, customers --------------------------------------------------------
+    @property
+    def has_visitors(self) -> bool:
+        return self.visitors is not None
+
+    def visitors_at(self, w: ArrayLike) -> FloatArray:
+        if self.visitors is None:
+            raise CurveError(f"channel {self.channel!r}: the panel had no visitors")
+        return self.visitors.value(w)
+
+    def marginal_visitors(self, w: ArrayLike) -> FloatArray:
+        if self.visitors is None:
+            raise CurveError(f"channel {self.channel!r}: the panel had no visitors")
+        return self.visitors.derivative(w)
+
+    def rpv(self, w: ArrayLike) -> FloatArray:
+        """Incremental revenue per incremental visitor at weekly spend ``w``."""
+        v = self.visitors_at(w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(v > 0, self.response(w) / v, np.nan)
+
+    def marginal_rpv(self, w: ArrayLike) -> FloatArray:
+        """Extra revenue per extra visitor when spend rises a little above ``w``."""
+        mv = self.marginal_visitors(w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(mv > 0, self.marginal(w) / mv, np.nan)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "channel": self.channel,
+            "revenue": self.revenue.to_dict(),
+            "recent_spend": self.recent_spend,
+            "ratios": dict(sorted(self.ratios.items())),
+            "diagnostics": self.diagnostics,
+        }
+        if self.visitors is not None:
+            out["visitors"] = self.visitors.to_dict()
+        if self.draws:
+            out["draws"] = [d.to_dict() for d in self.draws]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ResponseCurve:
+        return cls(
+            channel=str(d["channel"]),
+            revenue=Component.from_dict(d["revenue"]),
+            recent_spend=float(d.get("recent_spend", 0.0)),
+            visitors=Component.from_dict(d["visitors"]) if d.get("visitors") else None,
+            ratios={k: float(v) for k, v in dict(d.get("ratios", {})).items()},
+            draws=tuple(Component.from_dict(x) for x in d.get("draws", [])),
+            diagnostics=dict(d.get("diagnostics", {})),
+        )
+
+
+class CurveSet(Mapping[str, ResponseCurve]):
+    """One response curve per channel, with the fit's diagnostics and metadata.
+
+    Examples
+    --------
+    >>> from models.transforms import Geometric, Hill
+    >>> c = ResponseCurve("search", Component(1000.0, Hill(k=500.0, s=1.0), Geometric(alpha=0.0)))
+    >>> cs = CurveSet([c])
+    >>> float(cs["search"].response(500.0))
+    500.0
+    """
+
+    def __init__(
+        self,
+        curves: Sequence[ResponseCurve],
+        diagnostics: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._curves: dict[str, ResponseCurve] = {}
+        for c in curves:
+            if c.channel in self._curves:
+                raise CurveError(f"channel {c.channel!r} appears twice in the curve set")
+            self._curves[c.channel] = c
+        self.diagnostics: dict[str, Any] = dict(diagnostics or {})
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._curves)
+
+    def __getitem__(self, channel: str) -> ResponseCurve:
+        try:
+            return self._curves[channel]
+        except KeyError:
+            raise KeyError(f"no curve for channel {channel!r}; known: {self.channels}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._curves)
+
+    def __len__(self) -> int:
+        return len(self._curves)
+
+    def subset(self, channels: Sequence[str]) -> CurveSet:
+        return CurveSet([self[c] for c in channels], self.diagnostics, self.meta)
+
+    # -- files -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "meta": self.meta,
+            "diagnostics": self.diagnostics,
+            "channels": [c.to_dict() for c in self._curves.values()],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the curve set to one JSON file, atomically and deterministically."""
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "<dict>") -> CurveSet:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise CurveError(
+                f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+            )
+        try:
+            curves = [ResponseCurve.from_dict(c) for c in d["channels"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CurveError(f"{source}: malformed curve entry: {exc}") from None
+        return cls(curves, d.get("diagnostics", {}), d.get("meta", {}))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CurveSet:
+        """Read a curve set written by :meth:`save`."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise CurveError(f"{path}: no such curves file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CurveError(f"{path}: not a curves JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise CurveError(f"{path}: not a curves JSON file (top level is not an object)")
+        return cls.from_dict(data, source=str(path))
+
+    # -- tables ----------------------------------------------------------------------------
+    def summary_table(self) -> pd.DataFrame:
+        """Per channel: recent weekly spend, ROAS, marginal ROAS, RPV, saturation, break-even."""
+        rows = []
+        for c in self._curves.values():
+            w = c.recent_spend
+            row: dict[str, Any] = {
+                "channel": c.channel,
+                "family": c.family,
+                "recent_weekly_spend": w,
+                "weekly_response": float(c.response(w)),
+                "roas": float(c.roas(w)),
+                "marginal_roas": float(c.marginal(w)),
+                "saturation_share": float(c.saturation_share(w)),
+                "spend_at_marginal_roas_1": c.spend_at_marginal(1.0),
+            }
+            if c.has_visitors:
+                row["rpv"] = float(c.rpv(w))
+                row["marginal_rpv"] = float(c.marginal_rpv(w))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _finite(obj: Any) -> Any:
+    """Replace non-finite floats by None so that the JSON stays standard."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.floating):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_finite(v) for v in obj.tolist()]
+    return obj

@@ -1,0 +1,189 @@
+"""The ``roiste`` command line: thin commands that parse, call one library function and print.
+
+Every ``RoisteError`` (bad input, impossible request) becomes one line on stderr and exit
+code 2 here, in one place.  Anything else is a bug and is allowed to trace back.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from models.errors import RoisteError
+
+PATH = click.Path(path_type=Path)
+EXISTING = click.Path(path_type=Path, exists=False)
+
+
+class _RoisteGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RoisteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def _split(cols: str | None) -> list[str] | None:
+    if cols is None:
+        return None
+    return [c.strip() for c in cols.split(",") if c.strip()]
+
+
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+force_option = click.option("--force", is_flag=True, help="Replace an existing output directory.")
+
+
+@click.group(cls=_RoisteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="roiste")
+def main() -> None:
+    """roiste: where the next unit of marketing spend earns the most net margin."""
+
+
+@main.command()
+@click.option("--out", "out", type=PATH, required=True, help="Panel CSV to write.")
+@seed_option
+@click.option("--channels", "n_channels", type=click.IntRange(1, 10_000), default=6, show_default=True)
+@click.option("--weeks", "n_weeks", type=click.IntRange(20, 2_000), default=156, show_default=True)
+def simulate(out: Path, seed: int, n_channels: int, n_weeks: int) -> None:
+    """Write a simulated weekly panel and its known truth (PANEL.truth.json)."""
+    from models.simulate import write_world
+
+    write_world(out, seed=seed, n_channels=n_channels, n_weeks=n_weeks)
+    click.echo(f"wrote {out} and {out}.truth.json")
+
+
+@main.command()
+@click.argument("panel", type=PATH)
+@click.option("--out", "out", type=PATH, required=True, help="Curves JSON to write.")
+@click.option("--layout", type=click.Choice(["long", "wide"]), default="long", show_default=True)
+@click.option("--target", default=None, help="Wide layout: the target column.")
+@click.option("--spend", default=None, help="Wide layout: spend columns, comma-separated.")
+@click.option("--controls", default=None, help="Wide layout: control columns, comma-separated.")
+@click.option("--holdout-weeks", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(0, None), default=0, show_default=True)
+@seed_option
+@quiet_option
+def fit(
+    panel: Path,
+    out: Path,
+    layout: str,
+    target: str | None,
+    spend: str | None,
+    controls: str | None,
+    holdout_weeks: int,
+    bootstrap: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Fit a response curve per channel and save them as one JSON file."""
+    from models.fit import fit_panel_file
+
+    curves = fit_panel_file(
+        panel,
+        layout=layout,
+        target=target,
+        spend=_split(spend),
+        controls=_split(controls),
+        holdout_weeks=holdout_weeks,
+        bootstrap=bootstrap,
+        seed=seed,
+        progress=not quiet,
+    )
+    curves.save(out)
+    d = curves.diagnostics
+    quality = ", ".join(f"{k}={d[k]:.3f}" for k in ("r2_train", "r2_holdout", "wape_holdout") if k in d)
+    click.echo(f"wrote {out}: {len(curves)} channels" + (f" ({quality})" if quality else ""))
+
+
+@main.command("curves")
+@click.argument("curves_path", metavar="CURVES", type=PATH)
+def curves_cmd(curves_path: Path) -> None:
+    """Per-channel table: recent spend, ROAS, marginal ROAS, RPV, saturation."""
+    from models.curves import CurveSet
+
+    table = CurveSet.load(curves_path).summary_table()
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=PATH)
+def validate(scenarios: tuple[Path, ...]) -> None:
+    """Check scenario files (and the data they name) without planning."""
+    from optimizer.scenario import validate_scenario_file
+
+    for s in scenarios:
+        click.echo(validate_scenario_file(s))
+
+
+@main.command()
+@click.argument("scenario", type=PATH)
+@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@force_option
+@quiet_option
+def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
+    """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
+    from optimizer.plan import run_plan
+
+    result = run_plan(scenario, out, force=force, progress=not quiet)
+    click.echo(result.headline())
+    click.echo(f"report: {out / 'report.html'}")
+
+
+@main.command()
+@click.argument("plan_a", type=PATH)
+@click.argument("plan_b", type=PATH)
+def compare(plan_a: Path, plan_b: Path) -> None:
+    """Two plans side by side: spend and net margin per channel and in total."""
+    from optimizer.report.compare import compare_plans
+
+    click.echo(compare_plans(plan_a, plan_b))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    import json
+
+    from optimizer.scenario import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+@main.command()
+@click.option("--out", "out", type=PATH, default=Path("demo-output"), show_default=True)
+@force_option
+@quiet_option
+def demo(out: Path, force: bool, quiet: bool) -> None:
+    """Simulate, fit, plan and report on the bundled demo world."""
+    from optimizer.demo import run_demo
+
+    report = run_demo(out, force=force, progress=not quiet)
+    click.echo(f"report: {report}")
+
+
+@main.command()
+@click.argument("scenario", type=PATH)
+@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@click.option("--folds", type=click.IntRange(1, None), default=None, help="Number of folds.")
+@click.option("--horizon-weeks", type=click.IntRange(1, None), default=4, show_default=True)
+@force_option
+@quiet_option
+def backtest(
+    scenario: Path, out: Path, folds: int | None, horizon_weeks: int, force: bool, quiet: bool
+) -> None:
+    """Walk forward over past months: forecast error, coverage, and what the plans would have earned."""
+    from optimizer.backtest import run_backtest
+
+    result = run_backtest(
+        scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet
+    )
+    click.echo(result.headline())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

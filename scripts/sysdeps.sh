@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages some tests need (Debian's chromium), when missing and possible.
+# Elsewhere those tests skip and say why.
+set -u
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages for the tests: ${need[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
+    || echo "could not install ${need[*]}; the tests that need them will skip"
+else
+  echo "not root or no apt-get: ${need[*]} missing; the tests that need them will skip"
+fi
+exit 0
