@@ -1,0 +1,595 @@
+"""The weekly panel: read a CSV or Parquet file, check it against the data contract, hold it.
+
+Two layouts (DESIGN.md, "The weekly panel"):
+
+* **long**: one row per (date, channel) with ``date, channel, spend, revenue`` and optionally
+  ``visitors, orders, new_customers, new_customer_revenue, returns``.  Extra text columns
+  (market, segment, ...) become part of the channel key ``"channel|market|segment"``.
+* **wide** (marketing-mix): one row per week; the caller names the ``target`` column, the
+  ``spend`` columns (one channel each, named by its column) and optional ``controls``.
+
+Every problem raises :class:`~models.errors.PanelError` with one line naming the file, the row
+and the column.  Rows are counted as a spreadsheet shows them: the header is row 1, so row
+``n`` of a CSV file is its line ``n`` (quoted fields that span lines shift the count).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
+from models.errors import PanelError
+
+__all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", "read_panel"]
+
+REQUIRED = ("date", "channel", "spend", "revenue")
+OPTIONAL = ("visitors", "orders", "new_customers", "new_customer_revenue", "returns")
+NA_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null", "<na>", "nat"})
+_DATE_HINTS = ("date", "week")
+_DATE_TOKENS = frozenset({"date", "week", "wk", "dt", "day"})
+_Rows = slice  # the builtin, before Panel.slice shadows it in the class body
+
+
+class PanelWarning(UserWarning):
+    """A panel that reads, but with a choice the user should know about."""
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """A validated weekly panel: weeks x channels, with no gaps and weekly spacing.
+
+    Attributes
+    ----------
+    layout : str
+        ``"long"`` or ``"wide"``.
+    source : str
+        The path as given (``"<frame>"`` for in-memory data).
+    sha256 : str
+        Hex SHA-256 of the file's bytes (of the frame's contents for in-memory data).
+    weeks : pandas.DatetimeIndex
+        Sorted week starts, 7 days apart.
+    channels : list of str
+        Channel keys: order of first appearance (long) or of the spend columns (wide).
+    spend : pandas.DataFrame
+        Weekly spend, weeks x channels, float, >= 0.
+    revenue : pandas.DataFrame or None
+        Long layout: weekly revenue per channel.  Wide layout: None.
+    extras : dict of str to pandas.DataFrame
+        Long layout: the optional outcome columns present (visitors, orders, ...).
+    target : pandas.Series or None
+        Wide layout: the target per week.
+    controls : pandas.DataFrame or None
+        Wide layout: numeric controls, text controls turned into ``name=level`` indicators.
+    """
+
+    layout: str
+    source: str
+    sha256: str
+    weeks: pd.DatetimeIndex
+    channels: list[str]
+    spend: pd.DataFrame
+    revenue: pd.DataFrame | None = None
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    target: pd.Series | None = None
+    controls: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if not self.spend.index.equals(self.weeks) or list(self.spend.columns) != self.channels:
+            raise ValueError("Panel.spend must be indexed by weeks and hold one column per channel")
+
+    @property
+    def n_weeks(self) -> int:
+        """Number of weeks in the panel."""
+        return len(self.weeks)
+
+    def recent_spend(self, n_weeks: int) -> pd.Series:
+        """Mean weekly spend per channel over the last ``n_weeks`` weeks."""
+        return self.tail(n_weeks).spend.mean(axis=0).rename("recent_spend")
+
+    def head(self, n_weeks: int) -> Panel:
+        """The same panel restricted to its first ``n_weeks`` weeks."""
+        self._check_count(n_weeks)
+        return self._take(slice(0, n_weeks))
+
+    def tail(self, n_weeks: int) -> Panel:
+        """The same panel restricted to its last ``n_weeks`` weeks."""
+        self._check_count(n_weeks)
+        return self._take(slice(self.n_weeks - n_weeks, self.n_weeks))
+
+    def slice(self, start: Any = None, stop: Any = None) -> Panel:
+        """The same panel restricted to weeks ``start <= week < stop``.
+
+        ``start`` and ``stop`` are positions (int, negative counts from the end, like Python
+        slices) or dates (a week start on or after the date); None means open-ended.
+        """
+        return self._take(slice(self._position(start, 0), self._position(stop, self.n_weeks)))
+
+    def _position(self, x: Any, default: int) -> int:
+        if x is None:
+            return default
+        if isinstance(x, int | np.integer):
+            return int(x)
+        return int(self.weeks.searchsorted(pd.Timestamp(x)))
+
+    def _check_count(self, n: int) -> None:
+        if not 1 <= n <= self.n_weeks:
+            raise PanelError(
+                f"{self.source}: asked for {n} weeks, but the panel has {self.n_weeks} "
+                f"({_day(self.weeks[0])} .. {_day(self.weeks[-1])})"
+            )
+
+    def _take(self, rows: _Rows) -> Panel:
+        weeks = self.weeks[rows]
+        if len(weeks) == 0:
+            raise PanelError(f"{self.source}: no weeks in the requested range")
+        return replace(
+            self,
+            weeks=weeks,
+            spend=self.spend.iloc[rows],
+            revenue=None if self.revenue is None else self.revenue.iloc[rows],
+            extras={k: v.iloc[rows] for k, v in self.extras.items()},
+            target=None if self.target is None else self.target.iloc[rows],
+            controls=None if self.controls is None else self.controls.iloc[rows],
+        )
+
+
+def read_panel(
+    path: str | os.PathLike[str],
+    *,
+    layout: str = "long",
+    target: str | None = None,
+    spend: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    date_column: str | None = None,
+    min_weeks: int = 26,
+    require_variation: bool = False,
+) -> Panel:
+    """Read and validate a weekly panel file (CSV or Parquet).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The panel file; Parquet is recognised by its magic bytes, anything else is read as
+        UTF-8 CSV (comma, semicolon or tab separated).
+    layout : {"long", "wide"}, default "long"
+        Long: one row per (date, channel).  Wide: one row per week.
+    target : str, optional
+        Wide layout: the target column (required there).
+    spend : sequence of str, optional
+        Wide layout: the spend columns, one per channel (required there).
+    controls : sequence of str, optional
+        Wide layout: control columns; text columns become ``name=level`` indicators.
+    date_column : str, optional
+        The date column; by default ``date``, or (wide) the first column whose name holds
+        "date" or "week".
+    min_weeks : int, default 26
+        Fewest weeks of history accepted.
+    require_variation : bool, default False
+        Reject channels whose spend never changes (no curve can be identified from them).
+
+    Returns
+    -------
+    Panel
+
+    Raises
+    ------
+    PanelError
+        One line naming the file, row and column at fault.
+    """
+    source = str(path)
+    frame, sha = _read_file(Path(path), source)
+    return _build(frame, source, sha, layout, target, spend, controls, date_column,
+                  min_weeks, require_variation)
+
+
+def panel_from_frame(
+    df: pd.DataFrame,
+    *,
+    source: str = "<frame>",
+    layout: str = "long",
+    target: str | None = None,
+    spend: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    date_column: str | None = None,
+    min_weeks: int = 26,
+    require_variation: bool = False,
+) -> Panel:
+    """Validate an in-memory DataFrame as :func:`read_panel` validates a file.
+
+    Rows in messages are counted as if the frame were written to CSV (header is row 1).
+    """
+    frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    h = hashlib.sha256("\x1f".join(frame.columns).encode("utf-8"))
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return _build(frame, source, h.hexdigest(), layout, target, spend, controls, date_column,
+                  min_weeks, require_variation)
+
+
+# --- reading files ------------------------------------------------------------------------
+
+
+def _read_file(path: Path, src: str) -> tuple[pd.DataFrame, str]:
+    if not path.exists():
+        raise PanelError(f"{src}: file not found")
+    if path.is_dir():
+        raise PanelError(f"{src}: is a directory, not a panel file")
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise PanelError(f"{src}: file is empty")
+    if data[:4] == b"PAR1":
+        try:
+            frame = pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises several unrelated types on a broken file
+            raise PanelError(f"{src}: cannot read as Parquet ({_first_line(exc)})") from None
+        if not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()
+        frame.columns = [str(c).strip() for c in frame.columns]
+        frame.index = pd.RangeIndex(2, len(frame) + 2)
+    elif path.suffix.lower() in (".parquet", ".pq"):
+        raise PanelError(f"{src}: not a Parquet file (it does not start with PAR1)")
+    elif b"\x00" in data[:65536]:
+        raise PanelError(f"{src}: not a CSV or Parquet file (binary content)")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PanelError(
+                f"{src}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "save the file as UTF-8 CSV or Parquet"
+            ) from None
+        frame = _read_csv(text, src)
+    if frame.empty:
+        raise PanelError(f"{src}: no data rows below the header")
+    return frame, sha
+
+
+def _read_csv(text: str, src: str) -> pd.DataFrame:
+    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    sep = next((s for s in (",", ";", "\t") if s in first), ",")
+    names = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise PanelError(
+                f"{src}: row 1: column '{name}' appears twice "
+                f"(columns {names.index(name) + 1} and {i + 1})"
+            )
+    # keys and dates stay text (channel "001" is not the number 1); numbers are parsed by C
+    text_cols = {n for n in names if n.lower() in ("date", "channel") or _looks_like_date(n)}
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=0, names=names,
+                            dtype=dict.fromkeys(text_cols, str), keep_default_na=False,
+                            na_values=[""], skip_blank_lines=False, low_memory=False)
+    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        msg = _first_line(exc)
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        if m:
+            raise PanelError(f"{src}: row {m[2]}: {m[3]} fields, but the header has {m[1]}") from None
+        raise PanelError(f"{src}: not a readable CSV file ({msg})") from None
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return frame[frame.notna().any(axis=1)]  # blank lines keep their numbers but hold no row
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _looks_like_date(name: str) -> bool:
+    lower = name.lower()
+    return any(h in lower for h in _DATE_HINTS) or bool(_DATE_TOKENS & set(re.split(r"[^a-z]+", lower)))
+
+
+# --- checking columns ---------------------------------------------------------------------
+
+
+def _at(src: str, row: Any, col: str, what: str) -> PanelError:
+    return PanelError(f"{src}: row {row}, column '{col}': {what}")
+
+
+def _absent(src: str, name: str, columns: Sequence[str], role: str) -> PanelError:
+    lower = {c.lower(): c for c in columns}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    hint = (f"did you mean '{lower[close[0]]}'?" if close
+            else "the columns are: " + ", ".join(list(columns)[:12]) + (" ..." if len(columns) > 12 else ""))
+    return PanelError(f"{src}: {role} column '{name}' is not in the file; {hint}")
+
+
+def _text(frame: pd.DataFrame, col: str, src: str, what: str) -> pd.Series:
+    """Stripped text of a key column; an empty cell is an error."""
+    s = frame[col]
+    raw = s.where(s.notna(), "").astype(str).str.strip()
+    empty = (raw == "").to_numpy()
+    if empty.any():
+        raise _at(src, frame.index[empty.argmax()], col, what)
+    return raw
+
+
+def _parse_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """Values, a mask of missing cells, and the stripped text (None for numeric columns)."""
+    if is_bool_dtype(s) or is_numeric_dtype(s):
+        vals = s.to_numpy(dtype=float, na_value=np.nan)
+        return vals, np.isnan(vals), None
+    raw = s.where(s.notna(), "").astype(str).str.strip()
+    vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(vals) & raw.str.lower().isin(NA_TOKENS).to_numpy()
+    return vals, missing, raw
+
+
+def _numbers(frame: pd.DataFrame, col: str, src: str, *, nonneg: bool = True) -> np.ndarray:
+    """A complete, finite numeric column (>= 0 when ``nonneg``)."""
+    vals, missing, raw = _parse_numbers(frame[col])
+    shown = raw if raw is not None else frame[col]
+    bad = np.isnan(vals) & ~missing
+    if bad.any():
+        i = bad.argmax()
+        raise _at(src, frame.index[i], col, f"'{shown.iloc[i]}' is not a number")
+    if missing.any():
+        raise _at(src, frame.index[missing.argmax()], col, "empty cell; a number is required")
+    inf = np.isinf(vals)
+    if inf.any():
+        i = inf.argmax()
+        raise _at(src, frame.index[i], col, f"'{shown.iloc[i]}' is not a finite number")
+    if nonneg and (vals < 0).any():
+        i = (vals < 0).argmax()
+        raise _at(src, frame.index[i], col, f"{shown.iloc[i]} is negative; {col} must be >= 0")
+    return vals
+
+
+def _share_numeric(s: pd.Series) -> tuple[float, int]:
+    """Share of non-missing cells that hold numbers, and how many cells are non-missing."""
+    vals, missing, _ = _parse_numbers(s)
+    n = int((~missing).sum())
+    return (float((~np.isnan(vals)).sum()) / n if n else 0.0), n
+
+
+def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
+    s = frame[col]
+    if is_datetime64_any_dtype(s):
+        dt = pd.DatetimeIndex(s)
+        dt = dt.tz_convert(None) if dt.tz is not None else dt
+        if dt.isna().any():
+            raise _at(src, frame.index[dt.isna().argmax()], col, "empty date")
+        return np.asarray(dt.normalize(), dtype="datetime64[ns]")
+    raw = s.where(s.notna(), "").astype(str).str.strip()
+    codes, uniq = pd.factorize(raw)
+    parsed = pd.DatetimeIndex([_parse_day(u) for u in uniq], dtype="datetime64[ns]")
+    bad = parsed.isna()[codes]
+    if bad.any():
+        i = bad.argmax()
+        value = raw.iloc[i]
+        what = "empty date" if not value else f"'{value}' is not a date (expected YYYY-MM-DD)"
+        raise _at(src, frame.index[i], col, what)
+    return np.asarray(parsed.normalize(), dtype="datetime64[ns]")[codes]
+
+
+def _parse_day(value: str) -> pd.Timestamp:
+    if not value or not value[:4].isdigit():
+        return pd.NaT
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, OverflowError):
+        return pd.NaT
+    return ts.tz_convert(None) if ts.tzinfo is not None else ts
+
+
+def _grid(dates: np.ndarray, rows: pd.Index, col: str, src: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Week starts from the first to the last date, and each row's week position."""
+    start = dates.min()
+    days = (dates - start) // np.timedelta64(1, "D")
+    off = days % 7 != 0
+    if off.any():
+        i, j = off.argmax(), dates.argmin()
+        raise _at(src, rows[i], col,
+                  f"{_day(dates[i])} ({_weekday(dates[i])}) is {days[i] % 7} day(s) off the weekly "
+                  f"grid that starts {_day(start)} ({_weekday(start)}, row {rows[j]}); "
+                  "dates must be week starts 7 days apart")
+    pos = (days // 7).astype(np.int64)
+    weeks = pd.date_range(pd.Timestamp(start), periods=int(pos.max()) + 1, freq="7D", name="week")
+    seen = np.zeros(len(weeks), dtype=bool)
+    seen[pos] = True
+    if not seen.all():
+        gone = weeks[~seen]
+        shown = ", ".join(_day(d) for d in gone[:5]) + (" ..." if len(gone) > 5 else "")
+        raise PanelError(f"{src}: no rows at all for {len(gone)} week(s) between "
+                         f"{_day(weeks[0])} and {_day(weeks[-1])}: {shown}")
+    return weeks, pos
+
+
+def _duplicates(codes: np.ndarray, rows: pd.Index, src: str, describe: Any) -> None:
+    dup = pd.Series(codes).duplicated().to_numpy()
+    if dup.any():
+        i = int(dup.argmax())
+        j = int((codes == codes[i]).argmax())
+        raise PanelError(f"{src}: rows {rows[j]} and {rows[i]} both hold {describe(i)}")
+
+
+def _day(d: Any) -> str:
+    return pd.Timestamp(d).strftime("%Y-%m-%d")
+
+
+def _weekday(d: Any) -> str:
+    return pd.Timestamp(d).day_name()
+
+
+# --- the two layouts ----------------------------------------------------------------------
+
+
+def _build(frame: pd.DataFrame, src: str, sha: str, layout: str, target: str | None,
+           spend: Sequence[str] | None, controls: Sequence[str] | None,
+           date_column: str | None, min_weeks: int, require_variation: bool) -> Panel:
+    if layout == "long":
+        panel = _long(frame, src, sha, date_column)
+    elif layout == "wide":
+        panel = _wide(frame, src, sha, target, spend, controls, date_column)
+    else:
+        raise PanelError(f"{src}: layout must be 'long' or 'wide', not '{layout}'")
+    if panel.n_weeks < min_weeks:
+        raise PanelError(f"{src}: {panel.n_weeks} weeks of history "
+                         f"({_day(panel.weeks[0])} .. {_day(panel.weeks[-1])}); "
+                         f"at least {min_weeks} are needed")
+    if require_variation:
+        values = panel.spend.to_numpy()
+        flat = np.ptp(values, axis=0) == 0
+        if flat.any():
+            c = int(flat.argmax())
+            level = "zero" if values[0, c] == 0 else f"{values[0, c]:g}"
+            raise PanelError(f"{src}: channel '{panel.channels[c]}': spend is {level} every week, "
+                             "so its response curve cannot be identified; drop the channel or "
+                             "add weeks where its spend varies")
+    return panel
+
+
+def _date_column(frame: pd.DataFrame, src: str, date_column: str | None, wide: bool) -> str:
+    columns = list(frame.columns)
+    if date_column is not None:
+        if date_column not in columns:
+            raise _absent(src, date_column, columns, "date")
+        return date_column
+    lower = {c.lower(): c for c in columns}
+    if "date" in lower:
+        return lower["date"]
+    hinted = [c for c in columns if _looks_like_date(c)] if wide else []
+    for col in hinted:  # the first that holds dates: wk_strt_dt, not a later seas_week_40
+        s = frame[col].dropna()
+        if is_datetime64_any_dtype(s) or (len(s) and _parse_day(str(s.iloc[0]).strip()) is not pd.NaT):
+            return col
+    if hinted:
+        return hinted[0]
+    raise _absent(src, "date", columns, "required")
+
+
+def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> Panel:
+    date_col = _date_column(frame, src, date_column, wide=False)
+    lower = {c.lower(): c for c in frame.columns}
+    for name in REQUIRED[1:]:
+        if name not in lower:
+            raise _absent(src, name, list(frame.columns), "required")
+    ch_col, sp_col, rv_col = lower["channel"], lower["spend"], lower["revenue"]
+    contract = {date_col, ch_col, sp_col, rv_col}
+    optional: list[tuple[str, str]] = []
+    keys: list[str] = []
+    ignored: list[str] = []
+    for col in frame.columns:
+        if col in contract:
+            continue
+        share, n = _share_numeric(frame[col])
+        if col.lower() in OPTIONAL:
+            if n == 0:
+                ignored.append(col)
+            else:
+                optional.append((col.lower(), col))
+        elif n == 0 or share == 1.0:
+            ignored.append(col)
+        else:
+            keys.append(col)
+    if ignored:
+        warnings.warn(f"{src}: column(s) {', '.join(map(repr, ignored))} are empty or numeric and "
+                      "not part of the panel contract; ignored", PanelWarning, stacklevel=4)
+
+    dates = _dates(frame, date_col, src)
+    key = _text(frame, ch_col, src, "empty channel name")
+    for col in keys:
+        key = key + "|" + _text(frame, col, src, f"empty {col} (part of the channel key)")
+    values = {"spend": _numbers(frame, sp_col, src), "revenue": _numbers(frame, rv_col, src)}
+    for name, col in optional:
+        values[name] = _numbers(frame, col, src)
+    weeks, pos = _grid(dates, frame.index, date_col, src)
+    ccode, channels = pd.factorize(key, sort=False)
+    nw, nc = len(weeks), len(channels)
+    cell = pos * nc + ccode
+    _duplicates(cell, frame.index, src,
+                lambda i: f"date {_day(dates[i])} and channel '{channels[ccode[i]]}'")
+
+    present = np.zeros((nw, nc), dtype=bool)
+    present[pos, ccode] = True
+    first = present.argmax(axis=0)
+    hole = (np.arange(nw)[:, None] >= first[None, :]) & ~present
+    if hole.any():
+        c = int(hole.any(axis=0).argmax())
+        raise PanelError(f"{src}: channel '{channels[c]}' has no row for week "
+                         f"{_day(weeks[hole[:, c].argmax()])} although other channels do; "
+                         "add the week (with spend 0 if the channel did not run)")
+    late = np.flatnonzero(first > 0)
+    if len(late):
+        shown = ", ".join(f"'{channels[c]}' from {_day(weeks[first[c]])}" for c in late[:5])
+        warnings.warn(f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
+                      f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
+                      "spend and revenue", PanelWarning, stacklevel=4)
+
+    names = pd.Index(list(channels), name="channel")
+
+    def table(vals: np.ndarray) -> pd.DataFrame:
+        out = np.zeros((nw, nc))
+        out[pos, ccode] = vals
+        return pd.DataFrame(out, index=weeks, columns=names)
+
+    tables = {name: table(v) for name, v in values.items()}
+    return Panel("long", src, sha, weeks, list(names), tables.pop("spend"),
+                 revenue=tables.pop("revenue"), extras=tables)
+
+
+def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
+          spend: Sequence[str] | None, controls: Sequence[str] | None,
+          date_column: str | None) -> Panel:
+    columns = list(frame.columns)
+    if not spend:
+        numeric = [c for c in columns if _share_numeric(frame[c])[0] == 1.0]
+        raise PanelError(f"{src}: the wide layout needs spend columns (--spend); numeric "
+                         f"columns are: {', '.join(numeric[:12])}{' ...' if len(numeric) > 12 else ''}")
+    if target is None:
+        raise PanelError(f"{src}: the wide layout needs a target column (--target)")
+    spend, controls = list(spend), list(controls or [])
+    named = [(target, "target")] + [(c, "spend") for c in spend] + [(c, "control") for c in controls]
+    seen: dict[str, str] = {}
+    for col, role in named:
+        if not col:
+            raise PanelError(f"{src}: an empty name among the {role} columns")
+        if col not in columns:
+            raise _absent(src, col, columns, role)
+        if col in seen:
+            raise PanelError(f"{src}: column '{col}' is named twice (as {seen[col]} and {role})")
+        seen[col] = role
+    date_col = _date_column(frame, src, date_column, wide=True)
+    if date_col in seen:
+        raise PanelError(f"{src}: column '{date_col}' is the date column and cannot be {seen[date_col]}")
+
+    dates = _dates(frame, date_col, src)
+    y = _numbers(frame, target, src, nonneg=False)
+    x = np.column_stack([_numbers(frame, c, src) for c in spend])
+    ctrl_cols: dict[str, np.ndarray] = {}
+    for col in controls:
+        share, n = _share_numeric(frame[col])
+        if n and share >= 0.5:
+            ctrl_cols[col] = _numbers(frame, col, src, nonneg=False)
+            continue
+        level = frame[col].where(frame[col].notna(), "").astype(str).str.strip()
+        levels = sorted(set(level) - {v for v in set(level) if v.lower() in NA_TOKENS})
+        if not levels:
+            warnings.warn(f"{src}: control '{col}' holds no level besides empty/'na'; ignored",
+                          PanelWarning, stacklevel=4)
+        for lv in levels:
+            ctrl_cols[f"{col}={lv}"] = (level == lv).to_numpy(dtype=float)
+    weeks, pos = _grid(dates, frame.index, date_col, src)
+    _duplicates(pos, frame.index, src, lambda i: f"week {_day(dates[i])}")
+
+    order = np.argsort(pos, kind="stable")
+    spend_df = pd.DataFrame(x[order], index=weeks, columns=pd.Index(spend, name="channel"))
+    ctrl = pd.DataFrame({k: v[order] for k, v in ctrl_cols.items()}, index=weeks,
+                        columns=pd.Index(list(ctrl_cols), name="control"), dtype=float)
+    return Panel("wide", src, sha, weeks, list(spend), spend_df,
+                 target=pd.Series(y[order], index=weeks, name=target), controls=ctrl)
