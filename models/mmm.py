@@ -1,0 +1,663 @@
+"""Aggregate marketing-mix fit of the wide layout: one target, one spend column per channel.
+
+The model of week ``t`` is
+
+``y_t = baseline_t + sum_j gamma_j z_jt + sum_c beta_c * saturation_c(adstock_c(x_c)_t) + e_t``
+
+with a baseline of intercept, linear trend and yearly Fourier seasonality, controls ``z`` of
+free sign, and media coefficients ``beta_c >= 0`` in target units.  Given each channel's
+adstock and saturation parameters the model is linear, so the coefficients come from a
+bounded least-squares solve (``scipy.optimize.lsq_linear``, media coefficients non-negative,
+a light ridge penalty).  The nonlinear parameters are searched per channel: coordinate
+descent over a grid of adstock parameters, saturation scales (multiples of the channel's mean
+adstocked spend) and saturation families, then a joint bounded least-squares refinement of the
+continuous parameters with the coefficients profiled out.  Families are chosen by an AIC-like
+criterion on the training weeks.
+
+Three levels, as in scikit-learn: :func:`media_features` does the transform,
+:class:`MarketingMixRegressor` is the estimator, :func:`fit_wide` turns a wide panel into a
+:class:`~models.curves.CurveSet`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.optimize import least_squares, lsq_linear
+from scipy.signal import lfilter
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm import tqdm
+
+from models.curves import Component, CurveSet, ResponseCurve
+from models.errors import CurveError
+from models.transforms import ADSTOCKS, SATURATIONS, Adstock, FloatArray, Saturation
+
+WEEKS_PER_YEAR = 365.25 / 7.0
+
+# grids of the coordinate search (continuous refinement follows)
+_ADSTOCK_GRIDS: dict[str, list[dict[str, float]]] = {
+    "geometric": [{"alpha": a} for a in np.round(np.linspace(0.0, 0.9, 10), 2)],
+    "weibull": [
+        {"shape": s, "scale": c} for s in (0.5, 1.0, 2.0, 4.0) for c in (0.5, 1.0, 2.0, 4.0, 8.0)
+    ],
+}
+_ADSTOCK_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "geometric": {"alpha": (0.0, 0.95)},
+    "weibull": {"shape": (0.3, 6.0), "scale": (0.2, 12.0)},
+}
+_SHAPE_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {"hill": {"s": (0.75, 1.0, 1.5, 2.5)}}
+
+
+class WeakChannelWarning(UserWarning):
+    """A channel whose spend barely varies: its curve is weakly identified."""
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel's nonlinear parameters: adstock, saturation family and scale multiple."""
+
+    adstock: str
+    adstock_params: tuple[tuple[str, float], ...]
+    family: str
+    k_mult: float
+    shape: tuple[tuple[str, float], ...] = ()
+
+    def make_adstock(self) -> Adstock:
+        return ADSTOCKS[self.adstock](**dict(self.adstock_params))
+
+    def n_params(self) -> int:
+        return len(self.adstock_params) + 1 + len(self.shape)
+
+
+def adstocked(x: FloatArray, adstock: Adstock) -> FloatArray:
+    """Adstock a weekly series that starts from no earlier spend (fast path for geometric)."""
+    if adstock.lookup_name == "geometric":
+        return np.asarray(lfilter([1.0], [1.0, -adstock.params["alpha"]], x), dtype=float)
+    return adstock.apply(x)
+
+
+def media_features(
+    x: FloatArray, spec: ChannelSpec, ref: float
+) -> tuple[FloatArray, Adstock, Saturation]:
+    """``saturation(adstock(x))`` of one channel; ``ref`` is the reference adstocked spend.
+
+    The saturation's half-saturation spend is ``spec.k_mult * ref``; returns the feature
+    (in ``[0, 1)``) with the adstock and saturation objects it used.
+    """
+    ad = spec.make_adstock()
+    a = adstocked(x, ad)
+    sat = SATURATIONS[spec.family].from_scale(spec.k_mult * ref, **dict(spec.shape))
+    return sat.value(a), ad, sat
+
+
+class MarketingMixRegressor(RegressorMixin, BaseEstimator):
+    """Baseline + controls + saturated, adstocked media; media coefficients non-negative.
+
+    ``X`` holds one row per week: the first ``n_channels`` columns are media spend (>= 0), the
+    remaining columns are controls, except ``time_column`` (a week counter, e.g. weeks since
+    the first week) which drives the trend and the yearly seasonality.
+
+    Parameters
+    ----------
+    n_channels : int, default=1
+        Number of leading spend columns.
+    time_column : int or None, default=None
+        Index of the week-counter column; ``None`` fits no trend and no seasonality.
+    adstock : {"geometric", "weibull"}, default="geometric"
+        Carry-over family of every channel.
+    families : sequence of str, default=("logistic",)
+        Saturation families each channel may take (registered names); chosen per channel.
+    trend : bool, default=True
+        Fit a linear trend (needs ``time_column``).
+    seasonality : int, default=2
+        Order of the yearly Fourier seasonality (0: none; needs ``time_column``).
+    ridge : float, default=1e-3
+        Ridge penalty on standardised coefficients (all but the intercept), per week.
+    control_groups : sequence of sequence of int, default=()
+        Column indices of indicator controls that are levels of one categorical (events,
+        holidays).  Their effects are partially pooled: a shared effect plus level deviations
+        shrunk by ``pool_ridge``, so a level never seen in training is forecast with the
+        shared effect instead of none.
+    pool_ridge : float, default=1.0
+        Penalty on the level deviations, in units of one week's squared (standardised) target:
+        a level seen in one week keeps ``1 / (1 + pool_ridge)`` of its own deviation.
+    k_bounds : tuple of float, default=(0.1, 10.0)
+        Half-saturation spend as multiples of the channel's mean adstocked spend.
+    sweeps : int, default=3
+        Maximum coordinate-descent sweeps over the channels.
+    refine : bool, default=True
+        Refine the continuous parameters jointly after the grid search.
+    progress : bool, default=False
+        Show a progress bar over the search.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0, 10, size=(120, 1))
+    >>> y = 5.0 + 3.0 * x[:, 0] / (x[:, 0] + 4.0) + rng.normal(0, 0.01, 120)
+    >>> m = MarketingMixRegressor(families=("michaelis_menten",)).fit(x, y)
+    >>> bool(m.score(x, y) > 0.95)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        n_channels: int = 1,
+        time_column: int | None = None,
+        adstock: str = "geometric",
+        families: Sequence[str] = ("logistic",),
+        trend: bool = True,
+        seasonality: int = 2,
+        ridge: float = 1e-3,
+        control_groups: Sequence[Sequence[int]] = (),
+        pool_ridge: float = 1.0,
+        k_bounds: tuple[float, float] = (0.1, 10.0),
+        sweeps: int = 3,
+        refine: bool = True,
+        progress: bool = False,
+    ) -> None:
+        self.n_channels = n_channels
+        self.time_column = time_column
+        self.adstock = adstock
+        self.families = families
+        self.trend = trend
+        self.seasonality = seasonality
+        self.ridge = ridge
+        self.control_groups = control_groups
+        self.pool_ridge = pool_ridge
+        self.k_bounds = k_bounds
+        self.sweeps = sweeps
+        self.refine = refine
+        self.progress = progress
+
+    # -- design ----------------------------------------------------------------------------
+    def _check_params(self, n_features: int) -> None:
+        if self.adstock not in ADSTOCKS or self.adstock not in _ADSTOCK_GRIDS:
+            raise ValueError(f"adstock {self.adstock!r} is not searchable; use one of {sorted(_ADSTOCK_GRIDS)}")
+        unknown = [f for f in self.families if f not in SATURATIONS]
+        if unknown or not self.families:
+            raise ValueError(f"families {unknown or '[]'} are not registered; known: {sorted(SATURATIONS)}")
+        if not 1 <= self.n_channels <= n_features:
+            raise ValueError(f"n_channels={self.n_channels} must lie in 1..{n_features}")
+        tc = self.time_column
+        if tc is not None and not (self.n_channels <= tc < n_features):
+            raise ValueError(f"time_column={tc} must index a non-spend column (< {n_features})")
+        ctrl = set(self._control_index(n_features))
+        for g in self.control_groups:
+            if not g or not set(g) <= ctrl:
+                raise ValueError(f"control_groups entry {list(g)} must list control columns of X")
+        lo, hi = self.k_bounds
+        if not 0 < lo < hi:
+            raise ValueError(f"k_bounds must satisfy 0 < low < high, got {self.k_bounds}")
+
+    def _control_index(self, n_features: int) -> list[int]:
+        return [j for j in range(self.n_channels, n_features) if j != self.time_column]
+
+    def _split(self, X: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+        spend = X[:, : self.n_channels]
+        t = X[:, self.time_column] if self.time_column is not None else None
+        return spend, X[:, self._control_index(X.shape[1])], t
+
+    def _group_positions(self, n_features: int) -> list[list[int]]:
+        """Positions of each pooled group among the control columns."""
+        pos = {j: i for i, j in enumerate(self._control_index(n_features))}
+        return [[pos[j] for j in g] for g in self.control_groups]
+
+    def _base_design(self, controls: FloatArray, t: FloatArray | None) -> FloatArray:
+        """Intercept, trend, Fourier terms (the baseline), then controls and pooled sums."""
+        cols = [np.ones(len(controls))]
+        if t is not None:
+            if self.trend:
+                cols.append((t - self.t_origin_) / self.t_span_)
+            for h in range(1, self.seasonality + 1):
+                w = 2.0 * math.pi * h * t / WEEKS_PER_YEAR
+                cols += [np.sin(w), np.cos(w)]
+        cols += list(((controls - self.ctrl_mean_) / self.ctrl_scale_).T)
+        cols += [controls[:, g].sum(axis=1) for g in self.groups_]
+        return np.column_stack(cols)
+
+    # -- linear solve ------------------------------------------------------------------------
+    def _solve(self, Z: FloatArray, y: FloatArray, n_media: int) -> FloatArray:
+        """Ridge least squares with the last ``n_media`` coefficients kept >= 0."""
+        p = Z.shape[1]
+        pen = np.concatenate([self.pen_base_, np.full(n_media, self.ridge * len(y))])
+        A = Z.T @ Z + np.diag(pen)
+        try:
+            b = np.linalg.solve(A, Z.T @ y)
+        except np.linalg.LinAlgError:
+            b = np.linalg.lstsq(A, Z.T @ y, rcond=None)[0]
+        if n_media == 0 or b[p - n_media :].min() >= 0.0:
+            return np.asarray(b, dtype=float)
+        lower = np.full(p, -np.inf)
+        lower[p - n_media :] = 0.0
+        Za = np.vstack([Z, np.diag(np.sqrt(pen))])
+        ya = np.concatenate([y, np.zeros(p)])
+        res = lsq_linear(Za, ya, bounds=(lower, np.full(p, np.inf)), method="bvls")
+        return np.asarray(res.x, dtype=float)
+
+    def _criterion(self, rss: float, n: int, n_hyper: int) -> float:
+        return n * math.log(max(rss, 1e-300) / n) + 2.0 * n_hyper
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MarketingMixRegressor:
+        """Search each channel's adstock and saturation, then solve the coefficients."""
+        Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        sw = np.ones(len(ya)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if sw.shape != ya.shape or (sw < 0).any():
+            raise ValueError("sample_weight must hold one non-negative weight per row")
+        self._check_params(Xa.shape[1])
+        spend, controls, t = self._split(Xa)
+        if (spend < 0).any():
+            r, c = np.argwhere(spend < 0)[0]
+            raise CurveError(f"spend column {c} has a negative value in row {r}")
+        n = len(ya)
+        if t is not None:
+            self.t_origin_ = float(t.min())
+            self.t_span_ = float(max(t.max() - t.min(), 1.0))
+        self.groups_ = self._group_positions(Xa.shape[1])
+        pooled = sorted({i for g in self.groups_ for i in g})
+        self.ctrl_mean_ = controls.mean(axis=0)
+        sd = controls.std(axis=0)
+        self.ctrl_scale_ = np.where(sd > 0, sd, 1.0)
+        self.ctrl_mean_[pooled] = 0.0
+        self.ctrl_scale_[pooled] = 1.0
+        self.y_scale_ = float(ya.std()) or 1.0
+        ys = ya / self.y_scale_
+        B = self._base_design(controls, t)
+        self.n_baseline_ = B.shape[1] - controls.shape[1] - len(self.groups_)
+        pen = np.full(B.shape[1], self.ridge * n)
+        pen[0] = 0.0
+        pen[[self.n_baseline_ + i for i in pooled]] = self.pool_ridge
+        # the shared effect of a group: light ridge relative to its own sum of squares
+        n_ctrl = controls.shape[1]
+        for i in range(len(self.groups_)):
+            j = self.n_baseline_ + n_ctrl + i
+            pen[j] = self.ridge * float(B[:, j] @ B[:, j])
+        self.pen_base_ = pen
+        C = self.n_channels
+        for c in range(C):
+            if spend[:, c].max() <= 0:
+                raise CurveError(f"spend column {c} is zero in every training week; its effect cannot be estimated")
+
+        refs: dict[tuple[int, tuple[tuple[str, float], ...]], float] = {}
+
+        def feature(c: int, spec: ChannelSpec) -> FloatArray:
+            key = (c, spec.adstock_params)
+            ad = spec.make_adstock()
+            a = adstocked(spend[:, c], ad)
+            if key not in refs:
+                refs[key] = float(a.mean())
+            sat = SATURATIONS[spec.family].from_scale(spec.k_mult * refs[key], **dict(spec.shape))
+            return sat.value(a)
+
+        rw = np.sqrt(sw)
+
+        def evaluate(F: FloatArray, specs: list[ChannelSpec]) -> tuple[float, FloatArray]:
+            Z = np.hstack([B, F]) * rw[:, None]
+            b = self._solve(Z, ys * rw, C)
+            resid = ys * rw - Z @ b
+            n_hyper = sum(s.n_params() for s in specs)
+            return self._criterion(float(resid @ resid), n, n_hyper), resid
+
+        specs = [self._start_spec() for _ in range(C)]
+        F = np.column_stack([feature(c, s) for c, s in enumerate(specs)])
+        best, _ = evaluate(F, specs)
+        candidates = self._candidates()
+        bar = tqdm(total=self.sweeps * C, desc="mmm search", disable=not self.progress, leave=False)
+        for _sweep in range(self.sweeps):
+            changed = False
+            for c in range(C):
+                for cand in candidates:
+                    trial = [*specs[:c], cand, *specs[c + 1 :]]
+                    Fc = F.copy()
+                    Fc[:, c] = feature(c, cand)
+                    crit, _ = evaluate(Fc, trial)
+                    if crit < best - 1e-9:
+                        best, specs, F, changed = crit, trial, Fc, True
+                bar.update(1)
+            if not changed:
+                break
+        bar.close()
+        if self.refine:
+            specs, F, best = self._refine(specs, F, best, feature, evaluate)
+
+        Z = np.hstack([B, F])
+        b = self._solve(Z * rw[:, None], ys * rw, C)
+        self.specs_ = specs
+        self.criterion_ = best
+        self._store(b, specs, spend, refs)
+        self.history_ = spend[-_max_lag(self.adstocks_) :].copy()
+        self.t_last_ = float(t[-1]) if t is not None else None
+        resid = ys - Z @ b
+        self.r2_train_ = 1.0 - float(resid @ resid) / max(float(((ys - ys.mean()) ** 2).sum()), 1e-300)
+        self._warn_weak(spend)
+        return self
+
+    def _start_spec(self) -> ChannelSpec:
+        grid = _ADSTOCK_GRIDS[self.adstock]
+        start = grid[len(grid) // 3]
+        fam = self.families[0]
+        shape = tuple((k, v[len(v) // 2]) for k, v in _SHAPE_GRIDS.get(fam, {}).items())
+        return ChannelSpec(self.adstock, tuple(start.items()), fam, 1.0, shape)
+
+    def _candidates(self) -> list[ChannelSpec]:
+        lo, hi = self.k_bounds
+        k_grid = np.geomspace(max(lo, 0.2), min(hi, 5.0), 9) if hi > lo else np.array([lo])
+        out = []
+        for ap in _ADSTOCK_GRIDS[self.adstock]:
+            for fam in self.families:
+                shapes = _SHAPE_GRIDS.get(fam, {})
+                names = list(shapes)
+                combos: list[tuple[float, ...]] = [()]
+                for nm in names:
+                    combos = [(*c, v) for c in combos for v in shapes[nm]]
+                for km in k_grid:
+                    for combo in combos:
+                        out.append(
+                            ChannelSpec(self.adstock, tuple(ap.items()), fam, float(km), tuple(zip(names, combo, strict=True)))
+                        )
+        return out
+
+    def _refine(self, specs: list[ChannelSpec], F: FloatArray, best: float, feature: Any, evaluate: Any) -> tuple[list[ChannelSpec], FloatArray, float]:
+        """Joint bounded least squares over the continuous parameters (families fixed)."""
+        layout: list[tuple[int, str, str]] = []  # (channel, kind, name)
+        x0: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        for c, s in enumerate(specs):
+            for nm, v in s.adstock_params:
+                b0, b1 = _ADSTOCK_BOUNDS[s.adstock][nm]
+                layout.append((c, "adstock", nm))
+                x0.append(min(max(v, b0), b1))
+                lo.append(b0)
+                hi.append(b1)
+            layout.append((c, "k", "k_mult"))
+            x0.append(math.log(s.k_mult))
+            lo.append(math.log(self.k_bounds[0]))
+            hi.append(math.log(self.k_bounds[1]))
+            for nm, v in s.shape:
+                b0, b1 = SATURATIONS[s.family].shape_bounds()[nm]
+                layout.append((c, "shape", nm))
+                x0.append(min(max(v, b0), b1))
+                lo.append(b0)
+                hi.append(b1)
+
+        def unpack(v: FloatArray) -> list[ChannelSpec]:
+            out = []
+            for c, s in enumerate(specs):
+                vals = {(kind, nm): float(v[i]) for i, (cc, kind, nm) in enumerate(layout) if cc == c}
+                out.append(
+                    ChannelSpec(
+                        s.adstock,
+                        tuple((nm, vals[("adstock", nm)]) for nm, _ in s.adstock_params),
+                        s.family,
+                        math.exp(vals[("k", "k_mult")]),
+                        tuple((nm, vals[("shape", nm)]) for nm, _ in s.shape),
+                    )
+                )
+            return out
+
+        def residuals(v: FloatArray) -> FloatArray:
+            trial = unpack(v)
+            Fv = np.column_stack([feature(c, s) for c, s in enumerate(trial)])
+            return np.asarray(evaluate(Fv, trial)[1])
+
+        eps = 1e-9
+        x0a = np.clip(np.asarray(x0), np.asarray(lo) + eps, np.asarray(hi) - eps)
+        sol = least_squares(residuals, x0a, bounds=(np.asarray(lo), np.asarray(hi)), diff_step=1e-4, max_nfev=400)
+        trial = unpack(sol.x)
+        Ft = np.column_stack([feature(c, s) for c, s in enumerate(trial)])
+        crit, _ = evaluate(Ft, trial)
+        if crit < best:
+            return trial, Ft, crit
+        return specs, F, best
+
+    def _store(self, b: FloatArray, specs: list[ChannelSpec], spend: FloatArray, refs: dict[Any, float]) -> None:
+        C = self.n_channels
+        p_base = len(b) - C
+        self.adstocks_: list[Adstock] = []
+        self.saturations_: list[Saturation] = []
+        for c, s in enumerate(specs):
+            ad = s.make_adstock()
+            ref = refs.get((c, s.adstock_params))
+            if ref is None:
+                ref = float(adstocked(spend[:, c], ad).mean())
+            self.adstocks_.append(ad)
+            self.saturations_.append(SATURATIONS[s.family].from_scale(s.k_mult * ref, **dict(s.shape)))
+        self.coef_media_ = b[p_base:] * self.y_scale_
+        self.intercept_ = float(b[0] * self.y_scale_)
+        self.coef_base_ = b[:p_base] * self.y_scale_  # intercept, trend, Fourier, controls
+
+    def _warn_weak(self, spend: FloatArray) -> None:
+        mean = spend.mean(axis=0)
+        cv = np.where(mean > 0, spend.std(axis=0) / np.where(mean > 0, mean, 1.0), 0.0)
+        self.weak_channels_ = [int(c) for c in np.nonzero(cv < 0.05)[0]]
+        if self.weak_channels_:
+            warnings.warn(
+                f"spend columns {self.weak_channels_} barely vary (coefficient of variation < 0.05); "
+                "their curves are weakly identified",
+                WeakChannelWarning,
+                stacklevel=3,
+            )
+
+    def control_effects(self) -> FloatArray:
+        """Effect of one unit of each control column on the target (pooled levels: shared + own)."""
+        check_is_fitted(self, "coef_media_")
+        nb, n_ctrl = self.n_baseline_, len(self.ctrl_scale_)
+        eff = self.coef_base_[nb : nb + n_ctrl] / self.ctrl_scale_
+        for i, g in enumerate(self.groups_):
+            eff[g] += self.coef_base_[nb + n_ctrl + i]
+        return np.asarray(eff, dtype=float)
+
+    def design(self, X: ArrayLike) -> FloatArray:
+        """The linear design of the fitted hyperparameters (baseline, controls, media), unweighted."""
+        check_is_fitted(self, "coef_media_")
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        spend, controls, t = self._split(Xa)
+        return np.hstack([self._base_design(controls, t), self._media(spend, t)])
+
+    # -- predict -------------------------------------------------------------------------------
+    def _media(self, spend: FloatArray, t: FloatArray | None) -> FloatArray:
+        """Saturated adstocked spend, warmed up with the training tail when X follows it."""
+        warm = self.t_last_ is not None and t is not None and len(t) > 0 and abs(t[0] - self.t_last_ - 1.0) < 1e-9
+        xs = np.vstack([self.history_, spend]) if warm else spend
+        cols = [sat.value(adstocked(xs[:, c], ad)) for c, (ad, sat) in enumerate(zip(self.adstocks_, self.saturations_, strict=True))]
+        return np.column_stack(cols)[-len(spend) :]
+
+    def decompose(self, X: ArrayLike) -> dict[str, FloatArray]:
+        """Per-week parts of the prediction: ``baseline``, ``controls`` and ``media`` (weeks x channels)."""
+        check_is_fitted(self, "coef_media_")
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        spend, controls, t = self._split(Xa)
+        B = self._base_design(controls, t)
+        nb = self.n_baseline_
+        base = B[:, :nb] @ self.coef_base_[:nb]
+        ctrl = B[:, nb:] @ self.coef_base_[nb:]
+        media = self._media(spend, t) * self.coef_media_
+        return {"baseline": base, "controls": ctrl, "media": media}
+
+    def predict(self, X: ArrayLike) -> FloatArray:
+        """Expected target of each week of ``X``."""
+        parts = self.decompose(X)
+        return np.asarray(parts["baseline"] + parts["controls"] + parts["media"].sum(axis=1))
+
+
+def _max_lag(adstocks: Sequence[Adstock]) -> int:
+    return max(min(len(a.weights()), 104) for a in adstocks)
+
+
+# --------------------------------------------------------------------------- wide panels
+
+RECENT_WEEKS = 8
+BLOCK_WEEKS = 8
+MIN_TRAIN_WEEKS = 26
+WEEK_COLUMN = "__week__"
+
+
+def wide_design(panel: Any) -> tuple[pd.DataFrame, list[list[int]]]:
+    """The estimator's ``X`` of a wide panel (spend, controls, week counter) and pooled groups.
+
+    Indicator controls named ``name=level`` that share ``name`` form one pooled group.
+    """
+    controls = panel.controls if panel.controls is not None else pd.DataFrame(index=panel.weeks)
+    X = pd.concat([panel.spend, controls], axis=1)
+    X.columns = [str(c) for c in X.columns]
+    X[WEEK_COLUMN] = np.asarray((panel.weeks - panel.weeks[0]).days, dtype=float) / 7.0
+    C = len(panel.channels)
+    by_name: dict[str, list[int]] = {}
+    for j, name in enumerate(controls.columns):
+        if "=" in str(name):
+            by_name.setdefault(str(name).split("=", 1)[0], []).append(C + j)
+    return X, [g for g in by_name.values()]
+
+
+def fit_wide(
+    panel: Any,
+    *,
+    holdout_weeks: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+    families: Sequence[str] | None = None,
+) -> CurveSet:
+    """Fit the marketing-mix model of a wide panel and return one response curve per channel.
+
+    Parameters
+    ----------
+    panel : models.panel.Panel
+        A wide-layout panel (target, one spend column per channel, optional controls).
+    holdout_weeks : int, default=0
+        Fit on all weeks but the last ``holdout_weeks``; forecast those with their actual
+        spend and controls and report ``r2_holdout`` and ``wape_holdout``.  The returned
+        curves are the ones that forecast (fitted on the training weeks).
+    bootstrap : int, default=0
+        Number of moving-block bootstrap draws over weeks (blocks of 8 weeks).  Each draw
+        refits the coefficients with adstock and saturation held at the point estimate.
+    seed : int, default=0
+        Seed of the bootstrap.
+    progress : bool, default=True
+        Progress bars over the search and the bootstrap.
+    families : sequence of str, optional
+        Saturation families each channel may take (default: logistic only).
+
+    Returns
+    -------
+    CurveSet
+        Curves with ``diagnostics`` (``r2_train``, ``r2_holdout``, ``wape_holdout``, ...) and
+        ``meta`` (baseline and control coefficients, contribution shares, hyperparameters).
+    """
+    if getattr(panel, "layout", "wide") != "wide" or panel.target is None:
+        raise CurveError(f"{panel.source}: the marketing-mix fit needs a wide panel with a target")
+    n = int(panel.n_weeks)
+    C = len(panel.channels)
+    if holdout_weeks < 0 or n - holdout_weeks < max(MIN_TRAIN_WEEKS, 2 * C + 8):
+        raise CurveError(
+            f"{panel.source}: holdout_weeks={holdout_weeks} leaves {n - holdout_weeks} training weeks "
+            f"of {n}; at least {max(MIN_TRAIN_WEEKS, 2 * C + 8)} are needed"
+        )
+    X, groups = wide_design(panel)
+    y = panel.target.to_numpy(dtype=float)
+    n_train = n - holdout_weeks
+    idle = [ch for ch in panel.channels if float(panel.spend[ch].iloc[:n_train].max()) <= 0.0]
+    if idle:
+        raise CurveError(f"{panel.source}: spend column {idle[0]!r} is zero in every training week; no curve can be fitted")
+    model = MarketingMixRegressor(
+        n_channels=C,
+        time_column=X.shape[1] - 1,
+        families=tuple(families) if families else ("logistic",),
+        control_groups=groups,
+        progress=progress,
+    )
+    Xv = X.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakChannelWarning)
+        model.fit(Xv[:n_train], y[:n_train])
+    if model.weak_channels_:
+        names = [panel.channels[i] for i in model.weak_channels_]
+        warnings.warn(f"{panel.source}: spend of {names} barely varies (coefficient of variation "
+                      "< 0.05); those curves are weakly identified", WeakChannelWarning, stacklevel=2)
+
+    diagnostics: dict[str, Any] = {
+        "model": "mmm",
+        "r2_train": float(model.r2_train_),
+        "aic": float(model.criterion_),
+        "n_weeks_train": n_train,
+        "train_start": str(panel.weeks[0].date()),
+        "train_end": str(panel.weeks[n_train - 1].date()),
+    }
+    if holdout_weeks:
+        pred = model.predict(Xv)[n_train:]
+        act = y[n_train:]
+        sst = float(((act - act.mean()) ** 2).sum())
+        diagnostics["r2_holdout"] = 1.0 - float(((act - pred) ** 2).sum()) / sst if sst > 0 else float("nan")
+        diagnostics["wape_holdout"] = float(np.abs(act - pred).sum() / max(np.abs(act).sum(), 1e-300))
+        diagnostics["n_weeks_holdout"] = holdout_weeks
+
+    parts = model.decompose(Xv[:n_train])
+    contrib = parts["media"].sum(axis=0)
+    total_media = float(contrib.sum())
+    spend_train = panel.spend.iloc[:n_train].sum(axis=0).to_numpy(dtype=float)
+    draws = _bootstrap(model, Xv[:n_train], y[:n_train], bootstrap, seed, progress)
+    recent = panel.spend.iloc[-RECENT_WEEKS:].mean(axis=0)
+    curves = []
+    for c, ch in enumerate(panel.channels):
+        comp = Component(float(model.coef_media_[c]), model.saturations_[c], model.adstocks_[c])
+        curves.append(
+            ResponseCurve(
+                channel=ch,
+                revenue=comp,
+                recent_spend=float(recent[ch]),
+                draws=tuple(Component(float(b), comp.saturation, comp.adstock) for b in draws[:, c]),
+                diagnostics={
+                    "contribution": float(contrib[c]),
+                    "contribution_share": float(contrib[c] / total_media) if total_media > 0 else 0.0,
+                    "roas_train": float(contrib[c] / spend_train[c]) if spend_train[c] > 0 else 0.0,
+                    "weakly_identified": c in model.weak_channels_,
+                },
+            )
+        )
+    nb = model.n_baseline_
+    base_names = ["intercept", "trend", *[f"{f}_{h}" for h in range(1, model.seasonality + 1) for f in ("sin", "cos")]]
+    meta = {
+        "fit": "marketing-mix (wide layout)",
+        "source": str(panel.source),
+        "sha256": str(panel.sha256),
+        "target": str(panel.target.name),
+        "baseline": dict(zip(base_names, [float(v) for v in model.coef_base_[:nb]], strict=True)),
+        "baseline_note": "intercept with controls at their training mean; trend per training span",
+        "controls": {str(k): float(v) for k, v in zip(X.columns[C:-1], model.control_effects(), strict=True)},
+        "contribution_share": {ch: float(contrib[c] / total_media) if total_media > 0 else 0.0 for c, ch in enumerate(panel.channels)},
+        "media_share_of_target": total_media / float(y[:n_train].sum()) if y[:n_train].sum() else 0.0,
+        "bootstrap": {"draws": int(bootstrap), "block_weeks": BLOCK_WEEKS, "seed": seed,
+                      "hyperparameters": "held at the point estimate"} if bootstrap else None,
+    }
+    return CurveSet(curves, diagnostics, meta)
+
+
+def _bootstrap(model: MarketingMixRegressor, X: FloatArray, y: FloatArray, n_draws: int,
+               seed: int, progress: bool) -> FloatArray:
+    """Media coefficients of moving-block bootstrap refits, shape ``(n_draws, channels)``."""
+    C = model.n_channels
+    if n_draws <= 0:
+        return np.empty((0, C))
+    Z = model.design(X)
+    ys = y / model.y_scale_
+    n = len(y)
+    block = min(BLOCK_WEEKS, n)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_draws, C))
+    for i in tqdm(range(n_draws), desc="bootstrap", disable=not progress, leave=False):
+        starts = rng.integers(0, n - block + 1, size=-(-n // block))
+        idx = (starts[:, None] + np.arange(block)).ravel()[:n]
+        b = model._solve(Z[idx], ys[idx], C)
+        out[i] = b[-C:] * model.y_scale_
+    return out
