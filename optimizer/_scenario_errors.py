@@ -1,0 +1,174 @@
+"""Reading scenario YAML safely and explaining validation errors in one line.
+
+Private helpers of :mod:`optimizer.scenario`: a ``yaml.SafeLoader`` that also refuses keys
+written twice, and the rewriting of pydantic ``ValidationError``s into lines such as
+``Unknown key 'budgte' (at top level). Did you mean 'budget'?``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, Tag
+
+from models.errors import ScenarioError
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # unhashable keys: the base class reports them
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path, label: str) -> Any:
+    """Plain YAML of a file; any problem is a one-line ``ScenarioError`` with line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{label}: scenario file not found") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{label}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{label}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_StrictSafeLoader)  # a SafeLoader: plain YAML only
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "could not determine a constructor" in problem:
+            tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+            raise ScenarioError(
+                f"{label}: YAML tag {tag} is not allowed{where} (scenario files are plain "
+                "YAML: mappings, lists, numbers and text)"
+            ) from None
+        raise ScenarioError(f"{label}: YAML syntax error{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{label}: YAML error: {' '.join(str(exc).split())}") from None
+
+
+def _at(loc: tuple[Any, ...] | list[Any]) -> str:
+    return " (at " + (" -> ".join(str(p) for p in loc) if loc else "top level") + ")"
+
+
+def _strip_optional(tp: Any) -> Any:
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp):
+            rest = [a for a in get_args(tp) if a is not type(None)]
+            if len(rest) != 1:
+                return tp
+            tp = rest[0]
+        else:
+            return tp
+
+
+def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[Any], type[BaseModel] | None]:
+    """Follow a pydantic error location through the models.
+
+    Returns the location as a user reads it (without union tags) and the model found at its
+    end (None when the path leaves the models).
+    """
+    tp: Any = root
+    shown: list[Any] = []
+    for part in loc:
+        tp = _strip_optional(tp)
+        if get_origin(tp) is Union:
+            members = {
+                m.tag: get_args(a)[0]
+                for a in get_args(tp)
+                for m in get_args(a)[1:]
+                if isinstance(m, Tag)
+            }
+            if part in members:
+                tp = members[part]
+                continue
+            return shown + list(loc[len(shown) :]), None
+        shown.append(part)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        elif get_origin(tp) is list and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict and isinstance(part, str):
+            tp = get_args(tp)[1]
+        else:
+            tp = None
+    tp = _strip_optional(tp)
+    model = tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+    return shown, model
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _explain_one(root: type[BaseModel], err: Any) -> str:
+    kind = err["type"]
+    shown, _ = _walk(root, tuple(err["loc"]))
+    if kind == "extra_forbidden":
+        key = shown[-1]
+        parent, model = _walk(root, tuple(err["loc"])[:-1])
+        known = sorted(model.model_fields) if model else []
+        hint = ""
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        if close:
+            hint = f" Did you mean {close[0]!r}?"
+        elif model is root and _home(root, str(key)):
+            hint = f" {key!r} belongs under {_home(root, str(key))!r}."
+        elif known:
+            hint = " Known keys: " + ", ".join(known) + "."
+        return f"Unknown key {key!r}{_at(parent)}.{hint}"
+    if kind == "missing":
+        return f"Missing required key {shown[-1]!r}{_at(shown[:-1])}"
+    if kind == "value_error":
+        cause = err.get("ctx", {}).get("error")
+        return f"{cause if cause is not None else err['msg']}{_at(shown)}"
+    if kind == "constraint_kind":
+        return f"{err['msg']}{_at(shown)}"
+    return f"{err['msg']}, got {_short(err.get('input'))}{_at(shown)}"
+
+
+_SHOWN_ERRORS = 3
+
+
+def explain(root: type[BaseModel], errors: list[Any]) -> str:
+    """Rewrite pydantic errors of ``root`` as one line: up to three problems, unknown keys first.
+
+    A misspelled key often causes the other errors, so it is named first; each problem ends
+    with where it is, ``(at channels -> tv -> max)``.
+    """
+    ordered = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
+    lines: list[str] = []
+    for err in ordered:
+        line = _explain_one(root, err)
+        if line not in lines:
+            lines.append(line)
+    more = len(lines) - _SHOWN_ERRORS
+    tail = [f"and {more} more problem{'s' if more > 1 else ''}"] if more > 0 else []
+    return "; ".join(lines[:_SHOWN_ERRORS] + tail)
+
+
+def _home(root: type[BaseModel], key: str) -> str | None:
+    """The section of ``root`` (a nested model field) where ``key`` is a known key."""
+    for name, info in root.model_fields.items():
+        tp = _strip_optional(info.annotation)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and key in tp.model_fields:
+            return name
+    return None

@@ -1,0 +1,596 @@
+"""Scenario files: the plan request that finance reviews, as a frozen pydantic model.
+
+A scenario is a YAML file (read with a safe loader: plain YAML, no Python objects) that names
+the weekly panel, the planning period, the budget, the step rule, the economics that turn
+revenue into net margin, per-channel overrides and extra constraints.  Paths are relative to
+the scenario file.  Every problem becomes a :class:`~models.errors.ScenarioError` in one line,
+``<file>: <message> (at channels -> tv -> max)``.
+
+Three levels, as usual: :func:`load_scenario` reads and checks the file on its own,
+:func:`check_against_data` adds the checks that need the panel (channel names, budget against
+minimums, reachability in bounded steps, share constraints), and :func:`validate_scenario_file`
+does both for ``roiste validate``.  :func:`json_schema` describes the file for editors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from models.errors import ScenarioError
+from optimizer._scenario_checks import check_against_data
+from optimizer._scenario_errors import explain, read_yaml
+
+__all__ = [
+    "ChannelSpec",
+    "CostPerNewCustomerConstraint",
+    "Economics",
+    "RoasConstraint",
+    "Scenario",
+    "ShareConstraint",
+    "check_against_data",
+    "json_schema",
+    "load_scenario",
+    "validate_scenario_file",
+]
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+_ECONOMICS_DOC = {
+    "gross_margin": (
+        "Share of net revenue left after the cost of goods, in (0, 1]. 0.45 keeps 45 of every "
+        "100 of revenue. Required for objective net_margin."
+    ),
+    "return_rate": "Share of revenue refunded through returns, in [0, 1].",
+    "cost_per_order": "Logistics and handling cost of one order, in the data's currency.",
+    "platform_fee_rate": (
+        "Fee on media spend paid to platforms or agencies, in [0, 1]: spending 100 costs "
+        "100 x (1 + rate)."
+    ),
+    "commission_rate": "Commission on the channel's revenue (affiliates, marketplaces), in [0, 1].",
+    "new_customer_value": (
+        "Future margin credited for each new customer the channel brings, in the data's currency."
+    ),
+    "existing_incrementality": (
+        "Share of existing customers' revenue counted as caused by the ads, in [0, 1]; "
+        "new customers' revenue always counts fully."
+    ),
+}
+_ECONOMICS_BOUNDS: dict[str, dict[str, float]] = {
+    "gross_margin": {"gt": 0.0, "le": 1.0},
+    "return_rate": {"ge": 0.0, "le": 1.0},
+    "cost_per_order": {"ge": 0.0},
+    "platform_fee_rate": {"ge": 0.0, "le": 1.0},
+    "commission_rate": {"ge": 0.0, "le": 1.0},
+    "new_customer_value": {"ge": 0.0},
+    "existing_incrementality": {"ge": 0.0, "le": 1.0},
+}
+ECONOMICS_KEYS = tuple(_ECONOMICS_DOC)
+
+
+def _econ(key: str, default: float | None, override: bool = False) -> Any:
+    doc = _ECONOMICS_DOC[key]
+    if override:
+        doc = f"Override for this channel. {doc}"
+    bounds: dict[str, Any] = dict(_ECONOMICS_BOUNDS[key])
+    return Field(default=default, description=doc, **bounds)
+
+
+class Economics(BaseModel):
+    """What a unit of revenue is worth: margin, returns, costs, fees and customer value.
+
+    Every key has a neutral default (rates 0, costs 0, ``existing_incrementality`` 1) except
+    ``gross_margin``, which the net-margin objective needs.
+    """
+
+    model_config = _CONFIG
+
+    gross_margin: float | None = _econ("gross_margin", None)
+    return_rate: float = _econ("return_rate", 0.0)
+    cost_per_order: float = _econ("cost_per_order", 0.0)
+    platform_fee_rate: float = _econ("platform_fee_rate", 0.0)
+    commission_rate: float = _econ("commission_rate", 0.0)
+    new_customer_value: float = _econ("new_customer_value", 0.0)
+    existing_incrementality: float = _econ("existing_incrementality", 1.0)
+
+
+class ChannelSpec(BaseModel):
+    """Per-channel overrides: lock, period spend limits, and any economics key."""
+
+    model_config = _CONFIG
+
+    locked: bool = Field(default=False, description="Keep the channel at its current spend.")
+    min: float | None = Field(
+        default=None, ge=0.0,
+        description="Least spend for the whole planning period (not per week)."
+    )
+    max: float | None = Field(
+        default=None, ge=0.0, description="Most spend for the whole planning period (not per week)."
+    )
+    gross_margin: float | None = _econ("gross_margin", None, override=True)
+    return_rate: float | None = _econ("return_rate", None, override=True)
+    cost_per_order: float | None = _econ("cost_per_order", None, override=True)
+    platform_fee_rate: float | None = _econ("platform_fee_rate", None, override=True)
+    commission_rate: float | None = _econ("commission_rate", None, override=True)
+    new_customer_value: float | None = _econ("new_customer_value", None, override=True)
+    existing_incrementality: float | None = _econ("existing_incrementality", None, override=True)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> ChannelSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:,.10g} is above max {self.max:,.10g}")
+        return self
+
+    def overrides(self) -> dict[str, float]:
+        """The economics keys this channel sets, as a dict."""
+        return {k: getattr(self, k) for k in ECONOMICS_KEYS if getattr(self, k) is not None}
+
+
+def _unique(values: list[str] | None, what: str) -> list[str] | None:
+    if values is not None:
+        seen: set[str] = set()
+        for v in values:
+            if v in seen:
+                raise ValueError(f"{what} {v!r} is listed twice")
+            seen.add(v)
+    return values
+
+
+ChannelList = Annotated[list[str], Field(min_length=1)]
+def _name_field() -> Any:
+    return Field(
+        default=None, min_length=1, description="Name shown in reports and infeasibility messages."
+    )
+
+
+class ShareConstraint(BaseModel):
+    """Spend on a group of channels as a share of total spend: at most and/or at least."""
+
+    model_config = ConfigDict(
+        **_CONFIG,
+        json_schema_extra={"anyOf": [{"required": ["max_share"]}, {"required": ["min_share"]}]},
+    )
+
+    channels: ChannelList = Field(description="The channels whose spend is summed.")
+    max_share: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Their spend is at most this share of total spend."
+    )
+    min_share: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Their spend is at least this share of total spend."
+    )
+    name: str | None = _name_field()
+
+    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
+
+    @model_validator(mode="after")
+    def _a_bound_and_in_order(self) -> ShareConstraint:
+        if self.max_share is None and self.min_share is None:
+            raise ValueError("a share constraint needs max_share, min_share or both")
+        if self.max_share is not None and self.min_share is not None:
+            if self.min_share > self.max_share:
+                raise ValueError(
+                    f"min_share {self.min_share:g} is above max_share {self.max_share:g}"
+                )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``"share"``."""
+        return "share"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``social_meta + social_tiktok at most 40 % of total spend``."""
+        group = " + ".join(self.channels)
+        parts = []
+        if self.min_share is not None:
+            parts.append(f"at least {100 * self.min_share:g} %")
+        if self.max_share is not None:
+            parts.append(f"at most {100 * self.max_share:g} %")
+        return f"{group} {' and '.join(parts)} of total spend"
+
+
+class RoasConstraint(BaseModel):
+    """Blended return on ad spend: revenue of the channels >= target_roas x their spend."""
+
+    model_config = _CONFIG
+
+    target_roas: float = Field(
+        gt=0.0, description="Least revenue per unit of spend, e.g. 3 = 300 of revenue per 100."
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
+
+    @property
+    def kind(self) -> str:
+        """``"roas"``."""
+        return "roas"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``revenue of all channels at least 3 x their spend``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"revenue of {group} at least {self.target_roas:g} x their spend"
+
+
+class CostPerNewCustomerConstraint(BaseModel):
+    """Spend per new customer: spend of the channels <= target x new customers they bring."""
+
+    model_config = _CONFIG
+
+    max_cost_per_new_customer: float = Field(
+        gt=0.0, description="Most spend per new customer, in the data's currency."
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
+
+    @property
+    def kind(self) -> str:
+        """``"cost_per_new_customer"``."""
+        return "cost_per_new_customer"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``spend of all channels at most 45 per new customer``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"spend of {group} at most {self.max_cost_per_new_customer:,.10g} per new customer"
+
+
+_CONSTRAINT_KINDS: dict[str, type[BaseModel]] = {
+    "target_roas": RoasConstraint,
+    "max_cost_per_new_customer": CostPerNewCustomerConstraint,
+    "max_share": ShareConstraint,
+    "min_share": ShareConstraint,
+}
+
+
+def _constraint_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        for key, model in _CONSTRAINT_KINDS.items():
+            if key in value:
+                return model.__name__
+    return None
+
+
+Constraint = Annotated[
+    Union[  # noqa: UP007 (tagged members need the Union spelling)
+        Annotated[ShareConstraint, Tag("ShareConstraint")],
+        Annotated[RoasConstraint, Tag("RoasConstraint")],
+        Annotated[CostPerNewCustomerConstraint, Tag("CostPerNewCustomerConstraint")],
+    ],
+    Discriminator(
+        _constraint_kind,
+        custom_error_type="constraint_kind",
+        custom_error_message=(
+            "a constraint needs one of max_share / min_share (with channels), target_roas "
+            "or max_cost_per_new_customer"
+        ),
+    ),
+]
+
+# Field declaration order matters: a field validator sees the fields declared before it.
+
+
+class Scenario(BaseModel):
+    """A scenario file: what to plan, with which data, budget, step rule and economics."""
+
+    model_config = ConfigDict(**_CONFIG, title="roiste scenario")
+
+    name: str = Field(min_length=1, description="Name of the plan, shown in every report.")
+    data: Path = Field(
+        description="The weekly panel (CSV or Parquet), relative to the scenario file."
+    )
+    layout: Literal["long", "wide"] = Field(
+        default="long",
+        description="long: one row per (date, channel); wide: one row per week, one spend "
+        "column per channel (marketing-mix layout).",
+    )
+    target: str | None = Field(
+        default=None, validate_default=True, description="Wide layout only: the target column."
+    )
+    spend: list[str] | None = Field(
+        default=None, validate_default=True,
+        description="Wide layout only: one spend column per channel."
+    )
+    controls: list[str] | None = Field(
+        default=None,
+        description="Wide layout only, optional: control columns (prices, events, ...)."
+    )
+    curves: Path | None = Field(
+        default=None,
+        description="A fitted curves JSON (from `roiste fit`), relative to the scenario file; "
+        "if omitted, curves are fitted from the data.",
+    )
+    period_weeks: int = Field(
+        default=4, ge=1, description="Length of the planning period in weeks."
+    )
+    baseline_weeks: int = Field(
+        default=8,
+        ge=1,
+        description="Current spend = mean weekly spend of the last N weeks x period_weeks.",
+    )
+    budget: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Total spend for the whole period; omit to keep the current total.",
+    )
+    allow_underspend: bool = Field(
+        default=False,
+        description="Treat the budget as a cap (spend at most) instead of an exact total."
+    )
+    allow_large_step: bool = Field(
+        default=False, description="Allow a step outside 0.10 .. 0.20 (any value in (0, 1])."
+    )
+    step: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="Largest relative move of a channel per step: 0.15 = at most 15 % up or "
+        "down. Within 0.10 .. 0.20 unless allow_large_step is true.",
+    )
+    steps: int = Field(
+        default=1, ge=1, description="Number of successive bounded steps (a glide path of plans)."
+    )
+    objective: Literal["net_margin", "revenue"] = Field(
+        default="net_margin", description="What the plan maximises."
+    )
+    tolerance: float = Field(
+        default=1e-4,
+        gt=0.0,
+        le=0.01,
+        description="Certified optimality gap the plan must reach (relative; 1e-4 = 0.01 %).",
+    )
+    solver: Literal["CBC", "HiGHS"] = Field(default="CBC", description="Solver used through PuLP.")
+    seed: int = Field(default=0, description="Random seed: same inputs and seed, same plan.")
+    bootstrap: int = Field(
+        default=0, ge=0,
+        description="Bootstrap draws when fitting curves (0: none), for uncertainty bands."
+    )
+    holdout_weeks: int = Field(
+        default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
+    )
+    economics: Economics = Field(
+        default_factory=Economics,
+        validate_default=True,
+        description="Economics of every channel (see each key).",
+    )
+    channels: dict[str, ChannelSpec] = Field(
+        default_factory=dict,
+        description="Per-channel overrides by channel name: locked, min, max, economics keys.",
+    )
+    constraints: list[Constraint] = Field(
+        default_factory=list,
+        description="Extra linear constraints: share of spend, blended ROAS, cost per new "
+        "customer.",
+    )
+
+    _source: Path | None = PrivateAttr(default=None)
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("target")
+    @classmethod
+    def _target_for_wide(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _wide_only(v, info, "target", "the target column")
+
+    @field_validator("spend")
+    @classmethod
+    def _spend_for_wide(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        v = _wide_only(v, info, "spend", "a list of spend columns, one per channel")
+        if v is not None and not v:
+            raise ValueError("layout: wide needs at least one spend column")
+        if v is not None and info.data.get("target") in v:
+            raise ValueError(f"the target column {info.data['target']!r} is also a spend column")
+        return _unique(v, "spend column")
+
+    @field_validator("controls")
+    @classmethod
+    def _controls_for_wide(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if v is not None and info.data.get("layout") == "long":
+            raise ValueError("controls is only for layout: wide")
+        for c in v or []:
+            if c in (info.data.get("spend") or []) or c == info.data.get("target"):
+                raise ValueError(f"control column {c!r} is also the target or a spend column")
+        return _unique(v, "control column")
+
+    @field_validator("step")
+    @classmethod
+    def _step_in_band(cls, v: float, info: ValidationInfo) -> float:
+        if not info.data.get("allow_large_step", False) and not 0.10 <= v <= 0.20:
+            raise ValueError(
+                f"step {v:g} is outside 0.10 .. 0.20 (a channel moves at most 10-20 % per "
+                "step); set allow_large_step: true to allow any step in (0, 1]"
+            )
+        return v
+
+    @field_validator("economics")
+    @classmethod
+    def _margin_for_net_margin(cls, v: Economics, info: ValidationInfo) -> Economics:
+        if info.data.get("objective", "net_margin") == "net_margin" and v.gross_margin is None:
+            raise _MissingMargin()
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _unique_names(cls, v: list[Any]) -> list[Any]:
+        _unique([c.name for c in v if c.name is not None], "constraint name")
+        return v
+
+    @property
+    def source(self) -> Path | None:
+        """The scenario file this was loaded from (as given), or None."""
+        return self._source
+
+    def written(self, key: str) -> str:
+        """A path key (``data`` or ``curves``) as written in the file, for messages."""
+        return self._written.get(key, str(getattr(self, key)))
+
+    def channel(self, name: str) -> ChannelSpec:
+        """The overrides of a channel (an empty spec when it has none)."""
+        return self.channels.get(name) or ChannelSpec()
+
+    def economics_for(self, channel: str) -> Economics:
+        """The economics of one channel: the scenario's, updated by the channel's overrides."""
+        merged = self.economics.model_dump()
+        merged.update(self.channel(channel).overrides())
+        return Economics(**merged)
+
+    def period_budget(self, current_total: float) -> float:
+        """The period budget: the scenario's, or the current total when it keeps it."""
+        return float(self.budget) if self.budget is not None else float(current_total)
+
+
+class _MissingMargin(ValueError):
+    def __str__(self) -> str:
+        return (
+            "objective net_margin needs economics: gross_margin (the share of revenue left "
+            "after cost of goods); set it, or use objective: revenue"
+        )
+
+
+def _wide_only(v: Any, info: ValidationInfo, key: str, what: str) -> Any:
+    if info.data.get("layout") == "wide" and v is None:
+        raise ValueError(f"layout: wide needs {key}: {what}")
+    if info.data.get("layout", "long") == "long" and v is not None:
+        raise ValueError(f"{key} is only for layout: wide")
+    return v
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _resolve(raw: dict[str, Any], key: str, base: Path, what: str, label: str) -> str | None:
+    value = raw.get(key)
+    if value is None or not isinstance(value, str):
+        return None  # missing or mistyped: the model reports it
+    if not value.strip():
+        raise ScenarioError(f"{label}: {key} is empty (at {key})")
+    resolved = (base / os.path.expanduser(value)).resolve()
+    if not resolved.is_file():
+        raise ScenarioError(
+            f"{label}: {what} not found: {value} (resolved to {resolved}) (at {key})"
+        )
+    raw[key] = str(resolved)
+    return value
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and check a scenario file on its own (without reading the panel).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The YAML scenario file.
+
+    Returns
+    -------
+    Scenario
+        Frozen; ``data`` and ``curves`` are absolute paths, ``scenario.written("data")`` is
+        the path as written and ``scenario.source`` the file.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file, the problem and where it is (``at channels -> tv -> max``).
+    """
+    path = Path(path)
+    label = str(path)
+    raw = read_yaml(path, label)
+    if raw is None:
+        raise ScenarioError(f"{label}: the file is empty; a scenario needs at least name and data")
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            f"{label}: a scenario is a mapping of keys (name: ..., data: ...), "
+            f"not a {type(raw).__name__}"
+        )
+    raw = dict(raw)
+    base = path.resolve().parent
+    try:
+        # Structure first: an unknown or misspelled key explains more than a missing file.
+        Scenario.model_validate({**raw, "data": "-", "curves": None})
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if e["loc"] not in (("data",), ("curves",))]
+        if errors:
+            raise ScenarioError(f"{label}: {explain(Scenario, errors)}") from None
+    written = {"data": _resolve(raw, "data", base, "data file", label)}
+    written["curves"] = _resolve(raw, "curves", base, "curves file", label)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(f"{label}: {explain(Scenario, exc.errors())}") from None
+    scenario._source = path
+    scenario._written = {k: v for k, v in written.items() if v is not None}
+    return scenario
+
+
+# --------------------------------------------------------------------------- with data
+
+
+def validate_scenario_file(path: str | os.PathLike[str]) -> str:
+    """Load a scenario, read its panel and run every check that does not need a solver.
+
+    Returns
+    -------
+    str
+        ``"<file>: ok (<name>: N channels, budget X, step S)"``.
+
+    Raises
+    ------
+    ScenarioError, PanelError
+        One line naming the file and the problem.
+    """
+    from models.panel import read_panel
+
+    scenario = load_scenario(path)
+    panel = read_panel(
+        scenario.data,
+        layout=scenario.layout,
+        target=scenario.target,
+        spend=scenario.spend,
+        controls=scenario.controls,
+    )
+    recent = panel.recent_spend(scenario.baseline_weeks)
+    current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
+    total = sum(current.values())
+    check_against_data(
+        scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
+    )
+    budget = scenario.period_budget(total)
+    kept = "" if scenario.budget is not None else " (current total)"
+    steps = f" x {scenario.steps}" if scenario.steps > 1 else ""
+    return (
+        f"{path}: ok ({scenario.name}: {len(panel.channels)} channels, "
+        f"budget {budget:,.0f}{kept}, step {scenario.step:g}{steps})"
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of scenario files, with a description of every key."""
+    schema = Scenario.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": Scenario.__doc__,
+        **schema,
+    }
