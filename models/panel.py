@@ -339,7 +339,7 @@ def _numbers(frame: pd.DataFrame, col: str, src: str, *, nonneg: bool = True) ->
         i = bad.argmax()
         raise _at(src, frame.index[i], col, f"'{shown.iloc[i]}' is not a number")
     if missing.any():
-        raise _at(src, frame.index[missing.argmax()], col, "empty cell; a number is required")
+        raise _at(src, frame.index[missing.argmax()], col, "empty or NaN; a number is required")
     inf = np.isinf(vals)
     if inf.any():
         i = inf.argmax()
