@@ -309,44 +309,55 @@ def _absent(src: str, name: str, columns: Sequence[str], role: str) -> PanelErro
     return PanelError(f"{src}: {role} column '{name}' is not in the file; {hint}")
 
 
+def _factor(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and stripped text of the distinct values (an empty cell has the last, "", entry)."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    text = np.array([str(u).strip() for u in uniq] + [""], dtype=object)
+    return np.where(codes < 0, len(uniq), codes), text
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    codes, text = _factor(s)
+    return pd.Series(text[codes], index=s.index)
+
+
 def _text(frame: pd.DataFrame, col: str, src: str, what: str) -> pd.Series:
     """Stripped text of a key column; an empty cell is an error."""
-    s = frame[col]
-    raw = s.where(s.notna(), "").astype(str).str.strip()
+    raw = _as_text(frame[col])
     empty = (raw == "").to_numpy()
     if empty.any():
         raise _at(src, frame.index[empty.argmax()], col, what)
     return raw
 
 
-def _parse_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+def _parse_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Values, a mask of missing cells, and the stripped text (None for numeric columns)."""
     if is_bool_dtype(s) or is_numeric_dtype(s):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
         return vals, np.isnan(vals), None
-    raw = s.where(s.notna(), "").astype(str).str.strip()
-    vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    missing = np.isnan(vals) & raw.str.lower().isin(NA_TOKENS).to_numpy()
-    return vals, missing, raw
+    codes, text = _factor(s)  # parse each distinct value once
+    num = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    na = np.isnan(num) & np.array([t.lower() in NA_TOKENS for t in text], dtype=bool)
+    return num[codes], na[codes], text[codes]
 
 
 def _numbers(frame: pd.DataFrame, col: str, src: str, *, nonneg: bool = True) -> np.ndarray:
     """A complete, finite numeric column (>= 0 when ``nonneg``)."""
     vals, missing, raw = _parse_numbers(frame[col])
-    shown = raw if raw is not None else frame[col]
+    shown = raw if raw is not None else frame[col].to_numpy()
     bad = np.isnan(vals) & ~missing
     if bad.any():
         i = bad.argmax()
-        raise _at(src, frame.index[i], col, f"'{shown.iloc[i]}' is not a number")
+        raise _at(src, frame.index[i], col, f"'{shown[i]}' is not a number")
     if missing.any():
         raise _at(src, frame.index[missing.argmax()], col, "empty or NaN; a number is required")
     inf = np.isinf(vals)
     if inf.any():
         i = inf.argmax()
-        raise _at(src, frame.index[i], col, f"'{shown.iloc[i]}' is not a finite number")
+        raise _at(src, frame.index[i], col, f"'{shown[i]}' is not a finite number")
     if nonneg and (vals < 0).any():
         i = (vals < 0).argmax()
-        raise _at(src, frame.index[i], col, f"{shown.iloc[i]} is negative; {col} must be >= 0")
+        raise _at(src, frame.index[i], col, f"{shown[i]} is negative; {col} must be >= 0")
     return vals
 
 
@@ -361,17 +372,16 @@ def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
     s = frame[col]
     if is_datetime64_any_dtype(s):
         dt = pd.DatetimeIndex(s)
-        dt = dt.tz_convert(None) if dt.tz is not None else dt
+        dt = dt.tz_localize(None) if dt.tz is not None else dt  # keep the local day
         if dt.isna().any():
             raise _at(src, frame.index[dt.isna().argmax()], col, "empty date")
         return np.asarray(dt.normalize(), dtype="datetime64[ns]")
-    raw = s.where(s.notna(), "").astype(str).str.strip()
-    codes, uniq = pd.factorize(raw)
-    parsed = pd.DatetimeIndex([_parse_day(u) for u in uniq], dtype="datetime64[ns]")
+    codes, text = _factor(s)
+    parsed = pd.DatetimeIndex([_parse_day(u) for u in text], dtype="datetime64[ns]")
     bad = parsed.isna()[codes]
     if bad.any():
         i = bad.argmax()
-        value = raw.iloc[i]
+        value = text[codes[i]]
         what = "empty date" if not value else f"'{value}' is not a date (expected YYYY-MM-DD)"
         raise _at(src, frame.index[i], col, what)
     return np.asarray(parsed.normalize(), dtype="datetime64[ns]")[codes]
@@ -384,7 +394,7 @@ def _parse_day(value: str) -> pd.Timestamp:
         ts = pd.Timestamp(value)
     except (ValueError, OverflowError):
         return pd.NaT
-    return ts.tz_convert(None) if ts.tzinfo is not None else ts
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _grid(dates: np.ndarray, rows: pd.Index, col: str, src: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
@@ -577,7 +587,7 @@ def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
         if n and share >= 0.5:
             ctrl_cols[col] = _numbers(frame, col, src, nonneg=False)
             continue
-        level = frame[col].where(frame[col].notna(), "").astype(str).str.strip()
+        level = _as_text(frame[col])
         levels = sorted(set(level) - {v for v in set(level) if v.lower() in NA_TOKENS})
         if not levels:
             warnings.warn(f"{src}: control '{col}' holds no level besides empty/'na'; ignored",
