@@ -41,7 +41,7 @@ class _Checker:
 
     def fail(self, message: str, loc: tuple[Any, ...], hint: str = "") -> None:
         where = " -> ".join(str(p) for p in loc) if loc else "top level"
-        raise ScenarioError(f"{self.label}: {message} (at {where}){hint}")
+        raise ScenarioError(f"{self.label}: {message} (at {where}){'.' if hint else ''}{hint}")
 
     def unknown_channel(self, name: str, known: list[str], loc: tuple[Any, ...]) -> None:
         folded = {k.casefold(): k for k in known}
@@ -96,18 +96,7 @@ def check_against_data(
             if name not in known:
                 chk.unknown_channel(name, known, ("constraints", i, "channels"))
     if n_weeks is not None:
-        if scenario.baseline_weeks > n_weeks:
-            chk.fail(
-                f"baseline_weeks {scenario.baseline_weeks} is more than the {n_weeks} weeks "
-                "in the data",
-                ("baseline_weeks",),
-            )
-        if scenario.holdout_weeks >= n_weeks:
-            chk.fail(
-                f"holdout_weeks {scenario.holdout_weeks} leaves none of the {n_weeks} weeks "
-                "of the data to fit on",
-                ("holdout_weeks",),
-            )
+        check_weeks(scenario, n_weeks)
     if scenario.budget is None and not current_total > 0:
         chk.fail(
             f"the last {scenario.baseline_weeks} weeks of the data have no spend, so there is "
@@ -123,24 +112,43 @@ def check_against_data(
             ("channels",),
         )
     lo, hi = _bounds(chk, known, current)
-    _check_budget_reach(chk, lo, hi, budget, current is not None)
+    stepped = current is not None
+    first = _first_budget(scenario, budget, current_total, stepped)
+    _check_budget_reach(chk, lo, hi, budget, first, stepped)
     shares = [(i, c) for i, c in enumerate(scenario.constraints) if c.kind == "share"]
     for i, con in shares:
-        _check_share(chk, i, con, known, lo, hi, budget)  # type: ignore[arg-type]
+        what = _budget_words(scenario, first, budget)
+        _check_share(chk, i, con, known, lo, hi, first, what)  # type: ignore[arg-type]
     _check_share_pairs(chk, shares)  # type: ignore[arg-type]
 
 
-def _reach_words(scenario: Scenario, direction: str) -> str:
-    k = scenario.steps
-    return f"moving at most {_pct(scenario.step)} {direction} in {k} step{'s' if k > 1 else ''}"
+def check_weeks(scenario: Scenario, n_weeks: int) -> None:
+    """Check ``baseline_weeks`` and ``holdout_weeks`` against the weeks of the panel."""
+    chk = _Checker(scenario)
+    if scenario.baseline_weeks > n_weeks:
+        chk.fail(
+            f"baseline_weeks {scenario.baseline_weeks} is more than the {n_weeks} weeks "
+            "in the data",
+            ("baseline_weeks",),
+        )
+    if scenario.holdout_weeks >= n_weeks:
+        chk.fail(
+            f"holdout_weeks {scenario.holdout_weeks} leaves none of the {n_weeks} weeks "
+            "of the data to fit on",
+            ("holdout_weeks",),
+        )
 
 
 def _bounds(
     chk: _Checker, known: list[str], current: dict[str, float] | None
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Least and most period spend of each channel, from locks, min/max and step reach."""
+    """Least and most period spend of each channel in the first step.
+
+    The box is the plan's: ``[(1-step) x0, (1+step) x0]`` intersected with ``[min, max]``; a
+    locked channel stays at ``x0``; a min (max) beyond one step moves the box as far towards
+    it as the step allows.  Without current spend, only min and max bound a channel.
+    """
     sc = chk.scenario
-    up, down = (1 + sc.step) ** sc.steps, max(0.0, 1 - sc.step) ** sc.steps
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
     for c in known:
@@ -148,9 +156,8 @@ def _bounds(
         low, high = spec.min or 0.0, spec.max if spec.max is not None else math.inf
         x0 = None if current is None else float(current.get(c, 0.0))
         if x0 is not None and spec.locked:
-            for key, bad in (("min", low > x0), ("max", high < x0)):
-                if bad and not _close(low if key == "min" else high, x0):
-                    value = low if key == "min" else high
+            for key, value in (("min", low), ("max", high)):
+                if (value > x0 if key == "min" else value < x0) and not _close(value, x0):
                     chk.fail(
                         f"channel {c!r} is locked at its current spend {_money(x0)} but its "
                         f"{key} is {_money(value)}",
@@ -158,41 +165,51 @@ def _bounds(
                     )
             low = high = x0
         elif x0 is not None:
-            if low > up * x0 and not _close(low, up * x0):
-                chk.fail(
-                    f"min {_money(low)} of channel {c!r} is above the {_money(up * x0)} it can "
-                    f"reach from its current {_money(x0)} {_reach_words(sc, 'up')}",
-                    ("channels", c, "min"),
-                )
-            if high < down * x0 and not _close(high, down * x0):
-                chk.fail(
-                    f"max {_money(high)} of channel {c!r} is below the {_money(down * x0)} it "
-                    f"must keep from its current {_money(x0)} {_reach_words(sc, 'down')}",
-                    ("channels", c, "max"),
-                )
-            low, high = max(low, down * x0), min(high, up * x0)
+            down, up = (1 - sc.step) * x0, (1 + sc.step) * x0
+            low, high = max(low, down), min(high, up)
+            if low > high:  # a min or max beyond one step: the plan moves towards it
+                low = high = up if (spec.min or 0.0) > up else down
         lo[c], hi[c] = low, high
     return lo, hi
 
 
+def _first_budget(sc: Scenario, budget: float, current_total: float, stepped: bool) -> float:
+    """Budget of the first step: the glide path moves from the current total in equal parts."""
+    if not stepped or sc.steps == 1:
+        return budget
+    return current_total + (budget - current_total) / sc.steps
+
+
+def _budget_words(sc: Scenario, first: float, budget: float) -> str:
+    if sc.steps == 1 or _close(first, budget):
+        return f"the budget {_money(budget)}"
+    return f"the first step's budget {_money(first)} (1 of {sc.steps} towards {_money(budget)})"
+
+
 def _check_budget_reach(
-    chk: _Checker, lo: dict[str, float], hi: dict[str, float], budget: float, with_steps: bool
+    chk: _Checker,
+    lo: dict[str, float],
+    hi: dict[str, float],
+    budget: float,
+    first: float,
+    stepped: bool,
 ) -> None:
     sc = chk.scenario
     least, most = sum(lo.values()), sum(hi.values())
     how = "within their min, max and locks"
-    if with_steps:
-        how = f"{_reach_words(sc, 'up or down')}, within their min, max and locks"
-    if least > budget and not _close(least, budget):
+    if stepped:
+        how = f"each moving at most {_pct(sc.step)} from its current spend, {how}"
+    what = _budget_words(sc, first, budget)
+    if least > first and not _close(least, first):
         chk.fail(
-            f"the budget {_money(budget)} is below the {_money(least)} the channels must "
-            f"spend ({how})",
+            f"{what} is below the {_money(least)} the channels must spend ({how})",
             ("budget",),
         )
-    if not sc.allow_underspend and most < budget and not _close(most, budget):
+    if not sc.allow_underspend and most < first and not _close(most, first):
+        fix = "raise step or steps, lower the budget" if stepped else "lower the budget"
         chk.fail(
-            f"the budget {_money(budget)} is above the {_money(most)} the channels can spend "
-            f"({how}); raise step or steps, lower the budget, or set allow_underspend: true",
+            f"{what} is above the {_money(most)} the channels can spend ({how}); {fix}, "
+            "or set allow_underspend: true",
             ("budget",),
         )
 
@@ -205,6 +222,7 @@ def _check_share(
     lo: dict[str, float],
     hi: dict[str, float],
     budget: float,
+    what: str,
 ) -> None:
     sc = chk.scenario
     group = set(con.channels)
@@ -220,8 +238,7 @@ def _check_share(
         cap = con.max_share * budget
         if least > cap and not _close(least, cap):
             chk.fail(
-                f"max_share {con.max_share:g} allows {_money(cap)} of the budget "
-                f"{_money(budget)}, but {' + '.join(con.channels)} must spend at least "
+                f"max_share {con.max_share:g} allows {_money(cap)} of {what}, but {' + '.join(con.channels)} must spend at least "
                 f"{_money(least)}",
                 ("constraints", i, "max_share"),
             )
@@ -229,8 +246,7 @@ def _check_share(
         need = con.min_share * budget
         if most < need and not _close(most, need):
             chk.fail(
-                f"min_share {con.min_share:g} needs {_money(need)} of the budget "
-                f"{_money(budget)}, but {' + '.join(con.channels)} can spend at most "
+                f"min_share {con.min_share:g} needs {_money(need)} of {what}, but {' + '.join(con.channels)} can spend at most "
                 f"{_money(most)}",
                 ("constraints", i, "min_share"),
             )

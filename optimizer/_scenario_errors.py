@@ -28,8 +28,8 @@ class _StrictSafeLoader(yaml.SafeLoader):
             if not isinstance(key, (str, int, float, bool)):
                 continue  # unhashable keys: the base class reports them
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                raise DuplicateKeyError(
+                    None, None, f"key {key!r} is written twice", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -48,18 +48,44 @@ def read_yaml(path: Path, label: str) -> Any:
     try:
         return yaml.load(text, Loader=_StrictSafeLoader)  # a SafeLoader: plain YAML only
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "could not determine a constructor" in problem:
-            tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
-            raise ScenarioError(
-                f"{label}: YAML tag {tag} is not allowed{where} (scenario files are plain "
-                "YAML: mappings, lists, numbers and text)"
-            ) from None
-        raise ScenarioError(f"{label}: YAML syntax error{where}: {problem}") from None
+        raise ScenarioError(f"{label}: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{label}: YAML error: {' '.join(str(exc).split())}") from None
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping key written twice."""
+
+
+class LocatedValueError(ValueError):
+    """A validator's ``ValueError`` that points below the field it checks (``at`` keys)."""
+
+    def __init__(self, message: str, *at: str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def _line_col(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at {_line_col(mark)}" if mark else ""
+    problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+    if isinstance(exc, DuplicateKeyError):
+        return f"{problem}{where} (YAML would silently keep only the last value)"
+    if "could not determine a constructor" in problem:
+        tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        return (
+            f"YAML tag {tag} is not allowed{where} (scenario files are plain YAML: "
+            "mappings, lists, numbers and text)"
+        )
+    started = ""
+    if exc.context and exc.problem and exc.context_mark is not None:
+        context = " ".join(str(exc.context).split())
+        started = f" ({context} that starts at {_line_col(exc.context_mark)})"
+    return f"YAML syntax error{where}: {problem}{started}"
 
 
 def _at(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -139,6 +165,8 @@ def _explain_one(root: type[BaseModel], err: Any) -> str:
         return f"Missing required key {shown[-1]!r}{_at(shown[:-1])}"
     if kind == "value_error":
         cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedValueError):
+            shown = [*shown, *cause.at]
         return f"{cause if cause is not None else err['msg']}{_at(shown)}"
     if kind == "constraint_kind":
         return f"{err['msg']}{_at(shown)}"

@@ -32,8 +32,8 @@ from pydantic import (
 )
 
 from models.errors import ScenarioError
-from optimizer._scenario_checks import check_against_data
-from optimizer._scenario_errors import explain, read_yaml
+from optimizer._scenario_checks import check_against_data, check_weeks
+from optimizer._scenario_errors import LocatedValueError, explain, read_yaml
 
 __all__ = [
     "ChannelSpec",
@@ -132,7 +132,7 @@ class ChannelSpec(BaseModel):
     @model_validator(mode="after")
     def _min_not_above_max(self) -> ChannelSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min:,.10g} is above max {self.max:,.10g}")
+            raise LocatedValueError(f"min {self.min:,.10g} is above max {self.max:,.10g}", "min")
         return self
 
     def overrides(self) -> dict[str, float]:
@@ -429,7 +429,11 @@ class Scenario(BaseModel):
     @classmethod
     def _margin_for_net_margin(cls, v: Economics, info: ValidationInfo) -> Economics:
         if info.data.get("objective", "net_margin") == "net_margin" and v.gross_margin is None:
-            raise _MissingMargin()
+            raise LocatedValueError(
+                "objective net_margin needs economics: gross_margin (the share of revenue left "
+                "after cost of goods); set it, or use objective: revenue",
+                "gross_margin",
+            )
         return v
 
     @field_validator("constraints")
@@ -460,14 +464,6 @@ class Scenario(BaseModel):
     def period_budget(self, current_total: float) -> float:
         """The period budget: the scenario's, or the current total when it keeps it."""
         return float(self.budget) if self.budget is not None else float(current_total)
-
-
-class _MissingMargin(ValueError):
-    def __str__(self) -> str:
-        return (
-            "objective net_margin needs economics: gross_margin (the share of revenue left "
-            "after cost of goods); set it, or use objective: revenue"
-        )
 
 
 def _wide_only(v: Any, info: ValidationInfo, key: str, what: str) -> Any:
@@ -571,6 +567,7 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
         spend=scenario.spend,
         controls=scenario.controls,
     )
+    check_weeks(scenario, len(panel.weeks))
     recent = panel.recent_spend(scenario.baseline_weeks)
     current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
     total = sum(current.values())
