@@ -38,8 +38,7 @@ __all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", 
 REQUIRED = ("date", "channel", "spend", "revenue")
 OPTIONAL = ("visitors", "orders", "new_customers", "new_customer_revenue", "returns")
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null", "<na>", "nat"})
-_DATE_HINTS = ("date", "week")
-_DATE_TOKENS = frozenset({"date", "week", "wk", "dt", "day"})
+_DATE_NAME = re.compile(r"date|week|(?:^|[^a-z])(?:wk|dt|day)(?:[^a-z]|$)")
 _Rows = slice  # the builtin, before Panel.slice shadows it in the class body
 
 
@@ -173,8 +172,8 @@ def read_panel(
     controls : sequence of str, optional
         Wide layout: control columns; text columns become ``name=level`` indicators.
     date_column : str, optional
-        The date column; by default ``date``, or (wide) the first column whose name holds
-        "date" or "week".
+        The date column; by default ``date``, or (wide) the first column named like a date
+        (``DATE``, ``date_week``, ``wk_strt_dt``) whose first value is a date.
     min_weeks : int, default 26
         Fewest weeks of history accepted.
     require_variation : bool, default False
@@ -290,8 +289,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _looks_like_date(name: str) -> bool:
-    lower = name.lower()
-    return any(h in lower for h in _DATE_HINTS) or bool(_DATE_TOKENS & set(re.split(r"[^a-z]+", lower)))
+    return _DATE_NAME.search(name.lower()) is not None
 
 
 # --- checking columns ---------------------------------------------------------------------
@@ -443,6 +441,9 @@ def _build(frame: pd.DataFrame, src: str, sha: str, layout: str, target: str | N
            spend: Sequence[str] | None, controls: Sequence[str] | None,
            date_column: str | None, min_weeks: int, require_variation: bool) -> Panel:
     if layout == "long":
+        if target or spend or controls:
+            raise PanelError(f"{src}: target, spend and controls name columns of the wide "
+                             "layout; pass layout 'wide' (--layout wide) or leave them out")
         panel = _long(frame, src, sha, date_column)
     elif layout == "wide":
         panel = _wide(frame, src, sha, target, spend, controls, date_column)

@@ -286,6 +286,17 @@ def wide_text_in_control(tmp: Path) -> tuple[Path, dict[str, Any], str]:
         f"{p}: row 14, column 'price': empty or NaN; a number is required")
 
 
+def wide_no_target(tmp: Path) -> tuple[Path, dict[str, Any], str]:
+    p = _write(tmp / "w.csv", _wide_rows(), WIDE_HEADER)
+    return p, {**WIDE, "target": None}, f"{p}: the wide layout needs a target column (--target)"
+
+
+def wide_names_on_long(tmp: Path) -> tuple[Path, dict[str, Any], str]:
+    p = _write(tmp / "p.csv", _rows())
+    return p, {"spend": ["spend"]}, (f"{p}: target, spend and controls name columns of the wide "
+                                     "layout; pass layout 'wide' (--layout wide) or leave them out")
+
+
 BAD = [
     missing_file, empty_file, header_only, binary_garbage, latin1_text, csv_named_parquet,
     ragged_row, duplicate_header, misspelt_column, missing_column, bad_date, us_date,
@@ -293,7 +304,7 @@ BAD = [
     inf_revenue, negative_spend, negative_revenue, empty_channel, empty_key_part,
     gap_all_channels, channel_hole, channel_stops_early, too_short, constant_spend, zero_spend,
     wide_target_absent, wide_spend_absent, wide_control_absent, wide_no_spend,
-    wide_duplicate_week, wide_text_in_control,
+    wide_duplicate_week, wide_text_in_control, wide_no_target, wide_names_on_long,
 ]
 
 
@@ -327,7 +338,7 @@ def test_frame_errors_count_rows_like_a_csv() -> None:
     assert str(info.value) == "world: row 6, column 'spend': -3 is negative; spend must be >= 0"
 
 
-CLI_CASES = [c for c in BAD if c not in (too_short,)]
+CLI_CASES = [c for c in BAD if c not in (too_short, wide_no_target, wide_names_on_long)]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("models.fit") is None,
