@@ -180,7 +180,7 @@ def _draw_saturation(rng: np.random.Generator, a_ref: float) -> Saturation:
 
 def _draw_adstock(rng: np.random.Generator) -> Adstock:
     if rng.random() < 0.25:
-        return Weibull(shape=float(rng.uniform(0.7, 2.5)), scale=float(rng.uniform(0.8, 4.0)))
+        return Weibull(shape=float(rng.uniform(0.8, 2.5)), scale=float(rng.uniform(0.8, 3.0)))
     return Geometric(alpha=float(rng.uniform(0.0, 0.7)))
 
 
@@ -189,7 +189,8 @@ def _spend_path(
 ) -> FloatArray:
     """One channel's weekly spend (mean about ``level``)."""
     if pattern == "random_walk":
-        sd, phi = rng.uniform(0.06, 0.18), rng.uniform(0.85, 0.98)
+        phi = rng.uniform(0.85, 0.98)
+        sd = rng.uniform(0.2, 0.45) * np.sqrt(1.0 - phi**2)  # stationary log-sd 0.2 .. 0.45
         z = np.zeros(n)
         for t in range(1, n):
             z[t] = phi * z[t - 1] + rng.normal(0.0, sd)
@@ -204,13 +205,13 @@ def _spend_path(
             t, on = t + run, not on
         x *= np.exp(rng.normal(0.0, 0.05, n))
     elif pattern == "promotions":
-        x = np.exp(rng.normal(0.0, rng.uniform(0.1, 0.3), n))
+        x = np.exp(rng.normal(0.0, rng.uniform(0.15, 0.35), n))
         promo = rng.random(n) < rng.uniform(0.05, 0.15)
         x[promo] *= rng.uniform(1.5, 3.0)
     elif pattern == "steps":
         x = np.ones(n)
         for cut in np.sort(rng.integers(8, n - 8, size=int(rng.integers(2, 6)))):
-            x[cut:] *= float(np.exp(rng.normal(0.0, 0.35)))
+            x[cut:] *= float(np.exp(rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.5)))
         x *= np.exp(rng.normal(0.0, 0.06, n))
     else:  # steady: barely varies
         x = np.exp(rng.normal(0.0, rng.uniform(0.02, 0.05), n))

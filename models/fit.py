@@ -1,0 +1,899 @@
+"""Per-channel response-curve fits of the long panel.
+
+The model of one channel's week ``t`` is
+
+``revenue_t = baseline_t + beta * saturation(adstock(spend)_t)``, times noise,
+
+with ``baseline_t`` = intercept + linear trend + yearly Fourier terms (+ a level shift when the
+data show one) and ``beta >= 0``.  Noise is treated as multiplicative: weighted least squares
+with weights ``1 / mu_t**2`` from a preliminary linear fit, so a week's residual counts by its
+relative size.
+
+Given the saturation family, its shape, its half-saturation spend ``k`` and the adstock, the
+model is linear in (baseline coefficients, beta).  The fit profiles the linear part out
+(variable projection): every candidate on a grid of families x shapes x adstock ``alpha`` x
+``k`` is scored at once by one matrix product, ``beta`` clipped at zero; the family is chosen
+by time-series cross-validation (``TimeSeriesSplit``), and the best candidate of that family is
+refined continuously (bounded Nelder-Mead on the profiled residual sum of squares).  The
+uncertainty comes from a moving-block residual bootstrap re-searched on the family's grid.
+
+Three levels, as in scikit-learn: :func:`fit_channel` (arrays in, a
+:class:`~models.curves.ResponseCurve` out), :class:`ChannelResponseRegressor` (the estimator)
+and :func:`fit_long` / :func:`fit_panel_file` (a panel in, a :class:`~models.curves.CurveSet`
+out).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+from scipy.signal import lfilter
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import TimeSeriesSplit
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from models.curves import Component, CurveSet, ResponseCurve
+from models.errors import CurveError
+from models.transforms import SATURATIONS, Adstock, FloatArray, Geometric, Saturation
+
+WEEKS_PER_YEAR = 365.25 / 7.0
+EPOCH = pd.Timestamp("1970-01-05")  # a Monday: week indices count from it
+RECENT_WEEKS = 8
+RATIO_WEEKS = 13
+ALPHAS = tuple(np.round(np.arange(0.0, 0.81, 0.1), 2))
+K_RELATIVE = np.geomspace(0.05, 20.0, 28)  # half-saturation spend / recent adstocked spend
+MAX_ALPHA = 0.9
+SHIFT_F = 20.0  # F statistic a level shift must reach (sup-F over positions, conservative)
+
+
+def week_index(weeks: pd.DatetimeIndex | Sequence[Any]) -> FloatArray:
+    """Weeks since 1970-01-05 (fractional for dates that are not Mondays)."""
+    w = pd.DatetimeIndex(weeks)
+    return np.asarray((w - EPOCH).days, dtype=float) / 7.0
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@dataclass(frozen=True)
+class BaselineDesign:
+    """Columns of the baseline: intercept, trend, yearly harmonics, optional level shift."""
+
+    t0: float
+    t_scale: float
+    n_harmonics: int = 2
+    shift_week: float | None = None
+
+    def matrix(self, t: FloatArray) -> FloatArray:
+        t = np.asarray(t, dtype=float)
+        cols = [np.ones_like(t), (t - self.t0) / self.t_scale]
+        for h in range(1, self.n_harmonics + 1):
+            ang = 2.0 * np.pi * h * t / WEEKS_PER_YEAR
+            cols += [np.sin(ang), np.cos(ang)]
+        if self.shift_week is not None:
+            cols.append((t >= self.shift_week).astype(float))
+        return np.column_stack(cols)
+
+    @classmethod
+    def for_weeks(cls, t: FloatArray, n_harmonics: int, shift_week: float | None = None) -> BaselineDesign:
+        half = max(float(t.max() - t.min()) / 2.0, 1.0)
+        return cls(float((t.max() + t.min()) / 2.0), half, n_harmonics, shift_week)
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def _adstocked(x: FloatArray, alpha: float | None, adstock: Adstock | None) -> FloatArray:
+    if adstock is not None:
+        return adstock.apply(x)
+    return np.asarray(lfilter([1.0], [1.0, -float(alpha or 0.0)], x), dtype=float)
+
+
+def _shape_grid(family: str) -> list[dict[str, float]]:
+    bounds = SATURATIONS[family].shape_bounds()
+    grids: list[dict[str, float]] = [{}]
+    for name, (lo, hi) in bounds.items():
+        values = np.geomspace(lo, hi, 8) if lo > 0 else np.linspace(lo, hi, 8)
+        grids = [{**g, name: float(v)} for g in grids for v in values]
+    return grids
+
+
+def _unit(family: str, shape: Mapping[str, float]) -> Saturation:
+    """The family at half-saturation spend 1: ``value(a; k) = unit.value(a / k)``."""
+    return SATURATIONS[family].from_scale(1.0, **shape)
+
+
+@dataclass
+class _Grid:
+    """Candidates (rows of ``Z``): family, shape, adstock alpha and scale ``k``."""
+
+    family: list[str]
+    shape: list[dict[str, float]]
+    alpha: FloatArray
+    k: FloatArray
+    log_rel_k: FloatArray  # log(k / recent adstocked spend)
+    z: FloatArray  # (candidates, weeks), unweighted saturation features
+    block: int  # candidates per (family, shape, alpha) block: consecutive k values
+
+    def rows(self, families: Sequence[str]) -> FloatArray:
+        return np.flatnonzero(np.isin(np.asarray(self.family), list(families)))
+
+
+def _a_ref(a: FloatArray) -> float:
+    for v in (a[-RECENT_WEEKS:].mean(), a.mean(), 1.0):
+        if v > 0:
+            return float(v)
+    return 1.0
+
+
+def _build_grid(
+    x: FloatArray,
+    families: Sequence[str],
+    alphas: Sequence[float],
+    adstock: Adstock | None,
+    shape: Mapping[str, float] | None,
+) -> _Grid:
+    fams: list[str] = []
+    shapes: list[dict[str, float]] = []
+    al: list[FloatArray] = []
+    ks: list[FloatArray] = []
+    zs: list[FloatArray] = []
+    nk = len(K_RELATIVE)
+    for alpha in ([np.nan] if adstock is not None else alphas):
+        a = _adstocked(x, alpha, adstock)
+        k = _a_ref(a) * K_RELATIVE
+        u = a[None, :] / k[:, None]
+        for fam in families:
+            for sh in [dict(shape)] if shape is not None else _shape_grid(fam):
+                zs.append(_unit(fam, sh).value(u))
+                fams += [fam] * nk
+                shapes += [sh] * nk
+                al.append(np.full(nk, alpha))
+                ks.append(k)
+    rel = np.tile(np.log(K_RELATIVE), len(ks))
+    return _Grid(fams, shapes, np.concatenate(al), np.concatenate(ks), rel, np.vstack(zs), nk)
+
+
+def _basis(bw: FloatArray) -> FloatArray:
+    u, s, _ = np.linalg.svd(bw, full_matrices=False)
+    return u[:, s > s[0] * 1e-10] if len(s) and s[0] > 0 else u[:, :0]
+
+
+def _profile(
+    q: FloatArray, zw: FloatArray, yw: FloatArray, cap: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Residual sum of squares and ``0 <= beta <= cap`` of every candidate, linear part profiled out.
+
+    ``zw`` is (candidates, weeks); ``yw`` is (weeks,) or (weeks, draws); ``cap`` (candidates,)
+    bounds beta (the response may not exceed the revenue it is part of).
+    """
+    ry = yw - q @ (q.T @ yw)
+    zq = zw @ q
+    z2 = np.einsum("cn,cn->c", zw, zw)
+    zz = z2 - np.einsum("cp,cp->c", zq, zq)
+    zy = zw @ ry
+    if zy.ndim == 2:
+        zz, z2 = zz[:, None], z2[:, None]
+        cap = None if cap is None else cap[:, None]
+    ok = (zz > 1e-9 * z2) & (zy > 0)
+    safe = np.where(ok, zz, 1.0)
+    beta = np.where(ok, zy / safe, 0.0)
+    if cap is not None:
+        beta = np.minimum(beta, cap)
+    gain = 2.0 * beta * zy - beta**2 * np.where(ok, zz, 0.0)
+    return np.sum(ry**2, axis=0) - gain, beta
+
+
+def _cap(z: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
+    """Largest beta per candidate that keeps the (weighted) mean baseline non-negative."""
+    zm = z @ w
+    return np.where(zm > 0, float(y @ w) / np.maximum(zm, 1e-300), np.inf)
+
+
+# --------------------------------------------------------------------------- one fit
+
+
+@dataclass
+class _Fit:
+    """A fitted channel model: enough to predict and to build a curve."""
+
+    family: str
+    shape: dict[str, float]
+    alpha: float | None
+    adstock: Adstock
+    k: float
+    beta: float
+    theta: FloatArray
+    design: BaselineDesign
+    t: FloatArray
+    x: FloatArray
+    rss: float
+    cv_scores: dict[str, float] = field(default_factory=dict)
+    r2_train: float = float("nan")
+    draws: list[Component] = field(default_factory=list)
+
+    @property
+    def component(self) -> Component:
+        sat = SATURATIONS[self.family].from_scale(self.k, **self.shape)
+        return Component(float(self.beta), sat, self.adstock)
+
+    def effect(self, x: FloatArray) -> FloatArray:
+        a = _adstocked(x, self.alpha, None if self.alpha is not None else self.adstock)
+        return self.beta * _unit(self.family, self.shape).value(a / self.k)
+
+    def predict(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        """Expected revenue at weeks ``t`` with spend ``x`` (history is prepended)."""
+        t = np.asarray(t, dtype=float)
+        before = self.t < t.min()
+        xx = np.concatenate([self.x[before], x])
+        return self.design.matrix(t) @ self.theta + self.effect(xx)[before.sum():]
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Settings of the per-channel fit (see :class:`ChannelResponseRegressor`)."""
+
+    family: str = "auto"
+    adstock: str | Adstock = "geometric"
+    shape: Mapping[str, float] | None = None
+    n_harmonics: int = 2
+    level_shift: str | float | None = "auto"
+    cv_splits: int = 4
+    noise: str = "multiplicative"
+    bootstrap: int = 0
+    block_weeks: int = 8
+    k_prior_sd: float | None = None
+
+    def families(self) -> list[str]:
+        if self.family == "auto":
+            return sorted(SATURATIONS)
+        if self.family not in SATURATIONS:
+            raise CurveError(f"family {self.family!r} is not registered; known: {sorted(SATURATIONS)}")
+        return [self.family]
+
+
+def _weights(y: FloatArray, b: FloatArray, x: FloatArray, valid: FloatArray, noise: str) -> FloatArray:
+    w = valid.astype(float)
+    if noise == "additive":
+        return w
+    if noise != "multiplicative":
+        raise CurveError(f"noise must be 'multiplicative' or 'additive', not {noise!r}")
+    a = _adstocked(x, 0.3, None)
+    xa = np.column_stack([b, a / _a_ref(a)])
+    coef = np.linalg.lstsq(xa[valid], y[valid], rcond=None)[0]
+    mu = xa @ coef
+    floor = 0.1 * max(float(np.mean(y[valid])), 1e-12)
+    return w / np.maximum(mu, floor) ** 2
+
+
+def _solve_theta(bw: FloatArray, yw: FloatArray, zw: FloatArray, beta: float) -> FloatArray:
+    return np.asarray(np.linalg.lstsq(bw, yw - beta * zw, rcond=None)[0], dtype=float)
+
+
+def _detect_shift(
+    t: FloatArray, b: FloatArray, sw: FloatArray, zbest: FloatArray, yw: FloatArray
+) -> float | None:
+    """Week of the strongest level shift in the residuals, if it passes the sup-F test."""
+    n = len(t)
+    full = np.column_stack([b * sw[:, None], zbest * sw])
+    q = _basis(full)
+    r = yw - q @ (q.T @ yw)
+    rss = float(r @ r)
+    lo, hi = max(8, n // 10), min(n - 8, n - n // 10)
+    if hi <= lo or rss <= 0:
+        return None
+    steps = (np.arange(n)[None, :] >= np.arange(lo, hi)[:, None]).astype(float) * sw[None, :]
+    rs = steps - (steps @ q) @ q.T
+    ss = np.einsum("cn,cn->c", rs, rs)
+    gain = np.where(ss > 1e-12, (rs @ r) ** 2 / np.maximum(ss, 1e-300), 0.0)
+    j = int(np.argmax(gain))
+    dof = max(int(np.count_nonzero(sw)) - q.shape[1] - 1, 1)
+    f = gain[j] / max((rss - gain[j]) / dof, 1e-300)
+    return float(t[lo + j]) if f > SHIFT_F else None
+
+
+@dataclass
+class _Problem:
+    """One channel's weighted data and the penalty of its scale prior."""
+
+    x: FloatArray
+    y: FloatArray
+    w: FloatArray  # regression weights (0 for weeks without an outcome)
+    sw: FloatArray  # their square roots
+    adstock: Adstock | None  # fixed adstock, or None to search geometric alpha
+    lam: float = 0.0  # penalty per unit of log(k / recent adstocked spend) squared
+
+    def features(self, family: str, shape: Mapping[str, float], alpha: float | None, k: float) -> tuple[FloatArray, float]:
+        """Saturation feature of one candidate and its log relative scale."""
+        a = _adstocked(self.x, alpha, self.adstock)
+        return _unit(family, shape).value(a / k), float(np.log(k / _a_ref(a)))
+
+    def score(self, q: FloatArray, z: FloatArray, rows: slice | FloatArray, rel: FloatArray,
+              yw: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """Penalised RSS and beta of candidates ``z`` (unweighted) on the weeks ``rows``."""
+        sw, w = self.sw[rows], self.w[rows]
+        yw = self.y[rows] * sw if yw is None else yw
+        cap = _cap(z[:, rows], self.y[rows], w)
+        rss, beta = _profile(q, z[:, rows] * sw[None, :], yw, cap)
+        pen = self.lam * rel**2
+        return rss + (pen[:, None] if rss.ndim == 2 else pen), beta
+
+
+def _cv_scores(
+    grid: _Grid, b: FloatArray, prob: _Problem, splits: int, families: Sequence[str]
+) -> dict[str, float]:
+    y, sw = prob.y, prob.sw
+    n = len(y)
+    test_size = max(4, min(13, n // 10))
+    splits = min(splits, (n - 52) // test_size)
+    if splits < 2:
+        return {}
+    bw = b * sw[:, None]
+    fam = np.asarray(grid.family)
+    err = dict.fromkeys(families, 0.0)
+    count = 0.0
+    for tr, te in TimeSeriesSplit(n_splits=splits, test_size=test_size).split(y):
+        q = _basis(bw[tr])
+        obj, beta = prob.score(q, grid.z, tr, grid.log_rel_k)
+        for f in families:
+            idx = np.flatnonzero(fam == f)
+            c = int(idx[np.argmin(obj[idx])])
+            theta = _solve_theta(bw[tr], y[tr] * sw[tr], grid.z[c, tr] * sw[tr], beta[c])
+            pred = b[te] @ theta + beta[c] * grid.z[c, te]
+            err[f] += float(np.sum((sw[te] * (y[te] - pred)) ** 2))
+        count += float(np.count_nonzero(sw[te]))
+    return {f: float(np.sqrt(e / max(count, 1.0))) for f, e in err.items()}
+
+
+def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bool) -> dict[str, Any]:
+    """Continuous bounded refinement of (log k, alpha, shape) around the grid optimum."""
+    fam = best["family"]
+    names = [] if fixed_shape else list(SATURATIONS[fam].shape_bounds())
+    bounds = [(float(np.log(best["k"] / 4.0)), float(np.log(best["k"] * 4.0)))]
+    start = [float(np.log(best["k"]))]
+    if prob.adstock is None:
+        bounds.append((0.0, MAX_ALPHA))
+        start.append(float(best["alpha"]))
+    for nm in names:
+        bounds.append(SATURATIONS[fam].shape_bounds()[nm])
+        start.append(float(best["shape"][nm]))
+    every = slice(None)
+
+    def unpack(p: FloatArray) -> tuple[float, float | None, dict[str, float]]:
+        alpha = float(p[1]) if prob.adstock is None else None
+        sh = dict(best["shape"])
+        sh.update({nm: float(v) for nm, v in zip(names, p[len(p) - len(names):], strict=True)})
+        return float(np.exp(p[0])), alpha, sh
+
+    def objective(p: FloatArray) -> float:
+        k, alpha, sh = unpack(p)
+        z, rel = prob.features(fam, sh, alpha, k)
+        return float(prob.score(q, z[None, :], every, np.array([rel]))[0][0])
+
+    res = minimize(objective, np.array(start), method="Nelder-Mead", bounds=bounds,
+                   options={"xatol": 1e-4, "fatol": 1e-10 * max(best["obj"], 1e-300), "maxfev": 400})
+    if res.fun >= best["obj"]:
+        return best
+    k, alpha, sh = unpack(res.x)
+    z, rel = prob.features(fam, sh, alpha, k)
+    _, beta = prob.score(q, z[None, :], every, np.array([rel]))
+    return {**best, "k": k, "alpha": alpha, "shape": sh, "obj": float(res.fun),
+            "beta": float(beta[0]), "z": z}
+
+
+def _fit_arrays(
+    x: FloatArray, y: FloatArray, t: FloatArray, settings: FitSettings, seed: int | None = None
+) -> _Fit:
+    """Fit one channel from spend ``x``, outcome ``y`` and week indices ``t``."""
+    x = np.nan_to_num(np.asarray(x, dtype=float), nan=0.0)
+    y = np.asarray(y, dtype=float)
+    t = np.asarray(t, dtype=float)
+    valid = np.isfinite(y)
+    if valid.sum() < 10:
+        raise CurveError("fewer than 10 weeks with an outcome: cannot fit a response curve")
+    y = np.where(valid, y, 0.0)
+    fixed = settings.adstock if isinstance(settings.adstock, Adstock) else None
+    if fixed is None and settings.adstock != "geometric":
+        raise CurveError(f"adstock must be 'geometric' or an Adstock, not {settings.adstock!r}")
+    families = settings.families()
+    shift = settings.level_shift
+    design = BaselineDesign.for_weeks(
+        t, settings.n_harmonics, float(shift) if isinstance(shift, int | float) else None
+    )
+    b = design.matrix(t)
+    w = _weights(y, b, x, valid, settings.noise)
+    prob = _Problem(x, y, w, np.sqrt(w), fixed)
+    grid = _build_grid(x, families, ALPHAS, fixed, settings.shape)
+    every = slice(None)
+    q = _basis(b * prob.sw[:, None])
+    obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+    if shift == "auto":
+        week = _detect_shift(t, b, prob.sw, grid.z[int(np.argmin(obj))], y * prob.sw)
+        if week is not None:
+            design = BaselineDesign.for_weeks(t, settings.n_harmonics, week)
+            b = design.matrix(t)
+            q = _basis(b * prob.sw[:, None])
+            obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+    if settings.k_prior_sd:
+        dof = max(int(valid.sum()) - q.shape[1] - 2, 1)
+        prob.lam = float(np.min(obj)) / dof / settings.k_prior_sd**2
+        obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+    cv = _cv_scores(grid, b, prob, settings.cv_splits, families) if len(families) > 1 else {}
+    family = min(cv, key=lambda f: cv[f]) if cv else families[0]
+    if not cv and len(families) > 1:  # too short for cross-validation: in-sample fit decides
+        family = grid.family[int(np.argmin(obj))]
+    rows = grid.rows([family])
+    c = int(rows[np.argmin(obj[rows])])
+    best: dict[str, Any] = {
+        "family": family, "shape": dict(grid.shape[c]), "k": float(grid.k[c]),
+        "alpha": None if fixed is not None else float(grid.alpha[c]),
+        "beta": float(beta[c]), "obj": float(obj[c]), "z": grid.z[c],
+    }
+    best = _refine(best, prob, q, settings.shape is not None)
+    bw = b * prob.sw[:, None]
+    theta = _solve_theta(bw, y * prob.sw, best["z"] * prob.sw, best["beta"])
+    alpha = best["alpha"]
+    mu = b @ theta + best["beta"] * best["z"]
+    resid = (y - mu)[valid]
+    fit = _Fit(
+        family=family, shape=best["shape"], alpha=alpha,
+        adstock=fixed if fixed is not None else Geometric(alpha=alpha),
+        k=best["k"], beta=best["beta"], theta=theta, design=design, t=t, x=x,
+        rss=float(np.sum((resid * prob.sw[valid]) ** 2)), cv_scores=cv,
+        r2_train=1.0 - float(resid @ resid) / max(float(np.var(y[valid]) * valid.sum()), 1e-300),
+    )  # fmt: skip
+    if settings.bootstrap > 0:
+        fit.draws = _bootstrap(fit, grid, rows, q, prob, mu, valid, settings, seed or 0)
+    return fit
+
+
+def _bootstrap(
+    fit: _Fit, grid: _Grid, rows: FloatArray, q: FloatArray, prob: _Problem, mu: FloatArray,
+    valid: FloatArray, settings: FitSettings, seed: int,
+) -> list[Component]:
+    """Moving-block residual bootstrap: refit the family's grid to ``mu + resampled residuals``."""
+    rng = np.random.default_rng(seed)
+    sw = prob.sw
+    n, d = len(prob.y), settings.bootstrap
+    e = ((prob.y - mu) * sw)[valid]
+    e = (e - e.mean()) * np.sqrt(len(e) / max(len(e) - q.shape[1] - 3, 1))
+    m = len(e)
+    block = max(1, min(settings.block_weeks, m))
+    n_blocks = -(-m // block)
+    starts = rng.integers(0, m - block + 1, size=(d, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(d, -1)[:, :m]
+    ew = np.zeros((n, d))
+    ew[valid] = e[idx].T
+    yw = (mu * sw)[:, None] + ew
+    every = slice(None)
+    obj, _ = prob.score(q, grid.z[rows], every, grid.log_rel_k[rows], yw)
+    best = np.argmin(obj, axis=0)
+    draws = []
+    nk = grid.block
+    for j in range(d):
+        c = int(best[j])
+        pos = c % nk
+        k = float(grid.k[rows[c]])
+        if 0 < pos < nk - 1:  # parabola through the neighbours in log k
+            r0, r1, r2 = obj[c - 1, j], obj[c, j], obj[c + 1, j]
+            den = r0 - 2 * r1 + r2
+            if den > 0:
+                step = float(np.log(grid.k[rows[c + 1]] / grid.k[rows[c]]))
+                k *= float(np.exp(np.clip(0.5 * (r0 - r2) / den, -0.5, 0.5) * step))
+        alpha = None if fit.alpha is None else float(grid.alpha[rows[c]])
+        sh = grid.shape[rows[c]]
+        z, rel = prob.features(fit.family, sh, alpha, k)
+        _, bj = prob.score(q, z[None, :], every, np.array([rel]), yw[:, j])
+        adstock = fit.adstock if alpha is None else Geometric(alpha=alpha)
+        sat = SATURATIONS[fit.family].from_scale(k, **sh)
+        draws.append(Component(float(bj[0]), sat, adstock))
+    return draws
+
+
+
+
+class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """One channel's revenue from its weekly spend: baseline + ``beta * saturation(adstock)``.
+
+    Parameters
+    ----------
+    family : str, default "auto"
+        A registered saturation family, or ``"auto"`` to choose among all of them by
+        time-series cross-validation.
+    adstock : "geometric" or Adstock, default "geometric"
+        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; an ``Adstock``
+        instance is used as given (not fitted).
+    shape : dict, optional
+        Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
+    n_harmonics : int, default 2
+        Yearly Fourier harmonics of the baseline.
+    level_shift : "auto", float or None, default "auto"
+        ``"auto"`` adds a baseline level shift where the residuals show a strong one (sup-F
+        test); a number puts it at that week index; None never does.
+    cv_splits : int, default 4
+        Folds of ``TimeSeriesSplit`` (13 test weeks each) that choose the family.
+    noise : {"multiplicative", "additive"}, default "multiplicative"
+        Multiplicative noise weights each week by ``1 / expected**2``.
+    bootstrap : int, default 0
+        Moving-block residual bootstrap draws kept in ``draws_``.
+    block_weeks : int, default 8
+        Block length of the bootstrap.
+    random_state : int, default 0
+        Seed of the bootstrap.
+
+    Attributes
+    ----------
+    component_ : Component
+        The steady-state revenue component (``beta``, saturation, adstock).
+    family_, alpha_, k_, beta_, shape_ : fitted nonlinear and linear parameters.
+    baseline_coef_ : ndarray
+        Intercept, trend, harmonics (and level shift) coefficients.
+    level_shift_week_ : float or None
+        Week index (of ``X[:, 1]``) where the baseline level shifts.
+    cv_scores_ : dict
+        Cross-validated relative RMSE of each family.
+    draws_ : list of Component
+        Bootstrap draws.
+
+    Notes
+    -----
+    ``X`` is ``(n_weeks, 1)`` spend, or ``(n_weeks, 2)`` spend and a week index (consecutive
+    integers; the default is ``0..n-1``).  ``predict`` continues the carry-over of the weeks
+    seen in ``fit`` that come before the weeks it is asked about.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(50, 150, 120)
+    >>> y = 200 + 300 * x / (x + 100) * np.exp(rng.normal(0, 0.01, 120))
+    >>> est = ChannelResponseRegressor(family="michaelis_menten", adstock="geometric").fit(x[:, None], y)
+    >>> bool(abs(est.component_.value(100.0) - 150) < 15)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        family: str = "auto",
+        adstock: str | Adstock = "geometric",
+        shape: Mapping[str, float] | None = None,
+        n_harmonics: int = 2,
+        level_shift: str | float | None = "auto",
+        cv_splits: int = 4,
+        noise: str = "multiplicative",
+        bootstrap: int = 0,
+        block_weeks: int = 8,
+        random_state: int = 0,
+    ) -> None:
+        self.family = family
+        self.adstock = adstock
+        self.shape = shape
+        self.n_harmonics = n_harmonics
+        self.level_shift = level_shift
+        self.cv_splits = cv_splits
+        self.noise = noise
+        self.bootstrap = bootstrap
+        self.block_weeks = block_weeks
+        self.random_state = random_state
+
+    def _settings(self) -> FitSettings:
+        return FitSettings(
+            family=self.family, adstock=self.adstock, shape=self.shape,
+            n_harmonics=self.n_harmonics, level_shift=self.level_shift,
+            cv_splits=self.cv_splits, noise=self.noise, bootstrap=self.bootstrap,
+            block_weeks=self.block_weeks,
+        )  # fmt: skip
+
+    @staticmethod
+    def _columns(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        if X.shape[1] not in (1, 2):
+            raise ValueError(f"X should have 1 (spend) or 2 (spend, week) columns, got {X.shape[1]}")
+        if np.any(X[:, 0] < 0):
+            raise ValueError("X[:, 0] (spend) should be >= 0")
+        t = X[:, 1] if X.shape[1] == 2 else np.arange(len(X), dtype=float)
+        return X[:, 0], t
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> ChannelResponseRegressor:
+        """Fit the curve and baseline; returns self."""
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        x, t = self._columns(X)
+        order = np.argsort(t, kind="stable")
+        fit = _fit_arrays(x[order], y[order], t[order], self._settings(), self.random_state)
+        self.fit_ = fit
+        self.component_ = fit.component
+        self.family_ = fit.family
+        self.alpha_ = fit.alpha
+        self.k_ = fit.k
+        self.beta_ = fit.beta
+        self.shape_ = dict(fit.shape)
+        self.baseline_coef_ = fit.theta
+        self.level_shift_week_ = fit.design.shift_week
+        self.cv_scores_ = dict(fit.cv_scores)
+        self.draws_ = list(fit.draws)
+        return self
+
+    def predict(self, X: ArrayLike) -> FloatArray:
+        """Expected revenue of the weeks in ``X`` at their spend."""
+        check_is_fitted(self, "fit_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        x, t = self._columns(X)
+        order = np.argsort(t, kind="stable")
+        out = np.empty(len(t))
+        out[order] = self.fit_.predict(x[order], t[order])
+        return out
+
+
+# --------------------------------------------------------------------------- channels, panels
+
+
+def _ratios(revenue: FloatArray, extras: Mapping[str, FloatArray]) -> dict[str, float]:
+    """Panel ratios over the last weeks that turn revenue into orders, customers, returns."""
+    rev = float(np.nansum(revenue[-RATIO_WEEKS:]))
+    out: dict[str, float] = {}
+
+    def total(name: str) -> float | None:
+        v = extras.get(name)
+        return None if v is None else float(np.nansum(np.asarray(v, dtype=float)[-RATIO_WEEKS:]))
+
+    orders = total("orders")
+    if orders:
+        out["revenue_per_order"] = rev / orders
+    if rev > 0:
+        for key, name in (("new_customers_per_revenue", "new_customers"),
+                          ("new_customer_revenue_share", "new_customer_revenue"),
+                          ("return_share", "returns")):
+            v = total(name)
+            if v is not None:
+                out[key] = v / rev
+    return out
+
+
+def fit_channel(
+    spend: ArrayLike,
+    revenue: ArrayLike,
+    weeks: pd.DatetimeIndex | Sequence[Any],
+    *,
+    channel: str = "channel",
+    visitors: ArrayLike | None = None,
+    extras: Mapping[str, ArrayLike] | None = None,
+    settings: FitSettings | None = None,
+    seed: int = 0,
+) -> ResponseCurve:
+    """Fit one channel's response curve (and visitors curve) from weekly arrays.
+
+    Parameters
+    ----------
+    spend, revenue : array-like
+        Weekly spend and revenue of the channel, in week order.
+    weeks : DatetimeIndex or sequence of dates
+        The week starts.
+    channel : str
+        Name kept in the curve.
+    visitors : array-like, optional
+        Weekly visitors: fitted with the same model so RPV and marginal RPV are known.
+    extras : mapping, optional
+        ``orders``, ``new_customers``, ``new_customer_revenue``, ``returns`` for the ratios.
+    settings : FitSettings, optional
+        Fit settings (defaults: family chosen by cross-validation, geometric adstock).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    ResponseCurve
+    """
+    settings = settings or FitSettings()
+    x = np.asarray(spend, dtype=float)
+    y = np.asarray(revenue, dtype=float)
+    t = week_index(pd.DatetimeIndex(weeks))
+    fit = _fit_arrays(x, y, t, settings, seed)
+    vis = None
+    if visitors is not None:
+        vfit = _fit_arrays(x, np.asarray(visitors, dtype=float), t,
+                           FitSettings(**{**settings.__dict__, "bootstrap": 0}))
+        vis = vfit.component
+    recent = float(np.nanmean(x[-RECENT_WEEKS:]))
+    mean = float(np.nanmean(x))
+    diag: dict[str, Any] = {
+        "family": fit.family,
+        "shape": dict(fit.shape),
+        "alpha": fit.alpha,
+        "k": fit.k,
+        "cv_scores": dict(sorted(fit.cv_scores.items())),
+        "r2_train": fit.r2_train,
+        "level_shift_week": None if fit.design.shift_week is None
+        else (EPOCH + pd.Timedelta(weeks=fit.design.shift_week)).strftime("%Y-%m-%d"),
+        "spend_cv": float(np.nanstd(x) / mean) if mean > 0 else 0.0,
+        "n_weeks": len(x),
+    }
+    if diag["spend_cv"] < 0.1:
+        diag["warning"] = "spend barely varies: the curve rests on its assumed shape"
+    return ResponseCurve(
+        channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
+        ratios=_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()}),
+        draws=tuple(fit.draws), diagnostics=diag,
+    )  # fmt: skip
+
+
+def _channel_seed(seed: int, channel: str) -> int:
+    return int(np.random.SeedSequence([seed, zlib.crc32(channel.encode())]).generate_state(1)[0])
+
+
+def _fit_one(job: dict[str, Any]) -> tuple[ResponseCurve, dict[str, float]]:
+    """Fit one channel (and its holdout check); runs in a worker process."""
+    settings: FitSettings = job["settings"]
+    weeks = job["weeks"]
+    curve = fit_channel(job["spend"], job["revenue"], weeks, channel=job["channel"],
+                        visitors=job["visitors"], extras=job["extras"], settings=settings,
+                        seed=job["seed"])
+    stats: dict[str, float] = {}
+    y = np.asarray(job["revenue"], dtype=float)
+    ok = np.isfinite(y)
+    mu_train = float(np.mean(y[ok]))
+    stats["sse_train"] = float((1.0 - curve.diagnostics["r2_train"]) * np.sum((y[ok] - mu_train) ** 2))
+    stats["sst_train"] = float(np.sum((y[ok] - mu_train) ** 2))
+    h = job["holdout"]
+    if h > 0:
+        x = np.nan_to_num(np.asarray(job["spend"], dtype=float))
+        t = week_index(pd.DatetimeIndex(weeks))
+        hs = FitSettings(**{**settings.__dict__, "bootstrap": 0})
+        fit = _fit_arrays(x[:-h], y[:-h], t[:-h], hs)
+        pred = fit.predict(x[-h:], t[-h:])
+        actual = y[-h:]
+        m = np.isfinite(actual)
+        err = actual[m] - pred[m]
+        stats.update(sse_hold=float(err @ err), abs_hold=float(np.abs(err).sum()),
+                     sum_hold=float(actual[m].sum()),
+                     sst_hold=float(np.sum((actual[m] - actual[m].mean()) ** 2)))
+        sst = stats["sst_hold"]
+        curve.diagnostics["r2_holdout"] = 1.0 - stats["sse_hold"] / sst if sst > 0 else float("nan")
+        curve.diagnostics["wape_holdout"] = stats["abs_hold"] / max(stats["sum_hold"], 1e-300)
+    return curve, stats
+
+
+def fit_long(
+    panel: Any,
+    *,
+    holdout_weeks: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+    settings: FitSettings | None = None,
+    n_jobs: int | None = None,
+) -> CurveSet:
+    """Fit every channel of a long panel (``models.panel.Panel``) into a CurveSet.
+
+    Parameters
+    ----------
+    panel : Panel
+        A long panel (``spend``, ``revenue`` and optional ``extras``, weeks x channels).
+    holdout_weeks : int, default 0
+        When positive, each channel is also fitted on all but the last ``holdout_weeks`` weeks
+        and forecast over them at the actual spend: ``r2_holdout`` and ``wape_holdout``
+        (pooled over channels) land in the diagnostics.  The curves use every week.
+    bootstrap : int, default 0
+        Moving-block bootstrap draws per channel.
+    seed : int, default 0
+        Seed of the bootstrap; each channel draws from ``(seed, channel name)``.
+    progress : bool, default True
+        Show a progress bar over channels.
+    settings : FitSettings, optional
+        Fit settings; ``bootstrap`` here overrides theirs.
+    n_jobs : int, optional
+        Worker processes (default: up to 2 when there are many channels).  Results do not
+        depend on it.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    if panel.revenue is None:
+        raise CurveError(f"{panel.source}: the long fit needs a revenue column")
+    base = settings or FitSettings()
+    settings = FitSettings(**{**base.__dict__, "bootstrap": int(bootstrap)})
+    n = panel.n_weeks if hasattr(panel, "n_weeks") else len(panel.weeks)
+    if holdout_weeks < 0 or (holdout_weeks and n - holdout_weeks < 26):
+        raise CurveError(f"{panel.source}: holdout of {holdout_weeks} weeks leaves fewer than "
+                         f"26 of the {n} weeks to fit on")
+    jobs = []
+    for c in panel.channels:
+        extras = {k: v[c].to_numpy(dtype=float) for k, v in panel.extras.items()
+                  if k != "visitors" and c in v}
+        vis = panel.extras.get("visitors")
+        jobs.append({
+            "channel": c, "weeks": panel.weeks, "spend": panel.spend[c].to_numpy(dtype=float),
+            "revenue": panel.revenue[c].to_numpy(dtype=float),
+            "visitors": None if vis is None else vis[c].to_numpy(dtype=float),
+            "extras": extras, "settings": settings, "seed": _channel_seed(seed, c),
+            "holdout": int(holdout_weeks),
+        })
+    if n_jobs is None:
+        n_jobs = min(2, os.cpu_count() or 1) if len(jobs) * (1 + bootstrap / 50) >= 16 else 1
+    bar = tqdm(total=len(jobs), desc="fitting channels", unit="channel", disable=not progress)
+    results: list[tuple[ResponseCurve, dict[str, float]]] = []
+    if n_jobs == 1:
+        for job in jobs:
+            results.append(_fit_one(job))
+            bar.update()
+    else:
+        runner = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)
+        for r in runner(delayed(_fit_one)(job) for job in jobs):
+            results.append(r)
+            bar.update()
+    bar.close()
+    curves = [r[0] for r in results]
+    stats = [r[1] for r in results]
+    diag: dict[str, Any] = {
+        "r2_train": 1.0 - sum(s["sse_train"] for s in stats) / max(sum(s["sst_train"] for s in stats), 1e-300),
+    }
+    if holdout_weeks:
+        sst = sum(s["sst_hold"] for s in stats)
+        diag["r2_holdout"] = 1.0 - sum(s["sse_hold"] for s in stats) / sst if sst > 0 else float("nan")
+        diag["wape_holdout"] = sum(s["abs_hold"] for s in stats) / max(sum(s["sum_hold"] for s in stats), 1e-300)
+        diag["holdout_weeks"] = int(holdout_weeks)
+    meta = {
+        "panel_sha256": panel.sha256,
+        "panel_source": os.path.basename(str(panel.source)),
+        "layout": "long",
+        "weeks": [panel.weeks[0].strftime("%Y-%m-%d"), panel.weeks[-1].strftime("%Y-%m-%d")],
+        "fit": {
+            "method": "per-channel profiled least squares, family by TimeSeriesSplit CV",
+            "family": settings.family,
+            "adstock": settings.adstock if isinstance(settings.adstock, str) else settings.adstock.to_dict(),
+            "n_harmonics": settings.n_harmonics,
+            "level_shift": settings.level_shift,
+            "noise": settings.noise,
+            "bootstrap": int(bootstrap),
+            "block_weeks": settings.block_weeks,
+            "holdout_weeks": int(holdout_weeks),
+            "seed": int(seed),
+            "recent_weeks": RECENT_WEEKS,
+            "ratio_weeks": RATIO_WEEKS,
+        },
+    }
+    return CurveSet(curves, diagnostics=diag, meta=meta)
+
+
+def fit_panel_file(
+    path: str | os.PathLike[str],
+    *,
+    layout: str = "long",
+    target: str | None = None,
+    spend: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    holdout_weeks: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+) -> CurveSet:
+    """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide)."""
+    from models.panel import read_panel
+
+    panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
+                       require_variation=True)
+    if layout == "wide":
+        from models.mmm import fit_wide
+
+        return fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                        progress=progress)
+    return fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                    progress=progress)
+
+
+__all__ = [
+    "BaselineDesign",
+    "ChannelResponseRegressor",
+    "FitSettings",
+    "fit_channel",
+    "fit_long",
+    "fit_panel_file",
+    "week_index",
+]
