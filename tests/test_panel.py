@@ -523,3 +523,23 @@ def test_recent_spend_head_tail_slice(tmp_path: Path) -> None:
 def test_min_weeks_is_adjustable(tmp_path: Path) -> None:
     p = _write(tmp_path / "p.csv", _rows(n_weeks=8))
     assert read_panel(p, min_weeks=8).n_weeks == 8
+
+
+@pytest.mark.parametrize("variant", ["categorical", "arrow_strings", "date_index", "time_zone", "date_objects"])
+def test_parquet_column_types(variant: str, tmp_path: Path) -> None:
+    weeks = pd.date_range("2024-01-01", periods=26, freq="7D")
+    df = pd.DataFrame({"date": np.repeat(weeks, 2), "channel": ["a", "b"] * 26,
+                       "market": pd.Categorical(["FR", "DE"] * 26),
+                       "spend": np.arange(52.0), "revenue": np.arange(52.0) * 2})
+    frame = {
+        "categorical": df,
+        "arrow_strings": df.astype({"channel": "string[pyarrow]", "market": "string[pyarrow]"}),
+        "date_index": df.set_index("date"),
+        "time_zone": df.assign(date=df["date"].dt.tz_localize("Europe/Paris")),  # 23:00 UTC the day before
+        "date_objects": df.assign(date=df["date"].dt.date),
+    }[variant]
+    frame.to_parquet(tmp_path / "p.parquet")
+    panel = read_panel(tmp_path / "p.parquet")
+    assert panel.channels == ["a|FR", "b|DE"]
+    assert panel.weeks.equals(pd.DatetimeIndex(weeks, name="week"))
+    np.testing.assert_array_equal(panel.spend["b|DE"], np.arange(1.0, 52.0, 2))
