@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from models.errors import RoisteError
+from tracking.errors import TrackingError
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(path_type=Path, exists=False)
@@ -22,7 +23,7 @@ class _RoisteGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except RoisteError as exc:
+        except (RoisteError, TrackingError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
 
@@ -183,6 +184,65 @@ def backtest(
         scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet
     )
     click.echo(result.headline())
+
+
+@main.group()
+def customers() -> None:
+    """New versus existing customers: tag orders against the customer store."""
+
+
+store_option = click.option(
+    "--store", "store_url", required=True, help="sqlite:///PATH (default kind) or postgresql://..."
+)
+salt_option = click.option(
+    "--salt-file", type=PATH, default=None, help="File holding the salt (default: env ROISTE_SALT)."
+)
+
+
+@customers.command("tag")
+@click.argument("orders", type=PATH)
+@store_option
+@click.option("--out", "out", type=PATH, required=True, help="Tagged orders (CSV or Parquet).")
+@salt_option
+@click.option("--chunk-size", type=click.IntRange(1, None), default=500, show_default=True,
+              help="Orders per store transaction.")
+@quiet_option
+def customers_tag(
+    orders: Path, store_url: str, out: Path, salt_file: Path | None, chunk_size: int, quiet: bool
+) -> None:
+    """Tag each order new or existing, in chronological order; re-running changes nothing."""
+    from tracking.batch import tag_file
+    from tracking.keys import load_salt
+
+    summary = tag_file(
+        orders, store_url, out, load_salt(salt_file), chunk_size=chunk_size, progress=not quiet
+    )
+    click.echo(summary.headline(out))
+
+
+@main.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@salt_option
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              default="info", show_default=True)
+@click.option("--access-log", is_flag=True, help="Log every request line (never bodies).")
+def serve(
+    store_url: str, host: str, port: int, salt_file: Path | None, log_level: str, access_log: bool
+) -> None:
+    """Serve POST /v1/purchases (bearer token from env ROISTE_TOKEN), /health, /openapi.json."""
+    from tracking.keys import load_salt
+    from tracking.server import load_token
+    from tracking.server import serve as run_server
+    from tracking.store import open_store
+
+    token = load_token()
+    salt = load_salt(salt_file)
+    store = open_store(store_url, salt)
+    click.echo(f"serving {store.url} on http://{host}:{port}", err=True)
+    run_server(store, token=token, salt=salt, host=host, port=port, log_level=log_level,
+               access_log=access_log)
 
 
 if __name__ == "__main__":  # pragma: no cover
