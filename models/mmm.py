@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import least_squares, lsq_linear
 from scipy.signal import lfilter
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
@@ -541,7 +541,7 @@ def fit_wide(
         curves are the ones that forecast (fitted on the training weeks).
     bootstrap : int, default=0
         Number of moving-block bootstrap draws over weeks (blocks of 8 weeks).  Each draw
-        refits the coefficients with adstock and saturation held at the point estimate.
+        refits the whole model, adstock and saturation search included.
     seed : int, default=0
         Seed of the bootstrap.
     progress : bool, default=True
@@ -616,7 +616,7 @@ def fit_wide(
                 channel=ch,
                 revenue=comp,
                 recent_spend=float(recent[ch]),
-                draws=tuple(Component(float(b), comp.saturation, comp.adstock) for b in draws[:, c]),
+                draws=tuple(d[c] for d in draws),
                 diagnostics={
                     "contribution": float(contrib[c]),
                     "contribution_share": float(contrib[c] / total_media) if total_media > 0 else 0.0,
@@ -638,26 +638,31 @@ def fit_wide(
         "contribution_share": {ch: float(contrib[c] / total_media) if total_media > 0 else 0.0 for c, ch in enumerate(panel.channels)},
         "media_share_of_target": total_media / float(y[:n_train].sum()) if y[:n_train].sum() else 0.0,
         "bootstrap": {"draws": int(bootstrap), "block_weeks": BLOCK_WEEKS, "seed": seed,
-                      "hyperparameters": "held at the point estimate"} if bootstrap else None,
+                      "hyperparameters": "searched again in every draw"} if bootstrap else None,
     }
     return CurveSet(curves, diagnostics, meta)
 
 
 def _bootstrap(model: MarketingMixRegressor, X: FloatArray, y: FloatArray, n_draws: int,
-               seed: int, progress: bool) -> FloatArray:
-    """Media coefficients of moving-block bootstrap refits, shape ``(n_draws, channels)``."""
-    C = model.n_channels
-    if n_draws <= 0:
-        return np.empty((0, C))
-    Z = model.design(X)
-    ys = y / model.y_scale_
+               seed: int, progress: bool) -> list[list[Component]]:
+    """Refit the whole model on moving-block bootstrap resamples of the weeks.
+
+    A resample is expressed as week weights (how often each week was drawn), so adstock still
+    runs over the real sequence of weeks; each draw searches its own adstock and saturation.
+    Returns one list of components (one per channel) per draw.
+    """
     n = len(y)
     block = min(BLOCK_WEEKS, n)
     rng = np.random.default_rng(seed)
-    out = np.empty((n_draws, C))
-    for i in tqdm(range(n_draws), desc="bootstrap", disable=not progress, leave=False):
+    draws = []
+    for _ in tqdm(range(n_draws), desc="bootstrap", disable=not progress, leave=False):
         starts = rng.integers(0, n - block + 1, size=-(-n // block))
         idx = (starts[:, None] + np.arange(block)).ravel()[:n]
-        b = model._solve(Z[idx], ys[idx], C)
-        out[i] = b[-C:] * model.y_scale_
-    return out
+        weights = np.bincount(idx, minlength=n).astype(float)
+        m = clone(model).set_params(progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", WeakChannelWarning)
+            m.fit(X, y, sample_weight=weights)
+        draws.append([Component(float(b), sat, ad) for b, sat, ad
+                      in zip(m.coef_media_, m.saturations_, m.adstocks_, strict=True)])
+    return draws

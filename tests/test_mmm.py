@@ -174,7 +174,7 @@ def test_same_seed_same_bytes_and_round_trip(world, tmp_path):
     assert back.to_json() == a.to_json()
     w = np.array([0.0, 1_000.0, 20_000.0])
     np.testing.assert_allclose(back["tv"].response(w), a["tv"].response(w))
-    assert json.loads(a.to_json())["meta"]["bootstrap"]["hyperparameters"] == "held at the point estimate"
+    assert json.loads(a.to_json())["meta"]["bootstrap"]["hyperparameters"] == "searched again in every draw"
 
 
 # ---------------------------------------------------------------- the estimator contract
