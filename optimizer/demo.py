@@ -1,0 +1,141 @@
+"""``roiste demo``: simulate the bundled demo world, fit its curves, plan, and write the report.
+
+The demo world is simulated (seed 7, 6 channels, 156 weeks), so it needs no data file; the
+planning settings come from ``scenarios/demo.yaml`` when the source tree is at hand, and from
+the same settings built in here otherwise, so the demo runs from any working directory.
+
+Layout of the output directory::
+
+    OUT/data/panel.csv              the simulated weekly panel
+    OUT/data/panel.csv.truth.json   the world's true curves
+    OUT/curves.json                 the fitted curves (with bootstrap draws)
+    OUT/scenario.yaml               the scenario the plan ran (data and curves point here)
+    OUT/plan/                       allocation.csv, summary.json, report.html, plan.xlsx, ...
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.errors import RoisteError
+
+DEMO_SEED = 7
+DEMO_CHANNELS = 6
+DEMO_WEEKS = 156
+DEMO_BOOTSTRAP = 20
+DEMO_ENTRIES = frozenset({"data", "curves.json", "scenario.yaml", "plan"})
+
+# The settings of scenarios/demo.yaml, used when that file is not at hand (installed package).
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "name": "Demo plan",
+    "period_weeks": 4,
+    "baseline_weeks": 8,
+    "step": 0.15,
+    "steps": 3,
+    "objective": "net_margin",
+    "seed": DEMO_SEED,
+    "economics": {
+        "gross_margin": 0.45,
+        "return_rate": 0.08,
+        "cost_per_order": 6.0,
+        "new_customer_value": 30.0,
+        "existing_incrementality": 0.8,
+    },
+}
+
+
+def demo_scenario_path() -> Path:
+    """Where ``scenarios/demo.yaml`` sits in a source tree (next to the ``optimizer`` package)."""
+    return Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"
+
+
+def demo_settings() -> dict[str, Any]:
+    """The demo's planning settings: ``scenarios/demo.yaml`` without its data and curves keys."""
+    path = demo_scenario_path()
+    if not path.is_file():
+        return dict(DEFAULT_SETTINGS)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RoisteError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise RoisteError(f"{path}: a scenario is a mapping of keys")
+    return {k: v for k, v in raw.items() if k not in ("data", "curves")}
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not out.is_dir():
+        raise RoisteError(f"{out}: exists and is not a directory")
+    if not force:
+        raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
+    other = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES)
+    if other:
+        raise RoisteError(
+            f"{out}: holds files the demo did not write ({', '.join(other[:3])}); not replacing it"
+        )
+
+
+def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool = True) -> Path:
+    """Simulate, fit, plan and report on the demo world; return the path of ``report.html``.
+
+    Parameters
+    ----------
+    out : path
+        Output directory (see the module docstring for its layout).
+    force : bool, default False
+        Replace an existing demo output directory (one holding only demo files).
+    progress : bool, default True
+        Progress bars while fitting.
+
+    Returns
+    -------
+    pathlib.Path
+        ``OUT/plan/report.html``.
+    """
+    from models.fit import fit_panel_file
+    from models.simulate import write_world
+    from optimizer.plan import run_plan
+    from optimizer.report.output import sibling_dir
+
+    out = Path(out)
+    _check_out(out, force)
+    settings = demo_settings()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = sibling_dir(out, "tmp")
+    try:
+        panel = tmp / "data" / "panel.csv"
+        write_world(panel, seed=DEMO_SEED, n_channels=DEMO_CHANNELS, n_weeks=DEMO_WEEKS)
+        curves = fit_panel_file(
+            panel,
+            holdout_weeks=int(settings.get("holdout_weeks", 0) or 0),
+            bootstrap=int(settings.get("bootstrap", 0) or DEMO_BOOTSTRAP),
+            seed=int(settings.get("seed", DEMO_SEED)),
+            progress=progress,
+        )
+        curves.save(tmp / "curves.json")
+        scenario = {**settings, "data": "data/panel.csv", "curves": "curves.json"}
+        text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True)
+        (tmp / "scenario.yaml").write_text(text, encoding="utf-8")
+        run_plan(tmp / "scenario.yaml", tmp / "plan", progress=progress)
+        if out.exists():
+            _check_out(out, force)
+            old = sibling_dir(out, "old")
+            os.replace(out, old / "demo")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "plan" / "report.html"
+
+
+__all__ = ["DEFAULT_SETTINGS", "demo_scenario_path", "demo_settings", "run_demo"]

@@ -1,0 +1,695 @@
+"""The monthly planning run: curves + scenario -> a plan (one step or a glide path of steps).
+
+``build_plan`` is the maths: it turns the current spend into bounded boxes, asks the LP for
+the allocation with the highest objective in each step, and evaluates every channel at the
+current and the recommended spend.  ``run_plan`` is the whole run behind ``roiste plan``: it
+reads the scenario and the data, fits curves when the scenario gives none, plans, and writes
+the output directory atomically (``write_plan``).
+
+Spend and money are for the whole planning period (``period_weeks`` weeks) unless a name says
+weekly; a period spend ``x`` is a constant weekly spend ``x / period_weeks``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from models.curves import CurveSet
+from models.errors import CurveError, RoisteError
+from models.io import file_sha256
+from optimizer.economics import ECONOMICS_KEYS, ChannelEconomics, PeriodFunctions
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One bounded step of a glide path (spend per channel in the plan's channel order)."""
+
+    index: int
+    budget: float
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    spend: tuple[float, ...]
+    objective_value: float
+    upper_bound: float
+    optimality_gap: float
+    status: str
+    net_margin: float | None
+    shadow_price: float | None = None
+    solver: str = ""
+    n_breakpoints: int = 0
+    milp: bool = False
+    iterations: int = 0
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+
+    @property
+    def total_spend(self) -> float:
+        return float(sum(self.spend))
+
+
+@dataclass
+class Plan:
+    """A recommended allocation for the next period, with everything the reports show.
+
+    ``allocation`` holds one row per channel (the columns of ``allocation.csv``); ``steps``
+    the glide path (one entry when ``steps: 1``).  Net margins are over the period and count
+    only what the plan can change: the channels' incremental revenue net of costs and spend.
+    """
+
+    name: str
+    objective: str
+    channels: list[str]
+    allocation: pd.DataFrame
+    steps: list[PlanStep]
+    budget: float
+    current_total: float
+    budget_mode: str
+    period_weeks: int
+    baseline_weeks: int
+    step: float
+    tolerance: float
+    solver: str
+    status: str
+    objective_current: float
+    objective_recommended: float
+    upper_bound: float
+    optimality_gap: float
+    shadow_price: float | None
+    net_margin_current: float | None
+    net_margin_recommended: float | None
+    revenue_current: float
+    revenue_recommended: float
+    curves: CurveSet
+    economics: dict[str, dict[str, float | None]]
+    base_economics: dict[str, float | None]
+    constraints: list[dict[str, Any]] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+    attribution_hash: str | None = None
+    version: str = ""
+    n_breakpoints: int = 0
+    milp: bool = False
+    iterations: int = 0
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # -- views --------------------------------------------------------------------------------
+    @property
+    def net_margin_change(self) -> float | None:
+        if self.net_margin_current is None or self.net_margin_recommended is None:
+            return None
+        return self.net_margin_recommended - self.net_margin_current
+
+    def headline(self) -> str:
+        """One line for the command line: margin before and after, budget, gap, status."""
+        from optimizer.report.text import HEADLINE
+
+        cur, rec = self.net_margin_current, self.net_margin_recommended
+        if cur is None or rec is None:  # revenue objective without a gross margin
+            cur, rec = self.objective_current, self.objective_recommended
+        delta = rec - cur
+        pct = f"{delta / abs(cur):+.1%}" if cur else "n/a"
+        return HEADLINE.format(
+            name=self.name,
+            current=f"{cur:,.0f}",
+            recommended=f"{rec:,.0f}",
+            delta=delta,
+            delta_pct=pct,
+            weeks=self.period_weeks,
+            budget=f"{self.budget:,.0f}",
+            gap=f"{self.optimality_gap:.2e}",
+            status=self.status,
+            solver=self.solver,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The content of ``summary.json``: deterministic (wall-clock times live elsewhere)."""
+        inputs: dict[str, Any] = dict(sorted(self.hashes.items()))
+        if self.attribution_hash:
+            inputs["attribution"] = self.attribution_hash
+        return {
+            "scenario": self.name,
+            "objective": self.objective,
+            "budget": self.budget,
+            "budget_mode": self.budget_mode,
+            "current_total": self.current_total,
+            "period_weeks": self.period_weeks,
+            "baseline_weeks": self.baseline_weeks,
+            "step": self.step,
+            "channels": len(self.channels),
+            "net_margin_current": self.net_margin_current,
+            "net_margin_recommended": self.net_margin_recommended,
+            "net_margin_change": self.net_margin_change,
+            "revenue_current": self.revenue_current,
+            "revenue_recommended": self.revenue_recommended,
+            "objective_current": self.objective_current,
+            "objective_recommended": self.objective_recommended,
+            "upper_bound": self.upper_bound,
+            "optimality_gap": self.optimality_gap,
+            "shadow_price": self.shadow_price,
+            "solver": self.solver,
+            "status": self.status,
+            "tolerance": self.tolerance,
+            "runtime": {
+                "n_breakpoints": self.n_breakpoints,
+                "milp": self.milp,
+                "iterations": self.iterations,
+                "wall_clock": "timings.json",
+            },
+            "inputs": inputs,
+            "version": self.version,
+            "steps": [
+                {
+                    "step": s.index,
+                    "budget": s.budget,
+                    "total_spend": s.total_spend,
+                    "net_margin": s.net_margin,
+                    "objective_value": s.objective_value,
+                    "optimality_gap": s.optimality_gap,
+                    "status": s.status,
+                }
+                for s in self.steps
+            ],
+            "notes": list(self.notes),
+        }
+
+    def step_table(self) -> pd.DataFrame:
+        """Spend per channel after each step (rows: step 0 = current, 1..n)."""
+        cur = self.allocation["current_spend"].to_numpy(dtype=float)
+        rows = [dict(zip(self.channels, cur, strict=True))]
+        rows += [dict(zip(self.channels, s.spend, strict=True)) for s in self.steps]
+        return pd.DataFrame(rows, index=pd.Index(range(len(rows)), name="step"))
+
+
+# --------------------------------------------------------------------------------- boxes
+
+
+def step_box(
+    x_prev: np.ndarray,
+    step: float,
+    mins: np.ndarray,
+    maxs: np.ndarray,
+    locked: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The box of one step: ``[(1-step) x, (1+step) x]`` intersected with ``[min, max]``.
+
+    A locked channel stays at ``x``.  When a channel's own minimum (maximum) lies beyond one
+    step, the box moves as far towards it as the step allows and the channel's index is
+    returned in the third element, so the plan can say so.
+    """
+    lo_box, hi_box = (1.0 - step) * x_prev, (1.0 + step) * x_prev
+    lo, hi = np.maximum(lo_box, mins), np.minimum(hi_box, maxs)
+    clipped: list[int] = []
+    for i in range(len(x_prev)):
+        if locked[i]:
+            lo[i] = hi[i] = x_prev[i]
+        elif lo[i] > hi[i]:
+            clipped.append(i)
+            lo[i] = hi[i] = hi_box[i] if mins[i] > hi_box[i] else lo_box[i]
+    return lo, hi, clipped
+
+
+def step_budgets(current_total: float, budget: float, steps: int) -> list[float]:
+    """Budgets of a glide path: from the current total to ``budget`` in equal increments."""
+    return [current_total + (budget - current_total) * k / steps for k in range(1, steps + 1)]
+
+
+# --------------------------------------------------------------------------------- building
+
+
+def _constraints(
+    scenario: Any, channels: Sequence[str]
+) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+    """Scenario constraints -> the LP's share and target constraints, and their descriptions."""
+    from optimizer.lp import ShareConstraint, TargetConstraint
+
+    shares: list[Any] = []
+    targets: list[Any] = []
+    described: list[dict[str, Any]] = []
+    for i, c in enumerate(scenario.constraints or [], start=1):
+        members = list(c.channels or channels)
+        kind = str(c.kind)
+        if kind == "roas":
+            name = c.name or f"target_roas_{i}"
+            targets.append(TargetConstraint(name, "roas", float(c.target_roas), members))
+        elif kind == "cost_per_new_customer":
+            name = c.name or f"max_cost_per_new_customer_{i}"
+            targets.append(
+                TargetConstraint(
+                    name, "cost_per_new_customer", float(c.max_cost_per_new_customer), members
+                )
+            )
+        else:
+            name = c.name or f"share_{i}"
+            shares.append(ShareConstraint(name, members, c.min_share, c.max_share))
+        described.append({"name": name, "kind": kind, "rule": c.describe()})
+    return shares, targets, described
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+def build_plan(
+    curves: CurveSet,
+    scenario: Any,
+    current_weekly: pd.Series,
+    *,
+    data_hash: str | None = None,
+    scenario_hash: str | None = None,
+    curves_hash: str | None = None,
+    attribution_hash: str | None = None,
+    progress: bool = False,
+) -> Plan:
+    """Plan the next period from fitted curves and a validated scenario.
+
+    Parameters
+    ----------
+    curves : CurveSet
+        One response curve per channel (weekly revenue at a constant weekly spend).
+    scenario : Scenario
+        The validated scenario (``optimizer.scenario.load_scenario``).
+    current_weekly : pandas.Series
+        Current weekly spend per channel (index: channel); the current period spend is this
+        times ``period_weeks``.  Channels follow this order in the plan.
+    data_hash, scenario_hash, curves_hash, attribution_hash : str, optional
+        Hashes of the inputs, recorded in the summary and the report.
+    progress : bool, default False
+        Show a progress bar over the steps of a glide path.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InfeasibleError
+        When a step's constraints conflict (the message names them, and the step).
+    """
+    from optimizer.lp import AllocationProblem, solve
+
+    t0 = time.perf_counter()
+    ctx = PlanContext.create(curves, scenario, current_weekly)
+    fn_obj, channels = ctx.objective_functions, ctx.channels
+    shares, targets, described = _constraints(scenario, channels)
+    n_steps = int(scenario.steps)
+    budgets = step_budgets(ctx.current_total, ctx.budget, n_steps)
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    x_prev = ctx.x0.copy()
+    for k in tqdm(range(n_steps), desc="plan steps", disable=not progress or n_steps == 1):
+        lo, hi, clipped = step_box(x_prev, float(scenario.step), ctx.mins, ctx.maxs, ctx.locked)
+        for i in clipped:
+            notes.append(
+                f"step {k + 1}: {channels[i]}'s own minimum/maximum lies beyond one step from "
+                f"{x_prev[i]:,.2f}; the step moves it to {lo[i]:,.2f}"
+            )
+        problem = AllocationProblem(
+            names=channels,
+            lower=lo,
+            upper=hi,
+            functions=fn_obj,
+            budget=budgets[k],
+            budget_mode=ctx.budget_mode,
+            shares=shares,
+            targets=targets,
+        )
+        try:
+            sol = solve(problem, tol=float(scenario.tolerance), solver=str(scenario.solver))
+        except RoisteError as exc:
+            if n_steps == 1:
+                raise
+            raise type(exc)(f"step {k + 1} of {n_steps}: {exc}") from None
+        x = np.clip(np.asarray(sol.x, dtype=float), lo, hi)
+        steps.append(
+            PlanStep(
+                index=k + 1,
+                budget=budgets[k],
+                lower=tuple(float(v) for v in lo),
+                upper=tuple(float(v) for v in hi),
+                spend=tuple(float(v) for v in x),
+                objective_value=float(sol.value),
+                upper_bound=float(sol.upper_bound),
+                optimality_gap=float(sol.gap),
+                status=str(sol.status),
+                net_margin=ctx.net_margin(x),
+                shadow_price=None if sol.shadow_price is None else float(sol.shadow_price),
+                solver=str(sol.solver),
+                n_breakpoints=int(sol.n_breakpoints),
+                milp=bool(sol.milp),
+                iterations=int(sol.iterations or 0),
+                build_seconds=float(sol.build_seconds),
+                solve_seconds=float(sol.solve_seconds),
+            )
+        )
+        x_prev = x
+    plan = assemble_plan(
+        ctx,
+        steps,
+        constraints=described,
+        notes=notes,
+        hashes={"data": data_hash, "scenario": scenario_hash, "curves": curves_hash},
+        attribution_hash=attribution_hash,
+    )
+    plan.timings["plan_seconds"] = time.perf_counter() - t0
+    return plan
+
+
+@dataclass
+class PlanContext:
+    """What every step of a plan shares: channels, current spend, limits and value functions."""
+
+    curves: CurveSet
+    scenario: Any
+    channels: list[str]
+    x0: np.ndarray
+    budget: float
+    current_total: float
+    budget_mode: Literal["equal", "at_most"]
+    mins: np.ndarray
+    maxs: np.ndarray
+    locked: np.ndarray
+    economics: list[dict[str, float | None]]
+    base_economics: dict[str, float | None]
+    objective_functions: PeriodFunctions
+    margin_functions: PeriodFunctions | None
+
+    @classmethod
+    def create(cls, curves: CurveSet, scenario: Any, current_weekly: pd.Series) -> PlanContext:
+        channels = [str(c) for c in current_weekly.index]
+        missing = [c for c in channels if c not in curves]
+        if missing:
+            raise CurveError(
+                f"curves: no curve for channel(s) {missing}; the curves have {curves.channels}"
+            )
+        curves = curves.subset(channels)
+        p = int(scenario.period_weeks)
+        x0 = current_weekly.to_numpy(dtype=float) * p
+        current_total = float(x0.sum())
+        overrides = scenario.channels or {}
+        econ_objs = [
+            ChannelEconomics.merged(scenario.economics, overrides.get(c), where=f"channels.{c}")
+            for c in channels
+        ]
+        objective = str(scenario.objective)
+        fn_obj = PeriodFunctions(curves, econ_objs, p, objective)
+        if objective == "net_margin":
+            fn_margin: PeriodFunctions | None = fn_obj
+        elif all(e.gross_margin is not None for e in econ_objs):
+            fn_margin = PeriodFunctions(curves, econ_objs, p, "net_margin")
+        else:
+            fn_margin = None
+        return cls(
+            curves=curves,
+            scenario=scenario,
+            channels=channels,
+            x0=x0,
+            budget=current_total if scenario.budget is None else float(scenario.budget),
+            current_total=current_total,
+            budget_mode="at_most" if scenario.allow_underspend else "equal",
+            mins=np.array([_opt(overrides.get(c), "min", 0.0) for c in channels], dtype=float),
+            maxs=np.array([_opt(overrides.get(c), "max", np.inf) for c in channels], dtype=float),
+            locked=np.array([bool(_opt(overrides.get(c), "locked", False)) for c in channels]),
+            economics=[e.as_dict() for e in econ_objs],
+            base_economics=ChannelEconomics.merged(scenario.economics).as_dict(),
+            objective_functions=fn_obj,
+            margin_functions=fn_margin,
+        )
+
+    @property
+    def period_weeks(self) -> int:
+        return int(self.scenario.period_weeks)
+
+    @property
+    def step(self) -> float:
+        return float(self.scenario.step)
+
+    def net_margin(self, x: np.ndarray) -> float | None:
+        """Total period net margin at period spends ``x`` (None without a gross margin)."""
+        if self.margin_functions is None:
+            return None
+        return float(np.sum(self.margin_functions.value(x)))
+
+    def evaluate(self, x: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
+        """Every per-channel figure of the allocation table at period spends ``x``."""
+        p = float(self.period_weeks)
+        w = x / p
+        cs = [self.curves[c] for c in self.channels]
+        rev = np.array([float(c.response(w[i])) for i, c in enumerate(cs)]) * p
+        out: dict[str, np.ndarray] = {
+            f"revenue{suffix}": rev,
+            f"roas{suffix}": _safe_div(rev, x),
+            f"marginal_roas{suffix}": np.array([float(c.marginal(w[i])) for i, c in enumerate(cs)]),
+        }
+        nan = np.full(len(cs), np.nan)
+        fn = self.margin_functions
+        out[f"net_margin{suffix}"] = nan if fn is None else np.asarray(fn.value(x), dtype=float)
+        out[f"marginal_net_margin{suffix}"] = (
+            nan if fn is None else np.asarray(fn.slope(x), dtype=float)
+        )
+        if all(c.has_visitors for c in cs):
+            out[f"rpv{suffix}"] = np.array([float(c.rpv(w[i])) for i, c in enumerate(cs)])
+            out[f"marginal_rpv{suffix}"] = np.array(
+                [float(c.marginal_rpv(w[i])) for i, c in enumerate(cs)]
+            )
+        if all("new_customers_per_revenue" in c.ratios for c in cs):
+            nc = rev * np.array([c.ratios["new_customers_per_revenue"] for c in cs])
+            e = {k: np.array([d.get(k) or 0.0 for d in self.economics]) for k in ECONOMICS_KEYS}
+            cost = (
+                x * (1.0 + e["platform_fee_rate"])
+                + e["commission_rate"] * rev
+                + e["gross_margin"] * e["return_rate"] * rev
+            )
+            out[f"new_customers{suffix}"] = nc
+            out[f"cac_net{suffix}"] = _safe_div(cost, nc)
+            out[f"cost_per_new_customer{suffix}"] = _safe_div(x, nc)
+        return out
+
+
+def assemble_plan(
+    ctx: PlanContext,
+    steps: Sequence[PlanStep],
+    *,
+    constraints: Sequence[dict[str, Any]] = (),
+    notes: Sequence[str] = (),
+    hashes: Mapping[str, str | None] | None = None,
+    attribution_hash: str | None = None,
+) -> Plan:
+    """Turn solved steps into a :class:`Plan`: evaluate every channel before and after."""
+    from optimizer import __version__
+
+    if not steps:
+        raise ValueError("a plan needs at least one step")
+    first, final = steps[0], steps[-1]
+    x0, x1 = ctx.x0, np.array(final.spend, dtype=float)
+    cur = ctx.evaluate(x0, "_current")
+    rec = ctx.evaluate(x1, "")
+    # the range the plan could use: one step's box, or what n bounded steps can reach
+    lo_reach, hi_reach = np.array(first.lower), np.array(first.upper)
+    for _ in steps[1:]:
+        lo_reach = step_box(lo_reach, ctx.step, ctx.mins, ctx.maxs, ctx.locked)[0]
+        hi_reach = step_box(hi_reach, ctx.step, ctx.mins, ctx.maxs, ctx.locked)[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(x0 > 0, 100.0 * (x1 - x0) / np.where(x0 > 0, x0, 1.0), np.nan)
+    alloc = pd.DataFrame(
+        {
+            "channel": ctx.channels,
+            "current_spend": x0,
+            "recommended_spend": x1,
+            "change_pct": change,
+            "lower_bound": lo_reach,
+            "upper_bound": hi_reach,
+            "expected_revenue": rec["revenue"],
+            "expected_net_margin": rec["net_margin"],
+            "roas": rec["roas"],
+            "marginal_roas": rec["marginal_roas"],
+        }
+    )
+    for col in ("rpv", "marginal_rpv", "cac_net", "new_customers"):
+        if col in rec:
+            alloc[col] = rec[col]
+    alloc["locked"] = ctx.locked
+    for key, values in cur.items():
+        alloc[key] = values
+    alloc["marginal_net_margin_recommended"] = rec["marginal_net_margin"]
+    if "cost_per_new_customer" in rec:
+        alloc["cost_per_new_customer"] = rec["cost_per_new_customer"]
+    p = ctx.period_weeks
+    alloc["saturation_spend"] = [ctx.curves[c].saturation_spend(0.8) * p for c in ctx.channels]
+    if len(steps) > 1:
+        for s in steps:
+            alloc[f"spend_step_{s.index}"] = np.array(s.spend)
+
+    sc = ctx.scenario
+    fn_obj = ctx.objective_functions
+    dropped = [f"{c}: left out {', '.join(d)}" for c, d in sorted(fn_obj.dropped.items())]
+    return Plan(
+        name=str(sc.name),
+        objective=str(sc.objective),
+        channels=list(ctx.channels),
+        allocation=alloc,
+        steps=list(steps),
+        budget=ctx.budget,
+        current_total=ctx.current_total,
+        budget_mode=ctx.budget_mode,
+        period_weeks=p,
+        baseline_weeks=int(sc.baseline_weeks),
+        step=float(sc.step),
+        tolerance=float(sc.tolerance),
+        solver=final.solver,
+        status=final.status,
+        objective_current=float(np.sum(fn_obj.value(x0))),
+        objective_recommended=final.objective_value,
+        upper_bound=final.upper_bound,
+        optimality_gap=final.optimality_gap,
+        shadow_price=final.shadow_price,
+        net_margin_current=ctx.net_margin(x0),
+        net_margin_recommended=final.net_margin,
+        revenue_current=float(np.sum(cur["revenue_current"])),
+        revenue_recommended=float(np.sum(rec["revenue"])),
+        curves=ctx.curves,
+        economics=dict(zip(ctx.channels, ctx.economics, strict=True)),
+        base_economics=ctx.base_economics,
+        constraints=list(constraints),
+        hashes={k: v for k, v in (hashes or {}).items() if v},
+        attribution_hash=attribution_hash or _attribution_hash(ctx.curves),
+        version=__version__,
+        n_breakpoints=max(s.n_breakpoints for s in steps),
+        milp=any(s.milp for s in steps),
+        iterations=sum(s.iterations for s in steps),
+        notes=[*dropped, *notes],
+        timings={
+            "build_seconds": sum(s.build_seconds for s in steps),
+            "solve_seconds": sum(s.solve_seconds for s in steps),
+        },
+    )
+
+
+def _opt(override: Any, key: str, default: Any) -> Any:
+    if override is None:
+        return default
+    v = override.get(key) if isinstance(override, Mapping) else getattr(override, key, None)
+    return default if v is None else v
+
+
+def _attribution_hash(curves: CurveSet) -> str | None:
+    for key in ("attribution_hash", "attribution_sha256"):
+        v = curves.meta.get(key)
+        if isinstance(v, str):
+            return v
+    att = curves.meta.get("attribution")
+    if isinstance(att, Mapping):
+        for key in ("hash", "sha256"):
+            if isinstance(att.get(key), str):
+                return str(att[key])
+    return None
+
+
+def _text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_plan(
+    scenario_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> Plan:
+    """The whole ``roiste plan`` run: scenario -> data -> curves -> plan -> output directory.
+
+    Curves come from the scenario's ``curves`` file when it names one, otherwise they are
+    fitted from the data with the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``.
+    The output directory is checked before any work and written atomically at the end; a
+    failed run leaves no output directory.
+    """
+    from models.panel import read_panel
+    from optimizer.report.output import check_output_dir, write_plan
+    from optimizer.scenario import check_against_data, load_scenario
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    check_output_dir(out, force)
+    scenario_path = Path(scenario_path)
+    scenario = load_scenario(scenario_path)
+    panel_kw: dict[str, Any] = {
+        "layout": scenario.layout,
+        "target": scenario.target,
+        "spend": scenario.spend,
+        "controls": scenario.controls,
+    }
+    panel = read_panel(scenario.data, **panel_kw)
+    current_weekly = _as_series(panel.recent_spend(int(scenario.baseline_weeks)), panel.channels)
+    current = current_weekly * int(scenario.period_weeks)
+    check_against_data(
+        scenario,
+        list(panel.channels),
+        float(current.sum()),
+        {str(c): float(v) for c, v in current.items()},
+        n_weeks=panel.n_weeks,
+    )
+
+    t_fit = time.perf_counter()
+    curves_file: Path | None = None
+    curves_json: str | None = None
+    if scenario.curves is not None:
+        curves_file = Path(scenario.curves)
+        curves = CurveSet.load(curves_file)
+        curves_hash = file_sha256(curves_file)
+    else:
+        from models.fit import fit_panel_file
+
+        curves = fit_panel_file(
+            scenario.data,
+            **panel_kw,
+            holdout_weeks=int(scenario.holdout_weeks or 0),
+            bootstrap=int(scenario.bootstrap or 0),
+            seed=int(scenario.seed or 0),
+            progress=progress,
+        )
+        curves_json = curves.to_json()
+        curves_hash = _text_sha256(curves_json)
+    fit_s = time.perf_counter() - t_fit
+    plan = build_plan(
+        curves,
+        scenario,
+        current_weekly,
+        data_hash=str(panel.sha256),
+        scenario_hash=file_sha256(scenario_path),
+        curves_hash=curves_hash,
+        progress=progress,
+    )
+    timings = {"fit_seconds": fit_s, "total_seconds": time.perf_counter() - t0}
+    write_plan(
+        plan, out, force=force, curves_file=curves_file, curves_json=curves_json, timings=timings
+    )
+    return plan
+
+
+def _as_series(values: Any, channels: Sequence[str]) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values.astype(float).reindex(list(channels))
+    return pd.Series(np.asarray(values, dtype=float), index=list(channels))
+
+
+__all__ = [
+    "Plan",
+    "PlanContext",
+    "PlanStep",
+    "assemble_plan",
+    "build_plan",
+    "run_plan",
+    "step_box",
+    "step_budgets",
+]

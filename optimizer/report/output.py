@@ -1,0 +1,123 @@
+"""Writing a plan's output directory, all or nothing.
+
+Everything is built in a temporary sibling directory which is renamed into place at the end:
+a reader sees either no directory, the old one, or the complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from models.errors import RoisteError
+
+if TYPE_CHECKING:
+    from optimizer.plan import Plan
+
+OUTPUT_FILES = (
+    "allocation.csv",
+    "summary.json",
+    "curves.json",
+    "plan.xlsx",
+    "report.html",
+    "timings.json",
+)
+
+
+def sibling_dir(out: Path, kind: str) -> Path:
+    """A new empty hidden directory next to ``out`` (same file system, so renames are atomic)."""
+    for _ in range(100):
+        d = out.parent / f".{out.name}.{secrets.token_hex(4)}.{kind}"
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue
+        return d
+    raise RoisteError(f"{out.parent}: cannot create a temporary directory")
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse an existing output (unless ``force`` and it is a directory)."""
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise RoisteError(f"{out}: exists and is not a directory")
+        if not force:
+            raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
+
+
+def write_plan(
+    plan: Plan,
+    out_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    curves_file: str | os.PathLike[str] | None = None,
+    curves_json: str | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Path:
+    """Write the plan's files into ``out_dir``, all or nothing.
+
+    Everything is built in a temporary sibling directory which is renamed into place at the
+    end; an existing directory is refused unless ``force``, and then replaced in one rename.
+
+    Parameters
+    ----------
+    plan : Plan
+    out_dir : path
+        The output directory (``allocation.csv``, ``summary.json``, ``curves.json``,
+        ``report.html``, ``plan.xlsx``, ``timings.json``).
+    force : bool, default False
+        Replace an existing output directory.
+    curves_file : path, optional
+        The curves file the plan read; copied byte for byte as ``curves.json``.
+    curves_json : str, optional
+        The text of the curves fitted for the plan (otherwise the plan's curves are saved).
+    timings : mapping, optional
+        Extra wall-clock timings (seconds) for ``timings.json`` and the report.
+
+    Returns
+    -------
+    pathlib.Path
+        The output directory.
+    """
+    from optimizer.report.html import render_html
+    from optimizer.report.tables import allocation_csv, summary_json
+    from optimizer.report.xlsx import xlsx_bytes
+
+    out = Path(out_dir)
+    check_output_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = sibling_dir(out, "tmp")
+    try:
+        t0 = time.perf_counter()
+        (tmp / "allocation.csv").write_text(allocation_csv(plan), encoding="utf-8", newline="\n")
+        (tmp / "summary.json").write_text(summary_json(plan), encoding="utf-8", newline="\n")
+        if curves_file is not None:
+            shutil.copyfile(curves_file, tmp / "curves.json")
+        elif curves_json is not None:
+            (tmp / "curves.json").write_text(curves_json, encoding="utf-8", newline="\n")
+        else:
+            (tmp / "curves.json").write_text(plan.curves.to_json(), encoding="utf-8", newline="\n")
+        (tmp / "plan.xlsx").write_bytes(xlsx_bytes(plan))
+        all_timings = {**plan.timings, **dict(timings or {})}
+        (tmp / "report.html").write_text(render_html(plan, all_timings), encoding="utf-8")
+        all_timings["write_seconds"] = time.perf_counter() - t0
+        text = json.dumps({k: round(v, 4) for k, v in sorted(all_timings.items())}, indent=2)
+        (tmp / "timings.json").write_text(text + "\n", encoding="utf-8")
+        if out.exists():
+            check_output_dir(out, force)
+            old = sibling_dir(out, "old")
+            os.replace(out, old / "plan")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

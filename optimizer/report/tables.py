@@ -1,0 +1,171 @@
+"""The machine-readable plan outputs: ``allocation.csv`` and ``summary.json``, byte-stable.
+
+Numbers are written with a fixed format so that the same plan gives the same bytes: money
+(spend, revenue, margin, costs per customer) rounded to cents, counts to two decimals, ratios
+to six significant digits; missing values are empty cells in the CSV and ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from optimizer.plan import Plan
+
+CONTRACT_COLUMNS = (
+    "channel",
+    "current_spend",
+    "recommended_spend",
+    "change_pct",
+    "lower_bound",
+    "upper_bound",
+    "expected_revenue",
+    "expected_net_margin",
+    "roas",
+    "marginal_roas",
+)
+OPTIONAL_COLUMNS = ("rpv", "marginal_rpv", "cac_net", "new_customers")
+EXTRA_COLUMNS = (
+    "locked",
+    "revenue_current",
+    "net_margin_current",
+    "roas_current",
+    "marginal_roas_current",
+    "marginal_net_margin_current",
+    "marginal_net_margin_recommended",
+    "rpv_current",
+    "marginal_rpv_current",
+    "cac_net_current",
+    "new_customers_current",
+    "cost_per_new_customer",
+    "cost_per_new_customer_current",
+    "saturation_spend",
+)
+
+MONEY = frozenset(
+    {
+        "current_spend",
+        "recommended_spend",
+        "lower_bound",
+        "upper_bound",
+        "expected_revenue",
+        "expected_net_margin",
+        "revenue_current",
+        "net_margin_current",
+        "cac_net",
+        "cac_net_current",
+        "cost_per_new_customer",
+        "cost_per_new_customer_current",
+        "saturation_spend",
+        "change",
+    }
+)
+COUNTS = frozenset({"new_customers", "new_customers_current", "change_pct"})
+
+
+def column_kind(name: str) -> str:
+    """``money``, ``count`` or ``ratio``: how a column's numbers are rounded and formatted."""
+    if name in MONEY or name.startswith("spend_step_"):
+        return "money"
+    if name in COUNTS:
+        return "count"
+    return "ratio"
+
+
+def round_value(v: Any, kind: str = "ratio") -> Any:
+    """Round a number for output (None for missing or non-finite); leave other values alone."""
+    if v is None or isinstance(v, bool | str):
+        return v
+    if isinstance(v, int | np.integer):
+        return int(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    if not math.isfinite(f):
+        return None
+    if kind in ("money", "count"):
+        r = round(f, 2)
+    else:
+        r = float(f"{f:.6g}")
+    return 0.0 if r == 0 else r  # no "-0.0"
+
+
+def format_cell(v: Any, kind: str) -> str:
+    """One CSV cell: fixed decimals for money and counts, six significant digits for ratios."""
+    r = round_value(v, kind)
+    if r is None:
+        return ""
+    if isinstance(r, bool):
+        return "true" if r else "false"
+    if isinstance(r, str):
+        return r
+    if kind in ("money", "count"):
+        return f"{r:.2f}"
+    return f"{r:.6g}"
+
+
+def allocation_columns(plan: Plan) -> list[str]:
+    """The columns of ``allocation.csv``: the contract, the optional ones present, the extras."""
+    present = set(plan.allocation.columns)
+    return (
+        list(CONTRACT_COLUMNS)
+        + [c for c in OPTIONAL_COLUMNS if c in present]
+        + [c for c in EXTRA_COLUMNS if c in present]
+        + [c for c in plan.allocation.columns if str(c).startswith("spend_step_")]
+    )
+
+
+def allocation_csv(plan: Plan) -> str:
+    """``allocation.csv`` as text: one row per channel, in the plan's channel order."""
+    cols = allocation_columns(plan)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for rec in plan.allocation[cols].to_dict("records"):
+        w.writerow([format_cell(rec[c], column_kind(c)) for c in cols])
+    return buf.getvalue()
+
+
+def _rounded(obj: Any, kind: str = "money") -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _rounded(v, _key_kind(str(k), kind)) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_rounded(v, kind) for v in obj]
+    return round_value(obj, kind)
+
+
+_RATIO_KEYS = frozenset(
+    {
+        "optimality_gap",
+        "step",
+        "tolerance",
+        "shadow_price",
+        "gap",
+        "gross_margin",
+        "return_rate",
+        "platform_fee_rate",
+        "commission_rate",
+        "existing_incrementality",
+        "max_share",
+        "min_share",
+        "target",
+    }
+)
+
+
+def _key_kind(key: str, inherited: str) -> str:
+    if key in _RATIO_KEYS:
+        return "ratio"
+    return inherited
+
+
+def summary_json(plan: Plan) -> str:
+    """``summary.json`` as text: sorted keys, rounded numbers, no wall-clock times."""
+    return json.dumps(_rounded(plan.summary()), indent=2, sort_keys=True, allow_nan=False) + "\n"
