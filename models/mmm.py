@@ -14,7 +14,7 @@ adstocked spend) and saturation families, then a joint bounded least-squares ref
 continuous parameters with the coefficients profiled out.  Families are chosen by an AIC-like
 criterion on the training weeks.
 
-Three levels, as in scikit-learn: :func:`media_features` does the transform,
+Three levels, as in scikit-learn: :func:`~models.mmm_search.media_features` does the transform,
 :class:`MarketingMixRegressor` is the estimator, :func:`fit_wide` turns a wide panel into a
 :class:`~models.curves.CurveSet`.
 """
@@ -24,78 +24,44 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.optimize import least_squares, lsq_linear
-from scipy.signal import lfilter
+from scipy.optimize import lsq_linear
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
 from models.curves import Component, CurveSet, ResponseCurve
 from models.errors import CurveError
+from models.mmm_search import (
+    ADSTOCK_GRIDS,
+    ChannelSpec,
+    adstocked,
+    candidates,
+    media_features,
+    refine,
+    start_spec,
+)
 from models.transforms import ADSTOCKS, SATURATIONS, Adstock, FloatArray, Saturation
 
-WEEKS_PER_YEAR = 365.25 / 7.0
+__all__ = [
+    "ChannelSpec",
+    "MarketingMixRegressor",
+    "WeakChannelWarning",
+    "adstocked",
+    "fit_wide",
+    "media_features",
+    "wide_design",
+]
 
-# grids of the coordinate search (continuous refinement follows)
-_ADSTOCK_GRIDS: dict[str, list[dict[str, float]]] = {
-    "geometric": [{"alpha": a} for a in np.round(np.linspace(0.0, 0.9, 10), 2)],
-    "weibull": [
-        {"shape": s, "scale": c} for s in (0.5, 1.0, 2.0, 4.0) for c in (0.5, 1.0, 2.0, 4.0, 8.0)
-    ],
-}
-_ADSTOCK_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
-    "geometric": {"alpha": (0.0, 0.95)},
-    "weibull": {"shape": (0.3, 6.0), "scale": (0.2, 12.0)},
-}
-_SHAPE_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {"hill": {"s": (0.75, 1.0, 1.5, 2.5)}}
+WEEKS_PER_YEAR = 365.25 / 7.0
 
 
 class WeakChannelWarning(UserWarning):
     """A channel whose spend barely varies: its curve is weakly identified."""
-
-
-@dataclass(frozen=True)
-class ChannelSpec:
-    """One channel's nonlinear parameters: adstock, saturation family and scale multiple."""
-
-    adstock: str
-    adstock_params: tuple[tuple[str, float], ...]
-    family: str
-    k_mult: float
-    shape: tuple[tuple[str, float], ...] = ()
-
-    def make_adstock(self) -> Adstock:
-        return ADSTOCKS[self.adstock](**dict(self.adstock_params))
-
-    def n_params(self) -> int:
-        return len(self.adstock_params) + 1 + len(self.shape)
-
-
-def adstocked(x: FloatArray, adstock: Adstock) -> FloatArray:
-    """Adstock a weekly series that starts from no earlier spend (fast path for geometric)."""
-    if adstock.lookup_name == "geometric":
-        return np.asarray(lfilter([1.0], [1.0, -adstock.params["alpha"]], x), dtype=float)
-    return adstock.apply(x)
-
-
-def media_features(
-    x: FloatArray, spec: ChannelSpec, ref: float
-) -> tuple[FloatArray, Adstock, Saturation]:
-    """``saturation(adstock(x))`` of one channel; ``ref`` is the reference adstocked spend.
-
-    The saturation's half-saturation spend is ``spec.k_mult * ref``; returns the feature
-    (in ``[0, 1)``) with the adstock and saturation objects it used.
-    """
-    ad = spec.make_adstock()
-    a = adstocked(x, ad)
-    sat = SATURATIONS[spec.family].from_scale(spec.k_mult * ref, **dict(spec.shape))
-    return sat.value(a), ad, sat
 
 
 class MarketingMixRegressor(RegressorMixin, BaseEstimator):
@@ -181,8 +147,8 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
 
     # -- design ----------------------------------------------------------------------------
     def _check_params(self, n_features: int) -> None:
-        if self.adstock not in ADSTOCKS or self.adstock not in _ADSTOCK_GRIDS:
-            raise ValueError(f"adstock {self.adstock!r} is not searchable; use one of {sorted(_ADSTOCK_GRIDS)}")
+        if self.adstock not in ADSTOCKS or self.adstock not in ADSTOCK_GRIDS:
+            raise ValueError(f"adstock {self.adstock!r} is not searchable; use one of {sorted(ADSTOCK_GRIDS)}")
         unknown = [f for f in self.families if f not in SATURATIONS]
         if unknown or not self.families:
             raise ValueError(f"families {unknown or '[]'} are not registered; known: {sorted(SATURATIONS)}")
@@ -308,15 +274,15 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
             n_hyper = sum(s.n_params() for s in specs)
             return self._criterion(float(resid @ resid), n, n_hyper), resid
 
-        specs = [self._start_spec() for _ in range(C)]
+        specs = [start_spec(self.adstock, self.families) for _ in range(C)]
         F = np.column_stack([feature(c, s) for c, s in enumerate(specs)])
         best, _ = evaluate(F, specs)
-        candidates = self._candidates()
+        grid = candidates(self.adstock, self.families, self.k_bounds)
         bar = tqdm(total=self.sweeps * C, desc="mmm search", disable=not self.progress, leave=False)
         for _sweep in range(self.sweeps):
             changed = False
             for c in range(C):
-                for cand in candidates:
+                for cand in grid:
                     trial = [*specs[:c], cand, *specs[c + 1 :]]
                     Fc = F.copy()
                     Fc[:, c] = feature(c, cand)
@@ -328,7 +294,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
                 break
         bar.close()
         if self.refine:
-            specs, F, best = self._refine(specs, F, best, feature, evaluate)
+            specs, F, best = refine(specs, F, best, self.k_bounds, feature, evaluate)
 
         Z = np.hstack([B, F])
         b = self._solve(Z * rw[:, None], ys * rw, C)
@@ -341,86 +307,6 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.r2_train_ = 1.0 - float(resid @ resid) / max(float(((ys - ys.mean()) ** 2).sum()), 1e-300)
         self._warn_weak(spend)
         return self
-
-    def _start_spec(self) -> ChannelSpec:
-        grid = _ADSTOCK_GRIDS[self.adstock]
-        start = grid[len(grid) // 3]
-        fam = self.families[0]
-        shape = tuple((k, v[len(v) // 2]) for k, v in _SHAPE_GRIDS.get(fam, {}).items())
-        return ChannelSpec(self.adstock, tuple(start.items()), fam, 1.0, shape)
-
-    def _candidates(self) -> list[ChannelSpec]:
-        lo, hi = self.k_bounds
-        k_grid = np.geomspace(max(lo, 0.2), min(hi, 5.0), 9) if hi > lo else np.array([lo])
-        out = []
-        for ap in _ADSTOCK_GRIDS[self.adstock]:
-            for fam in self.families:
-                shapes = _SHAPE_GRIDS.get(fam, {})
-                names = list(shapes)
-                combos: list[tuple[float, ...]] = [()]
-                for nm in names:
-                    combos = [(*c, v) for c in combos for v in shapes[nm]]
-                for km in k_grid:
-                    for combo in combos:
-                        out.append(
-                            ChannelSpec(self.adstock, tuple(ap.items()), fam, float(km), tuple(zip(names, combo, strict=True)))
-                        )
-        return out
-
-    def _refine(self, specs: list[ChannelSpec], F: FloatArray, best: float, feature: Any, evaluate: Any) -> tuple[list[ChannelSpec], FloatArray, float]:
-        """Joint bounded least squares over the continuous parameters (families fixed)."""
-        layout: list[tuple[int, str, str]] = []  # (channel, kind, name)
-        x0: list[float] = []
-        lo: list[float] = []
-        hi: list[float] = []
-        for c, s in enumerate(specs):
-            for nm, v in s.adstock_params:
-                b0, b1 = _ADSTOCK_BOUNDS[s.adstock][nm]
-                layout.append((c, "adstock", nm))
-                x0.append(min(max(v, b0), b1))
-                lo.append(b0)
-                hi.append(b1)
-            layout.append((c, "k", "k_mult"))
-            x0.append(math.log(s.k_mult))
-            lo.append(math.log(self.k_bounds[0]))
-            hi.append(math.log(self.k_bounds[1]))
-            for nm, v in s.shape:
-                b0, b1 = SATURATIONS[s.family].shape_bounds()[nm]
-                layout.append((c, "shape", nm))
-                x0.append(min(max(v, b0), b1))
-                lo.append(b0)
-                hi.append(b1)
-
-        def unpack(v: FloatArray) -> list[ChannelSpec]:
-            out = []
-            for c, s in enumerate(specs):
-                vals = {(kind, nm): float(v[i]) for i, (cc, kind, nm) in enumerate(layout) if cc == c}
-                out.append(
-                    ChannelSpec(
-                        s.adstock,
-                        tuple((nm, vals[("adstock", nm)]) for nm, _ in s.adstock_params),
-                        s.family,
-                        math.exp(vals[("k", "k_mult")]),
-                        tuple((nm, vals[("shape", nm)]) for nm, _ in s.shape),
-                    )
-                )
-            return out
-
-        def residuals(v: FloatArray) -> FloatArray:
-            trial = unpack(v)
-            Fv = np.column_stack([feature(c, s) for c, s in enumerate(trial)])
-            return np.asarray(evaluate(Fv, trial)[1])
-
-        eps = 1e-9
-        x0a = np.clip(np.asarray(x0), np.asarray(lo) + eps, np.asarray(hi) - eps)
-        sol = least_squares(residuals, x0a, bounds=(np.asarray(lo), np.asarray(hi)), diff_step=1e-4, max_nfev=400)
-        trial = unpack(sol.x)
-        Ft = np.column_stack([feature(c, s) for c, s in enumerate(trial)])
-        crit, _ = evaluate(Ft, trial)
-        if crit < best:
-            return trial, Ft, crit
-        return specs, F, best
-
     def _store(self, b: FloatArray, specs: list[ChannelSpec], spend: FloatArray, refs: dict[Any, float]) -> None:
         C = self.n_channels
         p_base = len(b) - C
