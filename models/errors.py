@@ -25,3 +25,7 @@ class ScenarioError(RoisteError):
 
 class InfeasibleError(RoisteError):
     """Constraints that no allocation can meet; the message names the conflict."""
+
+
+class AttributionError(RoisteError):
+    """Touchpoints, conversions or an attribution rule that cannot be used as given."""
