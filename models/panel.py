@@ -279,8 +279,25 @@ def _read_csv(text: str, src: str) -> pd.DataFrame:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
         if m:
             raise PanelError(f"{src}: row {m[2]}: {m[3]} fields, but the header has {m[1]}") from None
+        m = re.search(r"EOF inside string starting at row (\d+)", msg)
+        if m:
+            raise PanelError(f"{src}: row {int(m[1]) + 1}: a quote opens a cell that never "
+                             "closes") from None
         raise PanelError(f"{src}: not a readable CSV file ({msg})") from None
     frame.index = pd.RangeIndex(2, len(frame) + 2)
+    if '"' in text:  # a quote left open swallows the lines after it into one cell
+        for col in frame.select_dtypes(include="object").columns:
+            multi = frame[col].str.contains("\n", regex=False, na=False).to_numpy()
+            if multi.any():
+                i = int(multi.argmax())
+                reader = csv.reader(io.StringIO(text), delimiter=sep)
+                start = 1
+                for _ in range(i + 1):  # the header, then the records before the bad one
+                    next(reader)
+                    start = reader.line_num + 1
+                lines = frame[col].iloc[i].count("\n") + 1
+                raise _at(src, start, col, f"a quoted cell spans {lines} lines; "
+                          "is a closing quote missing?")
     return frame[frame.notna().any(axis=1)]  # blank lines keep their numbers but hold no row
 
 
@@ -296,15 +313,21 @@ def _looks_like_date(name: str) -> bool:
 
 
 def _at(src: str, row: Any, col: str, what: str) -> PanelError:
-    return PanelError(f"{src}: row {row}, column '{col}': {what}")
+    return PanelError(f"{src}: row {row}, column '{_show(col)}': {what}")
+
+
+def _show(value: Any) -> str:
+    """A cell as it can appear inside a one-line message."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(value))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _absent(src: str, name: str, columns: Sequence[str], role: str) -> PanelError:
     lower = {c.lower(): c for c in columns}
     close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
-    hint = (f"did you mean '{lower[close[0]]}'?" if close
-            else "the columns are: " + ", ".join(list(columns)[:12]) + (" ..." if len(columns) > 12 else ""))
-    return PanelError(f"{src}: {role} column '{name}' is not in the file; {hint}")
+    hint = (f"did you mean '{_show(lower[close[0]])}'?" if close else "the columns are: "
+            + ", ".join(_show(c) for c in list(columns)[:12]) + (" ..." if len(columns) > 12 else ""))
+    return PanelError(f"{src}: {role} column '{_show(name)}' is not in the file; {hint}")
 
 
 def _factor(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -346,13 +369,13 @@ def _numbers(frame: pd.DataFrame, col: str, src: str, *, nonneg: bool = True) ->
     bad = np.isnan(vals) & ~missing
     if bad.any():
         i = bad.argmax()
-        raise _at(src, frame.index[i], col, f"'{shown[i]}' is not a number")
+        raise _at(src, frame.index[i], col, f"'{_show(shown[i])}' is not a number")
     if missing.any():
         raise _at(src, frame.index[missing.argmax()], col, "empty or NaN; a number is required")
     inf = np.isinf(vals)
     if inf.any():
         i = inf.argmax()
-        raise _at(src, frame.index[i], col, f"'{shown[i]}' is not a finite number")
+        raise _at(src, frame.index[i], col, f"'{_show(shown[i])}' is not a finite number")
     if nonneg and (vals < 0).any():
         i = (vals < 0).argmax()
         raise _at(src, frame.index[i], col, f"{shown[i]} is negative; {col} must be >= 0")
@@ -369,7 +392,10 @@ def _share_numeric(s: pd.Series) -> tuple[float, int]:
 def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
     s = frame[col]
     if is_datetime64_any_dtype(s):
-        dt = pd.DatetimeIndex(s)
+        try:
+            dt = pd.DatetimeIndex(s).as_unit("ns")
+        except (OverflowError, ValueError):
+            raise PanelError(f"{src}: column '{col}' holds dates outside the years 1678 to 2261") from None
         dt = dt.tz_localize(None) if dt.tz is not None else dt  # keep the local day
         if dt.isna().any():
             raise _at(src, frame.index[dt.isna().argmax()], col, "empty date")
@@ -380,7 +406,8 @@ def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
     if bad.any():
         i = bad.argmax()
         value = text[codes[i]]
-        what = "empty date" if not value else f"'{value}' is not a date (expected YYYY-MM-DD)"
+        what = ("empty date" if not value else
+                f"'{_show(value)}' is not a date (expected YYYY-MM-DD, years 1900 to 2200)")
         raise _at(src, frame.index[i], col, what)
     return np.asarray(parsed.normalize(), dtype="datetime64[ns]")[codes]
 
@@ -391,6 +418,8 @@ def _parse_day(value: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except (ValueError, OverflowError):
+        return pd.NaT
+    if not 1900 <= ts.year <= 2200:  # also keeps every week inside pandas' nanosecond range
         return pd.NaT
     return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
@@ -459,7 +488,7 @@ def _build(frame: pd.DataFrame, src: str, sha: str, layout: str, target: str | N
         if flat.any():
             c = int(flat.argmax())
             level = "zero" if values[0, c] == 0 else f"{values[0, c]:g}"
-            raise PanelError(f"{src}: channel '{panel.channels[c]}': spend is {level} every week, "
+            raise PanelError(f"{src}: channel '{_show(panel.channels[c])}': spend is {level} every week, "
                              "so its response curve cannot be identified; drop the channel or "
                              "add weeks where its spend varies")
     return panel
@@ -524,7 +553,7 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> P
     nw, nc = len(weeks), len(channels)
     cell = pos * nc + ccode
     _duplicates(cell, frame.index, src,
-                lambda i: f"date {_day(dates[i])} and channel '{channels[ccode[i]]}'")
+                lambda i: f"date {_day(dates[i])} and channel '{_show(channels[ccode[i]])}'")
 
     present = np.zeros((nw, nc), dtype=bool)
     present[pos, ccode] = True
@@ -532,12 +561,12 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> P
     hole = (np.arange(nw)[:, None] >= first[None, :]) & ~present
     if hole.any():
         c = int(hole.any(axis=0).argmax())
-        raise PanelError(f"{src}: channel '{channels[c]}' has no row for week "
+        raise PanelError(f"{src}: channel '{_show(channels[c])}' has no row for week "
                          f"{_day(weeks[hole[:, c].argmax()])} although other channels do; "
                          "add the week (with spend 0 if the channel did not run)")
     late = np.flatnonzero(first > 0)
     if len(late):
-        shown = ", ".join(f"'{channels[c]}' from {_day(weeks[first[c]])}" for c in late[:5])
+        shown = ", ".join(f"'{_show(channels[c])}' from {_day(weeks[first[c]])}" for c in late[:5])
         warnings.warn(f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
                       f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
                       "spend and revenue", PanelWarning, stacklevel=4)

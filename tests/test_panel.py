@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import re
+import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -116,6 +117,21 @@ def ragged_row(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     return p, {}, f"{p}: row {_line(2, 1)}: 5 fields, but the header has 4"
 
 
+def unclosed_quote(tmp: Path) -> tuple[Path, dict[str, Any], str]:
+    p = _write(tmp / "q.csv", _edit(_rows(), 2, 1, 1, '"social'))
+    return p, {}, f"{p}: row 7: a quote opens a cell that never closes"
+
+
+def quote_spans_lines(tmp: Path) -> tuple[Path, dict[str, Any], str]:
+    p = _write(tmp / "q.csv", _edit(_edit(_rows(), 2, 1, 1, '"social'), 4, 0, 1, 'search"'))
+    return p, {}, f"{p}: row 7, column 'channel': a quoted cell spans 4 lines; is a closing quote missing?"
+
+
+def year_out_of_range(tmp: Path) -> tuple[Path, dict[str, Any], str]:
+    p = _write(tmp / "p.csv", _edit(_rows(), 3, 0, 0, "2624-01-22"))
+    return p, {}, f"{p}: row 8, column 'date': '2624-01-22' is not a date (expected YYYY-MM-DD, years 1900 to 2200)"
+
+
 def duplicate_header(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     p = _write(tmp / "dup.csv", [[*r, "1"] for r in _rows()], [*HEADER, "spend"])
     return p, {}, f"{p}: row 1: column 'spend' appears twice (columns 3 and 5)"
@@ -134,12 +150,12 @@ def missing_column(tmp: Path) -> tuple[Path, dict[str, Any], str]:
 
 def bad_date(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     p = _write(tmp / "p.csv", _edit(_rows(), 3, 0, 0, "2024-13-01"))
-    return p, {}, f"{p}: row 8, column 'date': '2024-13-01' is not a date (expected YYYY-MM-DD)"
+    return p, {}, f"{p}: row 8, column 'date': '2024-13-01' is not a date (expected YYYY-MM-DD, years 1900 to 2200)"
 
 
 def us_date(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     p = _write(tmp / "p.csv", _edit(_rows(), 3, 1, 0, "01/22/2024"))
-    return p, {}, f"{p}: row 9, column 'date': '01/22/2024' is not a date (expected YYYY-MM-DD)"
+    return p, {}, f"{p}: row 9, column 'date': '01/22/2024' is not a date (expected YYYY-MM-DD, years 1900 to 2200)"
 
 
 def mixed_weekdays(tmp: Path) -> tuple[Path, dict[str, Any], str]:
@@ -299,7 +315,7 @@ def wide_names_on_long(tmp: Path) -> tuple[Path, dict[str, Any], str]:
 
 BAD = [
     missing_file, empty_file, header_only, binary_garbage, latin1_text, csv_named_parquet,
-    ragged_row, duplicate_header, misspelt_column, missing_column, bad_date, us_date,
+    ragged_row, unclosed_quote, quote_spans_lines, year_out_of_range, duplicate_header, misspelt_column, missing_column, bad_date, us_date,
     mixed_weekdays, daily_dates, duplicate_row, text_in_spend, empty_spend, nan_revenue,
     inf_revenue, negative_spend, negative_revenue, empty_channel, empty_key_part,
     gap_all_channels, channel_hole, channel_stops_early, too_short, constant_spend, zero_spend,
@@ -543,3 +559,35 @@ def test_parquet_column_types(variant: str, tmp_path: Path) -> None:
     assert panel.channels == ["a|FR", "b|DE"]
     assert panel.weeks.equals(pd.DatetimeIndex(weeks, name="week"))
     np.testing.assert_array_equal(panel.spend["b|DE"], np.arange(1.0, 52.0, 2))
+
+
+def test_corrupted_bytes_give_a_panel_or_one_line(tmp_path: Path) -> None:
+    """Random byte edits of a good file: either it still reads, or one PanelError line."""
+    base = (_write(tmp_path / "good.csv", _rows())).read_bytes()
+    rng = np.random.default_rng(7)
+    alphabet = b'",;\n\r \t-.0123456789eEabcxNn|\xe9\x00'
+    outcomes = {"read": 0, "error": 0}
+    for t in range(300):
+        b = bytearray(base)
+        for _ in range(int(rng.integers(1, 6))):
+            i = int(rng.integers(len(b)))
+            op = rng.random()
+            if op < 0.5:
+                b[i] = alphabet[int(rng.integers(len(alphabet)))]
+            elif op < 0.75:
+                del b[i:i + int(rng.integers(1, 30))]
+            else:
+                j = int(rng.integers(len(b)))
+                b[i:i] = b[j:j + int(rng.integers(1, 40))]
+        p = tmp_path / f"f{t}.csv"
+        p.write_bytes(bytes(b))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PanelWarning)
+                read_panel(p, min_weeks=3, require_variation=bool(t % 2))
+            outcomes["read"] += 1
+        except PanelError as exc:
+            msg = str(exc)
+            assert msg.startswith(f"{p}: ") and "\n" not in msg and "\r" not in msg
+            outcomes["error"] += 1
+    assert outcomes["read"] >= 5 and outcomes["error"] >= 200
