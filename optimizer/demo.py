@@ -119,7 +119,7 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
             seed=int(settings.get("seed", DEMO_SEED)),
             progress=progress,
         )
-        curves.save(tmp / "curves.json")
+        (tmp / "curves.json").write_text(curves.to_json(), encoding="utf-8")
         scenario = {**settings, "data": "data/panel.csv", "curves": "curves.json"}
         text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True)
         (tmp / "scenario.yaml").write_text(text, encoding="utf-8")

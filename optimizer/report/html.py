@@ -39,6 +39,8 @@ def fmt(v: Any, kind: str = "money") -> str:
         return "–"
     if kind == "money":
         return f"{f:,.0f}"
+    if kind == "cents":
+        return f"{f:,.2f}"
     if kind == "count":
         return f"{f:,.1f}"
     if kind == "pct":
@@ -324,7 +326,7 @@ def section_notes(plan: Plan) -> str:
 def _econ_value(k: str, v: float | None) -> str:
     if v is None:
         return "–"
-    return fmt(v, "money" if k in ("cost_per_order", "new_customer_value") else "ratio")
+    return fmt(v, "cents" if k in ("cost_per_order", "new_customer_value") else "ratio")
 
 
 def section_assumptions(plan: Plan) -> str:
