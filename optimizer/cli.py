@@ -197,6 +197,9 @@ store_option = click.option(
 salt_option = click.option(
     "--salt-file", type=PATH, default=None, help="File holding the salt (default: env ROISTE_SALT)."
 )
+durable_option = click.option(
+    "--durable", is_flag=True, help="SQLite: fsync every commit (survives a power cut; slower)."
+)
 
 
 @customers.command("tag")
@@ -206,16 +209,29 @@ salt_option = click.option(
 @salt_option
 @click.option("--chunk-size", type=click.IntRange(1, None), default=500, show_default=True,
               help="Orders per store transaction.")
+@durable_option
 @quiet_option
 def customers_tag(
-    orders: Path, store_url: str, out: Path, salt_file: Path | None, chunk_size: int, quiet: bool
+    orders: Path,
+    store_url: str,
+    out: Path,
+    salt_file: Path | None,
+    chunk_size: int,
+    durable: bool,
+    quiet: bool,
 ) -> None:
     """Tag each order new or existing, in chronological order; re-running changes nothing."""
     from tracking.batch import tag_file
     from tracking.keys import load_salt
 
     summary = tag_file(
-        orders, store_url, out, load_salt(salt_file), chunk_size=chunk_size, progress=not quiet
+        orders,
+        store_url,
+        out,
+        load_salt(salt_file),
+        chunk_size=chunk_size,
+        progress=not quiet,
+        synchronous="FULL" if durable else "NORMAL",
     )
     click.echo(summary.headline(out))
 
@@ -228,8 +244,15 @@ def customers_tag(
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="info", show_default=True)
 @click.option("--access-log", is_flag=True, help="Log every request line (never bodies).")
+@durable_option
 def serve(
-    store_url: str, host: str, port: int, salt_file: Path | None, log_level: str, access_log: bool
+    store_url: str,
+    host: str,
+    port: int,
+    salt_file: Path | None,
+    log_level: str,
+    access_log: bool,
+    durable: bool,
 ) -> None:
     """Serve POST /v1/purchases (bearer token from env ROISTE_TOKEN), /health, /openapi.json."""
     from tracking.keys import load_salt
@@ -239,10 +262,106 @@ def serve(
 
     token = load_token()
     salt = load_salt(salt_file)
-    store = open_store(store_url, salt)
+    store = open_store(store_url, salt, synchronous="FULL" if durable else "NORMAL")
     click.echo(f"serving {store.url} on http://{host}:{port}", err=True)
     run_server(store, token=token, salt=salt, host=host, port=port, log_level=log_level,
                access_log=access_log)
+
+
+class _DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it names no subcommand, goes to a default command."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+lookback_option = click.option("--lookback-days", type=click.FloatRange(0, None, min_open=True),
+                               default=30.0, show_default=True,
+                               help="Touches older than this before a conversion do not count.")
+rule_param_option = click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                                 help="Rule parameter, e.g. half_life_days=3 or weights=0.3,0.4,0.3.")
+channel_map_option = click.option("--channel-map", type=PATH, default=None,
+                                  help="YAML or JSON mapping raw channel -> channel credited.")
+
+
+def _rule_options(params: tuple[str, ...], channel_map: Path | None) -> tuple[dict[str, str], dict[str, str]]:
+    from models.attribution_io import read_channel_map
+    from models.errors import AttributionError
+
+    p: dict[str, str] = {}
+    for item in params:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise AttributionError(f"--param '{item}': expected KEY=VALUE")
+        p[key.strip()] = value.strip()
+    return p, (read_channel_map(channel_map) if channel_map else {})
+
+
+@main.group("attribute", cls=_DefaultCommandGroup)
+def attribute_group() -> None:
+    """Credit conversions to channels along touchpoint paths.
+
+    \b
+    roiste attribute TOUCHPOINTS CONVERSIONS --rule RULE --out PANEL [--spend SPEND]
+    roiste attribute compare TOUCHPOINTS CONVERSIONS --rules a,b,c --out DIR
+
+    Rules: last-click, first-click, linear, position-based, time-decay, markov, shapley.
+    (A touchpoints file named 'compare' is given as ./compare.)
+    """
+
+
+@attribute_group.command("run", hidden=True)
+@click.argument("touchpoints", type=PATH)
+@click.argument("conversions", type=PATH)
+@click.option("--rule", required=True, help="Attribution rule, e.g. position-based.")
+@click.option("--out", "out", type=PATH, required=True, help="Weekly panel to write (CSV or .parquet).")
+@click.option("--spend", type=PATH, default=None, help="Spend file: date (or week), channel, spend.")
+@lookback_option
+@rule_param_option
+@channel_map_option
+@click.option("--keep-direct", is_flag=True,
+              help="Keep the '(direct)' channel (conversions without a touch) in the panel.")
+@quiet_option
+def attribute_run(touchpoints: Path, conversions: Path, rule: str, out: Path, spend: Path | None,
+                  lookback_days: float, params: tuple[str, ...], channel_map: Path | None,
+                  keep_direct: bool, quiet: bool) -> None:
+    """Write the weekly panel one rule credits (and PANEL.attribution.json beside it)."""
+    from models.attribution import parse_rule, write_attribution_panel
+
+    p, cmap = _rule_options(params, channel_map)
+    r = parse_rule(rule, lookback_days=lookback_days, params=p, channel_map=cmap)
+    result = write_attribution_panel(touchpoints, conversions, r, out, spend=spend,
+                                     keep_direct=keep_direct, progress=not quiet)
+    d = result.details
+    click.echo(f"wrote {out}: {len(result.channels)} channels, revenue {d['revenue']:,.2f} from "
+               f"{d['conversions']} conversions ({d['direct_conversions']} direct); "
+               f"rule {r.label}, hash {r.config_hash[:12]}")
+
+
+@attribute_group.command("compare")
+@click.argument("touchpoints", type=PATH)
+@click.argument("conversions", type=PATH)
+@click.option("--rules", required=True, help="Comma-separated rules, e.g. last-click,linear,markov.")
+@click.option("--out", "out", type=PATH, required=True, help="Directory for compare.csv and compare.html.")
+@lookback_option
+@channel_map_option
+@quiet_option
+def attribute_compare(touchpoints: Path, conversions: Path, rules: str, out: Path,
+                      lookback_days: float, channel_map: Path | None, quiet: bool) -> None:
+    """Credited revenue share per channel under several rules: compare.csv and compare.html."""
+    from models.attribution import parse_rule
+    from models.attribution_compare import compare_rules
+
+    _, cmap = _rule_options((), channel_map)
+    parsed = [parse_rule(x, lookback_days=lookback_days, channel_map=cmap)
+              for x in (_split(rules) or [])]
+    table = compare_rules(touchpoints, conversions, parsed, out, progress=not quiet)
+    click.echo(f"wrote {out / 'compare.csv'} and {out / 'compare.html'}: "
+               f"{len(parsed)} rules, {table['channel'].nunique()} channels")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,8 +47,8 @@ class TagSummary:
     def headline(self, out: Path) -> str:
         """One line for the command line."""
         return (
-            f"wrote {out}: {self.orders} orders, {self.new} new and {self.existing} existing "
-            f"customers' orders ({self.replayed} already in the store)"
+            f"wrote {out}: {self.orders} orders, {self.new} from new customers, "
+            f"{self.existing} from existing ones ({self.replayed} already in the store)"
         )
 
 
@@ -156,6 +156,7 @@ def tag_orders(
     *,
     chunk_size: int = 500,
     progress: bool = True,
+    synchronous: str = "NORMAL",
 ) -> list[Tag]:
     """Tag orders in chronological order (stable), a transaction per chunk.
 
@@ -169,7 +170,7 @@ def tag_orders(
     order_idx = sorted(range(len(orders)), key=lambda i: orders[i].timestamp_us)
     tags: list[Tag | None] = [None] * len(orders)
     with (
-        open_store(store_url, salt) as store,
+        open_store(store_url, salt, synchronous=synchronous) as store,
         tqdm(total=len(orders), unit="order", disable=not progress, desc="tagging") as bar,
     ):
         for start in range(0, len(order_idx), chunk_size):
@@ -188,6 +189,7 @@ def tag_file(
     *,
     chunk_size: int = 500,
     progress: bool = True,
+    synchronous: str = "NORMAL",
 ) -> TagSummary:
     """Read, validate, tag and write: the library side of ``roiste customers tag``.
 
@@ -205,6 +207,8 @@ def tag_file(
         Orders per transaction.
     progress : bool, default True
         Show a progress bar.
+    synchronous : {"NORMAL", "FULL"}, default "NORMAL"
+        SQLite durability (see :class:`tracking.store.SQLiteStore`).
 
     Returns
     -------
@@ -214,7 +218,9 @@ def tag_file(
     out_kind = _suffix(out_path)
     df = read_orders_frame(orders_path)
     orders = orders_from_frame(df, salt, source=str(orders_path))
-    tags = tag_orders(orders, store_url, salt, chunk_size=chunk_size, progress=progress)
+    tags = tag_orders(
+        orders, store_url, salt, chunk_size=chunk_size, progress=progress, synchronous=synchronous
+    )
     out = df.drop(columns=[c for c in EMAIL_COLUMNS if c in df.columns])
     out["customer_key"] = [o.key for o in orders]
     out["customer_type"] = [t.customer_type for t in tags]

@@ -75,6 +75,9 @@ class CustomerStore(ABC):
     retryable: tuple[type[BaseException], ...] = (_Race,)
     db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
     max_attempts = 50
+    #: True when a transaction costs well under a millisecond (no fsync, no network), so that
+    #: the server may run it on its event loop rather than in a worker thread.
+    fast_commit = False
 
     def __init__(self, url: str, salt: bytes) -> None:
         self.url = redact_url(url)
@@ -241,12 +244,14 @@ class SQLiteStore(CustomerStore):
         The database file, created with its parent directory when absent.
     salt : bytes
         The secret salt.
-    synchronous : {"FULL", "NORMAL"}, default "FULL"
-        SQLite's durability setting: FULL survives a power cut after each answer; NORMAL may
-        lose the last answers then (never on a process crash) and commits faster.
+    synchronous : {"NORMAL", "FULL"}, default "NORMAL"
+        SQLite's durability setting in write-ahead-log mode.  NORMAL loses nothing when a
+        process is killed, but the last commits may be lost if the machine itself stops (power
+        cut, kernel crash); FULL also survives that, at the price of an fsync per transaction
+        (3 to 9 ms measured here, against 0.02 ms).
     """
 
-    def __init__(self, path: str | Path, salt: bytes, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, salt: bytes, *, synchronous: str = "NORMAL") -> None:
         super().__init__(f"sqlite:///{path}", salt)
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
@@ -259,6 +264,7 @@ class SQLiteStore(CustomerStore):
             self._conn.execute("PRAGMA busy_timeout = 60000")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self.fast_commit = synchronous == "NORMAL"
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.url}: cannot open the store ({_one_line(exc)})") from None
         try:
@@ -344,7 +350,7 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def open_store(url: str, salt: bytes, *, synchronous: str = "FULL") -> CustomerStore:
+def open_store(url: str, salt: bytes, *, synchronous: str = "NORMAL") -> CustomerStore:
     """Open (creating when needed) the store at ``url``.
 
     Parameters
@@ -354,8 +360,8 @@ def open_store(url: str, salt: bytes, *, synchronous: str = "FULL") -> CustomerS
         for SQLite; ``postgresql://user@host:port/dbname`` (any libpq URL) for PostgreSQL.
     salt : bytes
         The secret salt (see :func:`tracking.keys.load_salt`).
-    synchronous : {"FULL", "NORMAL"}, default "FULL"
-        SQLite durability (ignored by PostgreSQL, which follows its server's settings).
+    synchronous : {"NORMAL", "FULL"}, default "NORMAL"
+        SQLite durability (see :class:`SQLiteStore`); PostgreSQL follows its server's settings.
 
     Raises
     ------
