@@ -210,11 +210,9 @@ def panel_from_frame(
 
     Rows in messages are counted as if the frame were written to CSV (header is row 1).
     """
-    frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _tidy(df)
     h = hashlib.sha256("\x1f".join(frame.columns).encode("utf-8"))
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    frame.index = pd.RangeIndex(2, len(frame) + 2)
     return _build(frame, source, h.hexdigest(), layout, target, spend, controls, date_column,
                   min_weeks, require_variation)
 
@@ -236,10 +234,7 @@ def _read_file(path: Path, src: str) -> tuple[pd.DataFrame, str]:
             frame = pd.read_parquet(io.BytesIO(data))
         except Exception as exc:  # pyarrow raises several unrelated types on a broken file
             raise PanelError(f"{src}: cannot read as Parquet ({_first_line(exc)})") from None
-        if not isinstance(frame.index, pd.RangeIndex):
-            frame = frame.reset_index()
-        frame.columns = [str(c).strip() for c in frame.columns]
-        frame.index = pd.RangeIndex(2, len(frame) + 2)
+        frame = _tidy(frame)
     elif path.suffix.lower() in (".parquet", ".pq"):
         raise PanelError(f"{src}: not a Parquet file (it does not start with PAR1)")
     elif b"\x00" in data[:65536]:
@@ -258,16 +253,21 @@ def _read_file(path: Path, src: str) -> tuple[pd.DataFrame, str]:
     return frame, sha
 
 
+def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Stripped string column names; an index becomes a column; rows numbered from 2."""
+    frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
+    frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)
+    return frame.set_axis(pd.RangeIndex(2, len(frame) + 2), axis=0)
+
+
 def _read_csv(text: str, src: str) -> pd.DataFrame:
     first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
     sep = next((s for s in (",", ";", "\t") if s in first), ",")
     names = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise PanelError(
-                f"{src}: row 1: column '{name}' appears twice "
-                f"(columns {names.index(name) + 1} and {i + 1})"
-            )
+            raise PanelError(f"{src}: row 1: column '{_show(name)}' appears twice "
+                             f"(columns {names.index(name) + 1} and {i + 1})")
     # keys and dates stay text (channel "001" is not the number 1); numbers are parsed by C
     text_cols = {n for n in names if n.lower() in ("date", "channel") or _looks_like_date(n)}
     try:
@@ -432,8 +432,8 @@ def _grid(dates: np.ndarray, rows: pd.Index, col: str, src: str) -> tuple[pd.Dat
     if off.any():
         i, j = off.argmax(), dates.argmin()
         raise _at(src, rows[i], col,
-                  f"{_day(dates[i])} ({_weekday(dates[i])}) is {days[i] % 7} day(s) off the weekly "
-                  f"grid that starts {_day(start)} ({_weekday(start)}, row {rows[j]}); "
+                  f"{_day(dates[i])} ({_weekday(dates[i])}) is {days[i] % 7} day(s) off the "
+                  f"weekly grid that starts {_day(start)} ({_weekday(start)}, row {rows[j]}); "
                   "dates must be week starts 7 days apart")
     pos = (days // 7).astype(np.int64)
     weeks = pd.date_range(pd.Timestamp(start), periods=int(pos.max()) + 1, freq="7D", name="week")
@@ -460,7 +460,7 @@ def _day(d: Any) -> str:
 
 
 def _weekday(d: Any) -> str:
-    return pd.Timestamp(d).day_name()
+    return str(pd.Timestamp(d).day_name())
 
 
 # --- the two layouts ----------------------------------------------------------------------
