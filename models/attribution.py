@@ -452,13 +452,19 @@ class AttributionResult:
             "new_customer_revenue": c["new_cents"] / 100.0,
         })
 
-    def panel(self, spend: pd.DataFrame | None = None) -> pd.DataFrame:
+    def panel(self, spend: pd.DataFrame | None = None, *, keep_direct: bool = False) -> pd.DataFrame:
         """The long weekly panel: every week from the first to the last, every channel.
 
         ``spend`` has ``week`` (a Monday, datetime64), ``channel`` and ``spend`` columns.
+        The ``"(direct)"`` channel has no spend and no response curve: it is left out unless
+        ``keep_direct`` (its revenue stays in :attr:`totals`).
         """
         c = self._cols
         channels = list(self.channels)
+        if not keep_direct and DIRECT in channels:
+            kept = c["ch"] != channels.index(DIRECT)
+            c = {k: v[kept] for k, v in c.items()}
+            channels.remove(DIRECT)
         weeks = c["week"]
         sp_week = sp_ch = np.zeros(0, dtype=np.int64)
         sp_val = np.zeros(0)
@@ -577,9 +583,14 @@ def write_attribution_panel(
     out: str | os.PathLike[str],
     *,
     spend: str | os.PathLike[str] | None = None,
+    keep_direct: bool = False,
     progress: bool = False,
 ) -> AttributionResult:
     """Write the weekly panel of ``rule`` to ``out`` (CSV, or Parquet by suffix) and its sidecar.
+
+    Conversions without a touch are credited to ``"(direct)"``, which the panel leaves out
+    unless ``keep_direct`` (it has no spend, so no curve can be fitted to it); the sidecar's
+    ``totals.direct_revenue`` holds their revenue either way.
 
     Spend comes from ``spend`` (``date`` or ``week``, ``channel``, ``spend``; summed per week
     and credited channel); without it, from the touchpoints' ``cost`` column summed per week
@@ -597,7 +608,7 @@ def write_attribution_panel(
                             "spend": inputs.t_cost})
     else:
         sp_ = None
-    frame = result.panel(sp_)
+    frame = result.panel(sp_, keep_direct=keep_direct)
     out = Path(out)
     if out.suffix.lower() in (".parquet", ".pq"):
         atomic_write_with(out, lambda p: frame.to_parquet(p, index=False))
@@ -610,7 +621,11 @@ def write_attribution_panel(
         "inputs": {k: {"file": Path(v).name, "sha256": _sha(v)}
                    for k, v in (("touchpoints", touchpoints), ("conversions", conversions),
                                 ("spend", spend)) if v is not None},
-        "totals": {k: v for k, v in result.details.items() if not isinstance(v, dict)},
+        "totals": {**{k: v for k, v in result.details.items() if not isinstance(v, dict)},
+                   "direct_revenue": float(result.totals.set_index("channel")["revenue"]
+                                           .get(DIRECT, 0.0)),
+                   "panel_revenue": float(frame["revenue"].sum().round(2))},
+        "panel_keeps_direct": keep_direct,
         "channels": {r.channel: {"revenue": r.revenue, "share": round(r.share, 10)}
                      for r in result.totals.itertuples()},
     }
