@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.attribution import DIRECT, RULES, AttributionRule, attribute, attribution_meta, parse_rule
+from models.attribution import (
+    DIRECT,
+    RULES,
+    AttributionRule,
+    attribute,
+    attribution_meta,
+    parse_rule,
+)
 from models.attribution_io import inputs_from_frames, read_inputs
 from models.attribution_models import markov_removal_effects, paths_to_arrays, shapley_of_set
 from models.errors import AttributionError, RoisteError
@@ -142,7 +149,7 @@ def test_orders_at_the_same_instant_share_one_journey() -> None:
 def test_markov_removal_effects_by_hand() -> None:
     # paths: a>b converts, a does not, b converts.  P(start->a)=2/3, P(a->b)=1/2, b always
     # converts: P(conv)=2/3; without a: 1/3 (effect 1/2); without b: 0 (effect 1).
-    pi, ch, names = paths_to_arrays([["a", "b"], ["a"], ["b"]])
+    pi, ch, _names = paths_to_arrays([["a", "b"], ["a"], ["b"]])
     p, eff = markov_removal_effects(pi, ch, 2, np.array([1.0, 0, 1]), np.array([0.0, 1, 0]))
     assert p == pytest.approx(2 / 3)
     assert eff.tolist() == pytest.approx([0.5, 1.0])
@@ -161,12 +168,12 @@ def test_markov_self_loops_change_nothing_at_first_order() -> None:
 
 def test_markov_second_order_on_a_chain_it_can_tell_apart() -> None:
     # after a>b a journey converts, after c>b it does not: a second-order chain sees it
-    pi, ch, names = paths_to_arrays([["a", "b"], ["c", "b"]])
+    pi, ch, _names = paths_to_arrays([["a", "b"], ["c", "b"]])
     conv, null = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     p2, eff2 = markov_removal_effects(pi, ch, 3, conv, null, order=2)
     assert p2 == pytest.approx(0.5)
     assert eff2.tolist() == pytest.approx([1.0, 1.0, 0.0])  # removing c costs nothing
-    p1, eff1 = markov_removal_effects(pi, ch, 3, conv, null, order=1)
+    _p1, eff1 = markov_removal_effects(pi, ch, 3, conv, null, order=1)
     assert eff1[2] > 0  # the first-order chain cannot tell, and credits c
 
 
