@@ -114,11 +114,22 @@ def curves_cmd(curves_path: Path) -> None:
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=PATH)
 def validate(scenarios: tuple[Path, ...]) -> None:
-    """Check scenario files (and the data they name) without planning."""
+    """Check scenario files (and the data they name) without planning.
+
+    Every file is checked: one line each, "ok" on stdout or the problem on stderr; the exit
+    code is 2 when any file fails.
+    """
     from optimizer.scenario import validate_scenario_file
 
+    failed = 0
     for s in scenarios:
-        click.echo(validate_scenario_file(s))
+        try:
+            click.echo(validate_scenario_file(s))
+        except RoisteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+    if failed:
+        click.get_current_context().exit(2)
 
 
 @main.command()

@@ -505,3 +505,11 @@ def test_example_scenarios_name_channels_of_the_demo_panel() -> None:
         named = set(sc.channels) | {c for con in sc.constraints for c in con.channels or []}
         assert named <= channels, path.name
         assert sc.written("data") == "data/demo_panel.csv"
+
+
+def test_validate_checks_every_file_and_fails_if_any_fails() -> None:
+    good, bad = HERE / "good_minimal.yaml", HERE / "wrong_unknown_key.yaml"
+    result = CliRunner().invoke(main, ["validate", str(bad), str(good)])
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [validate_scenario_file(good)]
+    assert result.stderr.splitlines() == [_expected_cli_line("unknown_key")]
