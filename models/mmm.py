@@ -83,6 +83,10 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         Saturation families each channel may take (registered names); chosen per channel.
     trend : bool, default=True
         Fit a linear trend (needs ``time_column``).
+    trend_knots : int, default=0
+        Hinges of a piecewise-linear trend, evenly spaced over the training weeks and
+        ridge-penalised like the other baseline terms (0: a straight line).  Beyond the
+        training weeks the trend holds its last value (no extrapolated growth or decline).
     seasonality : int, default=2
         Order of the yearly Fourier seasonality (0: none; needs ``time_column``).
     ridge : float, default=1e-3
@@ -122,6 +126,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         adstock: str = "geometric",
         families: Sequence[str] = ("logistic",),
         trend: bool = True,
+        trend_knots: int = 0,
         seasonality: int = 2,
         ridge: float = 1e-3,
         control_groups: Sequence[Sequence[int]] = (),
@@ -136,6 +141,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.adstock = adstock
         self.families = families
         self.trend = trend
+        self.trend_knots = trend_knots
         self.seasonality = seasonality
         self.ridge = ridge
         self.control_groups = control_groups
@@ -183,7 +189,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         cols = [np.ones(len(controls))]
         if t is not None:
             if self.trend:
-                cols.append((t - self.t_origin_) / self.t_span_)
+                u = np.clip((t - self.t_origin_) / self.t_span_, 0.0, 1.0)
+                cols.append(u)
+                cols += [np.maximum(np.minimum(u, 1.0) - q, 0.0) for q in self.knots_]
             for h in range(1, self.seasonality + 1):
                 w = 2.0 * math.pi * h * t / WEEKS_PER_YEAR
                 cols += [np.sin(w), np.cos(w)]
@@ -229,6 +237,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         if t is not None:
             self.t_origin_ = float(t.min())
             self.t_span_ = float(max(t.max() - t.min(), 1.0))
+        self.knots_ = [(i + 1) / (self.trend_knots + 1) for i in range(self.trend_knots)]
         self.groups_ = self._group_positions(Xa.shape[1])
         pooled = sorted({i for g in self.groups_ for i in g})
         self.ctrl_mean_ = controls.mean(axis=0)
@@ -240,14 +249,11 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         ys = ya / self.y_scale_
         B = self._base_design(controls, t)
         self.n_baseline_ = B.shape[1] - controls.shape[1] - len(self.groups_)
-        pen = np.full(B.shape[1], self.ridge * n)
+        # ridge relative to each column's own sum of squares (scale-free), none on the
+        # intercept; pooled level deviations get the fixed pooling penalty
+        pen = self.ridge * np.maximum((B * B).sum(axis=0), 1e-12)
         pen[0] = 0.0
         pen[[self.n_baseline_ + i for i in pooled]] = self.pool_ridge
-        # the shared effect of a group: light ridge relative to its own sum of squares
-        n_ctrl = controls.shape[1]
-        for i in range(len(self.groups_)):
-            j = self.n_baseline_ + n_ctrl + i
-            pen[j] = self.ridge * float(B[:, j] @ B[:, j])
         self.pen_base_ = pen
         C = self.n_channels
         for c in range(C):
@@ -386,6 +392,7 @@ def _max_lag(adstocks: Sequence[Adstock]) -> int:
 RECENT_WEEKS = 8
 BLOCK_WEEKS = 8
 MIN_TRAIN_WEEKS = 26
+KNOT_WEEKS = 26  # one trend hinge per half year of training weeks
 WEEK_COLUMN = "__week__"
 
 
@@ -461,6 +468,7 @@ def fit_wide(
         time_column=X.shape[1] - 1,
         families=tuple(families) if families else ("logistic",),
         control_groups=groups,
+        trend_knots=max(0, n_train // KNOT_WEEKS - 1),
         progress=progress,
     )
     Xv = X.to_numpy()
@@ -512,7 +520,8 @@ def fit_wide(
             )
         )
     nb = model.n_baseline_
-    base_names = ["intercept", "trend", *[f"{f}_{h}" for h in range(1, model.seasonality + 1) for f in ("sin", "cos")]]
+    base_names = ["intercept", "trend", *[f"trend_after_{q:.3g}" for q in model.knots_],
+                  *[f"{f}_{h}" for h in range(1, model.seasonality + 1) for f in ("sin", "cos")]]
     meta = {
         "fit": "marketing-mix (wide layout)",
         "source": str(panel.source),

@@ -81,6 +81,7 @@ def start_spec(adstock: str, families: Sequence[str]) -> ChannelSpec:
     shape = tuple((k, v[len(v) // 2]) for k, v in SHAPE_GRIDS.get(fam, {}).items())
     return ChannelSpec(adstock, tuple(start.items()), fam, 1.0, shape)
 
+
 def candidates(adstock: str, families: Sequence[str], k_bounds: tuple[float, float]) -> list[ChannelSpec]:
     """Every grid point of one channel: adstock parameters x families x scales x shapes."""
     lo, hi = k_bounds
