@@ -86,7 +86,7 @@ def compare_plans(dir_a: str | os.PathLike[str], dir_b: str | os.PathLike[str]) 
     def get(idx: pd.DataFrame, c: str, col: str) -> float | None:
         if c not in idx.index:
             return None
-        v = idx.at[c, col]
+        v: Any = idx.at[c, col]
         return None if pd.isna(v) else float(v)
 
     for c in channels:

@@ -11,7 +11,7 @@ import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -88,7 +88,7 @@ def image(uri: str, alt: str) -> str:
 def _records(plan: Plan) -> list[dict[str, Any]]:
     df = plan.allocation.copy()
     df["change"] = df["recommended_spend"] - df["current_spend"]
-    return list(df.to_dict("records"))
+    return cast(list[dict[str, Any]], df.to_dict("records"))
 
 
 def _has(plan: Plan, col: str) -> bool:
@@ -312,7 +312,7 @@ def section_glide(plan: Plan) -> str:
         f"<h2>{esc(T.SECTION_GLIDE)}</h2><p>{esc(T.GLIDE_INTRO.format(n=len(plan.steps)))}</p>"
         + body
         + table(cols, rows)
-        + table(spend_cols, spend.to_dict("records"))
+        + table(spend_cols, cast(list[dict[str, Any]], spend.to_dict("records")))
     )
 
 
