@@ -226,6 +226,7 @@ def _check_share(
 ) -> None:
     sc = chk.scenario
     group = set(con.channels)
+    group_words = " + ".join(con.channels)
     least = sum(lo[c] for c in group)
     most = sum(hi[c] for c in group)
     if con.max_share is not None:
@@ -238,16 +239,16 @@ def _check_share(
         cap = con.max_share * budget
         if least > cap and not _close(least, cap):
             chk.fail(
-                f"max_share {con.max_share:g} allows {_money(cap)} of {what}, but {' + '.join(con.channels)} must spend at least "
-                f"{_money(least)}",
+                f"max_share {con.max_share:g} allows {_money(cap)} of {what}, but {group_words} "
+                f"must spend at least {_money(least)}",
                 ("constraints", i, "max_share"),
             )
     if con.min_share is not None and not sc.allow_underspend:
         need = con.min_share * budget
         if most < need and not _close(most, need):
             chk.fail(
-                f"min_share {con.min_share:g} needs {_money(need)} of {what}, but {' + '.join(con.channels)} can spend at most "
-                f"{_money(most)}",
+                f"min_share {con.min_share:g} needs {_money(need)} of {what}, but {group_words} "
+                f"can spend at most {_money(most)}",
                 ("constraints", i, "min_share"),
             )
 

@@ -574,6 +574,15 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
     check_against_data(
         scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
     )
+    if scenario.curves is not None:
+        from models.curves import CurveSet
+
+        missing = [c for c in panel.channels if c not in CurveSet.load(scenario.curves)]
+        if missing:
+            raise ScenarioError(
+                f"{path}: the curves file {scenario.written('curves')} has no curve for "
+                f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
+            )
     budget = scenario.period_budget(total)
     kept = "" if scenario.budget is not None else " (current total)"
     steps = f" x {scenario.steps}" if scenario.steps > 1 else ""

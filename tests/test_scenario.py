@@ -513,3 +513,32 @@ def test_validate_checks_every_file_and_fails_if_any_fails() -> None:
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [validate_scenario_file(good)]
     assert result.stderr.splitlines() == [_expected_cli_line("unknown_key")]
+
+
+def test_validate_checks_the_curves_file_covers_the_data(tmp_path: Path) -> None:
+    from models.curves import Component, CurveSet, ResponseCurve
+    from models.transforms import Geometric, Hill
+
+    def curve(name: str) -> ResponseCurve:
+        shape = Component(5000.0, Hill(k=2000.0, s=1.0), Geometric(alpha=0.5))
+        return ResponseCurve(name, shape, 1000.0)
+
+    shutil.copy(HERE / "panel_long.csv", tmp_path / "panel.csv")
+    CurveSet([curve("search"), curve("tv")]).save(tmp_path / "two.json")
+    CurveSet([curve(c) for c in CHANNELS]).save(tmp_path / "three.json")
+    path = tmp_path / "s.yaml"
+    for curves, error in [("three.json", None), ("two.json", "channel(s) social_meta")]:
+        path.write_text(
+            f"name: s\ndata: panel.csv\ncurves: {curves}\nobjective: revenue\n", encoding="utf-8"
+        )
+        assert load_scenario(path).curves == tmp_path / curves
+        if error is None:
+            line = validate_scenario_file(path)
+            assert line == f"{path}: ok (s: 3 channels, budget 14,000 (current total), step 0.15)"
+        else:
+            with pytest.raises(ScenarioError) as exc:
+                validate_scenario_file(path)
+            assert str(exc.value) == (
+                f"{path}: the curves file two.json has no curve for channel(s) social_meta "
+                "of the data (at curves)"
+            )
