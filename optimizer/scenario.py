@@ -36,6 +36,7 @@ from optimizer._scenario_checks import check_against_data, check_weeks
 from optimizer._scenario_errors import LocatedValueError, explain, read_yaml
 
 __all__ = [
+    "ECONOMICS_KEYS",
     "ChannelSpec",
     "CostPerNewCustomerConstraint",
     "Economics",
@@ -115,11 +116,10 @@ class ChannelSpec(BaseModel):
 
     locked: bool = Field(default=False, description="Keep the channel at its current spend.")
     min: float | None = Field(
-        default=None, ge=0.0,
-        description="Least spend for the whole planning period (not per week)."
+        default=None, ge=0.0, description="Least spend over the whole period (not per week)."
     )
     max: float | None = Field(
-        default=None, ge=0.0, description="Most spend for the whole planning period (not per week)."
+        default=None, ge=0.0, description="Most spend over the whole period (not per week)."
     )
     gross_margin: float | None = _econ("gross_margin", None, override=True)
     return_rate: float | None = _econ("return_rate", None, override=True)
@@ -151,13 +151,26 @@ def _unique(values: list[str] | None, what: str) -> list[str] | None:
 
 
 ChannelList = Annotated[list[str], Field(min_length=1)]
+
+
+class _ConstraintBase(BaseModel):
+    """What every constraint shares: an optional name, and channels named once each."""
+
+    model_config = _CONFIG
+
+    @field_validator("channels", check_fields=False)
+    @classmethod
+    def _channels_once(cls, v: list[str] | None) -> list[str] | None:
+        return _unique(v, "channel")
+
+
 def _name_field() -> Any:
     return Field(
         default=None, min_length=1, description="Name shown in reports and infeasibility messages."
     )
 
 
-class ShareConstraint(BaseModel):
+class ShareConstraint(_ConstraintBase):
     """Spend on a group of channels as a share of total spend: at most and/or at least."""
 
     model_config = ConfigDict(
@@ -167,16 +180,12 @@ class ShareConstraint(BaseModel):
 
     channels: ChannelList = Field(description="The channels whose spend is summed.")
     max_share: float | None = Field(
-        default=None, ge=0.0, le=1.0,
-        description="Their spend is at most this share of total spend."
+        default=None, ge=0.0, le=1.0, description="Their spend is at most this share of all spend."
     )
     min_share: float | None = Field(
-        default=None, ge=0.0, le=1.0,
-        description="Their spend is at least this share of total spend."
+        default=None, ge=0.0, le=1.0, description="Their spend is at least this share of all spend."
     )
     name: str | None = _name_field()
-
-    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
 
     @model_validator(mode="after")
     def _a_bound_and_in_order(self) -> ShareConstraint:
@@ -205,7 +214,7 @@ class ShareConstraint(BaseModel):
         return f"{group} {' and '.join(parts)} of total spend"
 
 
-class RoasConstraint(BaseModel):
+class RoasConstraint(_ConstraintBase):
     """Blended return on ad spend: revenue of the channels >= target_roas x their spend."""
 
     model_config = _CONFIG
@@ -218,8 +227,6 @@ class RoasConstraint(BaseModel):
     )
     name: str | None = _name_field()
 
-    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
-
     @property
     def kind(self) -> str:
         """``"roas"``."""
@@ -231,7 +238,7 @@ class RoasConstraint(BaseModel):
         return f"revenue of {group} at least {self.target_roas:g} x their spend"
 
 
-class CostPerNewCustomerConstraint(BaseModel):
+class CostPerNewCustomerConstraint(_ConstraintBase):
     """Spend per new customer: spend of the channels <= target x new customers they bring."""
 
     model_config = _CONFIG
@@ -243,8 +250,6 @@ class CostPerNewCustomerConstraint(BaseModel):
         default=None, description="The channels counted; all if omitted."
     )
     name: str | None = _name_field()
-
-    _unique_channels = field_validator("channels")(lambda v: _unique(v, "channel"))
 
     @property
     def kind(self) -> str:
@@ -300,9 +305,7 @@ class Scenario(BaseModel):
     model_config = ConfigDict(**_CONFIG, title="roiste scenario")
 
     name: str = Field(min_length=1, description="Name of the plan, shown in every report.")
-    data: Path = Field(
-        description="The weekly panel (CSV or Parquet), relative to the scenario file."
-    )
+    data: Path = Field(description="The weekly panel (CSV or Parquet), relative to this file.")
     layout: Literal["long", "wide"] = Field(
         default="long",
         description="long: one row per (date, channel); wide: one row per week, one spend "
@@ -312,21 +315,20 @@ class Scenario(BaseModel):
         default=None, validate_default=True, description="Wide layout only: the target column."
     )
     spend: list[str] | None = Field(
-        default=None, validate_default=True,
-        description="Wide layout only: one spend column per channel."
+        default=None,
+        validate_default=True,
+        description="Wide layout only: one spend column per channel.",
     )
     controls: list[str] | None = Field(
         default=None,
-        description="Wide layout only, optional: control columns (prices, events, ...)."
+        description="Wide layout only, optional: control columns (prices, events, ...).",
     )
     curves: Path | None = Field(
         default=None,
         description="A fitted curves JSON (from `roiste fit`), relative to the scenario file; "
         "if omitted, curves are fitted from the data.",
     )
-    period_weeks: int = Field(
-        default=4, ge=1, description="Length of the planning period in weeks."
-    )
+    period_weeks: int = Field(default=4, ge=1, description="Weeks in the planning period.")
     baseline_weeks: int = Field(
         default=8,
         ge=1,
@@ -339,7 +341,7 @@ class Scenario(BaseModel):
     )
     allow_underspend: bool = Field(
         default=False,
-        description="Treat the budget as a cap (spend at most) instead of an exact total."
+        description="Treat the budget as a cap (spend at most) instead of an exact total.",
     )
     allow_large_step: bool = Field(
         default=False, description="Allow a step outside 0.10 .. 0.20 (any value in (0, 1])."
@@ -366,8 +368,9 @@ class Scenario(BaseModel):
     solver: Literal["CBC", "HiGHS"] = Field(default="CBC", description="Solver used through PuLP.")
     seed: int = Field(default=0, description="Random seed: same inputs and seed, same plan.")
     bootstrap: int = Field(
-        default=0, ge=0,
-        description="Bootstrap draws when fitting curves (0: none), for uncertainty bands."
+        default=0,
+        ge=0,
+        description="Bootstrap draws when fitting curves (0: none), for uncertainty bands.",
     )
     holdout_weeks: int = Field(
         default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
