@@ -7,6 +7,7 @@ written twice, and the rewriting of pydantic ``ValidationError``s into lines suc
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import types
 from pathlib import Path
@@ -145,9 +146,33 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return "a date"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
 def _explain_one(root: type[BaseModel], err: Any) -> str:
     kind = err["type"]
-    shown, _ = _walk(root, tuple(err["loc"]))
+    loc = tuple(err["loc"])
+    if kind == "string_type" and loc and loc[-1] == "[key]":
+        shown, _ = _walk(root, loc[:-2])
+        value = err["input"]
+        return (
+            f"the key {value} is read by YAML as {_yaml_type(value)}, not as text; put it in "
+            f"quotes{_at(shown)}"
+        )
+    shown, _ = _walk(root, loc)
+    if kind == "string_type" and isinstance(err.get("input"), (bool, int, float, dt.date)):
+        value = err["input"]
+        return (
+            f"{value} is read by YAML as {_yaml_type(value)}, not as text; put it in quotes"
+            f"{_at(shown)}"
+        )
     if kind == "extra_forbidden":
         key = shown[-1]
         parent, model = _walk(root, tuple(err["loc"])[:-1])

@@ -542,3 +542,19 @@ def test_validate_checks_the_curves_file_covers_the_data(tmp_path: Path) -> None
                 f"{path}: the curves file two.json has no curve for channel(s) social_meta "
                 "of the data (at curves)"
             )
+
+
+def test_yaml_values_that_are_not_text_ask_for_quotes(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text("x\n", encoding="utf-8")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: 2024-12-01\ndata: p.csv\nobjective: revenue\nchannels:\n  on: {max: 5}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    assert str(exc.value) == (
+        f"{path}: 2024-12-01 is read by YAML as a date, not as text; put it in quotes "
+        "(at name); the key True is read by YAML as true/false, not as text; put it in quotes "
+        "(at channels)"
+    )
