@@ -558,3 +558,49 @@ def test_yaml_values_that_are_not_text_ask_for_quotes(tmp_path: Path) -> None:
         "(at name); the key True is read by YAML as true/false, not as text; put it in quotes "
         "(at channels)"
     )
+
+
+# ------------------------------------------------------------------------- robustness
+
+_KEYS = sorted(Scenario.model_fields) + ["budgte", "gross_margin", "min", "x"]
+
+
+def _yaml_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-10, 10**6), st.text(max_size=8),
+        st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["tv", "search", "wide"]),
+    )  # fmt: skip
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(_KEYS + ["tv", "channels"]), inner, max_size=3),
+        max_leaves=8,
+    )
+
+
+def test_any_mapping_gives_a_scenario_or_one_line_error(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    (tmp_path / "p.csv").write_text("x\n", encoding="utf-8")
+    path = tmp_path / "s.yaml"
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(st.sampled_from(_KEYS), _yaml_values(), max_size=6))
+    def check(extra: dict[str, Any]) -> None:
+        raw = {"name": "fuzz", "data": "p.csv", "objective": "revenue", **extra}
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as exc:
+            message = str(exc)
+            assert message.startswith(f"{path}: ") and "\n" not in message
+            assert "Traceback" not in message
+        else:
+            assert 0.0 < sc.step <= 1.0 and sc.steps >= 1 and sc.period_weeks >= 1
+            assert sc.allow_large_step or 0.10 <= sc.step <= 0.20
+            assert sc.budget is None or sc.budget > 0
+
+    check()
