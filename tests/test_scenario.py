@@ -562,7 +562,7 @@ def test_yaml_values_that_are_not_text_ask_for_quotes(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------- robustness
 
-_KEYS = sorted(Scenario.model_fields) + ["budgte", "gross_margin", "min", "x"]
+_KEYS = [*sorted(Scenario.model_fields), "budgte", "gross_margin", "min", "x"]
 
 
 def _yaml_values() -> Any:
@@ -575,7 +575,7 @@ def _yaml_values() -> Any:
     return st.recursive(
         scalars,
         lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.sampled_from(_KEYS + ["tv", "channels"]), inner, max_size=3),
+        | st.dictionaries(st.sampled_from([*_KEYS, "tv", "channels"]), inner, max_size=3),
         max_leaves=8,
     )
 
