@@ -133,54 +133,9 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``: deterministic (wall-clock times live elsewhere)."""
-        inputs: dict[str, Any] = dict(sorted(self.hashes.items()))
-        if self.attribution_hash:
-            inputs["attribution"] = self.attribution_hash
-        return {
-            "scenario": self.name,
-            "objective": self.objective,
-            "budget": self.budget,
-            "budget_mode": self.budget_mode,
-            "current_total": self.current_total,
-            "period_weeks": self.period_weeks,
-            "baseline_weeks": self.baseline_weeks,
-            "step": self.step,
-            "channels": len(self.channels),
-            "net_margin_current": self.net_margin_current,
-            "net_margin_recommended": self.net_margin_recommended,
-            "net_margin_change": self.net_margin_change,
-            "revenue_current": self.revenue_current,
-            "revenue_recommended": self.revenue_recommended,
-            "objective_current": self.objective_current,
-            "objective_recommended": self.objective_recommended,
-            "upper_bound": self.upper_bound,
-            "optimality_gap": self.optimality_gap,
-            "shadow_price": self.shadow_price,
-            "solver": self.solver,
-            "status": self.status,
-            "tolerance": self.tolerance,
-            "runtime": {
-                "n_breakpoints": self.n_breakpoints,
-                "milp": self.milp,
-                "iterations": self.iterations,
-                "wall_clock": "timings.json",
-            },
-            "inputs": inputs,
-            "version": self.version,
-            "steps": [
-                {
-                    "step": s.index,
-                    "budget": s.budget,
-                    "total_spend": s.total_spend,
-                    "net_margin": s.net_margin,
-                    "objective_value": s.objective_value,
-                    "optimality_gap": s.optimality_gap,
-                    "status": s.status,
-                }
-                for s in self.steps
-            ],
-            "notes": list(self.notes),
-        }
+        from optimizer.report.tables import summary_dict
+
+        return summary_dict(self)
 
     def step_table(self) -> pd.DataFrame:
         """Spend per channel after each step (rows: step 0 = current, 1..n)."""
@@ -630,7 +585,7 @@ def run_plan(
         "controls": scenario.controls,
     }
     panel = read_panel(scenario.data, **panel_kw)
-    current_weekly = _as_series(panel.recent_spend(int(scenario.baseline_weeks)), panel.channels)
+    current_weekly = panel.recent_spend(int(scenario.baseline_weeks)).astype(float)
     current = current_weekly * int(scenario.period_weeks)
     check_against_data(
         scenario,
@@ -675,12 +630,6 @@ def run_plan(
         plan, out, force=force, curves_file=curves_file, curves_json=curves_json, timings=timings
     )
     return plan
-
-
-def _as_series(values: Any, channels: Sequence[str]) -> pd.Series:
-    if isinstance(values, pd.Series):
-        return values.astype(float).reindex(list(channels))
-    return pd.Series(np.asarray(values, dtype=float), index=list(channels))
 
 
 __all__ = [

@@ -250,3 +250,14 @@ def test_compare_rejects_missing_and_broken_dirs(plan_dir: tuple[Plan, Path], tm
     result = CliRunner().invoke(main, ["compare", str(good), str(broken)])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert np.isfinite(plan_dir[0].optimality_gap)
+
+
+def test_bridge_groups_small_moves_and_keeps_the_total() -> None:
+    from optimizer.report.html import MAX_BRIDGE_BARS, bridge_bars
+
+    names = [f"c{i}" for i in range(40)]
+    deltas = np.linspace(-50.0, 80.0, 40)
+    labels, bars = bridge_bars(names, deltas)
+    assert len(bars) == MAX_BRIDGE_BARS and labels[-1] == "26 other channels"
+    assert sum(bars) == pytest.approx(deltas.sum())
+    assert "c39" in labels and "c0" in labels  # the largest moves keep their own bar

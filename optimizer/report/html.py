@@ -21,7 +21,8 @@ from optimizer.report import text as T
 if TYPE_CHECKING:
     from optimizer.plan import Plan
 
-MAX_CHANNEL_CHARTS = 24
+MAX_CHANNEL_CHARTS = 12
+MAX_BRIDGE_BARS = 15
 
 
 def esc(v: Any) -> str:
@@ -244,15 +245,28 @@ def section_customers(plan: Plan) -> str:
     return head + f"<p>{esc(T.CUSTOMERS_INTRO)}</p>" + table([("channel", "text"), *cols], _records(plan))
 
 
+def bridge_bars(channels: list[str], deltas: np.ndarray) -> tuple[list[str], list[float]]:
+    """The bridge's bars: every channel, or the largest moves and one bar for the others."""
+    if len(channels) <= MAX_BRIDGE_BARS:
+        return channels, [float(d) for d in deltas]
+    keep = sorted(np.argsort(-np.abs(deltas), kind="stable")[: MAX_BRIDGE_BARS - 1])
+    rest = np.setdiff1d(np.arange(len(channels)), keep)
+    labels = [channels[i] for i in keep] + [T.BRIDGE_OTHERS.format(n=len(rest))]
+    return labels, [float(deltas[i]) for i in keep] + [float(deltas[rest].sum())]
+
+
 def section_bridge(plan: Plan) -> str:
     if plan.net_margin_current is None:
         return ""
     a = plan.allocation
-    deltas = (a["expected_net_margin"] - a["net_margin_current"]).to_numpy(dtype=float)
+    labels, deltas = bridge_bars(
+        [str(c) for c in a["channel"]],
+        (a["expected_net_margin"] - a["net_margin_current"]).to_numpy(dtype=float),
+    )
     with charts.style():
         fig = charts.new_figure(max(6.0, 0.8 * len(deltas) + 3.0), 4.0)
         ax = fig.add_subplot(1, 1, 1)
-        charts.margin_bridge(ax, [str(c) for c in a["channel"]], list(deltas), plan.net_margin_current)
+        charts.margin_bridge(ax, labels, deltas, plan.net_margin_current)
         fig.subplots_adjust(bottom=0.28, left=0.12)
         uri = charts.png_data_uri(fig)
     extra = f'<p class="note">{esc(T.BRIDGE_OBJECTIVE_REVENUE)}</p>' if plan.objective != "net_margin" else ""

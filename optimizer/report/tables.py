@@ -166,6 +166,62 @@ def _key_kind(key: str, inherited: str) -> str:
     return inherited
 
 
+def summary_dict(plan: Plan) -> dict[str, Any]:
+    """The content of ``summary.json``: deterministic, so wall-clock times are left out.
+
+    ``runtime`` holds the solver's work (breakpoints, iterations, whether it was a MILP) and
+    names ``timings.json``, the file beside it that holds the seconds.
+    """
+    inputs: dict[str, Any] = dict(sorted(plan.hashes.items()))
+    if plan.attribution_hash:
+        inputs["attribution"] = plan.attribution_hash
+    return {
+        "scenario": plan.name,
+        "objective": plan.objective,
+        "budget": plan.budget,
+        "budget_mode": plan.budget_mode,
+        "current_total": plan.current_total,
+        "period_weeks": plan.period_weeks,
+        "baseline_weeks": plan.baseline_weeks,
+        "step": plan.step,
+        "channels": len(plan.channels),
+        "net_margin_current": plan.net_margin_current,
+        "net_margin_recommended": plan.net_margin_recommended,
+        "net_margin_change": plan.net_margin_change,
+        "revenue_current": plan.revenue_current,
+        "revenue_recommended": plan.revenue_recommended,
+        "objective_current": plan.objective_current,
+        "objective_recommended": plan.objective_recommended,
+        "upper_bound": plan.upper_bound,
+        "optimality_gap": plan.optimality_gap,
+        "shadow_price": plan.shadow_price,
+        "solver": plan.solver,
+        "status": plan.status,
+        "tolerance": plan.tolerance,
+        "runtime": {
+            "n_breakpoints": plan.n_breakpoints,
+            "milp": plan.milp,
+            "iterations": plan.iterations,
+            "wall_clock": "timings.json",
+        },
+        "inputs": inputs,
+        "version": plan.version,
+        "steps": [
+            {
+                "step": s.index,
+                "budget": s.budget,
+                "total_spend": s.total_spend,
+                "net_margin": s.net_margin,
+                "objective_value": s.objective_value,
+                "optimality_gap": s.optimality_gap,
+                "status": s.status,
+            }
+            for s in plan.steps
+        ],
+        "notes": list(plan.notes),
+    }
+
+
 def summary_json(plan: Plan) -> str:
     """``summary.json`` as text: sorted keys, rounded numbers, no wall-clock times."""
     return json.dumps(_rounded(plan.summary()), indent=2, sort_keys=True, allow_nan=False) + "\n"

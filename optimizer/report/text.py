@@ -170,6 +170,7 @@ LEGEND_SATURATION = "saturation point (80%)"
 LEGEND_BREAKEVEN = "marginal ROAS 1"
 BRIDGE_START = "current"
 BRIDGE_END = "recommended"
+BRIDGE_OTHERS = "{n} other channels"
 GLIDE_MARGIN = "net margin after step"
 GLIDE_BUDGET = "budget of step"
 
