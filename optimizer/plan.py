@@ -111,15 +111,17 @@ class Plan:
 
     def headline(self) -> str:
         """One line for the command line: margin before and after, budget, gap, status."""
-        from optimizer.report.text import HEADLINE
+        from optimizer.report.text import HEADLINE, HEADLINE_NET_MARGIN, HEADLINE_REVENUE
 
-        cur, rec = self.net_margin_current, self.net_margin_recommended
+        cur, rec, what = self.net_margin_current, self.net_margin_recommended, HEADLINE_NET_MARGIN
         if cur is None or rec is None:  # revenue objective without a gross margin
             cur, rec = self.objective_current, self.objective_recommended
+            what = HEADLINE_REVENUE
         delta = rec - cur
         pct = f"{delta / abs(cur):+.1%}" if cur else "n/a"
         return HEADLINE.format(
             name=self.name,
+            what=what,
             current=f"{cur:,.0f}",
             recommended=f"{rec:,.0f}",
             delta=delta,

@@ -9,9 +9,11 @@ SUBTITLE = (
 )
 
 HEADLINE = (
-    "{name}: net margin {current} -> {recommended} ({delta:+,.0f}, {delta_pct}) over {weeks} weeks "
+    "{name}: {what} {current} -> {recommended} ({delta:+,.0f}, {delta_pct}) over {weeks} weeks "
     "at a budget of {budget}; certified gap {gap}, {status} ({solver})"
 )
+HEADLINE_NET_MARGIN = "net margin"
+HEADLINE_REVENUE = "revenue (no gross margin given, so no net margin)"
 
 SECTION_RECOMMENDATION = "Recommendation"
 RECOMMENDATION_INTRO = (
