@@ -100,6 +100,18 @@ class TemporaryPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@/{name}?host={self.dir}"
 
+    def new_schema(self, name: str) -> str:
+        """Create an empty schema in the default database; the URL puts it on the search path.
+
+        Much faster than a new database (no copy of a template), and how teams that share one
+        database keep roiste's tables apart.
+        """
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        return f"{self.url}&options=-csearch_path%3D{name}"
+
     def stop(self) -> None:
         """Stop the server and delete its directory (idempotent)."""
         if self.dir is None or self.bin is None:
