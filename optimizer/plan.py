@@ -111,7 +111,7 @@ class Plan:
 
     def headline(self) -> str:
         """One line for the command line: margin before and after, budget, gap, status."""
-        from optimizer.report.text import HEADLINE, HEADLINE_NET_MARGIN, HEADLINE_REVENUE
+        from optimizer.report.text import HEADLINE, HEADLINE_NET_MARGIN, HEADLINE_REVENUE, money
 
         cur, rec, what = self.net_margin_current, self.net_margin_recommended, HEADLINE_NET_MARGIN
         if cur is None or rec is None:  # revenue objective without a gross margin
@@ -122,12 +122,12 @@ class Plan:
         return HEADLINE.format(
             name=self.name,
             what=what,
-            current=f"{cur:,.0f}",
-            recommended=f"{rec:,.0f}",
-            delta=delta,
+            current=money(cur),
+            recommended=money(rec),
+            delta=("+" if delta >= 0 else "-") + money(abs(delta)),
             delta_pct=pct,
             weeks=self.period_weeks,
-            budget=f"{self.budget:,.0f}",
+            budget=money(self.budget),
             gap=f"{self.optimality_gap:.2e}",
             status=self.status,
             solver=self.solver,

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from models.curves import Component, CurveSet, ResponseCurve
 from models.errors import InfeasibleError, RoisteError
@@ -25,6 +27,7 @@ from models.simulate import write_world
 from models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
 from optimizer.cli import main
 from optimizer.plan import build_plan, run_plan, step_box, step_budgets
+from optimizer.report.output import write_plan
 from optimizer.report.tables import CONTRACT_COLUMNS, OPTIONAL_COLUMNS
 from optimizer.scenario import Scenario
 
@@ -284,6 +287,69 @@ def test_revenue_objective_without_gross_margin_has_no_net_margin() -> None:
     assert a["expected_revenue"].sum() >= a["revenue_current"].sum() * (1 - 1e-9)
     assert plan.objective_recommended == pytest.approx(a["expected_revenue"].sum(), rel=1e-9)
     assert plan.headline().startswith("test plan: revenue (no gross margin given")
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@example(factor=0.9570156014935255, step=0.1, steps=3, locked="search")  # CBC's sum 4e-5 short
+@given(
+    factor=st.floats(0.95, 1.05),
+    step=st.sampled_from([0.10, 0.15, 0.20]),
+    steps=st.integers(1, 3),
+    locked=st.sampled_from([None, "affiliation", "search"]),
+)
+def test_plan_properties_against_the_oracle(
+    factor: float, step: float, steps: int, locked: str | None
+) -> None:
+    curves = hand_curves()
+    cur = current_weekly(curves)
+    x0 = cur.to_numpy() * P
+    channels = dict(OVERRIDES)
+    if locked:
+        channels[locked] = {**channels.get(locked, {}), "locked": True}
+    sc = scenario(budget=factor * x0.sum(), step=step, steps=steps, channels=channels)
+    plan = build_plan(curves, sc, cur)
+    prev = x0
+    for k, s in enumerate(plan.steps, start=1):
+        x = np.array(s.spend)
+        assert x.sum() == pytest.approx(x0.sum() + (factor - 1) * x0.sum() * k / steps, abs=0.01)
+        assert (x >= (1 - step) * prev * (1 - 1e-9)).all() and (x <= (1 + step) * prev * (1 + 1e-9)).all()
+        if locked:
+            assert x[curves.channels.index(locked)] == pytest.approx(x0[curves.channels.index(locked)])
+        prev = x
+    if steps == 1:
+        lo, hi = (1 - step) * x0, (1 + step) * x0
+        if locked:
+            i = curves.channels.index(locked)
+            lo[i] = hi[i] = x0[i]
+        oracle = water_fill(curves, lo, hi, factor * x0.sum())
+        best = sum(margin(curves, c, oracle[i]) for i, c in enumerate(curves.channels))
+        assert plan.net_margin_recommended is not None
+        assert best - abs(best) * max(plan.optimality_gap, 1e-9) - 1e-6 <= plan.net_margin_recommended
+        assert plan.net_margin_recommended <= best + 1e-6 * abs(best)
+
+
+def test_a_failure_while_writing_keeps_the_old_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optimizer.report.html as html
+
+    curves = hand_curves()
+    plan = build_plan(curves, scenario(), current_weekly(curves))
+    out = tmp_path / "plan"
+    write_plan(plan, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def disk_full(*args: Any, **kwargs: Any) -> str:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(html, "render_html", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_plan(plan, out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with pytest.raises(OSError, match="No space"):
+        write_plan(plan, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
 
 
 # ------------------------------------------------------------------- files, end to end

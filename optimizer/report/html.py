@@ -39,7 +39,7 @@ def fmt(v: Any, kind: str = "money") -> str:
     if not math.isfinite(f):
         return "–"
     if kind == "money":
-        return f"{f:,.0f}"
+        return T.money(f)
     if kind == "cents":
         return f"{f:,.2f}"
     if kind == "count":

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+
+def money(v: float) -> str:
+    """Money for people: whole units with separators, cents below 100."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+
 TITLE = "Budget plan: {name}"
 SUBTITLE = (
     "Planning period of {weeks} weeks. Spend and money are for the whole period, in the "
@@ -9,7 +14,7 @@ SUBTITLE = (
 )
 
 HEADLINE = (
-    "{name}: {what} {current} -> {recommended} ({delta:+,.0f}, {delta_pct}) over {weeks} weeks "
+    "{name}: {what} {current} -> {recommended} ({delta}, {delta_pct}) over {weeks} weeks "
     "at a budget of {budget}; certified gap {gap}, {status} ({solver})"
 )
 HEADLINE_NET_MARGIN = "net margin"
