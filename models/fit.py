@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -42,8 +42,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from models.curves import Component, CurveSet, ResponseCurve
 from models.errors import CurveError
-from models.transforms import SATURATIONS, Adstock, FloatArray, Geometric, Saturation
+from models.transforms import SATURATIONS, Adstock, FloatArray, Geometric, Saturation, Weibull
 
+IntArray = NDArray[np.intp]
 WEEKS_PER_YEAR = 365.25 / 7.0
 EPOCH = pd.Timestamp("1970-01-05")  # a Monday: week indices count from it
 RECENT_WEEKS = 8
@@ -51,10 +52,10 @@ RATIO_WEEKS = 13
 ALPHAS = tuple(np.round(np.arange(0.0, 0.81, 0.1), 2))
 K_RELATIVE = np.geomspace(0.05, 20.0, 28)  # half-saturation spend / recent adstocked spend
 MAX_ALPHA = 0.9
-SHIFT_F = 20.0  # F statistic a level shift must reach (sup-F over positions, conservative)
+SHIFT_F = 12.0  # sup-F over positions a level shift must reach (about the 1 % point)
 
 
-def week_index(weeks: pd.DatetimeIndex | Sequence[Any]) -> FloatArray:
+def week_index(weeks: Any) -> FloatArray:
     """Weeks since 1970-01-05 (fractional for dates that are not Mondays)."""
     w = pd.DatetimeIndex(weeks)
     return np.asarray((w - EPOCH).days, dtype=float) / 7.0
@@ -91,10 +92,29 @@ class BaselineDesign:
 # --------------------------------------------------------------------------- the grid
 
 
-def _adstocked(x: FloatArray, alpha: float | None, adstock: Adstock | None) -> FloatArray:
-    if adstock is not None:
-        return adstock.apply(x)
-    return np.asarray(lfilter([1.0], [1.0, -float(alpha or 0.0)], x), dtype=float)
+Ad = float | Adstock  # a geometric alpha (refined continuously) or a fixed adstock
+WEIBULL_GRID = tuple(Weibull(shape=s, scale=c) for s in (0.7, 1.5, 3.0) for c in (1.0, 2.0, 4.0))
+
+
+def _adstocked(x: FloatArray, ad: Ad) -> FloatArray:
+    if isinstance(ad, Adstock):
+        return ad.apply(x)
+    return np.asarray(lfilter([1.0], [1.0, -float(ad)], x), dtype=float)
+
+
+def _as_adstock(ad: Ad) -> Adstock:
+    return ad if isinstance(ad, Adstock) else Geometric(alpha=float(ad))
+
+
+def _adstock_grid(setting: str | Adstock) -> list[Ad]:
+    """Adstock candidates: geometric alphas, plus Weibull lag shapes with ``"auto"``."""
+    if isinstance(setting, Adstock):
+        return [setting]
+    if setting == "geometric":
+        return [float(a) for a in ALPHAS]
+    if setting == "auto":
+        return [float(a) for a in ALPHAS] + list(WEIBULL_GRID)
+    raise CurveError(f"adstock must be 'auto', 'geometric' or an Adstock, not {setting!r}")
 
 
 def _shape_grid(family: str) -> list[dict[str, float]]:
@@ -117,13 +137,13 @@ class _Grid:
 
     family: list[str]
     shape: list[dict[str, float]]
-    alpha: FloatArray
+    ad: list[Ad]
     k: FloatArray
     log_rel_k: FloatArray  # log(k / recent adstocked spend)
     z: FloatArray  # (candidates, weeks), unweighted saturation features
     block: int  # candidates per (family, shape, alpha) block: consecutive k values
 
-    def rows(self, families: Sequence[str]) -> FloatArray:
+    def rows(self, families: Sequence[str]) -> IntArray:
         return np.flatnonzero(np.isin(np.asarray(self.family), list(families)))
 
 
@@ -137,18 +157,17 @@ def _a_ref(a: FloatArray) -> float:
 def _build_grid(
     x: FloatArray,
     families: Sequence[str],
-    alphas: Sequence[float],
-    adstock: Adstock | None,
+    ads: Sequence[Ad],
     shape: Mapping[str, float] | None,
 ) -> _Grid:
     fams: list[str] = []
     shapes: list[dict[str, float]] = []
-    al: list[FloatArray] = []
+    al: list[Ad] = []
     ks: list[FloatArray] = []
     zs: list[FloatArray] = []
     nk = len(K_RELATIVE)
-    for alpha in ([np.nan] if adstock is not None else alphas):
-        a = _adstocked(x, alpha, adstock)
+    for ad in ads:
+        a = _adstocked(x, ad)
         k = _a_ref(a) * K_RELATIVE
         u = a[None, :] / k[:, None]
         for fam in families:
@@ -156,10 +175,10 @@ def _build_grid(
                 zs.append(_unit(fam, sh).value(u))
                 fams += [fam] * nk
                 shapes += [sh] * nk
-                al.append(np.full(nk, alpha))
+                al += [ad] * nk
                 ks.append(k)
     rel = np.tile(np.log(K_RELATIVE), len(ks))
-    return _Grid(fams, shapes, np.concatenate(al), np.concatenate(ks), rel, np.vstack(zs), nk)
+    return _Grid(fams, shapes, al, np.concatenate(ks), rel, np.vstack(zs), nk)
 
 
 def _basis(bw: FloatArray) -> FloatArray:
@@ -207,8 +226,7 @@ class _Fit:
 
     family: str
     shape: dict[str, float]
-    alpha: float | None
-    adstock: Adstock
+    ad: Ad
     k: float
     beta: float
     theta: FloatArray
@@ -221,12 +239,20 @@ class _Fit:
     draws: list[Component] = field(default_factory=list)
 
     @property
+    def adstock(self) -> Adstock:
+        return _as_adstock(self.ad)
+
+    @property
+    def alpha(self) -> float | None:
+        return None if isinstance(self.ad, Adstock) else float(self.ad)
+
+    @property
     def component(self) -> Component:
         sat = SATURATIONS[self.family].from_scale(self.k, **self.shape)
         return Component(float(self.beta), sat, self.adstock)
 
     def effect(self, x: FloatArray) -> FloatArray:
-        a = _adstocked(x, self.alpha, None if self.alpha is not None else self.adstock)
+        a = _adstocked(x, self.ad)
         return self.beta * _unit(self.family, self.shape).value(a / self.k)
 
     def predict(self, x: FloatArray, t: FloatArray) -> FloatArray:
@@ -244,7 +270,7 @@ class FitSettings:
     family: str = "auto"
     adstock: str | Adstock = "geometric"
     shape: Mapping[str, float] | None = None
-    n_harmonics: int = 2
+    n_harmonics: int = 3
     level_shift: str | float | None = "auto"
     cv_splits: int = 4
     noise: str = "multiplicative"
@@ -266,7 +292,7 @@ def _weights(y: FloatArray, b: FloatArray, x: FloatArray, valid: FloatArray, noi
         return w
     if noise != "multiplicative":
         raise CurveError(f"noise must be 'multiplicative' or 'additive', not {noise!r}")
-    a = _adstocked(x, 0.3, None)
+    a = _adstocked(x, 0.3)
     xa = np.column_stack([b, a / _a_ref(a)])
     coef = np.linalg.lstsq(xa[valid], y[valid], rcond=None)[0]
     mu = xa @ coef
@@ -308,12 +334,11 @@ class _Problem:
     y: FloatArray
     w: FloatArray  # regression weights (0 for weeks without an outcome)
     sw: FloatArray  # their square roots
-    adstock: Adstock | None  # fixed adstock, or None to search geometric alpha
     lam: float = 0.0  # penalty per unit of log(k / recent adstocked spend) squared
 
-    def features(self, family: str, shape: Mapping[str, float], alpha: float | None, k: float) -> tuple[FloatArray, float]:
+    def features(self, family: str, shape: Mapping[str, float], ad: Ad, k: float) -> tuple[FloatArray, float]:
         """Saturation feature of one candidate and its log relative scale."""
-        a = _adstocked(self.x, alpha, self.adstock)
+        a = _adstocked(self.x, ad)
         return _unit(family, shape).value(a / k), float(np.log(k / _a_ref(a)))
 
     def score(self, q: FloatArray, z: FloatArray, rows: slice | FloatArray, rel: FloatArray,
@@ -327,9 +352,10 @@ class _Problem:
         return rss + (pen[:, None] if rss.ndim == 2 else pen), beta
 
 
-def _cv_scores(
+def _cv_errors(
     grid: _Grid, b: FloatArray, prob: _Problem, splits: int, families: Sequence[str]
-) -> dict[str, float]:
+) -> dict[str, FloatArray]:
+    """Weighted mean squared forecast error of each family on each ``TimeSeriesSplit`` fold."""
     y, sw = prob.y, prob.sw
     n = len(y)
     test_size = max(4, min(13, n // 10))
@@ -338,8 +364,7 @@ def _cv_scores(
         return {}
     bw = b * sw[:, None]
     fam = np.asarray(grid.family)
-    err = dict.fromkeys(families, 0.0)
-    count = 0.0
+    err: dict[str, list[float]] = {f: [] for f in families}
     for tr, te in TimeSeriesSplit(n_splits=splits, test_size=test_size).split(y):
         q = _basis(bw[tr])
         obj, beta = prob.score(q, grid.z, tr, grid.log_rel_k)
@@ -348,9 +373,38 @@ def _cv_scores(
             c = int(idx[np.argmin(obj[idx])])
             theta = _solve_theta(bw[tr], y[tr] * sw[tr], grid.z[c, tr] * sw[tr], beta[c])
             pred = b[te] @ theta + beta[c] * grid.z[c, te]
-            err[f] += float(np.sum((sw[te] * (y[te] - pred)) ** 2))
-        count += float(np.count_nonzero(sw[te]))
-    return {f: float(np.sqrt(e / max(count, 1.0))) for f, e in err.items()}
+            err[f].append(float(np.mean((sw[te] * (y[te] - pred)) ** 2)))
+    return {f: np.asarray(e) for f, e in err.items()}
+
+
+def _admissible(errors: Mapping[str, FloatArray]) -> list[str]:
+    """Families whose cross-validated error is within one standard error of the best."""
+    mean = {f: float(e.mean()) for f, e in errors.items()}
+    best = min(sorted(mean), key=lambda f: mean[f])
+    out = []
+    for f, e in sorted(errors.items()):
+        d = e - errors[best]
+        se = float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+        if d.mean() <= se:
+            out.append(f)
+    return out
+
+
+def _central(cands: Mapping[str, dict[str, Any]], w: float) -> str:
+    """The candidate whose steady-state curve is closest, in the worst case, to all the others.
+
+    Over weekly spends ``[0.5, 1.5] x w``; the data cannot tell the candidates apart, so the
+    choice that minimises the largest disagreement with any of them keeps the regret small.
+    """
+    grid = max(w, 1e-12) * np.linspace(0.5, 1.5, 11)
+    curves = {}
+    for f, c in cands.items():
+        t = _as_adstock(c["ad"]).total_weight
+        curves[f] = c["beta"] * _unit(f, c["shape"]).value(grid * t / c["k"])
+    def worst(f: str) -> float:
+        r = curves[f]
+        return max(float(np.max(np.abs(r / np.maximum(g, 1e-300) - 1.0))) for g in curves.values())
+    return min(sorted(curves), key=worst)
 
 
 def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bool) -> dict[str, Any]:
@@ -359,16 +413,17 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
     names = [] if fixed_shape else list(SATURATIONS[fam].shape_bounds())
     bounds = [(float(np.log(best["k"] / 4.0)), float(np.log(best["k"] * 4.0)))]
     start = [float(np.log(best["k"]))]
-    if prob.adstock is None:
+    geometric = not isinstance(best["ad"], Adstock)
+    if geometric:
         bounds.append((0.0, MAX_ALPHA))
-        start.append(float(best["alpha"]))
+        start.append(float(best["ad"]))
     for nm in names:
         bounds.append(SATURATIONS[fam].shape_bounds()[nm])
         start.append(float(best["shape"][nm]))
     every = slice(None)
 
-    def unpack(p: FloatArray) -> tuple[float, float | None, dict[str, float]]:
-        alpha = float(p[1]) if prob.adstock is None else None
+    def unpack(p: FloatArray) -> tuple[float, Ad, dict[str, float]]:
+        alpha = float(p[1]) if geometric else best["ad"]
         sh = dict(best["shape"])
         sh.update({nm: float(v) for nm, v in zip(names, p[len(p) - len(names):], strict=True)})
         return float(np.exp(p[0])), alpha, sh
@@ -385,7 +440,7 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
     k, alpha, sh = unpack(res.x)
     z, rel = prob.features(fam, sh, alpha, k)
     _, beta = prob.score(q, z[None, :], every, np.array([rel]))
-    return {**best, "k": k, "alpha": alpha, "shape": sh, "obj": float(res.fun),
+    return {**best, "k": k, "ad": alpha, "shape": sh, "obj": float(res.fun),
             "beta": float(beta[0]), "z": z}
 
 
@@ -400,9 +455,7 @@ def _fit_arrays(
     if valid.sum() < 10:
         raise CurveError("fewer than 10 weeks with an outcome: cannot fit a response curve")
     y = np.where(valid, y, 0.0)
-    fixed = settings.adstock if isinstance(settings.adstock, Adstock) else None
-    if fixed is None and settings.adstock != "geometric":
-        raise CurveError(f"adstock must be 'geometric' or an Adstock, not {settings.adstock!r}")
+    ads = _adstock_grid(settings.adstock)
     families = settings.families()
     shift = settings.level_shift
     design = BaselineDesign.for_weeks(
@@ -410,8 +463,8 @@ def _fit_arrays(
     )
     b = design.matrix(t)
     w = _weights(y, b, x, valid, settings.noise)
-    prob = _Problem(x, y, w, np.sqrt(w), fixed)
-    grid = _build_grid(x, families, ALPHAS, fixed, settings.shape)
+    prob = _Problem(x, y, w, np.sqrt(w))
+    grid = _build_grid(x, families, ads, settings.shape)
     every = slice(None)
     q = _basis(b * prob.sw[:, None])
     obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
@@ -426,27 +479,34 @@ def _fit_arrays(
         dof = max(int(valid.sum()) - q.shape[1] - 2, 1)
         prob.lam = float(np.min(obj)) / dof / settings.k_prior_sd**2
         obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
-    cv = _cv_scores(grid, b, prob, settings.cv_splits, families) if len(families) > 1 else {}
-    family = min(cv, key=lambda f: cv[f]) if cv else families[0]
+    errors = _cv_errors(grid, b, prob, settings.cv_splits, families) if len(families) > 1 else {}
+    cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
+    family = families[0]
+    if errors:
+        admissible = _admissible(errors)
+        fam_arr = np.asarray(grid.family)
+        cands = {}
+        for f in admissible:
+            c = int(np.flatnonzero(fam_arr == f)[np.argmin(obj[fam_arr == f])])
+            cands[f] = {"beta": float(beta[c]), "k": float(grid.k[c]), "ad": grid.ad[c],
+                        "shape": grid.shape[c]}
+        family = _central(cands, float(np.mean(x[-RECENT_WEEKS:])))
     if not cv and len(families) > 1:  # too short for cross-validation: in-sample fit decides
         family = grid.family[int(np.argmin(obj))]
     rows = grid.rows([family])
     c = int(rows[np.argmin(obj[rows])])
     best: dict[str, Any] = {
         "family": family, "shape": dict(grid.shape[c]), "k": float(grid.k[c]),
-        "alpha": None if fixed is not None else float(grid.alpha[c]),
+        "ad": grid.ad[c],
         "beta": float(beta[c]), "obj": float(obj[c]), "z": grid.z[c],
     }
     best = _refine(best, prob, q, settings.shape is not None)
     bw = b * prob.sw[:, None]
     theta = _solve_theta(bw, y * prob.sw, best["z"] * prob.sw, best["beta"])
-    alpha = best["alpha"]
     mu = b @ theta + best["beta"] * best["z"]
     resid = (y - mu)[valid]
     fit = _Fit(
-        family=family, shape=best["shape"], alpha=alpha,
-        adstock=fixed if fixed is not None else Geometric(alpha=alpha),
-        k=best["k"], beta=best["beta"], theta=theta, design=design, t=t, x=x,
+        family=family, shape=best["shape"], ad=best["ad"], k=best["k"], beta=best["beta"], theta=theta, design=design, t=t, x=x,
         rss=float(np.sum((resid * prob.sw[valid]) ** 2)), cv_scores=cv,
         r2_train=1.0 - float(resid @ resid) / max(float(np.var(y[valid]) * valid.sum()), 1e-300),
     )  # fmt: skip
@@ -456,7 +516,7 @@ def _fit_arrays(
 
 
 def _bootstrap(
-    fit: _Fit, grid: _Grid, rows: FloatArray, q: FloatArray, prob: _Problem, mu: FloatArray,
+    fit: _Fit, grid: _Grid, rows: IntArray, q: FloatArray, prob: _Problem, mu: FloatArray,
     valid: FloatArray, settings: FitSettings, seed: int,
 ) -> list[Component]:
     """Moving-block residual bootstrap: refit the family's grid to ``mu + resampled residuals``."""
@@ -488,11 +548,11 @@ def _bootstrap(
             if den > 0:
                 step = float(np.log(grid.k[rows[c + 1]] / grid.k[rows[c]]))
                 k *= float(np.exp(np.clip(0.5 * (r0 - r2) / den, -0.5, 0.5) * step))
-        alpha = None if fit.alpha is None else float(grid.alpha[rows[c]])
+        ad = grid.ad[rows[c]]
         sh = grid.shape[rows[c]]
-        z, rel = prob.features(fit.family, sh, alpha, k)
+        z, rel = prob.features(fit.family, sh, ad, k)
         _, bj = prob.score(q, z[None, :], every, np.array([rel]), yw[:, j])
-        adstock = fit.adstock if alpha is None else Geometric(alpha=alpha)
+        adstock = _as_adstock(ad)
         sat = SATURATIONS[fit.family].from_scale(k, **sh)
         draws.append(Component(float(bj[0]), sat, adstock))
     return draws
@@ -500,7 +560,7 @@ def _bootstrap(
 
 
 
-class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     """One channel's revenue from its weekly spend: baseline + ``beta * saturation(adstock)``.
 
     Parameters
@@ -513,7 +573,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[m
         instance is used as given (not fitted).
     shape : dict, optional
         Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
-    n_harmonics : int, default 2
+    n_harmonics : int, default 3
         Yearly Fourier harmonics of the baseline.
     level_shift : "auto", float or None, default "auto"
         ``"auto"`` adds a baseline level shift where the residuals show a strong one (sup-F
@@ -566,7 +626,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[m
         family: str = "auto",
         adstock: str | Adstock = "geometric",
         shape: Mapping[str, float] | None = None,
-        n_harmonics: int = 2,
+        n_harmonics: int = 3,
         level_shift: str | float | None = "auto",
         cv_splits: int = 4,
         noise: str = "multiplicative",
@@ -604,10 +664,11 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[m
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> ChannelResponseRegressor:
         """Fit the curve and baseline; returns self."""
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        x, t = self._columns(X)
+        Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        x, t = self._columns(np.asarray(Xa, dtype=float))
+        yv = np.asarray(ya, dtype=float)
         order = np.argsort(t, kind="stable")
-        fit = _fit_arrays(x[order], y[order], t[order], self._settings(), self.random_state)
+        fit = _fit_arrays(x[order], yv[order], t[order], self._settings(), self.random_state)
         self.fit_ = fit
         self.component_ = fit.component
         self.family_ = fit.family
@@ -624,8 +685,8 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):  # type: ignore[m
     def predict(self, X: ArrayLike) -> FloatArray:
         """Expected revenue of the weeks in ``X`` at their spend."""
         check_is_fitted(self, "fit_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        x, t = self._columns(X)
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        x, t = self._columns(np.asarray(Xa, dtype=float))
         order = np.argsort(t, kind="stable")
         out = np.empty(len(t))
         out[order] = self.fit_.predict(x[order], t[order])
@@ -660,7 +721,7 @@ def _ratios(revenue: FloatArray, extras: Mapping[str, FloatArray]) -> dict[str, 
 def fit_channel(
     spend: ArrayLike,
     revenue: ArrayLike,
-    weeks: pd.DatetimeIndex | Sequence[Any],
+    weeks: Any,
     *,
     channel: str = "channel",
     visitors: ArrayLike | None = None,
@@ -847,7 +908,8 @@ def fit_long(
         "fit": {
             "method": "per-channel profiled least squares, family by TimeSeriesSplit CV",
             "family": settings.family,
-            "adstock": settings.adstock if isinstance(settings.adstock, str) else settings.adstock.to_dict(),
+            "adstock": settings.adstock if isinstance(settings.adstock, str)
+            else settings.adstock.to_dict(),
             "n_harmonics": settings.n_harmonics,
             "level_shift": settings.level_shift,
             "noise": settings.noise,

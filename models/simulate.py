@@ -39,7 +39,7 @@ CHANNEL_NAMES = (
     "video_youtube", "affiliation", "email", "tv", "radio", "podcast", "ooh", "retargeting",
 )  # fmt: skip
 SPEND_PATTERNS = ("random_walk", "flighting", "promotions", "steps", "steady")
-PATTERN_WEIGHTS = (0.34, 0.2, 0.18, 0.18, 0.1)
+PATTERN_WEIGHTS = (0.3, 0.25, 0.2, 0.15, 0.1)
 
 
 @dataclass(frozen=True)
@@ -184,17 +184,34 @@ def _draw_adstock(rng: np.random.Generator) -> Adstock:
     return Geometric(alpha=float(rng.uniform(0.0, 0.7)))
 
 
+def _dark_weeks(rng: np.random.Generator, x: FloatArray, pattern: str, share: float) -> FloatArray:
+    """Weeks of (almost) no spend: go-dark tests, budget freezes, a launch during the panel."""
+    n = len(x)
+    x = x.copy()
+    u = rng.random()
+    if pattern == "steady" or u >= share:
+        return x
+    if u < 0.25 * share:  # launched during the panel
+        x[: int(rng.integers(8, max(9, n // 5)))] = 0.0
+        return x
+    for _ in range(int(rng.integers(1, 4))):
+        start, length = int(rng.integers(0, n - 6)), int(rng.integers(2, 6))
+        x[start : start + length] *= rng.uniform(0.0, 0.15)
+    return x
+
+
 def _spend_path(
-    rng: np.random.Generator, pattern: str, n: int, level: float, season: FloatArray | None
+    rng: np.random.Generator, pattern: str, n: int, level: float, season: FloatArray | None,
+    dark_share: float,
 ) -> FloatArray:
     """One channel's weekly spend (mean about ``level``)."""
     if pattern == "random_walk":
-        phi = rng.uniform(0.85, 0.98)
+        phi = rng.uniform(0.5, 0.95)
         sd = rng.uniform(0.2, 0.45) * np.sqrt(1.0 - phi**2)  # stationary log-sd 0.2 .. 0.45
         z = np.zeros(n)
         for t in range(1, n):
             z[t] = phi * z[t - 1] + rng.normal(0.0, sd)
-        x = np.exp(z)
+        x = np.exp(z + rng.normal(0.0, rng.uniform(0.05, 0.2), n))  # weekly pacing jitter
     elif pattern == "flighting":
         x = np.zeros(n)
         off_level = rng.choice([0.0, rng.uniform(0.05, 0.3)])
@@ -212,11 +229,12 @@ def _spend_path(
         x = np.ones(n)
         for cut in np.sort(rng.integers(8, n - 8, size=int(rng.integers(2, 6)))):
             x[cut:] *= float(np.exp(rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.5)))
-        x *= np.exp(rng.normal(0.0, 0.06, n))
+        x *= np.exp(rng.normal(0.0, rng.uniform(0.05, 0.15), n))
     else:  # steady: barely varies
         x = np.exp(rng.normal(0.0, rng.uniform(0.02, 0.05), n))
     if season is not None:
-        x = x * np.exp(rng.uniform(1.0, 3.0) * season)
+        x = x * np.exp(rng.uniform(0.5, 2.0) * season)
+    x = _dark_weeks(rng, x, pattern, dark_share)
     mean = float(x.mean())
     return level * x / mean if mean > 0 else np.full(n, level)
 
@@ -230,6 +248,7 @@ def simulate_world(
     seasonal_spend: bool | None = None,
     start: str = "2023-01-02",
     patterns: tuple[str, ...] | None = None,
+    dark_share: float = 0.65,
 ) -> World:
     """Draw a world with ``n_channels`` channels and ``n_weeks`` weekly rows.
 
@@ -248,6 +267,10 @@ def simulate_world(
         Monday of the first week.
     patterns : tuple of str, optional
         Restrict the spend patterns drawn (default: all of :data:`SPEND_PATTERNS`).
+    dark_share : float, default 0.65
+        Share of channels (other than steady ones) with weeks of almost no spend: 1-3 go-dark
+        periods of 2-5 weeks, or a launch during the panel.  Such weeks are what pins down the
+        level of a response curve; without them only its slope is seen.
 
     Examples
     --------
@@ -286,7 +309,9 @@ def simulate_world(
         pattern = str(rng.choice(list(pattern_pool), p=weights / weights.sum()))
         paced = bool(seasonal_spend and rng.random() < 0.8)
         level = float(10 ** rng.uniform(2.0, 5.0))
-        x = np.round(_spend_path(rng, pattern, n_weeks, level, s_t if paced else None), 2)
+        x = np.round(
+            _spend_path(rng, pattern, n_weeks, level, s_t if paced else None, dark_share), 2
+        )
         spend_cols[name] = x
         adstock = _draw_adstock(rng)
         recent = float(x[-RECENT_WEEKS:].mean())
@@ -315,7 +340,7 @@ def simulate_world(
             pattern=pattern,
             paced_to_season=paced,
             mean_spend=float(x.mean()),
-            level=float(roas * recent * rng.uniform(0.3, 1.5)),
+            level=float(roas * recent * rng.uniform(0.2, 1.2)),
             trend=float(rng.uniform(-0.2, 0.3)),
             season_amp=float(rng.uniform(0.5, 1.5)),
             shift_week=int(rng.integers(n_weeks // 4, 3 * n_weeks // 4)) if shift else None,
@@ -328,7 +353,7 @@ def simulate_world(
         seed=seed, weeks=weeks, channels=names, spend=spend,
         baseline=pd.DataFrame(index=weeks), noise=noise, seasonal_spend=seasonal_spend,
         season=s_t, channel_truth=truths, panel=pd.DataFrame(), truth=CurveSet([]),
-        params={"season": season},
+        params={"season": season, "dark_share": dark_share},
     )  # fmt: skip
     world.baseline = pd.DataFrame(world.baseline_at(t), index=weeks, columns=names)
     world.panel = _panel_rows(world, channel_rngs)
@@ -416,6 +441,7 @@ def _truth(world: World) -> CurveSet:
             "noise": world.noise,
             "noise_model": "revenue = expected * exp(N(0, noise^2) - noise^2 / 2)",
             "seasonal_spend": world.seasonal_spend,
+            "dark_share": world.params["dark_share"],
             "season": world.params["season"],
             "recent_weeks": RECENT_WEEKS,
             "channels": channels_meta,
