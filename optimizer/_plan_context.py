@@ -1,0 +1,143 @@
+"""What every step of a plan shares, and the per-channel figures of the allocation table.
+
+A private helper of :mod:`optimizer.plan`: the current spend, the limits of each channel, the
+economics after the scenario's overrides, the period value functions, and the evaluation of
+every channel (revenue, ROAS, marginal ROAS, net margin, RPV, net CAC, ...) at a spend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from models.curves import CurveSet
+from models.errors import CurveError
+from optimizer.economics import ECONOMICS_KEYS, ChannelEconomics, PeriodFunctions
+
+
+@dataclass
+class PlanContext:
+    """What every step of a plan shares: channels, current spend, limits and value functions."""
+
+    curves: CurveSet
+    scenario: Any
+    channels: list[str]
+    x0: np.ndarray
+    budget: float
+    current_total: float
+    budget_mode: Literal["equal", "at_most"]
+    mins: np.ndarray
+    maxs: np.ndarray
+    locked: np.ndarray
+    economics: list[dict[str, float | None]]
+    base_economics: dict[str, float | None]
+    objective_functions: PeriodFunctions
+    margin_functions: PeriodFunctions | None
+
+    @classmethod
+    def create(cls, curves: CurveSet, scenario: Any, current_weekly: pd.Series) -> PlanContext:
+        channels = [str(c) for c in current_weekly.index]
+        missing = [c for c in channels if c not in curves]
+        if missing:
+            raise CurveError(
+                f"curves: no curve for channel(s) {missing}; the curves have {curves.channels}"
+            )
+        curves = curves.subset(channels)
+        p = int(scenario.period_weeks)
+        x0 = current_weekly.to_numpy(dtype=float) * p
+        current_total = float(x0.sum())
+        overrides = scenario.channels or {}
+        econ_objs = [
+            ChannelEconomics.merged(scenario.economics, overrides.get(c), where=f"channels.{c}")
+            for c in channels
+        ]
+        objective = str(scenario.objective)
+        fn_obj = PeriodFunctions(curves, econ_objs, p, objective)
+        if objective == "net_margin":
+            fn_margin: PeriodFunctions | None = fn_obj
+        elif all(e.gross_margin is not None for e in econ_objs):
+            fn_margin = PeriodFunctions(curves, econ_objs, p, "net_margin")
+        else:
+            fn_margin = None
+        return cls(
+            curves=curves,
+            scenario=scenario,
+            channels=channels,
+            x0=x0,
+            budget=current_total if scenario.budget is None else float(scenario.budget),
+            current_total=current_total,
+            budget_mode="at_most" if scenario.allow_underspend else "equal",
+            mins=np.array([_opt(overrides.get(c), "min", 0.0) for c in channels], dtype=float),
+            maxs=np.array([_opt(overrides.get(c), "max", np.inf) for c in channels], dtype=float),
+            locked=np.array([bool(_opt(overrides.get(c), "locked", False)) for c in channels]),
+            economics=[e.as_dict() for e in econ_objs],
+            base_economics=ChannelEconomics.merged(scenario.economics).as_dict(),
+            objective_functions=fn_obj,
+            margin_functions=fn_margin,
+        )
+
+    @property
+    def period_weeks(self) -> int:
+        return int(self.scenario.period_weeks)
+
+    @property
+    def step(self) -> float:
+        return float(self.scenario.step)
+
+    def net_margin(self, x: np.ndarray) -> float | None:
+        """Total period net margin at period spends ``x`` (None without a gross margin)."""
+        if self.margin_functions is None:
+            return None
+        return float(np.sum(self.margin_functions.value(x)))
+
+    def evaluate(self, x: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
+        """Every per-channel figure of the allocation table at period spends ``x``."""
+        p = float(self.period_weeks)
+        w = x / p
+        cs = [self.curves[c] for c in self.channels]
+        rev = np.array([float(c.response(w[i])) for i, c in enumerate(cs)]) * p
+        out: dict[str, np.ndarray] = {
+            f"revenue{suffix}": rev,
+            f"roas{suffix}": _safe_div(rev, x),
+            f"marginal_roas{suffix}": np.array([float(c.marginal(w[i])) for i, c in enumerate(cs)]),
+        }
+        nan = np.full(len(cs), np.nan)
+        fn = self.margin_functions
+        out[f"net_margin{suffix}"] = nan if fn is None else np.asarray(fn.value(x), dtype=float)
+        out[f"marginal_net_margin{suffix}"] = (
+            nan if fn is None else np.asarray(fn.slope(x), dtype=float)
+        )
+        if all(c.has_visitors for c in cs):
+            out[f"rpv{suffix}"] = np.array([float(c.rpv(w[i])) for i, c in enumerate(cs)])
+            out[f"marginal_rpv{suffix}"] = np.array(
+                [float(c.marginal_rpv(w[i])) for i, c in enumerate(cs)]
+            )
+        if all("new_customers_per_revenue" in c.ratios for c in cs):
+            nc = rev * np.array([c.ratios["new_customers_per_revenue"] for c in cs])
+            e = {k: np.array([d.get(k) or 0.0 for d in self.economics]) for k in ECONOMICS_KEYS}
+            cost = (
+                x * (1.0 + e["platform_fee_rate"])
+                + e["commission_rate"] * rev
+                + e["gross_margin"] * e["return_rate"] * rev
+            )
+            out[f"new_customers{suffix}"] = nc
+            out[f"cac_net{suffix}"] = _safe_div(cost, nc)
+            out[f"cost_per_new_customer{suffix}"] = _safe_div(x, nc)
+        return out
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+def _opt(override: Any, key: str, default: Any) -> Any:
+    if override is None:
+        return default
+    v = override.get(key) if isinstance(override, Mapping) else getattr(override, key, None)
+    return default if v is None else v
