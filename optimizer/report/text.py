@@ -144,6 +144,12 @@ COLUMN_LABELS: dict[str, str] = {
     "cost_per_new_customer_current": "Cost per new customer at current",
     "saturation_spend": "Saturation point (period spend)",
     "locked": "Locked",
+    "step": "Step",
+    "budget": "Budget of the step",
+    "spend": "Total spend",
+    "margin": "Net margin after the step",
+    "gap": "Certified gap",
+    "status": "Solver status",
 }
 
 PROOF_LABELS: dict[str, str] = {
