@@ -1,0 +1,99 @@
+"""Exploration of saturation points: the numbers and figures behind the notebooks and reports.
+
+One import gives the whole API::
+
+    from optimizer import analysis as an
+    an.saturation_table(curves, period_weeks=4)     # where each channel saturates
+    an.plot_response(curves, "search")              # its curve, band, current spend
+    an.WhatIf.from_file("scenarios/demo.yaml").plan(step=0.10)
+
+Functions take a :class:`~models.curves.CurveSet` (current spend = recent weekly spend x
+``period_weeks``) or a :class:`~optimizer.plan.Plan` (its own period, current and recommended
+spend, bounds and economics).  Spend and money are per planning period in the data's currency.
+
+- :mod:`optimizer.analysis.curves`: curves on a spend grid with bootstrap bands, saturation
+  points, marginal RPV, moving spend between two channels, the glide path.
+- :mod:`optimizer.analysis.families`: one channel under every saturation family.
+- :mod:`optimizer.analysis.whatif`: scenario variations planned in memory, plans compared.
+- :mod:`optimizer.analysis.figures`: the figures, drawn with :mod:`optimizer.report.charts`.
+- :mod:`optimizer.analysis.datasets`: public datasets outside the repository.
+"""
+
+from optimizer.analysis.curves import (
+    View,
+    curve_frame,
+    glide_path_table,
+    margin_breakeven,
+    margin_transfer,
+    marginal_band,
+    saturation_table,
+    scenario_economics,
+    spend_grid,
+    truth_table,
+    view,
+)
+from optimizer.analysis.datasets import (
+    datasets_dir,
+    find_dataset,
+    missing_dataset_message,
+    stop_here,
+)
+from optimizer.analysis.families import FamilyComparison, compare_families
+from optimizer.analysis.figures import (
+    plot_curves,
+    plot_family_comparison,
+    plot_glide_path,
+    plot_margin_transfer,
+    plot_marginal_roas,
+    plot_marginal_rpv,
+    plot_plan_comparison,
+    plot_response,
+    plot_saturation,
+    plot_sweep,
+)
+from optimizer.analysis.whatif import (
+    WhatIf,
+    plan_summary,
+    plan_table,
+    scenario_from_dict,
+    scenario_with,
+)
+from optimizer.economics import ChannelEconomics
+from optimizer.report.charts import png_bytes
+
+__all__ = [
+    "ChannelEconomics",
+    "FamilyComparison",
+    "View",
+    "WhatIf",
+    "compare_families",
+    "curve_frame",
+    "datasets_dir",
+    "find_dataset",
+    "glide_path_table",
+    "margin_breakeven",
+    "margin_transfer",
+    "marginal_band",
+    "missing_dataset_message",
+    "plan_summary",
+    "plan_table",
+    "plot_curves",
+    "plot_family_comparison",
+    "plot_glide_path",
+    "plot_margin_transfer",
+    "plot_marginal_roas",
+    "plot_marginal_rpv",
+    "plot_plan_comparison",
+    "plot_response",
+    "plot_saturation",
+    "plot_sweep",
+    "png_bytes",
+    "saturation_table",
+    "scenario_economics",
+    "scenario_from_dict",
+    "scenario_with",
+    "spend_grid",
+    "stop_here",
+    "truth_table",
+    "view",
+]
