@@ -111,13 +111,16 @@ class PlanContext:
         out[f"marginal_net_margin{suffix}"] = (
             nan if fn is None else np.asarray(fn.slope(x), dtype=float)
         )
-        if all(c.has_visitors for c in cs):
-            out[f"rpv{suffix}"] = np.array([float(c.rpv(w[i])) for i, c in enumerate(cs)])
-            out[f"marginal_rpv{suffix}"] = np.array(
-                [float(c.marginal_rpv(w[i])) for i, c in enumerate(cs)]
+        if any(c.has_visitors for c in cs):  # channels without visitors get empty cells
+            out[f"rpv{suffix}"] = np.array(
+                [float(c.rpv(w[i])) if c.has_visitors else np.nan for i, c in enumerate(cs)]
             )
-        if all("new_customers_per_revenue" in c.ratios for c in cs):
-            nc = rev * np.array([c.ratios["new_customers_per_revenue"] for c in cs])
+            out[f"marginal_rpv{suffix}"] = np.array(
+                [float(c.marginal_rpv(w[i])) if c.has_visitors else np.nan for i, c in enumerate(cs)]
+            )
+        ncr = np.array([c.ratios.get("new_customers_per_revenue", np.nan) for c in cs], dtype=float)
+        if np.isfinite(ncr).any():
+            nc = rev * ncr
             e = {k: np.array([d.get(k) or 0.0 for d in self.economics]) for k in ECONOMICS_KEYS}
             cost = (
                 x * (1.0 + e["platform_fee_rate"])
@@ -131,9 +134,11 @@ class PlanContext:
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a / b`` where ``b > 0``, NaN elsewhere (also where ``b`` is NaN)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.nan_to_num(b, nan=0.0) > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+        return np.where(ok, a / np.where(ok, b, 1.0), np.nan)
 
 
 def _opt(override: Any, key: str, default: Any) -> Any:

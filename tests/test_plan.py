@@ -279,6 +279,24 @@ def test_step_box_moves_towards_an_own_minimum_out_of_reach() -> None:
     assert clipped == [1]
 
 
+def test_idle_channel_without_visitors_or_customers(tmp_path: Path) -> None:
+    curves = hand_curves()
+    idle = ResponseCurve("podcast", Component(3000.0, Hill(k=900.0, s=1.0), Geometric(alpha=0.4)),
+                         0.0, ratios={"revenue_per_order": 100.0})
+    curves = CurveSet([*(curves[c] for c in curves.channels), idle])
+    plan = build_plan(curves, scenario(), current_weekly(curves))
+    row = plan.allocation.set_index("channel").loc["podcast"]
+    assert row["current_spend"] == row["recommended_spend"] == row["upper_bound"] == 0.0
+    for col in ("change_pct", "roas", "rpv", "new_customers", "cac_net"):
+        assert np.isnan(row[col]), col
+    assert np.isfinite(plan.allocation.set_index("channel").loc["search", "rpv"])
+    assert any("podcast" in n and "new_customer_value" in n for n in plan.notes)
+    write_plan(plan, tmp_path / "plan")
+    csv_row = (tmp_path / "plan" / "allocation.csv").read_text().splitlines()[-1].split(",")
+    header = (tmp_path / "plan" / "allocation.csv").read_text().splitlines()[0].split(",")
+    assert csv_row[0] == "podcast" and csv_row[header.index("roas")] == ""
+
+
 def test_revenue_objective_without_gross_margin_has_no_net_margin() -> None:
     curves = hand_curves()
     plan = build_plan(curves, scenario(objective="revenue", economics={}), current_weekly(curves))
