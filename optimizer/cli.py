@@ -183,17 +183,23 @@ def demo(out: Path, force: bool, quiet: bool) -> None:
 @click.option("--out", "out", type=PATH, required=True, help="Output directory.")
 @click.option("--folds", type=click.IntRange(1, None), default=None, help="Number of folds.")
 @click.option("--horizon-weeks", type=click.IntRange(1, None), default=4, show_default=True)
+@click.option("--cohorts", type=PATH, default=None,
+              help="Cohort table: acquisition_month, channel, customers, month_1, month_2, ...")
 @force_option
 @quiet_option
 def backtest(
-    scenario: Path, out: Path, folds: int | None, horizon_weeks: int, force: bool, quiet: bool
+    scenario: Path, out: Path, folds: int | None, horizon_weeks: int, cohorts: Path | None,
+    force: bool, quiet: bool,
 ) -> None:
     """Walk forward over past months: forecast error, coverage, and what the plans would have earned."""
     from optimizer.backtest import run_backtest
 
     result = run_backtest(
-        scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet
+        scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet,
+        cohorts=cohorts,
     )
+    for s in result.summary["skipped"]:
+        click.echo(f"skipped fold {s['fold_start']}: {s['reason']}", err=True)
     click.echo(result.headline())
 
 
