@@ -233,7 +233,7 @@ def _spend_path(
     else:  # steady: barely varies
         x = np.exp(rng.normal(0.0, rng.uniform(0.02, 0.05), n))
     if season is not None:
-        x = x * np.exp(rng.uniform(0.5, 2.0) * season)
+        x = x * np.exp(rng.uniform(1.5, 4.0) * season)
     x = _dark_weeks(rng, x, pattern, dark_share)
     mean = float(x.mean())
     return level * x / mean if mean > 0 else np.full(n, level)
