@@ -11,7 +11,8 @@ What it does, all on this machine (127.0.0.1 only):
 3. starts ``roiste serve`` on a second, fresh store and a free loopback port;
 4. a second process sends the orders as ``POST /v1/purchases`` over keep-alive connections for
    a bounded time (each customer's orders on one connection, in time order, so the answers must
-   equal the batch's), measuring the latency of each request;
+   equal the batch's), paced at ``--rate`` requests per second in all (or, with ``--rate 0``,
+   each connection as fast as answers come back), measuring the latency of each request;
 5. prints requests per second, latency percentiles, errors and mismatches, and with ``--record``
    appends them to benchmarks/RESULTS.md with the machine.
 
@@ -83,19 +84,33 @@ def free_port() -> int:
 
 # --------------------------------------------------------------------- the client process
 async def _connection(
-    host: str, port: int, orders: list[dict[str, object]], deadline: float, out: list[tuple[str, int, float, bytes]]
+    host: str,
+    port: int,
+    orders: list[dict[str, object]],
+    deadline: float,
+    out: list[tuple[str, int, float, bytes]],
+    interval: float,
+    start: float,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     head = (
         "POST /v1/purchases HTTP/1.1\r\nHost: {h}\r\nAuthorization: Bearer {t}\r\n"
         "Content-Type: application/json\r\nContent-Length: {n}\r\n\r\n"
     )
+    scheduled = start
     for o in orders:
         if time.perf_counter() >= deadline:
             break
         body = json.dumps(o).encode()
         req = head.format(h=host, t=TOKEN, n=len(body)).encode() + body
-        t0 = time.perf_counter()
+        if interval > 0:
+            # Paced: latency counts from the scheduled send time, so a slow answer that
+            # delays the next request is charged to it too (no coordinated omission).
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            t0 = scheduled
+            scheduled += interval
+        else:
+            t0 = time.perf_counter()
         writer.write(req)
         status = int((await reader.readline()).split()[1])
         length = 0
@@ -110,10 +125,18 @@ async def _connection(
     writer.close()
 
 
-async def _client(host: str, port: int, parts: list[list[dict[str, object]]], seconds: float) -> dict[str, object]:
+async def _client(
+    host: str, port: int, parts: list[list[dict[str, object]]], seconds: float, rate: float
+) -> dict[str, object]:
     out: list[tuple[str, int, float, bytes]] = []
     t0 = time.perf_counter()
-    await asyncio.gather(*(_connection(host, port, p, t0 + seconds, out) for p in parts))
+    interval = len(parts) / rate if rate > 0 else 0.0
+    await asyncio.gather(
+        *(
+            _connection(host, port, p, t0 + seconds, out, interval, t0 + i * interval / len(parts))
+            for i, p in enumerate(parts)
+        )
+    )
     elapsed = time.perf_counter() - t0
     lat = np.array([r[2] for r in out]) * 1000.0
     answers = {r[0]: json.loads(r[3]) for r in out if r[1] == 200}
@@ -139,7 +162,9 @@ def client_main(spec_path: str) -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(_client(spec["host"], spec["port"], spec["parts"], spec["seconds"]))
+    result = asyncio.run(
+        _client(spec["host"], spec["port"], spec["parts"], spec["seconds"], spec["rate"])
+    )
     Path(spec["out"]).write_text(json.dumps(result))
 
 
@@ -205,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             h = int(hashlib.sha256(str(o["email"]).strip().lower().encode()).hexdigest()[:8], 16)
             parts[h % args.connections].append(o)
         spec = {"host": "127.0.0.1", "port": port, "parts": parts, "seconds": args.seconds,
-                "out": str(work / "client.json")}
+                "rate": args.rate, "out": str(work / "client.json")}
         (work / "spec.json").write_text(json.dumps(spec))
         cpu0 = cpu_seconds(server.pid)
         subprocess.run([sys.executable, __file__, "--client", str(work / "spec.json")], check=True)
@@ -225,7 +250,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         for oid, a in answers.items()
     )
     result.update(
-        store=args.store, connections=args.connections, orders_available=len(orders),
+        store=args.store, connections=args.connections, offered_rate=args.rate,
+        orders_available=len(orders),
         compared=len(answers), mismatches=mismatches, batch_orders_per_s=len(orders) / batch_s,
     )
     return result
@@ -236,6 +262,8 @@ def main() -> None:
     ap.add_argument("--client", help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=20.0, help="Load duration (bounded).")
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--rate", type=float, default=600.0,
+                    help="Requests per second offered, paced (0: as fast as answers come back).")
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--seed", type=int, default=0)
@@ -244,13 +272,17 @@ def main() -> None:
     if args.client:
         client_main(args.client)
         return
+    load_before = os.getloadavg()[0]
     r = run(args)
+    r["load"] = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
     ok = r["rps"] >= 500 and r["p99_ms"] < 20 and r["errors"] == 0 and r["mismatches"] == 0
     line = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {r['store']} | {r['connections']} | {r['requests']} | "
+        f"| {datetime.now(UTC):%Y-%m-%d} | {r['store']} | {r['connections']} | "
+        f"{r['offered_rate'] or 'max'} | {r['requests']} | "
         f"{r['elapsed_s']:.1f} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
         f"{r['max_ms']:.1f} | {r['errors']} | {r['compared']} / {r['mismatches']} | "
-        f"{r['batch_orders_per_s']:.0f} | {'yes' if ok else 'NO'} |"
+        f"{r['batch_orders_per_s']:.0f} | {r['server_cpu_ms_per_request']:.3f} | {r['load']} | "
+        f"{'yes' if ok else 'NO'} |"
     )
     print(json.dumps(r, indent=2))
     print(line)
@@ -264,9 +296,10 @@ def main() -> None:
                 "127.0.0.1 sends the orders over keep-alive connections (closed loop), each "
                 "customer's orders on one connection in time order. Target: >= 500 requests/s, "
                 "p99 < 20 ms, no error, answers equal to `roiste customers tag`.\n\n"
-                "| date | store | conn. | requests | s | req/s | p50 ms | p99 ms | max ms | "
-                "errors | compared / mismatches | batch orders/s | target met |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+                "| date | store | conn. | offered req/s | requests | s | req/s | p50 ms | p99 ms | "
+                "max ms | errors | compared / mismatches | batch orders/s | server CPU ms/req | "
+                "load avg | target met |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
             )
         text = text.rstrip("\n") + "\n" + line + f"\n<!-- machine: {machine()} -->\n"
         path.write_text(text)
