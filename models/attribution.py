@@ -220,10 +220,10 @@ class _Journeys:
     ev_orders: np.ndarray       # per event: orders
     ev_new: np.ndarray          # per event: orders from new customers
     ev_new_cents: np.ndarray    # per event: revenue of those
-    t_event: np.ndarray         # per matched touch: event index (sorted by event, time, channel)
+    t_event: np.ndarray         # per matched touch: event index (grouped by event)
     t_ts: np.ndarray
     t_ch: np.ndarray
-    o_cust: np.ndarray          # open (non-converting) touches, sorted by customer, time, channel
+    o_cust: np.ndarray          # open (non-converting) touches, grouped by customer
     o_ts: np.ndarray
     o_ch: np.ndarray
 
@@ -252,33 +252,60 @@ def _journeys(inp: Inputs, rule: AttributionRule) -> _Journeys:
     ev_new = np.bincount(ev_of, weights=isnew, minlength=n_ev)
     ev_new_cents = np.bincount(ev_of, weights=np.where(isnew, cents, 0), minlength=n_ev).round()
     ev_week = _week_start(ev_ts)
-    # each touch goes to the first event of its customer at or after it
-    rank_ts = unique_sorted(np.concatenate([inp.t_ts, ev_ts]))
-    ev_key = (ev_cust << 32) | np.searchsorted(rank_ts, ev_ts)
-    t_key = (inp.t_cust << 32) | np.searchsorted(rank_ts, inp.t_ts)
-    pos = np.searchsorted(ev_key, t_key, side="left")
+    # each touch goes to the first event of its customer at or after it: match on a
+    # (customer, time bucket) key with sorted touches, then step past events earlier in the
+    # same bucket
+    t_key, ev_key = _keys(inp.t_cust, inp.t_ts, ev_cust, ev_ts)
+    order_t = np.argsort(t_key, kind="stable")
+    t_cust, t_ts = inp.t_cust[order_t], inp.t_ts[order_t]
+    pos = np.searchsorted(ev_key, t_key[order_t], side="left")
+    while True:
+        inside = pos < n_ev
+        early = np.flatnonzero(inside)
+        early = early[(ev_cust[pos[early]] == t_cust[early]) & (ev_ts[pos[early]] < t_ts[early])]
+        if not len(early):
+            break
+        pos[early] += 1
     matched = pos < n_ev
-    matched[matched] = ev_cust[pos[matched]] == inp.t_cust[matched]
+    matched[matched] = ev_cust[pos[matched]] == t_cust[matched]
     lookback = round(rule.lookback_days * _NS_PER_DAY)
-    t_ch_all = lut[inp.t_ch]
+    t_ch_all = lut[inp.t_ch[order_t]]
     keep = matched.copy()
-    keep[matched] = inp.t_ts[matched] >= ev_ts[pos[matched]] - lookback
+    keep[matched] = t_ts[matched] >= ev_ts[pos[matched]] - lookback
     idx = np.flatnonzero(keep)
-    t_event, t_ts, t_ch = pos[idx], inp.t_ts[idx], t_ch_all[idx]
-    s = np.lexsort((t_ch, t_ts, t_event))
     # open journeys: touches after the customer's last conversion, within the lookback of the
     # journey's last touch
     opn = np.flatnonzero(~matched)
-    o_cust, o_ts, o_ch = inp.t_cust[opn], inp.t_ts[opn], t_ch_all[opn]
-    so = np.lexsort((o_ch, o_ts, o_cust))
-    o_cust, o_ts, o_ch = o_cust[so], o_ts[so], o_ch[so]
+    o_cust, o_ts, o_ch = t_cust[opn], t_ts[opn], t_ch_all[opn]
     if len(o_cust):
-        last = np.r_[o_cust[1:] != o_cust[:-1], True]
+        starts = _starts(o_cust)
+        last_ts = np.maximum.reduceat(o_ts, starts)
         grp = np.cumsum(np.r_[True, o_cust[1:] != o_cust[:-1]]) - 1
-        within = o_ts >= o_ts[last][grp] - lookback
+        within = o_ts >= last_ts[grp] - lookback
         o_cust, o_ts, o_ch = o_cust[within], o_ts[within], o_ch[within]
+    # touches come grouped by event (and customer), in time order up to the key's bucket
     return _Journeys(names, ev_week, ev_ts, ev_cust, ev_cents, ev_orders, ev_new, ev_new_cents,
-                     t_event[s], t_ts[s], t_ch[s], o_cust, o_ts, o_ch)
+                     pos[idx], t_ts[idx], t_ch_all[idx], o_cust, o_ts, o_ch)
+
+
+def _keys(t_cust: np.ndarray, t_ts: np.ndarray, ev_cust: np.ndarray,
+          ev_ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 keys ordered by (customer, time bucket); the bucket is as fine as int64 allows."""
+    if not len(t_ts) or not len(ev_ts):
+        return t_cust.astype(np.int64), ev_cust.astype(np.int64)
+    t0 = min(int(t_ts.min()), int(ev_ts.min()))
+    span = max(int(t_ts.max()), int(ev_ts.max())) - t0 + 1
+    n_cust = max(int(t_cust.max()), int(ev_cust.max())) + 1
+    res = 1
+    while n_cust * (span // res + 1) >= 2**62:
+        res *= 10
+    width = span // res + 1
+    return t_cust * width + (t_ts - t0) // res, ev_cust * width + (ev_ts - t0) // res
+
+
+def _in_time_order(event: np.ndarray, ts: np.ndarray, ch: np.ndarray) -> np.ndarray:
+    """Order of touches by (event or customer, time, channel): paths for the Markov chain."""
+    return np.lexsort((ch, ts, event))
 
 
 def _week_start(ts_ns: np.ndarray) -> np.ndarray:
@@ -346,6 +373,10 @@ def _data_driven_weights(j: _Journeys, rule: AttributionRule, progress: bool,
                          details: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weights per distinct (event, channel) pair for ``markov`` and ``shapley``."""
     n_ch = len(j.names)
+    s = _in_time_order(j.t_event, j.t_ts, j.t_ch)
+    j.t_event, j.t_ts, j.t_ch = j.t_event[s], j.t_ts[s], j.t_ch[s]
+    s = _in_time_order(j.o_cust, j.o_ts, j.o_ch)
+    j.o_cust, j.o_ts, j.o_ch = j.o_cust[s], j.o_ts[s], j.o_ch[s]
     pe, pc, ev_mask = _channel_sets(j.t_event, j.t_ch)
     conv_events = unique_sorted(j.t_event)
     o_starts = _starts(j.o_cust)
@@ -431,7 +462,7 @@ class AttributionResult:
     details: dict[str, Any]
     has_new: bool
     _cols: dict[str, np.ndarray] = field(repr=False)
-    _customers: np.ndarray = field(repr=False)
+    _customers: Any = field(repr=False)
 
     @property
     def credits(self) -> pd.DataFrame:
@@ -442,7 +473,7 @@ class AttributionResult:
         """
         c = self._cols
         return pd.DataFrame({
-            "customer_id": self._customers[c["cust"]],
+            "customer_id": self._customers.take(c["cust"]).to_numpy(zero_copy_only=False),
             "timestamp": pd.to_datetime(c["ts"]),
             "week": pd.to_datetime(c["week"], unit="D"),
             "channel": np.array(self.channels, dtype=object)[c["ch"]],
@@ -466,8 +497,9 @@ class AttributionResult:
             c = {k: v[kept] for k, v in c.items()}
             channels.remove(DIRECT)
         weeks = c["week"]
-        sp_week = sp_ch = np.zeros(0, dtype=np.int64)
-        sp_val = np.zeros(0)
+        sp_week: np.ndarray = np.zeros(0, dtype=np.int64)
+        sp_ch: np.ndarray = np.zeros(0, dtype=np.int64)
+        sp_val: np.ndarray = np.zeros(0)
         if spend is not None and len(spend):
             channels += sorted(set(spend["channel"]) - set(channels))
             sp_week = spend["week"].to_numpy().astype("datetime64[D]").astype(np.int64)
@@ -624,10 +656,11 @@ def write_attribution_panel(
         "totals": {**{k: v for k, v in result.details.items() if not isinstance(v, dict)},
                    "direct_revenue": float(result.totals.set_index("channel")["revenue"]
                                            .get(DIRECT, 0.0)),
-                   "panel_revenue": float(frame["revenue"].sum().round(2))},
+                   "panel_revenue": round(float(frame["revenue"].sum()), 2)},
         "panel_keeps_direct": keep_direct,
-        "channels": {r.channel: {"revenue": r.revenue, "share": round(r.share, 10)}
-                     for r in result.totals.itertuples()},
+        "channels": {str(ch): {"revenue": float(rev), "share": round(float(sh), 10)}
+                     for ch, rev, sh in zip(result.totals["channel"], result.totals["revenue"],
+                                            result.totals["share"], strict=True)},
     }
     if "removal_effects" in result.details:
         sidecar["removal_effects"] = result.details["removal_effects"]

@@ -43,8 +43,8 @@ _FALSE = {"0", "false", "f", "no", "n", "existing", "returning"}
 class Inputs:
     """Touchpoints and conversions as integer-coded arrays, ready for the rules.
 
-    Customers are coded over both files (``customer_names[code]``), channels over the
-    touchpoints (``channel_names[code]``, sorted).  Timestamps are int64 nanoseconds.
+    Customers are coded over both files (``customer_names[code]``, in order of appearance),
+    channels over the touchpoints (``channel_names[code]``, sorted).  Timestamps are int64 nanoseconds.
     Conversion revenue is held in whole cents.
     """
 
@@ -57,8 +57,8 @@ class Inputs:
     c_ts: np.ndarray
     c_cents: np.ndarray
     c_new: np.ndarray | None
-    order_ids: np.ndarray
-    customer_names: np.ndarray
+    order_ids: pa.ChunkedArray
+    customer_names: pa.Array
 
 
 def _row(i: int) -> int:
@@ -203,15 +203,16 @@ def _flags(table: pa.Table, col: str, src: str) -> np.ndarray:
     return yes
 
 
-def _codes(arr: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """Dense codes in sorted order of the values."""
+def _codes(arr: pa.ChunkedArray, *, sort: bool = True) -> tuple[np.ndarray, pa.Array]:
+    """Dense integer codes of the values, and the values; in sorted order when ``sort``."""
     enc = arr.combine_chunks().dictionary_encode()
-    names = enc.dictionary.to_pylist()
-    order = np.argsort(np.array(names, dtype=object), kind="stable")
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[order] = np.arange(len(names))
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank[codes], [names[i] for i in order]
+    if not sort:
+        return codes, enc.dictionary
+    order = pc.array_sort_indices(enc.dictionary).to_numpy().astype(np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], enc.dictionary.take(pa.array(order))
 
 
 def _from_tables(tp: pa.Table, cv: pa.Table, tsrc: str, csrc: str) -> Inputs:
@@ -219,14 +220,14 @@ def _from_tables(tp: pa.Table, cv: pa.Table, tsrc: str, csrc: str) -> Inputs:
     _require(cv, CONVERSION_COLUMNS, csrc)
     t_cust_s = _text(tp, "customer_id", tsrc)
     t_ts = _timestamps(tp, "timestamp", tsrc)
-    t_ch, channel_names = _codes(_text(tp, "channel", tsrc))
+    t_ch, channels = _codes(_text(tp, "channel", tsrc))
     t_cost = _numbers(tp, "cost", tsrc, null_as_zero=True) if "cost" in tp.column_names else None
     order_ids = _text(cv, "order_id", csrc)
     c_cust_s = _text(cv, "customer_id", csrc)
     c_ts = _timestamps(cv, "timestamp", csrc)
     revenue = _numbers(cv, "revenue", csrc)
     c_new = _flags(cv, "new_customer", csrc) if "new_customer" in cv.column_names else None
-    oid, oid_names = _codes(order_ids)
+    oid, oid_names = _codes(order_ids, sort=False)
     if len(oid_names) < len(oid):
         order = np.lexsort((np.arange(len(oid)), oid))
         dup = np.flatnonzero(oid[order][1:] == oid[order][:-1])
@@ -234,15 +235,14 @@ def _from_tables(tp: pa.Table, cv: pa.Table, tsrc: str, csrc: str) -> Inputs:
         k = dup[np.argmin(order[dup + 1])]
         i, j = int(order[k]), int(order[k + 1])
         raise AttributionError(f"{csrc}: rows {_row(i)} and {_row(j)} both hold order_id "
-                               f"'{oid_names[oid[j]]}'")
+                               f"'{oid_names[oid[j]].as_py()}'")
     both = pa.chunked_array(t_cust_s.chunks + c_cust_s.chunks, type=pa.string())
-    cust, customer_names = _codes(both)
+    cust, customer_names = _codes(both, sort=False)
     n_t = len(t_ts)
     return Inputs(
-        t_cust=cust[:n_t], t_ts=t_ts, t_ch=t_ch, t_cost=t_cost, channel_names=channel_names,
+        t_cust=cust[:n_t], t_ts=t_ts, t_ch=t_ch, t_cost=t_cost, channel_names=channels.to_pylist(),
         c_cust=cust[n_t:], c_ts=c_ts, c_cents=np.round(revenue * 100.0).astype(np.int64),
-        c_new=c_new, order_ids=np.array(order_ids.to_pylist(), dtype=object),
-        customer_names=np.array(customer_names, dtype=object),
+        c_new=c_new, order_ids=order_ids, customer_names=customer_names,
     )
 
 
@@ -295,7 +295,7 @@ def read_spend(path: str | os.PathLike[str], channel_map: Mapping[str, str] | No
         "channel": [cmap.get(c, c) for c in channel],
         "spend": spend,
     })
-    return frame.groupby(["week", "channel"], as_index=False, sort=True)["spend"].sum()
+    return frame.groupby(["week", "channel"], sort=True)["spend"].sum().reset_index()
 
 
 def read_channel_map(path: str | os.PathLike[str]) -> dict[str, str]:
