@@ -69,17 +69,9 @@ def demo_settings() -> dict[str, Any]:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if not (out.exists() or out.is_symlink()):
-        return
-    if not out.is_dir():
-        raise RoisteError(f"{out}: exists and is not a directory")
-    if not force:
-        raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
-    other = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES)
-    if other:
-        raise RoisteError(
-            f"{out}: holds files the demo did not write ({', '.join(other[:3])}); not replacing it"
-        )
+    from optimizer.report.output import check_output_dir
+
+    check_output_dir(out, force, DEMO_ENTRIES)
 
 
 def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool = True) -> Path:
@@ -104,7 +96,8 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
     from optimizer.plan import run_plan
     from optimizer.report.output import sibling_dir
 
-    out = Path(out)
+    given = Path(out)
+    out = Path(os.path.abspath(out))
     _check_out(out, force)
     settings = demo_settings()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +128,7 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out / "plan" / "report.html"
+    return given / "plan" / "report.html"
 
 
 __all__ = ["DEFAULT_SETTINGS", "demo_scenario_path", "demo_settings", "run_demo"]

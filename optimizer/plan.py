@@ -448,12 +448,12 @@ def run_plan(
     failed run leaves no output directory.
     """
     from models.panel import read_panel
-    from optimizer.report.output import check_output_dir, write_plan
+    from optimizer.report.output import OUTPUT_FILES, check_output_dir, write_plan
     from optimizer.scenario import check_against_data, load_scenario
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    check_output_dir(out, force)
+    check_output_dir(out, force, OUTPUT_FILES)
     scenario_path = Path(scenario_path)
     scenario = load_scenario(scenario_path)
     panel_kw: dict[str, Any] = {

@@ -424,11 +424,13 @@ def test_run_plan_writes_every_output_deterministically(tmp_path: Path) -> None:
     assert plan.headline().startswith("World plan: net margin")
 
 
-def test_existing_output_is_refused_unless_forced(tmp_path: Path) -> None:
+def test_existing_output_is_refused_unless_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sc = _world(tmp_path)
     out = tmp_path / "plan"
     run_plan(sc, out, progress=False)
-    (out / "stale.txt").write_text("from an older run")
+    (out / "allocation.csv").write_text("from an older run")
     with pytest.raises(RoisteError, match="exists"):
         run_plan(sc, out, progress=False)
     result = CliRunner().invoke(main, ["plan", str(sc), "--out", str(out), "--quiet"])
@@ -437,8 +439,17 @@ def test_existing_output_is_refused_unless_forced(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plan", str(sc), "--out", str(out), "--quiet", "--force"])
     assert result.exit_code == 0, result.output
     assert "net margin" in result.output and "report.html" in result.output
-    assert not (out / "stale.txt").exists()  # replaced as a whole
+    assert (out / "allocation.csv").read_text().startswith("channel,")  # replaced as a whole
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # --force never wipes a directory holding other work, nor the working directory
+    (out / "my_notes.txt").write_text("mine")
+    with pytest.raises(RoisteError, match=r"my_notes\.txt.*not replacing"):
+        run_plan(sc, out, force=True, progress=False)
+    (out / "my_notes.txt").unlink()
+    monkeypatch.chdir(out)
+    with pytest.raises(RoisteError, match="working directory"):
+        run_plan(sc, ".", force=True, progress=False)
+    assert (out / "summary.json").is_file()
 
 
 def test_a_failed_plan_leaves_no_output_directory(tmp_path: Path) -> None:

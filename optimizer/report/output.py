@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ OUTPUT_FILES = (
 
 def sibling_dir(out: Path, kind: str) -> Path:
     """A new empty hidden directory next to ``out`` (same file system, so renames are atomic)."""
+    out = Path(os.path.abspath(out))
     for _ in range(100):
         d = out.parent / f".{out.name}.{secrets.token_hex(4)}.{kind}"
         try:
@@ -42,13 +43,27 @@ def sibling_dir(out: Path, kind: str) -> Path:
     raise RoisteError(f"{out.parent}: cannot create a temporary directory")
 
 
-def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse an existing output (unless ``force`` and it is a directory)."""
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise RoisteError(f"{out}: exists and is not a directory")
-        if not force:
-            raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
+def check_output_dir(out: Path, force: bool, outputs: Collection[str] | None = None) -> None:
+    """Refuse an existing output, unless ``force`` and it is a directory that may be replaced.
+
+    Never replaced, even with ``force``: a file, the working directory or a directory that
+    contains it, and (when ``outputs`` names the files a run writes) a directory holding
+    anything else, so that ``--force`` cannot wipe a folder of other work.
+    """
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not out.is_dir():
+        raise RoisteError(f"{out}: exists and is not a directory")
+    if not force:
+        raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
+    here, target = Path.cwd().resolve(), out.resolve()
+    if target == here or target in here.parents:
+        raise RoisteError(f"{out}: is the working directory or contains it; not replacing it")
+    if outputs is not None:
+        other = sorted(p.name for p in out.iterdir() if p.name not in outputs)
+        if other:
+            shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise RoisteError(f"{out}: holds files this command does not write ({shown}); not replacing it")
 
 
 def write_plan(
@@ -89,8 +104,8 @@ def write_plan(
     from optimizer.report.tables import allocation_csv, summary_json
     from optimizer.report.xlsx import xlsx_bytes
 
-    out = Path(out_dir)
-    check_output_dir(out, force)
+    out = Path(os.path.abspath(out_dir))
+    check_output_dir(out, force, OUTPUT_FILES)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_dir(out, "tmp")
     try:
@@ -110,7 +125,7 @@ def write_plan(
         text = json.dumps({k: round(v, 4) for k, v in sorted(all_timings.items())}, indent=2)
         (tmp / "timings.json").write_text(text + "\n", encoding="utf-8")
         if out.exists():
-            check_output_dir(out, force)
+            check_output_dir(out, force, OUTPUT_FILES)
             old = sibling_dir(out, "old")
             os.replace(out, old / "plan")
             os.replace(tmp, out)
