@@ -99,6 +99,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
     pool_ridge : float, default=1.0
         Penalty on the level deviations, in units of one week's squared (standardised) target:
         a level seen in one week keeps ``1 / (1 + pool_ridge)`` of its own deviation.
+    positive_intercept : bool, default=True
+        Keep the intercept (the baseline at mean controls and mid-season) non-negative, so
+        that always-on channels cannot claim more than the whole target.
     k_bounds : tuple of float, default=(0.1, 10.0)
         Half-saturation spend as multiples of the channel's mean adstocked spend.
     sweeps : int, default=3
@@ -131,6 +134,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         ridge: float = 1e-3,
         control_groups: Sequence[Sequence[int]] = (),
         pool_ridge: float = 1.0,
+        positive_intercept: bool = True,
         k_bounds: tuple[float, float] = (0.1, 10.0),
         sweeps: int = 3,
         refine: bool = True,
@@ -146,6 +150,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.ridge = ridge
         self.control_groups = control_groups
         self.pool_ridge = pool_ridge
+        self.positive_intercept = positive_intercept
         self.k_bounds = k_bounds
         self.sweeps = sweeps
         self.refine = refine
@@ -205,14 +210,17 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         p = Z.shape[1]
         pen = np.concatenate([self.pen_base_, np.full(n_media, self.ridge * len(y))])
         A = Z.T @ Z + np.diag(pen)
-        try:
-            b = np.linalg.solve(A, Z.T @ y)
-        except np.linalg.LinAlgError:
-            b = np.linalg.lstsq(A, Z.T @ y, rcond=None)[0]
-        if n_media == 0 or b[p - n_media :].min() >= 0.0:
-            return np.asarray(b, dtype=float)
-        lower = np.full(p, -np.inf)
-        lower[p - n_media :] = 0.0
+        c = Z.T @ y
+        b = _symmetric_solve(A, c)
+        bounded = np.zeros(p, dtype=bool)
+        bounded[p - n_media :] = True
+        bounded[0] = self.positive_intercept
+        if not bounded.any() or b[bounded].min() >= 0.0:
+            return b
+        nb = nonneg_normal_solve(A, c, bounded)
+        if nb is not None:
+            return nb
+        lower = np.where(bounded, 0.0, -np.inf)  # fallback if the active set cycles
         Za = np.vstack([Z, np.diag(np.sqrt(pen))])
         ya = np.concatenate([y, np.zeros(p)])
         res = lsq_linear(Za, ya, bounds=(lower, np.full(p, np.inf)), method="bvls")
@@ -381,6 +389,55 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         """Expected target of each week of ``X``."""
         parts = self.decompose(X)
         return np.asarray(parts["baseline"] + parts["controls"] + parts["media"].sum(axis=1))
+
+
+def _symmetric_solve(A: FloatArray, c: FloatArray) -> FloatArray:
+    try:
+        return np.asarray(np.linalg.solve(A, c), dtype=float)
+    except np.linalg.LinAlgError:
+        return np.asarray(np.linalg.lstsq(A, c, rcond=None)[0], dtype=float)
+
+
+def nonneg_normal_solve(A: FloatArray, c: FloatArray, bounded: np.ndarray, max_iter: int = 500) -> FloatArray | None:
+    """Minimise ``b'Ab/2 - c'b`` with ``b[bounded] >= 0`` (A positive definite).
+
+    Lawson and Hanson's active-set method on the normal equations: the bounded coefficients
+    start at zero and enter one at a time by largest gradient; a coefficient that would turn
+    negative is stepped back to the bound and leaves.  Exact at convergence; returns None if it
+    does not converge within ``max_iter`` steps.
+    """
+    p = len(c)
+    passive = ~bounded
+    x = np.zeros(p)
+
+    def solve_on(mask: np.ndarray) -> FloatArray:
+        z = np.zeros(p)
+        z[mask] = _symmetric_solve(A[np.ix_(mask, mask)], c[mask])
+        return z
+
+    x = solve_on(passive)
+    tol = 1e-12 * max(1.0, float(np.abs(c).max()))
+    for _ in range(max_iter):
+        w = c - A @ x  # minus the gradient
+        w[passive] = -np.inf
+        j = int(np.argmax(w))
+        if w[j] <= tol:
+            return x
+        passive[j] = True
+        for _ in range(max_iter):
+            z = solve_on(passive)
+            bad = passive & bounded & (z <= 0.0)
+            if not bad.any():
+                x = z
+                break
+            step = float(np.min(x[bad] / (x[bad] - z[bad])))
+            x = x + step * (z - x)
+            leave = passive & bounded & (x <= tol)
+            passive &= ~leave
+            x[leave] = 0.0
+        else:
+            return None
+    return None
 
 
 def _max_lag(adstocks: Sequence[Adstock]) -> int:

@@ -273,3 +273,50 @@ def test_geometric_fast_path_matches_the_registry():
     x = np.random.default_rng(0).uniform(0, 10, 60)
     np.testing.assert_allclose(adstocked(x, Geometric(alpha=0.55)), Geometric(alpha=0.55).apply(x))
     np.testing.assert_allclose(adstocked(x, Geometric(alpha=0.55)), _geometric(x, 0.55))
+
+
+def test_active_set_solver_matches_bounded_least_squares():
+    """The normal-equation active-set solve against scipy's bounded least squares (bvls)."""
+    from scipy.optimize import lsq_linear
+
+    from models.mmm import nonneg_normal_solve
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n, pf, pm = int(rng.integers(30, 120)), int(rng.integers(1, 12)), int(rng.integers(1, 10))
+        Z = rng.normal(size=(n, pf + pm))
+        Z[:, pf:] = np.abs(Z[:, pf:])
+        y = rng.normal(size=n)
+        pen = np.full(pf + pm, 1e-3)
+        A, c = Z.T @ Z + np.diag(pen), Z.T @ y
+        bounded = np.r_[np.zeros(pf, bool), np.ones(pm, bool)]
+        bounded[0] = bool(rng.random() < 0.5)
+        b = nonneg_normal_solve(A, c, bounded)
+        assert b is not None and b[bounded].min() >= 0.0
+        ref = lsq_linear(np.vstack([Z, np.diag(np.sqrt(pen))]), np.r_[y, np.zeros(pf + pm)],
+                         bounds=(np.where(bounded, 0.0, -np.inf), np.inf), method="bvls").x
+        f_b, f_ref = 0.5 * b @ A @ b - c @ b, 0.5 * ref @ A @ ref - c @ ref
+        assert f_b <= f_ref + 1e-9 * max(1.0, abs(f_ref))
+
+
+def test_estimator_refuses_bad_arrays(world):
+    frame, _ = world
+    X, y = _arrays(frame)
+    bad = X.copy()
+    bad[5, 1] = -1.0
+    with pytest.raises(CurveError, match="spend column 1 has a negative value in row 5"):
+        MarketingMixRegressor(n_channels=3, time_column=4).fit(bad, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        MarketingMixRegressor(n_channels=3, time_column=4).fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="not registered"):
+        MarketingMixRegressor(n_channels=3, families=("nope",)).fit(X, y)
+
+
+def test_progress_bar_only_when_asked(world, capsys):
+    frame, _ = world
+    panel = world_panel(frame)
+    fit_wide(panel, bootstrap=2, progress=False)
+    assert capsys.readouterr().err == ""
+    fit_wide(panel, bootstrap=2, progress=True)
+    err = capsys.readouterr().err
+    assert "mmm search" in err and "bootstrap" in err
