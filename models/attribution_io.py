@@ -14,6 +14,7 @@ they are.  An empty ``cost`` counts as 0.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def read_table(path: str | os.PathLike[str], what: str) -> pa.Table:
             raise AttributionError(f"{src}: not a CSV or Parquet file (binary content)")
         else:
             first = head.decode("utf-8-sig", errors="replace").splitlines()[0]
-            names = [n.strip() for n in first.split(",")]
+            names = [n.strip() for n in next(csv.reader([first]))]
             for i, n in enumerate(names):
                 if n in names[:i]:
                     raise AttributionError(f"{src}: row 1: column '{n}' appears twice")

@@ -341,3 +341,60 @@ def test_missing_file_and_parquet_inputs(tmp_path: Path) -> None:
     res = attribute(inp, AttributionRule("last-click"))
     assert res.totals.set_index("channel")["new_customers"].to_dict() == {
         "email": 0.0, "search": 1.0, "social": 0.0}
+
+
+def test_nanosecond_order_survives_coarse_matching_keys() -> None:
+    # 40 customers over ten years do not fit (customer, nanosecond) into 63 bits: the keys
+    # use coarser buckets, and touches in the same bucket as an order still fall on the
+    # right side of it
+    base = pd.Timestamp("2024-01-01")
+    ns = pd.Timedelta(1, "ns")
+    tp = pd.DataFrame({
+        "customer_id": ["u1", "u1", "u1"] + [f"x{i}" for i in range(40)],
+        "timestamp": [base + 1 * ns, base + 5 * ns, base + 7 * ns]
+        + [pd.Timestamp("2014-01-01")] * 40,
+        "channel": ["before", "after", "later"] + ["old"] * 40,
+    })
+    cv = pd.DataFrame({"order_id": ["o1", "o2"], "customer_id": ["u1", "u1"],
+                       "timestamp": [base + 3 * ns, base + pd.Timedelta(days=1)],
+                       "revenue": [10.0, 20.0]})
+    res = attribute(inputs_from_frames(tp, cv), AttributionRule("linear"))
+    got = res.credits.groupby("timestamp")["channel"].apply(sorted).tolist()
+    assert got == [["before"], ["after", "later"]]
+
+
+def test_spend_from_touch_costs_and_keep_direct(tmp_path: Path) -> None:
+    from models.attribution import write_attribution_panel
+
+    tp, cv = world([("u1", 1, "search"), ("u1", 8, "search"), ("u2", 2, "video")],
+                   [("u1", 9, 100.0), ("u3", 3, 7.0)])
+    tp["cost"] = [1.5, 2.25, None]
+    tp.to_csv(tmp_path / "tp.csv", index=False)
+    cv.to_csv(tmp_path / "cv.csv", index=False)
+    out = tmp_path / "panel.csv"
+    write_attribution_panel(tmp_path / "tp.csv", tmp_path / "cv.csv", AttributionRule("linear"), out)
+    panel = pd.read_csv(out)
+    # days 1 and 2 fall in the week of 2024-03-04, day 8 and 9 in the next
+    assert panel.to_dict("list") == {
+        "date": ["2024-03-04", "2024-03-04", "2024-03-11", "2024-03-11"],
+        "channel": ["search", "video", "search", "video"],
+        "spend": [1.5, 0.0, 2.25, 0.0],
+        "revenue": [0.0, 0.0, 100.0, 0.0],
+        "orders": [0.0, 0.0, 1.0, 0.0],
+    }
+    side = json.loads(Path(f"{out}.attribution.json").read_text())
+    assert side["totals"]["direct_revenue"] == 7.0 and not side["panel_keeps_direct"]
+    write_attribution_panel(tmp_path / "tp.csv", tmp_path / "cv.csv", AttributionRule("linear"),
+                            out, keep_direct=True)
+    kept = pd.read_csv(out)
+    assert kept.loc[kept["channel"] == DIRECT, "revenue"].tolist() == [7.0, 0.0]
+
+
+def test_channel_map_file(tmp_path: Path) -> None:
+    from models.attribution_io import read_channel_map
+
+    (tmp_path / "map.yaml").write_text("fb: social\nig: social\n")
+    assert read_channel_map(tmp_path / "map.yaml") == {"fb": "social", "ig": "social"}
+    (tmp_path / "bad.yaml").write_text("- fb\n")
+    with pytest.raises(AttributionError, match="a channel map is a mapping"):
+        read_channel_map(tmp_path / "bad.yaml")

@@ -245,3 +245,5 @@ def test_journeys_attribute_fit_plan(files: dict[str, Path], tmp_path: Path) -> 
     if "attribution_hash" not in meta:
         pytest.xfail("the fitter does not yet copy PANEL.attribution.json into CurveSet.meta")
     assert meta["attribution_hash"] == AttributionRule("shapley").config_hash
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert summary["inputs"]["attribution"] == AttributionRule("shapley").config_hash
