@@ -69,7 +69,7 @@ def _plan(**kw: Any) -> Plan:
 
 @pytest.fixture(scope="module")
 def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, Path]:
-    plan = _plan(steps=2)
+    plan = _plan(steps=2, channels={CHANNELS[1]: {"commission_rate": 0.05}, CHANNELS[2]: {"locked": True}})
     out = tmp_path_factory.mktemp("report") / "plan"
     write_plan(plan, out)
     return plan, out
@@ -164,6 +164,7 @@ def test_html_is_one_self_contained_file(plan_dir: tuple[Plan, Path]) -> None:
     for c in CHANNELS:
         assert c.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page
     assert "display <tv>" not in page  # escaped, never raw markup
+    assert "display &lt;tv&gt; (locked)" in page
     assert f"{plan.optimality_gap:.2e}" in page
     assert "d" * 64 in page and "5" * 64 in page
     assert plan.version in page

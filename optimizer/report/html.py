@@ -121,6 +121,13 @@ def section_header(plan: Plan) -> str:
     )
 
 
+def _with_locks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**r, "channel": T.LOCKED_CHANNEL.format(channel=r["channel"]) if r.get("locked") else r["channel"]}
+        for r in records
+    ]
+
+
 def section_recommendation(plan: Plan) -> str:
     cols = [
         ("channel", "text"),
@@ -154,7 +161,7 @@ def section_recommendation(plan: Plan) -> str:
     )
     return (
         f"<h2>{esc(T.SECTION_RECOMMENDATION)}</h2><p>{esc(intro)}</p>"
-        + table(cols, _records(plan), total)
+        + table(cols, _with_locks(_records(plan)), total)
     )
 
 
@@ -401,6 +408,10 @@ def section_proof(plan: Plan, timings: Mapping[str, float]) -> str:
             rows.append((T.PROOF_LABELS[k], f"<code>{esc(plan.hashes[k])}</code>"))
     if plan.attribution_hash:
         rows.append((T.PROOF_LABELS["attribution"], f"<code>{esc(plan.attribution_hash)}</code>"))
+    fit = {k: v for k, v in plan.curves.diagnostics.items() if isinstance(v, int | float)}
+    if fit:
+        shown = ", ".join(f"{k} {float(v):.3g}" for k, v in sorted(fit.items()))
+        rows.append((T.PROOF_LABELS["fit"], esc(shown)))
     rows.append((T.PROOF_LABELS["version"], esc(plan.version)))
     extra = "".join(
         f"<tr><td>{esc(k)}</td><td class=\"num\">{v:.3f}</td></tr>" for k, v in sorted(timings.items())

@@ -167,7 +167,9 @@ PROOF_LABELS: dict[str, str] = {
     "curves": "Curves (SHA-256)",
     "attribution": "Attribution (hash)",
     "version": "roiste version",
+    "fit": "Fit of the curves",
 }
+LOCKED_CHANNEL = "{channel} (locked)"
 
 AXIS_PERIOD_SPEND = "Period spend"
 AXIS_PERIOD_REVENUE = "Incremental revenue per period"
