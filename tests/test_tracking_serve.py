@@ -95,6 +95,11 @@ def test_health_and_openapi(server) -> None:
     assert op["security"] == [{"bearer": []}]
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert {"200", "400", "401", "413", "422"} <= set(op["responses"])
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert _request(server["port"], "GET", "/v1/purchases", headers=auth)[:2] == (
+        405, {"error": "Method Not Allowed"}
+    )
+    assert _request(server["port"], "GET", "/nowhere")[:2] == (404, {"error": "Not Found"})
 
 
 def test_answers_equal_the_batch_command(server, tmp_path: Path) -> None:
