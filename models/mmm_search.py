@@ -150,7 +150,7 @@ def refine(
 
     eps = 1e-9
     x0a = np.clip(np.asarray(x0), np.asarray(lo) + eps, np.asarray(hi) - eps)
-    sol = least_squares(residuals, x0a, bounds=(np.asarray(lo), np.asarray(hi)), diff_step=1e-4, max_nfev=400)
+    sol = least_squares(residuals, x0a, bounds=(np.asarray(lo), np.asarray(hi)), diff_step=1e-4, max_nfev=50, ftol=1e-6, xtol=1e-6)
     trial = unpack(sol.x)
     Ft = np.column_stack([feature(c, s) for c, s in enumerate(trial)])
     crit, _ = evaluate(Ft, trial)
