@@ -295,6 +295,27 @@ class _DefaultCommandGroup(click.Group):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "TOUCHPOINTS CONVERSIONS --rule RULE --out PANEL ...")
+        formatter.write_usage(ctx.command_path, "compare TOUCHPOINTS CONVERSIONS --rules A,B --out DIR")
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        # the default command's help and errors read "roiste attribute TOUCHPOINTS ..."
+        return ("" if name == self.default_command else name), cmd, rest
+
+
+class _DefaultContext(click.Context):
+    @property
+    def command_path(self) -> str:
+        return super().command_path.rstrip()
+
+
+class _DefaultCommand(click.Command):
+    context_class = _DefaultContext
+
 
 lookback_option = click.option("--lookback-days", type=click.FloatRange(0, None, min_open=True),
                                default=30.0, show_default=True,
@@ -322,16 +343,14 @@ def _rule_options(params: tuple[str, ...], channel_map: Path | None) -> tuple[di
 def attribute_group() -> None:
     """Credit conversions to channels along touchpoint paths.
 
-    \b
-    roiste attribute TOUCHPOINTS CONVERSIONS --rule RULE --out PANEL [--spend SPEND]
-    roiste attribute compare TOUCHPOINTS CONVERSIONS --rules a,b,c --out DIR
-
-    Rules: last-click, first-click, linear, position-based, time-decay, markov, shapley.
-    (A touchpoints file named 'compare' is given as ./compare.)
+    The first form writes the weekly panel one rule credits (see
+    'roiste attribute TOUCHPOINTS --help' for its options); 'compare' puts several rules side
+    by side.  Rules: last-click, first-click, linear, position-based, time-decay, markov,
+    shapley.  (A touchpoints file named 'compare' is given as ./compare.)
     """
 
 
-@attribute_group.command("run", hidden=True)
+@attribute_group.command("run", hidden=True, cls=_DefaultCommand)
 @click.argument("touchpoints", type=PATH)
 @click.argument("conversions", type=PATH)
 @click.option("--rule", required=True, help="Attribution rule, e.g. position-based.")
