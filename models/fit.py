@@ -50,7 +50,8 @@ EPOCH = pd.Timestamp("1970-01-05")  # a Monday: week indices count from it
 RECENT_WEEKS = 8
 RATIO_WEEKS = 13
 ALPHAS = tuple(np.round(np.arange(0.0, 0.81, 0.1), 2))
-K_RELATIVE = np.geomspace(0.05, 20.0, 28)  # half-saturation spend / recent adstocked spend
+K_RELATIVE = np.geomspace(0.05, 20.0, 22)  # half-saturation spend / recent adstocked spend
+SHAPE_POINTS = 6  # grid points per shape parameter
 MAX_ALPHA = 0.9
 SHIFT_F = 12.0  # sup-F over positions a level shift must reach (about the 1 % point)
 
@@ -121,7 +122,7 @@ def _shape_grid(family: str) -> list[dict[str, float]]:
     bounds = SATURATIONS[family].shape_bounds()
     grids: list[dict[str, float]] = [{}]
     for name, (lo, hi) in bounds.items():
-        values = np.geomspace(lo, hi, 8) if lo > 0 else np.linspace(lo, hi, 8)
+        values = np.geomspace(lo, hi, SHAPE_POINTS) if lo > 0 else np.linspace(lo, hi, SHAPE_POINTS)
         grids = [{**g, name: float(v)} for g in grids for v in values]
     return grids
 
@@ -209,12 +210,6 @@ def _profile(
         beta = np.minimum(beta, cap)
     gain = 2.0 * beta * zy - beta**2 * np.where(ok, zz, 0.0)
     return np.sum(ry**2, axis=0) - gain, beta
-
-
-def _cap(z: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
-    """Largest beta per candidate that keeps the (weighted) mean baseline non-negative."""
-    zm = z @ w
-    return np.where(zm > 0, float(y @ w) / np.maximum(zm, 1e-300), np.inf)
 
 
 # --------------------------------------------------------------------------- one fit
@@ -341,13 +336,15 @@ class _Problem:
         a = _adstocked(self.x, ad)
         return _unit(family, shape).value(a / k), float(np.log(k / _a_ref(a)))
 
-    def score(self, q: FloatArray, z: FloatArray, rows: slice | FloatArray, rel: FloatArray,
+    def score(self, q: FloatArray, zw: FloatArray, rows: slice, rel: FloatArray,
               yw: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-        """Penalised RSS and beta of candidates ``z`` (unweighted) on the weeks ``rows``."""
-        sw, w = self.sw[rows], self.w[rows]
+        """Penalised RSS and beta of candidates ``zw`` (weighted features) on the weeks ``rows``."""
+        sw = self.sw[rows]
         yw = self.y[rows] * sw if yw is None else yw
-        cap = _cap(z[:, rows], self.y[rows], w)
-        rss, beta = _profile(q, z[:, rows] * sw[None, :], yw, cap)
+        zr = zw[:, rows]
+        zm = zr @ sw  # = sum_t w_t z_t
+        cap = np.where(zm > 0, float(self.y[rows] @ self.w[rows]) / np.maximum(zm, 1e-300), np.inf)
+        rss, beta = _profile(q, zr, yw, cap)
         pen = self.lam * rel**2
         return rss + (pen[:, None] if rss.ndim == 2 else pen), beta
 
@@ -363,11 +360,14 @@ def _cv_errors(
     if splits < 2:
         return {}
     bw = b * sw[:, None]
+    zw = grid.z * sw[None, :]
     fam = np.asarray(grid.family)
     err: dict[str, list[float]] = {f: [] for f in families}
     for tr, te in TimeSeriesSplit(n_splits=splits, test_size=test_size).split(y):
         q = _basis(bw[tr])
-        obj, beta = prob.score(q, grid.z, tr, grid.log_rel_k)
+        if not np.array_equal(tr, np.arange(len(tr))):
+            raise AssertionError("TimeSeriesSplit trains on a prefix")
+        obj, beta = prob.score(q, zw, slice(0, len(tr)), grid.log_rel_k)
         for f in families:
             idx = np.flatnonzero(fam == f)
             c = int(idx[np.argmin(obj[idx])])
@@ -431,15 +431,15 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
     def objective(p: FloatArray) -> float:
         k, alpha, sh = unpack(p)
         z, rel = prob.features(fam, sh, alpha, k)
-        return float(prob.score(q, z[None, :], every, np.array([rel]))[0][0])
+        return float(prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]))[0][0])
 
     res = minimize(objective, np.array(start), method="Nelder-Mead", bounds=bounds,
-                   options={"xatol": 1e-4, "fatol": 1e-10 * max(best["obj"], 1e-300), "maxfev": 400})
+                   options={"xatol": 1e-3, "fatol": 1e-7 * max(best["obj"], 1e-300), "maxfev": 300})
     if res.fun >= best["obj"]:
         return best
     k, alpha, sh = unpack(res.x)
     z, rel = prob.features(fam, sh, alpha, k)
-    _, beta = prob.score(q, z[None, :], every, np.array([rel]))
+    _, beta = prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]))
     return {**best, "k": k, "ad": alpha, "shape": sh, "obj": float(res.fun),
             "beta": float(beta[0]), "z": z}
 
@@ -467,18 +467,19 @@ def _fit_arrays(
     grid = _build_grid(x, families, ads, settings.shape)
     every = slice(None)
     q = _basis(b * prob.sw[:, None])
-    obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+    zw = grid.z * prob.sw[None, :]
+    obj, beta = prob.score(q, zw, every, grid.log_rel_k)
     if shift == "auto":
         week = _detect_shift(t, b, prob.sw, grid.z[int(np.argmin(obj))], y * prob.sw)
         if week is not None:
             design = BaselineDesign.for_weeks(t, settings.n_harmonics, week)
             b = design.matrix(t)
             q = _basis(b * prob.sw[:, None])
-            obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+            obj, beta = prob.score(q, zw, every, grid.log_rel_k)
     if settings.k_prior_sd:
         dof = max(int(valid.sum()) - q.shape[1] - 2, 1)
         prob.lam = float(np.min(obj)) / dof / settings.k_prior_sd**2
-        obj, beta = prob.score(q, grid.z, every, grid.log_rel_k)
+        obj, beta = prob.score(q, zw, every, grid.log_rel_k)
     errors = _cv_errors(grid, b, prob, settings.cv_splits, families) if len(families) > 1 else {}
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
     family = families[0]
@@ -534,27 +535,18 @@ def _bootstrap(
     ew[valid] = e[idx].T
     yw = (mu * sw)[:, None] + ew
     every = slice(None)
-    obj, _ = prob.score(q, grid.z[rows], every, grid.log_rel_k[rows], yw)
+    obj, beta = prob.score(q, grid.z[rows] * sw[None, :], every, grid.log_rel_k[rows], yw)
     best = np.argmin(obj, axis=0)
     draws = []
-    nk = grid.block
+    adstocks: dict[int, Adstock] = {}
     for j in range(d):
         c = int(best[j])
-        pos = c % nk
-        k = float(grid.k[rows[c]])
-        if 0 < pos < nk - 1:  # parabola through the neighbours in log k
-            r0, r1, r2 = obj[c - 1, j], obj[c, j], obj[c + 1, j]
-            den = r0 - 2 * r1 + r2
-            if den > 0:
-                step = float(np.log(grid.k[rows[c + 1]] / grid.k[rows[c]]))
-                k *= float(np.exp(np.clip(0.5 * (r0 - r2) / den, -0.5, 0.5) * step))
-        ad = grid.ad[rows[c]]
-        sh = grid.shape[rows[c]]
-        z, rel = prob.features(fit.family, sh, ad, k)
-        _, bj = prob.score(q, z[None, :], every, np.array([rel]), yw[:, j])
-        adstock = _as_adstock(ad)
-        sat = SATURATIONS[fit.family].from_scale(k, **sh)
-        draws.append(Component(float(bj[0]), sat, adstock))
+        r = int(rows[c])
+        ad = grid.ad[r]
+        if id(ad) not in adstocks:
+            adstocks[id(ad)] = _as_adstock(ad)
+        sat = SATURATIONS[fit.family].from_scale(float(grid.k[r]), **grid.shape[r])
+        draws.append(Component(float(beta[c, j]), sat, adstocks[id(ad)]))
     return draws
 
 
@@ -759,8 +751,9 @@ def fit_channel(
     fit = _fit_arrays(x, y, t, settings, seed)
     vis = None
     if visitors is not None:
+        # visitors only serve RPV: the family is chosen in-sample (no cross-validation)
         vfit = _fit_arrays(x, np.asarray(visitors, dtype=float), t,
-                           FitSettings(**{**settings.__dict__, "bootstrap": 0}))
+                           FitSettings(**{**settings.__dict__, "bootstrap": 0, "cv_splits": 0}))
         vis = vfit.component
     recent = float(np.nanmean(x[-RECENT_WEEKS:]))
     mean = float(np.nanmean(x))
