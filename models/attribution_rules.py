@@ -105,8 +105,10 @@ class AttributionRule:
             params["samples"] = _number(self.rule, "samples", params["samples"], integer=True)
             params["seed"] = _number(self.rule, "seed", params["seed"], integer=True, low=-1)
         object.__setattr__(self, "params", params)
-        object.__setattr__(self, "lookback_days",
-                           _number(self.rule, "lookback_days", self.lookback_days))
+        lookback = _number(self.rule, "lookback_days", self.lookback_days)
+        if lookback > 36_500:
+            raise AttributionError(f"lookback_days {lookback:g} is more than 100 years")
+        object.__setattr__(self, "lookback_days", lookback)
         cmap = {str(k): str(v) for k, v in dict(self.channel_map).items()}
         if any(not v.strip() for v in cmap.values()):
             raise AttributionError("channel_map: a channel is mapped to an empty name")

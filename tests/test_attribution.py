@@ -271,6 +271,12 @@ def test_bad_rules_are_named(rule: str, params: dict, message: str) -> None:
         AttributionRule(rule, params)
 
 
+def test_lookback_must_be_positive_and_finite() -> None:
+    for bad in (0, -1, float("inf"), 1e9, "a week"):
+        with pytest.raises(AttributionError, match="lookback_days"):
+            AttributionRule("linear", lookback_days=bad)  # type: ignore[arg-type]
+
+
 def test_attribution_meta_reads_the_sidecar(tmp_path: Path) -> None:
     panel = tmp_path / "panel.csv"
     assert attribution_meta(panel) == {}

@@ -67,7 +67,7 @@ def test_which_rules_recover_the_known_causes(journeys: JourneyWorld,
     assert dist["markov"] < dist["linear"], dist
     # last click over-credits the closing, low-lift channel; first click the opener
     assert shares["last-click"]["retargeting"] > 3 * truth["retargeting"]
-    assert shares["first-click"]["video"] > 1.15 * truth["video"]
+    assert shares["first-click"]["video"] > 1.1 * truth["video"]
     assert abs(shares["shapley"]["video"] - truth["video"]) < 0.05
 
 
