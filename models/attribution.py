@@ -131,6 +131,9 @@ def _journeys(inp: Inputs, rule: AttributionRule) -> _Journeys:
     keep = matched.copy()
     keep[matched] = t_ts[matched] >= ev_ts[pos[matched]] - lookback
     idx = np.flatnonzero(keep)
+    if len(idx) > 1 and (np.diff(pos[idx]) < 0).any():
+        # a touch stepped past an order in its bucket: regroup touches by event
+        idx = idx[np.argsort(pos[idx], kind="stable")]
     # open journeys: touches after the customer's last conversion, within the lookback of the
     # journey's last touch
     opn = np.flatnonzero(~matched)

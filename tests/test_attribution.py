@@ -404,3 +404,22 @@ def test_channel_map_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("- fb\n")
     with pytest.raises(AttributionError, match="a channel map is a mapping"):
         read_channel_map(tmp_path / "bad.yaml")
+
+
+def test_touches_stepping_past_an_order_in_their_bucket_stay_grouped() -> None:
+    # as above, with rows in an order that interleaves the two orders' touches in the bucket
+    base = pd.Timestamp("2024-01-01")
+    ns = pd.Timedelta(1, "ns")
+    tp = pd.DataFrame({
+        "customer_id": ["u1"] * 4 + [f"x{i}" for i in range(40)],
+        "timestamp": [base - 9 * ns, base + 6 * ns, base + 1 * ns, base + 8 * ns]
+        + [pd.Timestamp("2014-01-01")] * 40,
+        "channel": ["a", "c", "b", "d"] + ["old"] * 40,
+    })
+    cv = pd.DataFrame({"order_id": ["o1", "o2"], "customer_id": ["u1", "u1"],
+                       "timestamp": [base + 3 * ns, base + 9 * ns], "revenue": [10.0, 20.0]})
+    inputs = inputs_from_frames(tp, cv)
+    first = attribute(inputs, AttributionRule("first-click")).credits
+    assert first.groupby("timestamp")["channel"].apply(sorted).tolist() == [["a"], ["c"]]
+    last = attribute(inputs, AttributionRule("last-click")).credits
+    assert last.groupby("timestamp")["channel"].apply(sorted).tolist() == [["b"], ["d"]]
