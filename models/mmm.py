@@ -90,7 +90,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
     seasonality : int, default=2
         Order of the yearly Fourier seasonality (0: none; needs ``time_column``).
     ridge : float, default=1e-3
-        Ridge penalty on standardised coefficients (all but the intercept), per week.
+        Ridge penalty: times each baseline or control column's sum of squares (scale-free),
+        times the number of weeks for media coefficients (features in ``[0, 1)``); none on
+        the intercept.
     control_groups : sequence of sequence of int, default=()
         Column indices of indicator controls that are levels of one categorical (events,
         holidays).  Their effects are partially pooled: a shared effect plus level deviations
@@ -231,7 +233,21 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MarketingMixRegressor:
-        """Search each channel's adstock and saturation, then solve the coefficients."""
+        """Search each channel's adstock and saturation, then solve the coefficients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_weeks, n_features)
+            Consecutive weeks: spend columns first, then controls and the week counter.
+        y : array-like of shape (n_weeks,)
+            The target (revenue, sales) of each week.
+        sample_weight : array-like of shape (n_weeks,), optional
+            Non-negative week weights (the bootstrap passes how often each week was drawn).
+
+        Returns
+        -------
+        self : MarketingMixRegressor
+        """
         Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         sw = np.ones(len(ya)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if sw.shape != ya.shape or (sw < 0).any():
@@ -321,6 +337,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.r2_train_ = 1.0 - float(resid @ resid) / max(float(((ys - ys.mean()) ** 2).sum()), 1e-300)
         self._warn_weak(spend)
         return self
+
     def _store(self, b: FloatArray, specs: list[ChannelSpec], spend: FloatArray, refs: dict[Any, float]) -> None:
         C = self.n_channels
         p_base = len(b) - C
