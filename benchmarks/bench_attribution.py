@@ -98,6 +98,7 @@ def main() -> None:
     if args.run:
         run_one(*args.run)
         return
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         tp, cv = make_inputs(Path(tmp), args.touches, args.conversions)
@@ -116,9 +117,11 @@ def main() -> None:
         f"({dt.date.today().isoformat()})\n",
         f"Machine: {machine()}. `benchmarks/bench_attribution.py`; each rule in a fresh process: "
         "read and check both Parquet files, attribute, write the weekly panel.\n",
-        "| rule | wall time (s) | peak memory (MiB) |",
-        "|---|---:|---:|",
-        *[f"| {r['rule']} | {r['seconds']:.1f} | {r['peak_mib']} |" for r in rows],
+        f"Load average before the run: {load}.\n",
+        "| rule | kind | wall time (s) | peak memory (MiB) | touches in journeys |",
+        "|---|---|---:|---:|---:|",
+        *[f"| {r['rule']} | {'heuristic' if r['rule'] in HEURISTIC else 'data-driven'} "
+          f"| {r['seconds']:.1f} | {r['peak_mib']} | {r['touches_used']:,} |" for r in rows],
     ]
     text = "\n".join(lines) + "\n"
     print(text)
