@@ -247,3 +247,16 @@ def test_journeys_attribute_fit_plan(files: dict[str, Path], tmp_path: Path) -> 
     assert meta["attribution_hash"] == AttributionRule("shapley").config_hash
     summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
     assert summary["inputs"]["attribution"] == AttributionRule("shapley").config_hash
+
+
+def test_cli_weekly_revenue_is_the_weeks_conversions(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "panel.csv"
+    assert _run("attribute", files["touchpoints"], files["conversions"], "--rule", "time-decay",
+                "--keep-direct", "--out", out, "--quiet")[0] == 0
+    panel = pd.read_csv(out)
+    conv = pd.read_csv(files["conversions"], parse_dates=["timestamp"])
+    monday = conv["timestamp"].dt.to_period("W-SUN").dt.start_time.dt.strftime("%Y-%m-%d")
+    expected = conv.groupby(monday)["revenue"].sum().round(2)
+    got = panel.groupby("date")["revenue"].sum().round(2)
+    assert got[got > 0].to_dict() == expected.to_dict()
+    assert panel.groupby("date")["new_customers"].sum().sum() == pytest.approx(conv["new_customer"].sum())
