@@ -495,6 +495,7 @@ def fit_wide(
     seed: int = 0,
     progress: bool = True,
     families: Sequence[str] | None = None,
+    adstock: str = "geometric",
 ) -> CurveSet:
     """Fit the marketing-mix model of a wide panel and return one response curve per channel.
 
@@ -515,6 +516,8 @@ def fit_wide(
         Progress bars over the search and the bootstrap.
     families : sequence of str, optional
         Saturation families each channel may take (default: logistic only).
+    adstock : {"geometric", "weibull"}, default="geometric"
+        Carry-over family of every channel (Weibull allows a delayed peak).
 
     Returns
     -------
@@ -541,6 +544,7 @@ def fit_wide(
         n_channels=C,
         time_column=X.shape[1] - 1,
         families=tuple(families) if families else ("logistic",),
+        adstock=adstock,
         control_groups=groups,
         trend_knots=max(0, n_train // KNOT_WEEKS - 1),
         progress=progress,

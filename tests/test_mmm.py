@@ -16,7 +16,7 @@ from models.curves import CurveSet
 from models.errors import CurveError
 from models.mmm import MarketingMixRegressor, WeakChannelWarning, fit_wide
 from models.panel import panel_from_frame
-from models.transforms import Exponential, Geometric, Logistic, Saturation
+from models.transforms import Exponential, Geometric, Logistic, Saturation, Weibull
 
 WEEKS_PER_YEAR = 365.25 / 7.0
 
@@ -320,3 +320,28 @@ def test_progress_bar_only_when_asked(world, capsys):
     fit_wide(panel, bootstrap=2, progress=True)
     err = capsys.readouterr().err
     assert "mmm search" in err and "bootstrap" in err
+
+
+def test_weibull_adstock_recovers_a_delayed_peak():
+    """A flighted channel whose effect peaks weeks after the spend (Weibull shape 2, scale 3).
+
+    Over seeds 0..4 of this world the worst contribution was off by 13 % and the delayed
+    channel's shape and scale came out within 10 % of the truth; tolerances 20 % and 10 %.
+    """
+    rng = np.random.default_rng(2)
+    n = 156
+    t = np.arange(n, dtype=float)
+    flights = (np.arange(n) // 3) % 3 == 0
+    x = np.column_stack([np.where(flights, rng.uniform(5e3, 2e4, n), 0.0), rng.gamma(2.0, 1500.0, n)])
+    truth = [(Weibull(shape=2.0, scale=3.0), 1.0, 30_000.0), (Weibull(shape=1.0, scale=1.0), 1.5, 15_000.0)]
+    contrib = []
+    for c, (ad, k, beta) in enumerate(truth):
+        a = ad.apply(x[:, c])
+        contrib.append(beta * Logistic(k=k * a.mean()).value(a))
+    y = 80_000 + 60 * t + 5_000 * np.sin(2 * np.pi * t / WEEKS_PER_YEAR) + sum(contrib) + rng.normal(0, 1_500, n)
+    X = np.column_stack([x, t])
+    m = MarketingMixRegressor(n_channels=2, time_column=2, adstock="weibull").fit(X, y)
+    got = m.decompose(X)["media"].sum(axis=0)
+    np.testing.assert_allclose(got, [c.sum() for c in contrib], rtol=0.2)
+    assert m.adstocks_[0].params["shape"] == pytest.approx(2.0, rel=0.1)
+    assert m.adstocks_[0].params["scale"] == pytest.approx(3.0, rel=0.1)
