@@ -166,6 +166,17 @@ def test_no_raw_address_in_the_store(store_url: str, request) -> None:
     assert not [(p.name, m.group()) for p in files for m in [pattern.search(p.read_bytes())] if m]
 
 
+def test_a_lost_postgres_connection_is_reopened(postgres) -> None:
+    url = postgres.new_schema(f"t{next(_counter)}")
+    with open_store(url, SALT) as s:
+        assert s.tag(order("r1", "ivy@example.com", "2024-01-01")).customer_type == "new"
+        postgres.restart()
+        with pytest.raises(StoreError, match="connection"):
+            s.tag(order("r2", "ivy@example.com", "2024-01-02"))  # answered 503 by the server
+        assert s.tag(order("r2", "ivy@example.com", "2024-01-02")).customer_type == "existing"
+        assert s.counts() == {"customers": 1, "orders": 2}
+
+
 # ------------------------------------------------------------------------ processes
 WORKER = textwrap.dedent(
     """

@@ -112,6 +112,10 @@ class CustomerStore(ABC):
     def _execute(self, sql: str, params: Sequence[object] | dict[str, object] = ()) -> Any:
         return self._conn.execute(sql, params)
 
+    def _reconnect_if_broken(self) -> None:
+        """Open a new connection when the last one was lost (a restarted server, ...)."""
+        return
+
     def _lock_customers(self, keys: list[str]) -> None:
         """Lock the customers a transaction will touch, in one global order (no deadlocks)."""
         return  # SQLite: BEGIN IMMEDIATE already gives the writer the whole file
@@ -192,6 +196,7 @@ class CustomerStore(ABC):
             return []
         for attempt in range(self.max_attempts):
             try:
+                self._reconnect_if_broken()
                 with self._transaction():
                     self._lock_customers(sorted({o.key for o in orders}))
                     return [self._tag_one(o) for o in orders]
@@ -307,8 +312,9 @@ class PostgresStore(CustomerStore):
             pg_errors.SerializationFailure,
         )
         self.db_errors = (psycopg.Error,)
+        self._connect = lambda: psycopg.connect(url, autocommit=False, connect_timeout=10)
         try:
-            self._conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
+            self._conn = self._connect()
             self._create_schema(
                 "BIGINT", "DOUBLE PRECISION", "SELECT pg_advisory_xact_lock(7250117)"
             )
@@ -318,6 +324,11 @@ class PostgresStore(CustomerStore):
 
     def _begin(self) -> None:
         pass  # psycopg opens a transaction at the first statement
+
+    def _reconnect_if_broken(self) -> None:
+        if self._conn is not None and self._conn.broken:
+            self._conn.close()
+            self._conn = self._connect()
 
     _SQL_TAG = (
         # One round trip per order: the replay check, the customer upsert and the order

@@ -92,6 +92,15 @@ class TemporaryPostgres:
         self.url = f"postgresql://postgres@/postgres?host={self.dir}"
         return self
 
+    def restart(self) -> None:
+        """Restart the server (every open connection is lost)."""
+        if self.dir is None or self.bin is None:
+            raise RuntimeError("the server is not running")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w",
+            "-l", str(self.dir / "server.log"), "restart",
+        )
+
     def new_database(self, name: str) -> str:
         """Create an empty database on this server and return its URL."""
         import psycopg
