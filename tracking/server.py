@@ -9,8 +9,10 @@ missing field or a value that is not valid (an e-mail that is not one, ...), 503
 store fails.  A rejected request records nothing.
 
 Requests are committed in groups: purchases that arrive while the store is writing wait for
-the next transaction, so a durable commit (an fsync) is paid once per group instead of once per
-request, and the event loop keeps serving while the store writes in a worker thread.
+the next transaction, so a durable commit (an fsync, a network round trip) is paid once per
+group instead of once per request.  Slow stores (PostgreSQL, a ``--durable`` SQLite file) write
+in a worker thread while the event loop keeps reading requests; a default SQLite commit takes
+tens of microseconds and runs on the loop itself.
 """
 
 from __future__ import annotations
