@@ -211,12 +211,12 @@ def plan_from(curves: CurveSet, scenario: Any, current_weekly: pd.Series) -> Flo
     try:
         plan = build_plan(curves, scenario, current_weekly)
     except InfeasibleError:
-        if scenario.allow_underspend or scenario.constraints:
+        if scenario.constraints:
             raise
-        # the LP's feasibility check can reject the solver's own answer for missing an exact
-        # budget by rounding; the same plan with the budget as a cap is accepted
-        plan = build_plan(curves, scenario.model_copy(update={"allow_underspend": True}),
-                          current_weekly)
+        # the LP's feasibility check (1e-9 of the budget) can reject the solver's own answer
+        # for missing an exact budget by rounding; ask the other solver
+        other = "HiGHS" if str(scenario.solver) == "CBC" else "CBC"
+        plan = build_plan(curves, scenario.model_copy(update={"solver": other}), current_weekly)
     return np.asarray(plan.allocation["recommended_spend"], dtype=float)
 
 

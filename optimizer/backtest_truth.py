@@ -107,7 +107,8 @@ def replan_world(
     pandas.DataFrame
         One row per month: ``month, start, spend`` (period total), ``true_margin_actual``
         (the world's actual spend those weeks), ``true_margin_start`` (the spend the replay
-        started from), ``true_margin_replanned`` and ``true_uplift`` (replanned - start).
+        started from), ``true_margin_replanned``, ``true_uplift`` (replanned - start) and
+        the period spend of each channel, ``spend[<channel>]``.
     """
     from tqdm.auto import tqdm
 
@@ -148,7 +149,8 @@ def replan_world(
         rows.append({"month": m + 1, "start": world.weeks[s].strftime("%Y-%m-%d"),
                      "spend": float(x.sum()), "true_margin_actual": m_act,
                      "true_margin_start": m_start, "true_margin_replanned": m_rep,
-                     "true_uplift": m_rep - m_start})
+                     "true_uplift": m_rep - m_start,
+                     **{f"spend[{c}]": float(v) for c, v in zip(world.channels, x, strict=True)}})
     return pd.DataFrame(rows)
 
 

@@ -27,7 +27,7 @@ ACTUAL_COLOR = "#111827"
 
 
 def _csv(df: pd.DataFrame) -> str:
-    return str(df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    return str(df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
 
 
 def _forecast_chart(weeks: pd.DataFrame) -> str:
