@@ -220,7 +220,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
         port = free_port()
         server = subprocess.Popen(
-            [*ROISTE, "serve", "--store", serve_url, "--port", str(port), "--log-level", "warning"],
+            [*ROISTE, "serve", "--store", serve_url, "--port", str(port), "--log-level", "warning",
+             *(["--durable"] if args.durable else [])],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(work / "server.log").open("wb"),
         )
         _wait_health(f"http://127.0.0.1:{port}/health", server)
@@ -250,7 +251,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         for oid, a in answers.items()
     )
     result.update(
-        store=args.store, connections=args.connections, offered_rate=args.rate,
+        store=args.store + (" durable" if args.durable else ""), connections=args.connections,
+        offered_rate=args.rate,
         orders_available=len(orders),
         compared=len(answers), mismatches=mismatches, batch_orders_per_s=len(orders) / batch_s,
     )
@@ -266,6 +268,7 @@ def main() -> None:
                     help="Requests per second offered, paced (0: as fast as answers come back).")
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--durable", action="store_true", help="Serve with an fsync per commit (SQLite).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--record", action="store_true", help="Append to benchmarks/RESULTS.md.")
     args = ap.parse_args()
