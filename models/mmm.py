@@ -42,8 +42,10 @@ from models.mmm_search import (
     adstocked,
     candidates,
     media_features,
+    nonneg_normal_solve,
     refine,
     start_spec,
+    symmetric_solve,
 )
 from models.transforms import ADSTOCKS, SATURATIONS, Adstock, FloatArray, Saturation
 
@@ -54,6 +56,7 @@ __all__ = [
     "adstocked",
     "fit_wide",
     "media_features",
+    "nonneg_normal_solve",
     "wide_design",
 ]
 
@@ -213,7 +216,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         pen = np.concatenate([self.pen_base_, np.full(n_media, self.ridge * len(y))])
         A = Z.T @ Z + np.diag(pen)
         c = Z.T @ y
-        b = _symmetric_solve(A, c)
+        b = symmetric_solve(A, c)
         bounded = np.zeros(p, dtype=bool)
         bounded[p - n_media :] = True
         bounded[0] = self.positive_intercept
@@ -406,55 +409,6 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         """Expected target of each week of ``X``."""
         parts = self.decompose(X)
         return np.asarray(parts["baseline"] + parts["controls"] + parts["media"].sum(axis=1))
-
-
-def _symmetric_solve(A: FloatArray, c: FloatArray) -> FloatArray:
-    try:
-        return np.asarray(np.linalg.solve(A, c), dtype=float)
-    except np.linalg.LinAlgError:
-        return np.asarray(np.linalg.lstsq(A, c, rcond=None)[0], dtype=float)
-
-
-def nonneg_normal_solve(A: FloatArray, c: FloatArray, bounded: np.ndarray, max_iter: int = 500) -> FloatArray | None:
-    """Minimise ``b'Ab/2 - c'b`` with ``b[bounded] >= 0`` (A positive definite).
-
-    Lawson and Hanson's active-set method on the normal equations: the bounded coefficients
-    start at zero and enter one at a time by largest gradient; a coefficient that would turn
-    negative is stepped back to the bound and leaves.  Exact at convergence; returns None if it
-    does not converge within ``max_iter`` steps.
-    """
-    p = len(c)
-    passive = ~bounded
-    x = np.zeros(p)
-
-    def solve_on(mask: np.ndarray) -> FloatArray:
-        z = np.zeros(p)
-        z[mask] = _symmetric_solve(A[np.ix_(mask, mask)], c[mask])
-        return z
-
-    x = solve_on(passive)
-    tol = 1e-12 * max(1.0, float(np.abs(c).max()))
-    for _ in range(max_iter):
-        w = c - A @ x  # minus the gradient
-        w[passive] = -np.inf
-        j = int(np.argmax(w))
-        if w[j] <= tol:
-            return x
-        passive[j] = True
-        for _ in range(max_iter):
-            z = solve_on(passive)
-            bad = passive & bounded & (z <= 0.0)
-            if not bad.any():
-                x = z
-                break
-            step = float(np.min(x[bad] / (x[bad] - z[bad])))
-            x = x + step * (z - x)
-            leave = passive & bounded & (x <= tol)
-            passive &= ~leave
-            x[leave] = 0.0
-        else:
-            return None
-    return None
 
 
 def _max_lag(adstocks: Sequence[Adstock]) -> int:

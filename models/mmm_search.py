@@ -3,6 +3,7 @@
 A channel's nonlinear parameters are a :class:`ChannelSpec`.  :func:`candidates` lists the grid
 the coordinate search walks; :func:`refine` polishes the continuous parameters of all channels
 at once by bounded least squares on residuals with the linear coefficients solved inside.
+:func:`nonneg_normal_solve` is the linear solve with sign bounds that every trial runs.
 """
 
 from __future__ import annotations
@@ -157,3 +158,56 @@ def refine(
     if crit < best:
         return trial, Ft, crit
     return specs, F, best
+
+
+# --------------------------------------------------------------------------- linear part
+
+
+def symmetric_solve(A: FloatArray, c: FloatArray) -> FloatArray:
+    """Solve ``A x = c``; least squares when ``A`` is singular."""
+    try:
+        return np.asarray(np.linalg.solve(A, c), dtype=float)
+    except np.linalg.LinAlgError:
+        return np.asarray(np.linalg.lstsq(A, c, rcond=None)[0], dtype=float)
+
+
+def nonneg_normal_solve(A: FloatArray, c: FloatArray, bounded: np.ndarray, max_iter: int = 500) -> FloatArray | None:
+    """Minimise ``b'Ab/2 - c'b`` with ``b[bounded] >= 0`` (A positive definite).
+
+    Lawson and Hanson's active-set method on the normal equations: the bounded coefficients
+    start at zero and enter one at a time by largest gradient; a coefficient that would turn
+    negative is stepped back to the bound and leaves.  Exact at convergence; returns None if it
+    does not converge within ``max_iter`` steps.
+    """
+    p = len(c)
+    passive = ~bounded
+    x = np.zeros(p)
+
+    def solve_on(mask: np.ndarray) -> FloatArray:
+        z = np.zeros(p)
+        z[mask] = symmetric_solve(A[np.ix_(mask, mask)], c[mask])
+        return z
+
+    x = solve_on(passive)
+    tol = 1e-12 * max(1.0, float(np.abs(c).max()))
+    for _ in range(max_iter):
+        w = c - A @ x  # minus the gradient
+        w[passive] = -np.inf
+        j = int(np.argmax(w))
+        if w[j] <= tol:
+            return x
+        passive[j] = True
+        for _ in range(max_iter):
+            z = solve_on(passive)
+            bad = passive & bounded & (z <= 0.0)
+            if not bad.any():
+                x = z
+                break
+            step = float(np.min(x[bad] / (x[bad] - z[bad])))
+            x = x + step * (z - x)
+            leave = passive & bounded & (x <= tol)
+            passive &= ~leave
+            x[leave] = 0.0
+        else:
+            return None
+    return None
