@@ -4,11 +4,11 @@ The model of week ``t`` is
 
 ``y_t = baseline_t + sum_j gamma_j z_jt + sum_c beta_c * saturation_c(adstock_c(x_c)_t) + e_t``
 
-with a baseline of intercept, linear trend and yearly Fourier seasonality, controls ``z`` of
-free sign, and media coefficients ``beta_c >= 0`` in target units.  Given each channel's
-adstock and saturation parameters the model is linear, so the coefficients come from a
-bounded least-squares solve (``scipy.optimize.lsq_linear``, media coefficients non-negative,
-a light ridge penalty).  The nonlinear parameters are searched per channel: coordinate
+with a baseline of intercept (>= 0), piecewise-linear trend and yearly Fourier seasonality,
+controls ``z`` of free sign (indicator levels of one categorical partially pooled), and media
+coefficients ``beta_c >= 0`` in target units.  Given each channel's adstock and saturation
+parameters the model is linear, so the coefficients come from a ridge solve with sign bounds
+(an active-set solve on the normal equations, ``scipy.optimize.lsq_linear`` as fallback).  The nonlinear parameters are searched per channel: coordinate
 descent over a grid of adstock parameters, saturation scales (multiples of the channel's mean
 adstocked spend) and saturation families, then a joint bounded least-squares refinement of the
 continuous parameters with the coefficients profiled out.  Families are chosen by an AIC-like
