@@ -217,7 +217,9 @@ class Logistic(Saturation):
     def derivative(self, a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
         lam = self.lam
-        return 0.5 * lam / np.cosh(0.5 * lam * a) ** 2
+        # sech^2 written with exp(-|z|) so that a very large spend gives 0 without overflow
+        e = np.exp(-lam * a)
+        return 2.0 * lam * e / (1.0 + e) ** 2
 
 
 def saturation_from_dict(d: Mapping[str, Any]) -> Saturation:
