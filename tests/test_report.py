@@ -200,7 +200,7 @@ def test_response_chart_draws_band_box_saturation_and_points() -> None:
     assert float(curve.saturation_share(sat.get_xdata()[0] / 4)) == pytest.approx(0.8)
     rec = next(ln for ln in ax.get_lines() if ln.get_label() == "recommended")
     assert rec.get_ydata()[0] == pytest.approx(4 * float(curve.response(4000.0)))
-    assert ax.get_xlabel() == "Period spend" and "revenue" in ax.get_ylabel()
+    assert ax.get_xlabel() == "Period spend (currency)" and "revenue" in ax.get_ylabel()
     assert charts.png_bytes(fig) == charts.png_bytes(fig)  # no timestamp in the PNG
 
 

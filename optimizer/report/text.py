@@ -171,10 +171,10 @@ PROOF_LABELS: dict[str, str] = {
 }
 LOCKED_CHANNEL = "{channel} (locked)"
 
-AXIS_PERIOD_SPEND = "Period spend"
-AXIS_PERIOD_REVENUE = "Incremental revenue per period"
-AXIS_MARGINAL_ROAS = "Marginal ROAS"
-AXIS_NET_MARGIN = "Net margin per period"
+AXIS_PERIOD_SPEND = "Period spend (currency)"
+AXIS_PERIOD_REVENUE = "Period revenue (currency)"
+AXIS_MARGINAL_ROAS = "Marginal ROAS (per unit)"
+AXIS_NET_MARGIN = "Period net margin (currency)"
 AXIS_STEP = "Step"
 LEGEND_CURVE = "expected response"
 LEGEND_BAND = "90% bootstrap band"
