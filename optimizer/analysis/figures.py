@@ -244,7 +244,7 @@ def plot_margin_transfer(source: CurveSet | Plan, from_channel: str, to_channel:
                 ms=6, zorder=5, label=f"best move ({a['best_move']:+,.0f})")
         ax.set_title(f"{from_channel} -> {to_channel}")
         ax.set_xlabel(f"Spend moved from {from_channel} to {to_channel} "
-                      f"per {a['period_weeks']}-week period (data currency)")
+                      f"per {a['period_weeks']} weeks (data currency)")
         ax.set_ylabel(money_label("Net margin change", a["period_weeks"]))
         ax.xaxis.set_major_formatter(charts.money_formatter())
         ax.yaxis.set_major_formatter(charts.money_formatter())
