@@ -124,6 +124,11 @@ def test_command_writes_outputs_and_states_skipped_folds(tmp_path: Path) -> None
     assert html.count("data:image/png;base64") >= 3
     again = runner.invoke(main, ["backtest", str(sc), "--out", str(out), "--quiet"])
     assert again.exit_code == 2 and "output directory exists" in again.output
+    twin = tmp_path / "bt2"
+    r2 = runner.invoke(main, ["backtest", str(sc), "--out", str(twin), "--folds", "7", "--quiet"])
+    assert r2.exit_code == 0, r2.output
+    for name in ("backtest.csv", "backtest_weeks.csv", "backtest.json", "backtest.html"):
+        assert (out / name).read_bytes() == (twin / name).read_bytes(), name
 
 
 def test_cohorts_flag_channels_whose_customers_disappoint(tmp_path: Path) -> None:
