@@ -294,18 +294,22 @@ def main() -> None:
         text = path.read_text() if path.exists() else "# Benchmark results\n"
         header = "## Tagging endpoint (benchmarks/bench_serve.py)"
         if header not in text:
-            text += (
-                f"\n{header}\n\nOne uvicorn process serving the store; a second process on "
-                "127.0.0.1 sends the orders over keep-alive connections (closed loop), each "
-                "customer's orders on one connection in time order. Target: >= 500 requests/s, "
-                "p99 < 20 ms, no error, answers equal to `roiste customers tag`.\n\n"
+            text = text.rstrip("\n") + (
+                f"\n\n{header}\n\nMachine: {machine()}.\n\n"
                 "| date | store | conn. | offered req/s | requests | s | req/s | p50 ms | p99 ms | "
                 "max ms | errors | compared / mismatches | batch orders/s | server CPU ms/req | "
                 "load avg | target met |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
             )
-        text = text.rstrip("\n") + "\n" + line + f"\n<!-- machine: {machine()} -->\n"
-        path.write_text(text)
+        # The new row goes at the end of this section's table, wherever the section is.
+        lines = text.split("\n")
+        at = lines.index(header) + 1
+        while at < len(lines) and not lines[at].startswith("|"):
+            at += 1
+        while at < len(lines) and lines[at].startswith("|"):
+            at += 1
+        lines.insert(at, line)
+        path.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
