@@ -63,9 +63,9 @@ an.plot_sweep(by_step)
 # %% [markdown]
 # ## Economics
 #
-# The gross margin sets how much of each unit of revenue is left to pay for the media. With a
-# lower margin fewer channels pay their way at the margin, and the plan moves money toward the
-# channels with the highest marginal ROAS. Nested keys are written with dots.
+# The gross margin sets how much of each unit of revenue is left to pay for the media: with a
+# lower margin, a channel needs a higher marginal ROAS to pay its way at the margin. The sweep
+# shows which channels the plan moves as the margin changes. Nested keys are written with dots.
 
 # %%
 by_margin = what_if.sweep("economics.gross_margin", [0.35, 0.40, 0.45, 0.50, 0.55])
