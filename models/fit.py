@@ -929,7 +929,13 @@ def fit_panel_file(
     seed: int = 0,
     progress: bool = True,
 ) -> CurveSet:
-    """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide)."""
+    """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide).
+
+    A channel whose spend never changes stops the fit with a ``PanelError`` naming it.  When an
+    attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
+    label go to the curves' meta, so that plans name the rule their revenue stands on.
+    """
+    from models.attribution import attribution_meta
     from models.panel import read_panel
 
     panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
@@ -937,10 +943,13 @@ def fit_panel_file(
     if layout == "wide":
         from models.mmm import fit_wide
 
-        return fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
-                        progress=progress)
-    return fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
-                    progress=progress)
+        curves = fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                          progress=progress)
+    else:
+        curves = fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                          progress=progress)
+    curves.meta.update(attribution_meta(path))
+    return curves
 
 
 __all__ = [
