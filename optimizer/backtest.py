@@ -211,8 +211,6 @@ def plan_from(curves: CurveSet, scenario: Any, current_weekly: pd.Series) -> Flo
     try:
         plan = build_plan(curves, scenario, current_weekly)
     except InfeasibleError:
-        if scenario.constraints:
-            raise
         # the LP's feasibility check (1e-9 of the budget) can reject the solver's own answer
         # for missing an exact budget by rounding; ask the other solver
         other = "HiGHS" if str(scenario.solver) == "CBC" else "CBC"
@@ -278,7 +276,7 @@ class BacktestResult:
         text = (f"{self.name}: {folds} folds of {s['horizon_weeks']} weeks"
                 f"{f' ({skipped} skipped)' if skipped else ''}; WAPE {s['wape']:.1%}, "
                 f"bias {s['bias']:+.1%}, {s['interval_level']:.0%} interval coverage "
-                f"{s['coverage']:.0%}; estimated {s['value']} uplift of the plans "
+                f"{s['coverage']:.0%}; estimated {s['value'].replace('_', ' ')} uplift of the plans "
                 f"{u['value']:+,.0f} ({u['level']:.0%} interval {u['lower']:+,.0f} .. "
                 f"{u['upper']:+,.0f})")
         truth = s.get("truth")

@@ -84,6 +84,7 @@ def _replay_chart(replay: list[dict[str, Any]]) -> str:
         ax.plot(m, [r["true_margin_start"] for r in replay], "--", color=charts.CURRENT_COLOR,
                 label="allocation kept as it was")
         ax.set_xlabel("month")
+        fig.subplots_adjust(bottom=0.18)
         ax.set_ylabel("true margin of the month")
         ax.yaxis.set_major_formatter(charts.money_formatter())
         ax.legend(frameon=False, loc="lower right")
