@@ -268,6 +268,7 @@ class FitSettings:
     n_harmonics: int = 3
     level_shift: str | float | None = "auto"
     cv_splits: int = 4
+    cv_test_weeks: int = 13
     noise: str = "multiplicative"
     bootstrap: int = 0
     block_weeks: int = 8
@@ -350,12 +351,13 @@ class _Problem:
 
 
 def _cv_errors(
-    grid: _Grid, b: FloatArray, prob: _Problem, splits: int, families: Sequence[str]
+    grid: _Grid, b: FloatArray, prob: _Problem, splits: int, families: Sequence[str],
+    test_weeks: int = 13,
 ) -> dict[str, FloatArray]:
     """Weighted mean squared forecast error of each family on each ``TimeSeriesSplit`` fold."""
     y, sw = prob.y, prob.sw
     n = len(y)
-    test_size = max(4, min(13, n // 10))
+    test_size = max(4, min(test_weeks, n // 10))
     splits = min(splits, (n - 52) // test_size)
     if splits < 2:
         return {}
@@ -480,7 +482,8 @@ def _fit_arrays(
         dof = max(int(valid.sum()) - q.shape[1] - 2, 1)
         prob.lam = float(np.min(obj)) / dof / settings.k_prior_sd**2
         obj, beta = prob.score(q, zw, every, grid.log_rel_k)
-    errors = _cv_errors(grid, b, prob, settings.cv_splits, families) if len(families) > 1 else {}
+    errors = (_cv_errors(grid, b, prob, settings.cv_splits, families, settings.cv_test_weeks)
+              if len(families) > 1 else {})
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
     family = families[0]
     if errors:
@@ -769,8 +772,13 @@ def fit_channel(
         "spend_cv": float(np.nanstd(x) / mean) if mean > 0 else 0.0,
         "n_weeks": len(x),
     }
+    low = float(np.nanmin(x) / mean) if mean > 0 else 0.0
+    diag["min_spend_share"] = low
     if diag["spend_cv"] < 0.1:
         diag["warning"] = "spend barely varies: the curve rests on its assumed shape"
+    elif low > 0.3:
+        diag["warning"] = ("spend never fell below 30 % of its mean: the slope is measured, the "
+                           "level of the curve rests on its family")
     return ResponseCurve(
         channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
         ratios=_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()}),
