@@ -326,7 +326,7 @@ def _check_figure(fig: Figure, path: Path, grid: bool = False) -> None:
     assert float(img[..., :3].std()) > 0.05, f"{path.name} looks blank"
     assert float((img[..., :3] < 0.5).mean()) > 0.002, f"{path.name} has almost no ink"
     axes = [a for a in fig.axes if a.get_visible()]
-    legends = [a for a in axes if a.get_legend() is not None]
+    legends = [a for a in axes if a.get_legend() is not None] + list(fig.legends)
     for ax in axes:
         twin = any(o is not ax and o.get_shared_x_axes().joined(ax, o) for o in axes)
         assert ax.get_ylabel().strip(), f"{path.name}: an axes without y label"

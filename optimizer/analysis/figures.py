@@ -61,6 +61,20 @@ def _legend(ax: Axes, loc: Any = "best") -> None:
     ax.legend(loc=loc, frameon=False)
 
 
+def _figure_legend(fig: Figure, axes: Sequence[Axes], skip: set[str]) -> None:
+    """One legend under a grid: every label drawn in any panel, once (channel names left out,
+    the panel titles say them; the net-margin break-even label without its panel's value)."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            lab = lab.split(" (ROAS")[0]
+            if lab not in skip and lab not in seen:
+                seen[lab] = h
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=min(len(seen), 6),
+                   frameon=False)
+
+
 # --------------------------------------------------------------------------- one channel
 
 
@@ -130,19 +144,22 @@ def plot_curves(source: CurveSet | Plan, *, kind: str = "response", period_weeks
                 channels: Sequence[str] | None = None, economics: Any = None,
                 level: float = 0.9, share: float = 0.8, ncols: int = 3) -> Figure:
     """Every channel's response (``kind="response"``) or marginal ROAS (``"marginal"``) in a
-    grid; the legend is on the first panel."""
+    grid, with one legend below it."""
     if kind not in ("response", "marginal"):
         raise ValueError(f"kind must be 'response' or 'marginal', got {kind!r}")
     v = view(source, period_weeks, economics=economics)
     names = list(channels or v.curves.channels)
     with charts.style():
         fig, axes = charts.grid(len(names), ncols=ncols, cell=(4.6, 3.4))
-        for i, (ax, ch) in enumerate(zip(axes, names, strict=True)):
+        for ax, ch in zip(axes, names, strict=True):
             if kind == "response":
-                _draw_response(ax, v, ch, level, share, legend=i == 0, short=True)
+                _draw_response(ax, v, ch, level, share, legend=False, short=True)
             else:
-                _draw_marginal(ax, v, ch, level, legend=i == 0, short=True)
-        fig.subplots_adjust(hspace=0.6, wspace=0.4, left=0.08, right=0.98)
+                _draw_marginal(ax, v, ch, level, legend=False, short=True)
+        _figure_legend(fig, axes, skip=set(names))
+        inches = fig.get_figheight()
+        fig.subplots_adjust(hspace=0.6, wspace=0.4, left=0.08, right=0.98,
+                            bottom=0.95 / inches, top=1 - 0.35 / inches)
     return fig
 
 
