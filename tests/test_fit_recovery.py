@@ -97,3 +97,19 @@ def test_family_choice_is_recorded(fits: list[dict[str, Any]]) -> None:
         assert d["family"] == f["fit"].family
         assert set(d["cv_scores"]) == {"exponential", "hill", "logistic", "michaelis_menten"}
         assert all(np.isfinite(v) and v > 0 for v in d["cv_scores"].values())
+
+
+def test_diagnostics_warn_where_the_level_is_not_identified() -> None:
+    """In default worlds (steady channels, channels that never go dark), the warned curves are
+    the poor ones, and the others keep most channels within 20 %."""
+    warned, trusted = [], []
+    for seed in range(8, 14):
+        world = simulate_world(seed, seasonal_spend=seed % 2 == 0)
+        for c in world.channels:
+            rows = world.panel[world.panel["channel"] == c]
+            curve = fit_channel(rows["spend"].to_numpy(), rows["revenue"].to_numpy(), world.weeks)
+            err = _error(curve, world.truth[c])
+            (warned if "warning" in curve.diagnostics else trusted).append(err)
+    assert len(warned) >= 4 and len(trusted) >= 20
+    assert np.median(warned) > 1.5 * np.median(trusted), (np.median(warned), np.median(trusted))
+    assert np.mean(np.array(trusted) <= 0.20) >= 0.8, sorted(np.round(trusted, 3))
