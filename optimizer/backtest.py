@@ -445,6 +445,7 @@ def _assemble(
 
 
 LEVEL_UPLIFT = 0.9
+NEW_CUSTOMER_TOLERANCE = 0.2  # new customers this far below the forecast are flagged
 CSV_COLUMNS = ("fold_start", "channel", "actual_spend", "forecast_revenue", "actual_revenue",
                "abs_pct_error", "interval_covered", "recommended_spend", "est_margin_actual",
                "est_margin_recommended")
@@ -500,9 +501,12 @@ def _summary(
                         "folds": len(ups)}
     if "actual_new_customers" in table.columns:
         g = table.groupby("channel", sort=False)[["forecast_new_customers", "actual_new_customers"]].sum()
-        out["new_customers"] = {c: {"forecast": float(r.forecast_new_customers),
-                                    "actual": float(r.actual_new_customers)}
-                                for c, r in g.iterrows()}
+        nc: dict[str, Any] = {}
+        for c, r in g.iterrows():
+            f, a = float(r.forecast_new_customers), float(r.actual_new_customers)
+            nc[str(c)] = {"forecast": f, "actual": a, "ratio": a / f if f > 0 else None,
+                          "short": bool(f > 0 and a < (1.0 - NEW_CUSTOMER_TOLERANCE) * f)}
+        out["new_customers"] = nc
     return out
 
 

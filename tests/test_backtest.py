@@ -120,6 +120,8 @@ def test_command_writes_outputs_and_states_skipped_folds(tmp_path: Path) -> None
     assert data["coverage"] == pytest.approx(weeks["covered"].mean(), abs=1e-6)
     assert data["truth"]["file"] == "panel.csv.truth.json"
     assert len(data["truth"]["replanning"]) == 5
+    for c, v in data["new_customers"].items():  # new customers follow revenue in the world
+        assert 0.8 < v["actual"] / v["forecast"] < 1.25, (c, v)
     html = (out / "backtest.html").read_text()
     assert html.count("data:image/png;base64") >= 3
     again = runner.invoke(main, ["backtest", str(sc), "--out", str(out), "--quiet"])
@@ -159,4 +161,12 @@ def test_bad_cohort_table_is_one_line_exit_2(tmp_path: Path) -> None:
                                   "--cohorts", str(bad), "--quiet"])
     assert r.exit_code == 2
     assert r.output.strip().endswith("row 2, column customers: 'ten' is not a number")
+    assert not (tmp_path / "o").exists()
+
+
+def test_wide_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
+    wide = Path(__file__).parent / "fixtures" / "scenarios" / "good_wide.yaml"
+    r = CliRunner().invoke(main, ["backtest", str(wide), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 2
+    assert "the backtest needs a long panel" in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
