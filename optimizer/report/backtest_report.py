@@ -138,6 +138,15 @@ def render_backtest_html(result: BacktestResult) -> str:
         parts += ["<h2>Replanning the simulated world month by month</h2>",
                   '<p class="note">True margins from the simulation\'s own curves.</p>',
                   _replay_chart(replay)]
+    newc = s.get("new_customers")
+    if newc:
+        rows = pd.DataFrame([{"channel": c, **v} for c, v in newc.items()])
+        parts += ["<h2>New customers against the forecast</h2>",
+                  '<p class="note">Over every fold: new customers the fold\'s fit expected at the '
+                  "spend actually spent (forecast revenue times the new-customer share of the "
+                  "weeks before) against those won; short = more than 20 % below.</p>",
+                  _table(rows, {"channel": "text", "forecast": "count", "actual": "count",
+                                "ratio": "ratio", "short": "text"})]
     coh = s.get("cohorts")
     if coh:
         rows = pd.DataFrame([{"channel": c, **v} for c, v in coh["channels"].items()])
