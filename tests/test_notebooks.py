@@ -48,6 +48,13 @@ def _text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(out)
 
 
+def _figures_shown(nb: nbformat.NotebookNode) -> list[bool]:
+    """For each cell ending in a ``plot_*`` call: did it display a PNG?"""
+    return [any("image/png" in o.get("data", {}) for o in c.outputs)
+            for c in nb.cells
+            if c.cell_type == "code" and c.source.strip().splitlines()[-1].startswith("an.plot_")]
+
+
 def test_every_notebook_is_paired_and_the_set_is_complete() -> None:
     assert NAMES == ["01_saturation_points", "02_what_if", "03_public_data"]
     scripts = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
@@ -84,7 +91,10 @@ def test_all_notebooks_run_without_error_in_under_three_minutes() -> None:
     t0 = time.perf_counter()
     texts = {}
     for path in PAIRED:
-        texts[path.stem] = _text(_run(path))
+        nb = _run(path)
+        texts[path.stem] = _text(nb)
+        shown = _figures_shown(nb)
+        assert shown and all(shown), f"{path.name}: a figure was not displayed as an image"
     elapsed = time.perf_counter() - t0
     assert elapsed < 180, f"notebooks took {elapsed:.0f} s"
     # each ends where it should: the what-if refused a step outside the band, and the public

@@ -1,7 +1,9 @@
 """Figures of the exploration API, drawn with the report's chart functions.
 
 Each ``plot_*`` function returns a matplotlib ``Figure`` on the Agg canvas (never through
-pyplot, so any backend works; Jupyter shows the returned figure).  Curves, markers and the
+pyplot, so any backend works).  Imported inside IPython, the module registers a PNG display
+for figures, so a notebook cell ending in a ``plot_*`` call shows the image whatever the
+matplotlib backend.  Curves, markers and the
 glide path come from :mod:`optimizer.report.charts`, the functions report.html uses; what the
 report does not draw (bootstrap band of the marginal ROAS, margin break-even, saturation
 overview, marginal RPV, moving spend between two channels, families, plan comparison) is
@@ -11,6 +13,7 @@ planning period in the data's currency.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,6 +58,29 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[A
     fig = charts.new_figure(width, height)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes
+
+
+def _register_ipython_display() -> None:
+    """Show ``Figure`` results as PNG in IPython, as the inline backend would, without pyplot."""
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    formatters = getattr(getattr(ip, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters:
+        return
+    png = formatters["image/png"]
+    if not _registered(png):  # keep the inline backend's own display when it is active
+        png.for_type(Figure, charts.png_bytes)
+
+
+def _registered(formatter: Any) -> bool:
+    try:
+        formatter.lookup_by_type(Figure)
+    except KeyError:
+        return False
+    return True
 
 
 def _legend(ax: Axes, loc: Any = "best") -> None:
@@ -392,6 +418,8 @@ def plot_family_comparison(comparison: FamilyComparison) -> Figure:
         fig.subplots_adjust(left=0.07, right=0.98, wspace=0.25, bottom=0.13)
     return fig
 
+
+_register_ipython_display()
 
 __all__ = [
     "plot_curves",
