@@ -1,0 +1,432 @@
+"""Revenue -> net margin: the economics of a channel over a planning period.
+
+For a planning period of ``P`` weeks and period spend ``x`` (weekly ``w = x / P``), with
+``R(w)`` the channel's steady-state weekly incremental revenue (DESIGN.md, "Net margin of a
+channel")::
+
+    margin(x) = P * [ gm * (1 - rr) * R_incr(w) - cpo * orders(w) - cr * R(w)
+                      + ncv * new_customers(w) ] - x * (1 + fee)
+
+Orders, new customers and new-customer revenue follow revenue through the panel's ratios
+(``revenue_per_order``, ``new_customers_per_revenue``, ``new_customer_revenue_share``), so every
+term is proportional to ``R`` and ``margin(x) = P * k * R(x / P) - (1 + fee) * x`` with one
+coefficient ``k`` per channel (:func:`margin_coefficient`).  With the ``revenue`` objective the
+value is ``P * R(x / P)``.
+
+:class:`PeriodFunctions` evaluates these period functions for many channels at once: channels
+of one saturation family are evaluated together with array parameters, never one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from models.curves import CurveSet
+from models.errors import ScenarioError
+from models.transforms import Saturation
+
+FloatArray = NDArray[np.float64]
+
+ECONOMICS_KEYS = (
+    "gross_margin",
+    "return_rate",
+    "cost_per_order",
+    "platform_fee_rate",
+    "commission_rate",
+    "new_customer_value",
+    "existing_incrementality",
+)
+_RATES = ("gross_margin", "return_rate", "platform_fee_rate", "commission_rate",
+          "existing_incrementality")
+_COSTS = ("cost_per_order", "new_customer_value")
+OBJECTIVES = ("net_margin", "revenue")
+
+
+@dataclass(frozen=True)
+class ChannelEconomics:
+    """Money per unit of a channel's revenue, orders and new customers.
+
+    Parameters
+    ----------
+    gross_margin : float or None, default=None
+        Share of net revenue left after the cost of goods; required for ``net_margin``.
+    return_rate : float, default=0
+        Share of revenue refunded.
+    cost_per_order : float, default=0
+        Logistics and handling per order (data currency).
+    platform_fee_rate : float, default=0
+        Fee on media spend paid to the platform or agency (spend costs ``1 + fee``).
+    commission_rate : float, default=0
+        Commission on (gross) revenue, e.g. affiliation.
+    new_customer_value : float, default=0
+        Future margin credited per new customer (data currency).
+    existing_incrementality : float, default=1
+        Share of existing-customer revenue counted as caused by the channel.
+    """
+
+    gross_margin: float | None = None
+    return_rate: float = 0.0
+    cost_per_order: float = 0.0
+    platform_fee_rate: float = 0.0
+    commission_rate: float = 0.0
+    new_customer_value: float = 0.0
+    existing_incrementality: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ECONOMICS_KEYS:
+            v = getattr(self, key)
+            if v is None and key == "gross_margin":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ScenarioError(f"economics.{key} must be a number, got {v!r}")
+            v = float(v)
+            object.__setattr__(self, key, v)
+            if not math.isfinite(v):
+                raise ScenarioError(f"economics.{key} must be finite, got {v!r}")
+            if key in _RATES and not 0.0 <= v <= 1.0:
+                raise ScenarioError(f"economics.{key} must lie in [0, 1], got {v:g}")
+            if key in _COSTS and v < 0.0:
+                raise ScenarioError(f"economics.{key} must be >= 0, got {v:g}")
+
+    @classmethod
+    def merged(
+        cls, base: Mapping[str, Any] | Any | None, override: Mapping[str, Any] | Any | None = None,
+        *, where: str = "economics",
+    ) -> ChannelEconomics:
+        """Scenario-wide values with a channel's overrides on top.
+
+        ``base`` and ``override`` are mappings or objects with attributes (pydantic models);
+        keys that are not economics (``min``, ``max``, ``locked``) and values of ``None`` in
+        the override are ignored.  ``where`` names the place in error messages.
+        """
+        values: dict[str, Any] = {}
+        for layer, is_base in ((base, True), (override, False)):
+            for key, v in _items(layer, strict=is_base, where=where):
+                if v is None and not is_base:
+                    continue
+                values[key] = v
+        values = {k: v for k, v in values.items() if not (v is None and k != "gross_margin")}
+        try:
+            return cls(**values)
+        except ScenarioError as exc:
+            raise ScenarioError(str(exc).replace("economics.", f"{where}.", 1)) from None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _items(layer: Any, *, strict: bool, where: str) -> list[tuple[str, Any]]:
+    if layer is None:
+        return []
+    if isinstance(layer, ChannelEconomics):
+        return list(layer.as_dict().items())
+    if isinstance(layer, Mapping):
+        d = dict(layer)
+    elif hasattr(layer, "model_dump"):
+        d = layer.model_dump()
+    else:
+        d = {k: getattr(layer, k) for k in ECONOMICS_KEYS if hasattr(layer, k)}
+    if strict:
+        unknown = sorted(set(d) - set(ECONOMICS_KEYS))
+        if unknown:
+            raise ScenarioError(f"{where}: unknown key {unknown[0]!r}; known: {list(ECONOMICS_KEYS)}")
+    return [(k, d[k]) for k in ECONOMICS_KEYS if k in d]
+
+
+# ------------------------------------------------------------------------ the coefficient
+
+
+def margin_terms(
+    econ: ChannelEconomics, ratios: Mapping[str, float], objective: str = "net_margin",
+    *, channel: str = "",
+) -> tuple[float, float, list[str]]:
+    """``(k, f, dropped)``: period value ``V(x) = P * k * R(x / P) - f * x``.
+
+    ``dropped`` lists the terms left out because the panel lacks the ratio they need and
+    leaving them out can only understate the margin (new-customer value; the new-customer
+    share of revenue, then counted as existing-customer revenue).  A cost that needs a
+    missing ratio (``cost_per_order`` without ``revenue_per_order``) raises
+    :class:`ScenarioError`: dropping it would overstate the margin.
+    """
+    if objective not in OBJECTIVES:
+        raise ScenarioError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+    if objective == "revenue":
+        return 1.0, 0.0, []
+    who = f"channel {channel!r}: " if channel else ""
+    if econ.gross_margin is None:
+        raise ScenarioError(f"{who}economics.gross_margin is required for objective net_margin")
+    dropped: list[str] = []
+    ei = econ.existing_incrementality
+    share = ratios.get("new_customer_revenue_share")
+    if ei < 1.0 and share is None:
+        dropped.append("new-customer share of revenue (all revenue counted at "
+                       f"existing_incrementality {ei:g})")
+    s_new = 0.0 if share is None else float(share)
+    incr = 1.0 if ei == 1.0 else s_new + (1.0 - s_new) * ei
+    k = econ.gross_margin * (1.0 - econ.return_rate) * incr - econ.commission_rate
+    if econ.cost_per_order > 0.0:
+        rpo = ratios.get("revenue_per_order")
+        if rpo is None or not rpo > 0:
+            raise ScenarioError(
+                f"{who}economics.cost_per_order {econ.cost_per_order:g} needs orders, but the "
+                "panel has no orders column (no revenue_per_order ratio)"
+            )
+        k -= econ.cost_per_order / float(rpo)
+    if econ.new_customer_value > 0.0:
+        ncr = ratios.get("new_customers_per_revenue")
+        if ncr is None:
+            dropped.append("new_customer_value (the panel has no new_customers column)")
+        else:
+            k += econ.new_customer_value * float(ncr)
+    return float(k), 1.0 + econ.platform_fee_rate, dropped
+
+
+def margin_coefficient(
+    econ: ChannelEconomics, ratios: Mapping[str, float], objective: str = "net_margin"
+) -> float:
+    """The coefficient ``k`` of ``V(x) = P * k * R(x / P) - (1 + fee) * x``.
+
+    Examples
+    --------
+    >>> margin_coefficient(ChannelEconomics(gross_margin=0.5, return_rate=0.1), {})
+    0.45
+    """
+    return margin_terms(econ, ratios, objective)[0]
+
+
+# ------------------------------------------------------------------ vectorised evaluation
+
+
+def _hill_derivative(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
+    k, s = p["k"], p["s"]
+    a = np.maximum(a, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = (a / k) ** s
+        d = s * r / (a * (1.0 + r) ** 2)
+    at_zero = np.where(s == 1.0, 1.0 / k, np.where(s < 1.0, np.inf, 0.0))
+    return np.asarray(np.where(a == 0, at_zero, d), dtype=float)
+
+
+def _logistic_value(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
+    return np.asarray(np.tanh(0.5 * np.log(3.0) / p["k"] * np.maximum(a, 0.0)), dtype=float)
+
+
+def _logistic_derivative(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
+    lam = np.log(3.0) / p["k"]
+    return np.asarray(0.5 * lam / np.cosh(0.5 * lam * np.maximum(a, 0.0)) ** 2, dtype=float)
+
+
+# Array kernels for families whose own methods are written for scalar parameters.  They are
+# only a speed-up: each is checked against the family's own methods when a group is built,
+# and a family without a kernel (or whose kernel disagrees) is evaluated channel by channel.
+_KERNELS: dict[str, dict[str, Any]] = {
+    "hill": {"derivative": _hill_derivative},
+    "logistic": {"value": _logistic_value, "derivative": _logistic_derivative},
+}
+
+
+class _Group:
+    """Channels of one saturation family, evaluated with array parameters."""
+
+    def __init__(self, sats: Sequence[Saturation], rows: NDArray[np.intp]) -> None:
+        self.rows = rows
+        self.sats = list(sats)
+        cls = type(sats[0])
+        batched = object.__new__(cls)
+        params = {p: np.array([s.params[p] for s in sats])[:, None] for p in cls.param_names}
+        batched.params = params  # type: ignore[assignment]
+        probe = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 8.0]) * np.array([s.scale for s in sats])[:, None]
+        kernels = _KERNELS.get(cls.lookup_name, {})
+        self.fast: dict[str, Any] = {}
+        for method in ("value", "derivative"):
+            options = [getattr(batched, method)]
+            if method in kernels:
+                options.append(lambda a, f=kernels[method], p=params: f(p, a))
+            for fn in options:
+                if self._agrees(fn, method, probe):
+                    self.fast[method] = fn
+                    break
+
+    def _agrees(self, fn: Any, method: str, probe: FloatArray) -> bool:
+        """Does the array path reproduce the family's own scalar method?"""
+        try:
+            got = np.asarray(fn(probe), dtype=float)
+            if got.shape != probe.shape:
+                return False
+            n = len(self.sats)
+            rows = sorted({0, 1, n // 3, n // 2, n - 1} & set(range(n)))
+            return all(
+                np.allclose(got[i], getattr(self.sats[i], method)(probe[i]), rtol=1e-12,
+                            atol=0.0, equal_nan=True)
+                for i in rows
+            )
+        except Exception:  # code that is not array-safe in the family's parameters
+            return False
+
+    def _call(self, method: str, a: FloatArray) -> FloatArray:
+        fn = self.fast.get(method)
+        if fn is not None:
+            return np.asarray(fn(a), dtype=float)
+        return np.vstack([getattr(s, method)(a[i]) for i, s in enumerate(self.sats)])
+
+    def value(self, a: FloatArray) -> FloatArray:
+        return self._call("value", a)
+
+    def derivative(self, a: FloatArray) -> FloatArray:
+        return self._call("derivative", a)
+
+
+class PeriodFunctions:
+    """Period value, revenue and new customers of N channels, vectorised over channels.
+
+    Every method takes period spends ``X`` of shape ``(N,)`` or ``(N, m)`` (row ``c`` is
+    channel ``c``, in the order of ``channels``) and returns period totals of the same shape.
+
+    Parameters
+    ----------
+    curves : CurveSet
+        Response curves; ``channels`` (default: all, in the set's order) picks and orders them.
+    economics : ChannelEconomics, sequence or mapping of ChannelEconomics
+        One for all channels, one per channel (in order), or a mapping channel -> economics.
+    period_weeks : float
+        Length ``P`` of the planning period in weeks.
+    objective : {"net_margin", "revenue"}, default="net_margin"
+
+    Attributes
+    ----------
+    coefficient : ndarray
+        ``k_c`` of ``V_c(x) = P k_c R_c(x / P) - f_c x``.
+    spend_cost : ndarray
+        ``f_c = 1 + platform_fee_rate`` (net margin) or 0 (revenue).
+    concave : ndarray of bool
+        ``V_c`` is concave: a concave response and ``k_c >= 0``.
+    revenue_concave : ndarray of bool
+        The response itself is concave.
+    has_new_customers : ndarray of bool
+        The panel gave the channel a new-customers ratio.
+    dropped : dict
+        Channel -> terms left out for lack of a ratio (see :func:`margin_terms`).
+    """
+
+    def __init__(
+        self,
+        curves: CurveSet,
+        economics: ChannelEconomics | Sequence[ChannelEconomics] | Mapping[str, ChannelEconomics],
+        period_weeks: float,
+        objective: str = "net_margin",
+        channels: Sequence[str] | None = None,
+    ) -> None:
+        names = list(curves.channels if channels is None else channels)
+        if not period_weeks > 0:
+            raise ScenarioError(f"period_weeks must be > 0, got {period_weeks!r}")
+        if isinstance(economics, ChannelEconomics):
+            econ = [economics] * len(names)
+        elif isinstance(economics, Mapping):
+            missing = [c for c in names if c not in economics]
+            if missing:
+                raise ScenarioError(f"economics: no economics for channel {missing[0]!r}")
+            econ = [economics[c] for c in names]
+        else:
+            econ = list(economics)
+            if len(econ) != len(names):
+                raise ScenarioError(
+                    f"economics: {len(econ)} entries for {len(names)} channels"
+                )
+        self.names = names
+        self.n = len(names)
+        self.period_weeks = float(period_weeks)
+        self.objective = objective
+        cs = [curves[c] for c in names]
+        k = np.empty(self.n)
+        f = np.empty(self.n)
+        self.dropped: dict[str, list[str]] = {}
+        for i, (c, e) in enumerate(zip(cs, econ, strict=True)):
+            k[i], f[i], dropped = margin_terms(e, c.ratios, objective, channel=c.channel)
+            if dropped:
+                self.dropped[c.channel] = dropped
+        self.coefficient = k
+        self.spend_cost = f
+        ncr = [c.ratios.get("new_customers_per_revenue") for c in cs]
+        self.has_new_customers = np.array([r is not None for r in ncr], dtype=bool)
+        self.new_customers_per_revenue = np.array([0.0 if r is None else float(r) for r in ncr])
+        self.beta = np.array([c.revenue.beta for c in cs], dtype=float)
+        self.adstock_weight = np.array([c.revenue.adstock.total_weight for c in cs], dtype=float)
+        self.revenue_concave = np.array([c.is_concave for c in cs], dtype=bool)
+        self.concave = self.revenue_concave & (k >= 0.0)
+        by_family: dict[str, list[int]] = {}
+        for i, c in enumerate(cs):
+            by_family.setdefault(c.family, []).append(i)
+        self._groups = [
+            _Group([cs[i].revenue.saturation for i in rows], np.array(rows, dtype=np.intp))
+            for _, rows in sorted(by_family.items())
+        ]
+
+    # -- the response, per period ----------------------------------------------------------
+    def _shaped(self, x: ArrayLike) -> tuple[FloatArray, bool]:
+        X = np.asarray(x, dtype=float)
+        flat = X.ndim == 1
+        X2 = X[:, None] if flat else X
+        if X2.ndim != 2 or X2.shape[0] != self.n:
+            raise ValueError(f"spends must have shape ({self.n},) or ({self.n}, m), got {X.shape}")
+        return X2, flat
+
+    def _saturation(self, X: FloatArray, derivative: bool) -> FloatArray:
+        a = X / self.period_weeks * self.adstock_weight[:, None]
+        out = np.empty_like(a)
+        for g in self._groups:
+            sub = a[g.rows]
+            out[g.rows] = g.derivative(sub) if derivative else g.value(sub)
+        return out
+
+    def revenue(self, x: ArrayLike) -> FloatArray:
+        """Period incremental revenue ``P * R(x / P)``."""
+        X, flat = self._shaped(x)
+        r = self.period_weeks * self.beta[:, None] * self._saturation(X, False)
+        return r[:, 0] if flat else r
+
+    def revenue_slope(self, x: ArrayLike) -> FloatArray:
+        """Derivative of period revenue in period spend: the marginal ROAS ``R'(x / P)``."""
+        X, flat = self._shaped(x)
+        r = (self.beta * self.adstock_weight)[:, None] * self._saturation(X, True)
+        return r[:, 0] if flat else r
+
+    def new_customers(self, x: ArrayLike) -> FloatArray:
+        """Period incremental new customers (0 where the panel had none)."""
+        r = self.revenue(x)
+        return self.new_customers_per_revenue[:, None] * r if r.ndim == 2 else (
+            self.new_customers_per_revenue * r)
+
+    def new_customers_slope(self, x: ArrayLike) -> FloatArray:
+        r = self.revenue_slope(x)
+        return (self.new_customers_per_revenue[:, None] * r if r.ndim == 2
+                else self.new_customers_per_revenue * r)
+
+    # -- the objective -----------------------------------------------------------------------
+    def value(self, x: ArrayLike) -> FloatArray:
+        """Period value ``V(x) = P k R(x / P) - f x`` (net margin, or revenue)."""
+        X, flat = self._shaped(x)
+        v = self.coefficient[:, None] * self.revenue(X) - self.spend_cost[:, None] * X
+        return v[:, 0] if flat else v
+
+    def slope(self, x: ArrayLike) -> FloatArray:
+        """Derivative of :meth:`value` in period spend."""
+        X, flat = self._shaped(x)
+        s = self.coefficient[:, None] * self.revenue_slope(X) - self.spend_cost[:, None]
+        return s[:, 0] if flat else s
+
+
+def channel_margin(
+    curves: CurveSet, channel: str, econ: ChannelEconomics, period_weeks: float,
+    x: ArrayLike, objective: str = "net_margin",
+) -> FloatArray:
+    """Period value of one channel at period spends ``x`` (a convenience for reports)."""
+    c = curves[channel]
+    k, f, _ = margin_terms(econ, c.ratios, objective, channel=channel)
+    x = np.asarray(x, dtype=float)
+    return period_weeks * k * c.response(x / period_weeks) - f * x
