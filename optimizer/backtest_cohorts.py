@@ -5,6 +5,8 @@ A cohort table has one row per acquisition month and channel: ``acquisition_mont
 ``month_1, month_2, ...``: the cohort's revenue in each following month (blank where the month
 has not happened yet).  ``month_0`` (the acquisition month itself) may be present; it is the
 first order, already counted in the panel's revenue, so it is left out of the later value.
+The long table of :func:`models.customers.cohort_table` (``channel, cohort, months_since,
+customers, revenue, ...``), saved as CSV, is read as well.
 
 The value a cohort went on to create per customer is ``gross_margin * (1 - return_rate) *
 (month_1 + ... + month_K) / customers``, over the ``K`` following months the table records
@@ -42,6 +44,8 @@ def read_cohorts(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise CohortError(f"{src}: cannot read the cohort table ({str(exc).splitlines()[0]})") from None
     df.columns = [str(c).strip() for c in df.columns]
+    if {"cohort", "months_since", "revenue"} <= set(df.columns):
+        df = _wide(df, src)
     for col in ("acquisition_month", "channel", "customers"):
         if col not in df.columns:
             raise CohortError(f"{src}: no column {col!r} (columns: {list(df.columns)})")
@@ -73,6 +77,23 @@ def read_cohorts(path: str | os.PathLike[str]) -> pd.DataFrame:
             vals.append(f)
         out[col] = vals
     return out
+
+
+def _wide(df: pd.DataFrame, src: str) -> pd.DataFrame:
+    """The long table of ``models.customers.cohort_table`` (one row per cohort and month since
+    acquisition) as one row per cohort with ``month_k`` columns (text, checked by the caller)."""
+    for col in ("channel", "customers"):
+        if col not in df.columns:
+            raise CohortError(f"{src}: no column {col!r} (columns: {list(df.columns)})")
+    for i, v in enumerate(df["months_since"], start=2):
+        if not str(v).strip().isdigit():
+            raise CohortError(f"{src}: row {i}, column months_since: {v!r} is not a whole number")
+    df = df.assign(months_since=df["months_since"].astype(int))
+    wide = df.pivot_table(index=["cohort", "channel", "customers"], columns="months_since",
+                          values="revenue", aggfunc="first").reset_index()
+    wide.columns = [f"month_{c}" if isinstance(c, int | np.integer) else str(c)
+                    for c in wide.columns]
+    return wide.rename(columns={"cohort": "acquisition_month"}).fillna("")
 
 
 def cohort_check(

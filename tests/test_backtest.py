@@ -170,3 +170,20 @@ def test_wide_scenario_is_refused_in_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 2
     assert "the backtest needs a long panel" in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_cohort_table_of_the_customer_model_reads_the_same(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.csv"
+    wide.write_text("acquisition_month,channel,customers,month_0,month_1,month_2\n"
+                    "2024-01,search,100,5000,4000,2000\n2024-02,search,50,2500,3000,\n")
+    long = tmp_path / "long.csv"
+    long.write_text("channel,cohort,months_since,customers,active_customers,revenue\n"
+                    "search,2024-01,0,100,100,5000\nsearch,2024-01,1,100,40,4000\n"
+                    "search,2024-01,2,100,20,2000\nsearch,2024-02,0,50,50,2500\n"
+                    "search,2024-02,1,50,30,3000\n")
+    sc = Scenario(name="bt", data=Path("panel.csv"),
+                  economics={"gross_margin": GM, "new_customer_value": 30.0})
+    a = cohort_check(read_cohorts(wide), sc, ["search"])
+    b = cohort_check(read_cohorts(long), sc, ["search"])
+    assert a["channels"] == b["channels"]
+    assert a["channels"]["search"]["realised_value"] == pytest.approx(27.0)  # 0.45 * 6000 / 100
