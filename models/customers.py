@@ -32,10 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from tqdm.auto import tqdm
 
 from models.errors import RoisteError
 
+_DRAWS_PER_BLOCK = 16  # bootstrap weights held at once: 16 x customers
 TAGGED_COLUMNS = ("order_id", "timestamp", "value", "channel", "customer_key", "customer_type")
 
 
@@ -181,9 +183,20 @@ def cohort_table(
 # ------------------------------------------------------------------------------ lifetime value
 @dataclass(frozen=True)
 class _ChannelArrays:
-    obs: np.ndarray  # customers x months: month observed
-    act: np.ndarray  # customers x months: bought that month
-    mar: np.ndarray  # customers x months: margin that month
+    """One channel's customers, sparse: memory grows with orders, not customers x months."""
+
+    cohort_of: sparse.csr_matrix  # customers x cohorts: 1 at the customer's cohort
+    obs: np.ndarray  # cohorts x months: month observed
+    act: sparse.csr_matrix  # customers x months: bought that month
+    mar: sparse.csr_matrix  # customers x months: margin that month
+
+    def sums(self, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Weighted sums the fit needs, for a block of weight vectors (draws x customers)."""
+        wt = weights.T
+        n_m = np.asarray(self.cohort_of.T @ wt).T @ self.obs
+        k_m = np.asarray(self.act.T @ wt).T
+        mar_m = np.asarray(self.mar.T @ wt).T
+        return weights.sum(1), mar_m[:, 0], n_m[:, 1:], k_m[:, 1:], mar_m[:, 1:]
 
 
 def _channel_arrays(orders: pd.DataFrame, customers: pd.DataFrame, months: int) -> dict[str, _ChannelArrays]:
@@ -192,17 +205,19 @@ def _channel_arrays(orders: pd.DataFrame, customers: pd.DataFrame, months: int) 
     obs_orders = orders[(orders["month"] <= last) & (orders["months_since"] < months)]
     for ch, cust in customers.groupby("acq_channel", sort=True):
         keys = cust["customer_key"].to_numpy()
-        pos = pd.Series(np.arange(len(keys)), index=keys)
-        n_obs = np.clip(cust["observed_months"].to_numpy(), 0, months)
+        n = len(keys)
+        pos = pd.Series(np.arange(n), index=keys)
+        cohorts, cohort_idx = np.unique(cust["cohort"].to_numpy(), return_inverse=True)
+        cohort_of = sparse.csr_matrix((np.ones(n), (np.arange(n), cohort_idx)), shape=(n, len(cohorts)))
+        n_obs = np.clip(last - cohorts + 1, 0, months)
         obs = (np.arange(months)[None, :] < n_obs[:, None]).astype(float)
         o = obs_orders[obs_orders["acq_channel"] == ch]
         rows = pos.loc[o["customer_key"].to_numpy()].to_numpy()
         cols = o["months_since"].to_numpy()
-        act = np.zeros((len(keys), months))
-        mar = np.zeros((len(keys), months))
-        act[rows, cols] = 1.0
-        np.add.at(mar, (rows, cols), o["margin"].to_numpy())
-        out[str(ch)] = _ChannelArrays(obs, act, mar)
+        mar = sparse.csr_matrix((o["margin"].to_numpy(), (rows, cols)), shape=(n, months))
+        act = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, months))
+        act.data[:] = 1.0  # duplicates (several orders in a month) were summed: one active month
+        out[str(ch)] = _ChannelArrays(cohort_of, obs, act, mar)
     return out
 
 
@@ -289,18 +304,17 @@ def lifetime_value(
     rng = np.random.default_rng(seed)
     rows = []
     for ch, arr in tqdm(arrays.items(), disable=not progress, desc="lifetime value", unit="channel"):
-        n = arr.obs.shape[0]
-        weights = np.ones((1, n))
-        if n_bootstrap > 0:
-            weights = np.vstack([weights, rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap)])
-        fit = _fit_from_sums(
-            weights.sum(1), weights @ arr.mar[:, 0], weights @ arr.obs[:, 1:],
-            weights @ arr.act[:, 1:], weights @ arr.mar[:, 1:], horizon_months, monthly_discount,
-        )
+        n = arr.act.shape[0]
+        blocks = [arr.sums(np.ones((1, n)))]
+        for start in range(0, n_bootstrap, _DRAWS_PER_BLOCK):
+            size = min(_DRAWS_PER_BLOCK, n_bootstrap - start)
+            blocks.append(arr.sums(rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)))
+        n0, m0_sum, n_m, k_m, mar_m = (np.concatenate([b[i] for b in blocks]) for i in range(5))
+        fit = _fit_from_sums(n0, m0_sum, n_m, k_m, mar_m, horizon_months, monthly_discount)
         row = {
             "channel": ch,
             "customers": n,
-            "observed_months": int(arr.obs.sum(0).astype(bool).sum()),
+            "observed_months": int(arr.obs.any(axis=0).sum()),
             "first_month_margin": fit["m0"][0],
             "repeat_share": fit["a"][0],
             "monthly_survival": fit["q"][0],
