@@ -322,8 +322,14 @@ def _solve_pieces(
     p: pc.Pieces, prep: _Prepared, problem: AllocationProblem, *, solver: str,
     time_limit: float | None, msg: bool, mip_gap: float, relax: bool = False,
     fix: dict[str, float] | None = None, elastic: bool = False,
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[_Result, Any]:
-    """Optimise the sum of ``value`` pieces under every constraint; one LP or MILP."""
+    """Optimise the sum of ``value`` pieces under the constraints; one LP or MILP.
+
+    ``elastic`` minimises the violation of the named rows instead (each gets a slack, in
+    money); ``skip`` leaves named rows out; ``fix`` holds the binaries at given values;
+    ``relax`` drops them.
+    """
     t0 = time.perf_counter()
     lo = prep.lo
     budget = float(problem.budget)
@@ -337,6 +343,8 @@ def _solve_pieces(
     slacks: dict[str, Any] = {}
 
     def row(name: str, expr: Any, sense: str, rhs: float, scale: float) -> None:
+        if name in skip:
+            return
         if elastic:
             s = prob.add_variable(f"s_{name}", 0.0)
             slacks[name] = (s, scale)
@@ -558,15 +566,15 @@ def solve(
     dual: float | None = None
     milp = False
     rounds = 0
-    lower_fix: dict[str, float] | None = None
-    lower_p: pc.Pieces | None = None
+    upper_fix: dict[str, float] | None = None
+    upper_p: pc.Pieces | None = None
     last_status = "not solved"
     for rounds in range(1, max_rounds + 1):
         tb = time.perf_counter()
         lower_p, upper_p = pc.build(bp, _evaluate(outs, bp), split, inflection, ordered)
         build_s += time.perf_counter() - tb
-        up, _ = _solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
-                              msg=msg, mip_gap=mip_gap)
+        up, up_extra = _solve_pieces(upper_p, prep, problem, solver=solver,
+                                     time_limit=time_limit, msg=msg, mip_gap=mip_gap)
         build_s += up.build_s
         solve_s += up.solve_s
         milp = milp or up.milp
@@ -579,7 +587,7 @@ def solve(
             last_status = "time_limit"
         # the solvers meet rows to a relative 1e-9: so much is added to the bound
         best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), budget))
-        lw, extra = _solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
+        lw, _ = _solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
                                   msg=msg, mip_gap=mip_gap)
         build_s += lw.build_s
         solve_s += lw.solve_s
@@ -589,9 +597,9 @@ def solve(
                 v = float(f.value(x).sum())
                 if v > best_lb:
                     best_lb, best_x = v, x
-        if lw.status == "Optimal":
-            dual = lw.dual
-            lower_fix = extra["binaries"] if lw.milp else None
+        if up.proven:
+            dual = up.dual
+            upper_fix = up_extra["binaries"] if up.milp else None
         gap = _gap(best_lb, best_ub, budget)
         if _DEBUG:
             print(f"round {rounds}: lb {best_lb!r} ub {best_ub!r} up.obj {up.objective!r} gap {gap:.3g}"
@@ -607,10 +615,10 @@ def solve(
         raise InfeasibleError(
             "the constraints leave no room: every allocation found misses a target on the "
             "curves; loosen the targets or the bounds")
-    if lower_p is not None and milp and lower_fix:
-        # the shadow price of a MILP plan: the LP with its binaries held
-        fx, _ = _solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
-                              msg=msg, mip_gap=mip_gap, fix=lower_fix)
+    if upper_p is not None and milp and upper_fix:
+        # the shadow price of a MILP: the LP with its binaries held
+        fx, _ = _solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
+                              msg=msg, mip_gap=mip_gap, fix=upper_fix)
         dual = fx.dual
     shadow = _shadow(problem, prep, best_x, dual)
     n_bp = int(np.sum(np.r_[np.ones((len(bp), 1), bool).T, (np.diff(bp, axis=1) > 0).T]))
@@ -663,33 +671,69 @@ def _refine(problem: AllocationProblem, bp: FloatArray, x_up: FloatArray, x_lo: 
 # ------------------------------------------------------------------- infeasibility
 
 
+def _row_names(prep: _Prepared) -> list[str]:
+    names = ["budget"]
+    for i, (s, _) in enumerate(prep.shares):
+        names += [f"share_{k}_{i}" for k, v in (("max", s.max_share), ("min", s.min_share))
+                  if v is not None]
+    return names + [f"target_{i}" for i in range(len(prep.targets))]
+
+
+def _describe(row: str, problem: AllocationProblem, prep: _Prepared) -> str:
+    if row == "budget":
+        op = "=" if problem.budget_mode == "equal" else "<="
+        return f"the budget (spend {op} {_money(problem.budget)})"
+    if row.startswith("share_"):
+        _, key, i = row.split("_")
+        s = prep.shares[int(i)][0]
+        if key == "max":
+            return f"group share cap {s.name}<={s.max_share:.2f}"
+        return f"group share floor {s.name}>={s.min_share:.2f}"
+    t = prep.targets[int(row.split("_")[1])][0]
+    if t.kind == "min_roas":
+        return f"target ROAS {t.target:g} ({t.name})"
+    return f"target cost per new customer {t.target:g} ({t.name})"
+
+
 def _explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solver: str) -> None:
-    """Name the constraints that conflict and by how much; always raises InfeasibleError."""
-    _, extra = _solve_pieces(upper, prep, problem, solver=solver, time_limit=None, msg=False,
-                             mip_gap=1e-6, elastic=True)
-    short = {k.rstrip("~"): v for k, v in extra["slacks"].items() if v > 1e-7 * max(problem.budget, 1)}
-    parts = []
-    for name, amount in sorted(short.items()):
-        if name == "budget":
-            parts.append(f"the budget {_money(problem.budget)} (off by {_money(amount)})")
-        elif name.startswith("share_"):
-            _, key, i = name.split("_")
-            s = prep.shares[int(i)][0]
-            share = s.max_share if key == "max" else s.min_share
-            op = "<=" if key == "max" else ">="
-            parts.append(f"group share {'cap' if key == 'max' else 'floor'} "
-                         f"{s.name}{op}{share:.2f} (off by {_money(amount)} of spend)")
-        else:
-            i = int(name.split("_")[1])
-            t, m = prep.targets[i]
-            parts.append(_target_message(problem, prep, upper, solver, t, m))
-    if len(parts) == 1 and not parts[0].startswith(("the budget", "group")):
-        raise InfeasibleError(parts[0])
-    raise InfeasibleError("constraints conflict: " + "; ".join(parts or ["(no single culprit)"]))
+    """Name the constraints that conflict and by how much; always raises InfeasibleError.
+
+    A deletion filter on the outer pieces (a relaxation: what is infeasible there is
+    infeasible on the curves) leaves an irreducible set of rows that conflict within the
+    channel bounds; an elastic LP on that set says by how much.
+    """
+    rows = _row_names(prep)
+    kw: dict[str, Any] = {"solver": solver, "time_limit": None, "msg": False, "mip_gap": 1e-6}
+    dropped: set[str] = set()
+    for r in rows:
+        res, _ = _solve_pieces(upper, prep, problem, skip=frozenset(dropped | {r}), **kw)
+        if res.status != "Optimal":
+            dropped.add(r)
+    core = [r for r in rows if r not in dropped]
+    in_core = [r for r in core if r.startswith("target_")]
+    if len(in_core) == 1:
+        t, m = prep.targets[int(in_core[0].split("_")[1])]
+        within = "the channel bounds" + (" and the budget" if "budget" in core else "")
+        if any(r.startswith("share_") for r in core):
+            within += " and the share constraints"
+        raise InfeasibleError(
+            _target_message(problem, prep, upper, solver, t, m, within, frozenset(dropped)))
+    _, extra = _solve_pieces(upper, prep, problem, elastic=True, skip=frozenset(dropped), **kw)
+    least = sorted(((v, k.rstrip("~")) for k, v in extra["slacks"].items() if v > 0),
+                   reverse=True)
+    what = " and ".join(_describe(r, problem, prep) for r in core) or "the channel bounds"
+    tail = ""
+    if least:
+        amount, row = least[0]
+        tail = (f": within the channel bounds they cannot all hold; the closest plan misses "
+                f"{_describe(row, problem, prep)} by {_money(amount)}")
+    raise InfeasibleError(f"constraints conflict: {what}{tail}")
 
 
 def _target_message(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solver: str,
-                    t: TargetConstraint, m: NDArray[np.bool_]) -> str:
+                    t: TargetConstraint, m: NDArray[np.bool_],
+                    within: str = "the channel bounds",
+                    skip: frozenset[str] = frozenset()) -> str:
     """The best the bounds allow for a target's ratio (Dinkelbach on the outer pieces)."""
     num = "revenue" if t.kind == "min_roas" else "new_customers"
     sel = m[upper.channel]
@@ -703,7 +747,7 @@ def _target_message(problem: AllocationProblem, prep: _Prepared, upper: pc.Piece
                                  problem.budget, problem.budget_mode, problem.shares, ())
         prep2 = _Prepared(prep.lo, prep.hi, prep.shares, [])
         res, _ = _solve_pieces(p2, prep2, free, solver=solver, time_limit=None, msg=False,
-                               mip_gap=1e-6)
+                               mip_gap=1e-6, skip=skip)
         spend = float(res.x[m].sum())
         if res.status != "Optimal" or spend <= 0:
             break
@@ -713,7 +757,7 @@ def _target_message(problem: AllocationProblem, prep: _Prepared, upper: pc.Piece
         best = ratio
     if t.kind == "min_roas":
         return (f"target ROAS {t.target:g} ({t.name}) cannot be met: the best achievable ROAS "
-                f"within the bounds is {best:.2f}")
+                f"within {within} is {best:.2f}")
     cost = math.inf if best <= 0 else 1.0 / best
     return (f"target cost per new customer {t.target:g} ({t.name}) cannot be met: the lowest "
-            f"achievable within the bounds is {cost:.2f}")
+            f"achievable within {within} is {cost:.2f}")
