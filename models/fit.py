@@ -63,9 +63,9 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     family : str, default "auto"
         A registered saturation family, or ``"auto"`` to choose among all of them by
         time-series cross-validation.
-    adstock : "geometric" or Adstock, default "geometric"
-        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; an ``Adstock``
-        instance is used as given (not fitted).
+    adstock : "geometric", "auto" or Adstock, default "geometric"
+        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; ``"auto"`` adds a
+        grid of Weibull lag shapes; an ``Adstock`` instance is used as given (not fitted).
     shape : dict, optional
         Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
     n_harmonics : int, default 3

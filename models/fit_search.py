@@ -56,6 +56,7 @@ class BaselineDesign:
     shift_week: float | None = None
 
     def matrix(self, t: FloatArray) -> FloatArray:
+        """The design at week indices ``t``, shape ``(len(t), columns)``."""
         t = np.asarray(t, dtype=float)
         cols = [np.ones_like(t), (t - self.t0) / self.t_scale]
         for h in range(1, self.n_harmonics + 1):
@@ -67,6 +68,7 @@ class BaselineDesign:
 
     @classmethod
     def for_weeks(cls, t: FloatArray, n_harmonics: int, shift_week: float | None = None) -> BaselineDesign:
+        """The design whose trend column runs from -1 to 1 over the weeks ``t``."""
         half = max(float(t.max() - t.min()) / 2.0, 1.0)
         return cls(float((t.max() + t.min()) / 2.0), half, n_harmonics, shift_week)
 
@@ -126,6 +128,7 @@ class _Grid:
     block: int  # candidates per (family, shape, alpha) block: consecutive k values
 
     def rows(self, families: Sequence[str]) -> IntArray:
+        """Indices of the candidates of the given families."""
         return np.flatnonzero(np.isin(np.asarray(self.family), list(families)))
 
 
@@ -216,18 +219,22 @@ class ChannelFit:
 
     @property
     def adstock(self) -> Adstock:
+        """The fitted adstock (geometric unless a fixed one was given)."""
         return _as_adstock(self.ad)
 
     @property
     def alpha(self) -> float | None:
+        """Geometric carry-over, or None for a fixed adstock of another family."""
         return None if isinstance(self.ad, Adstock) else float(self.ad)
 
     @property
     def component(self) -> Component:
+        """The steady-state response component of the fit."""
         sat = SATURATIONS[self.family].from_scale(self.k, **self.shape)
         return Component(float(self.beta), sat, self.adstock)
 
     def effect(self, x: FloatArray) -> FloatArray:
+        """Weekly incremental outcome of the spend series ``x`` (carry-over from its start)."""
         a = _adstocked(x, self.ad)
         return self.beta * _unit(self.family, self.shape).value(a / self.k)
 
@@ -241,7 +248,31 @@ class ChannelFit:
 
 @dataclass(frozen=True)
 class FitSettings:
-    """Settings of the per-channel fit (see :class:`ChannelResponseRegressor`)."""
+    """Settings of the per-channel fit (the parameters of :class:`models.fit.ChannelResponseRegressor`).
+
+    Attributes
+    ----------
+    family : str, default "auto"
+        A registered saturation family, or "auto" (chosen by cross-validation).
+    adstock : str or Adstock, default "geometric"
+        "geometric" (alpha searched), "auto" (geometric alphas and a Weibull grid) or a fixed
+        Adstock.
+    shape : mapping, optional
+        Fixed shape parameters of the family; searched when None.
+    n_harmonics : int, default 3
+        Yearly Fourier harmonics of the baseline.
+    level_shift : "auto", float or None, default "auto"
+        Baseline level shift: detected, at a given week index, or never.
+    cv_splits, cv_test_weeks : int, default 4 and 13
+        ``TimeSeriesSplit`` folds and their test length (fewer than 2 folds: in-sample choice).
+    noise : {"multiplicative", "additive"}
+        Weights ``1 / mu**2`` or equal weights.
+    bootstrap, block_weeks : int, default 0 and 8
+        Moving-block residual bootstrap draws and block length.
+    k_prior_sd : float, optional
+        Standard deviation (log scale) of a prior pulling ``k`` toward the recent adstocked
+        spend; off by default (it did not help on simulated worlds).
+    """
 
     family: str = "auto"
     adstock: str | Adstock = "geometric"
@@ -256,6 +287,7 @@ class FitSettings:
     k_prior_sd: float | None = None
 
     def families(self) -> list[str]:
+        """The families to search."""
         if self.family == "auto":
             return sorted(SATURATIONS)
         if self.family not in SATURATIONS:

@@ -102,6 +102,7 @@ class World:
 
     @property
     def season_params(self) -> dict[str, Any]:
+        """Amplitudes, phases and offset of the world's yearly seasonality."""
         return dict(self.params["season"])
 
     def outcome(
