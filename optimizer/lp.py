@@ -713,11 +713,7 @@ def _explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solv
     in_core = [r for r in core if r.startswith("target_")]
     if len(in_core) == 1:
         t, m = prep.targets[int(in_core[0].split("_")[1])]
-        within = "the channel bounds" + (" and the budget" if "budget" in core else "")
-        if any(r.startswith("share_") for r in core):
-            within += " and the share constraints"
-        raise InfeasibleError(
-            _target_message(problem, prep, upper, solver, t, m, within, frozenset(dropped)))
+        raise InfeasibleError(_target_message(problem, prep, solver, t, m, core))
     _, extra = _solve_pieces(upper, prep, problem, elastic=True, skip=frozenset(dropped), **kw)
     least = sorted(((v, k.rstrip("~")) for k, v in extra["slacks"].items() if v > 0),
                    reverse=True)
@@ -730,29 +726,69 @@ def _explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solv
     raise InfeasibleError(f"constraints conflict: {what}{tail}")
 
 
-def _target_message(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solver: str,
-                    t: TargetConstraint, m: NDArray[np.bool_],
-                    within: str = "the channel bounds",
-                    skip: frozenset[str] = frozenset()) -> str:
-    """The best the bounds allow for a target's ratio (Dinkelbach on the outer pieces)."""
+class _RatioModel:
+    """``sum over members of num(x) - rho x``: the Dinkelbach objective of a target's ratio."""
+
+    def __init__(self, f: PeriodModel, members: NDArray[np.bool_], num: str, rho: float) -> None:
+        self.f, self.m, self.rho = f, members, rho
+        self.num = getattr(f, num)
+        self.num_slope = getattr(f, num + "_slope")
+        self.coefficient = np.where(members, 1.0, 0.0)
+        self.revenue_concave = np.asarray(f.revenue_concave, dtype=bool)
+        self.concave = self.revenue_concave | ~members
+
+    def _mask(self, x: Any) -> FloatArray:
+        x = np.asarray(x, dtype=float)
+        return self.m if x.ndim == 1 else self.m[:, None]
+
+    def value(self, x: Any) -> FloatArray:
+        return np.where(self._mask(x), self.num(x) - self.rho * np.asarray(x), 0.0)
+
+    def slope(self, x: Any) -> FloatArray:
+        return np.where(self._mask(x), self.num_slope(x) - self.rho, 0.0)
+
+    def revenue(self, x: Any) -> FloatArray:
+        return self.f.revenue(x)
+
+    def revenue_slope(self, x: Any) -> FloatArray:
+        return self.f.revenue_slope(x)
+
+    def new_customers(self, x: Any) -> FloatArray:
+        return self.f.new_customers(x)
+
+    def new_customers_slope(self, x: Any) -> FloatArray:
+        return self.f.new_customers_slope(x)
+
+
+def _target_message(problem: AllocationProblem, prep: _Prepared, solver: str,
+                    t: TargetConstraint, m: NDArray[np.bool_], core: list[str]) -> str:
+    """The best ratio the other constraints of the conflict allow (Dinkelbach iterations).
+
+    Each iteration maximises ``num - rho * spend`` over the members with the certified solver
+    itself; the ratio at its plan is achievable, and the iterations stop when it no longer
+    rises (to 1e-6).
+    """
     num = "revenue" if t.kind == "min_roas" else "new_customers"
-    sel = m[upper.channel]
+    within = "the channel bounds" + (" and the budget" if "budget" in core else "")
+    shares = [s for i, (s, _) in enumerate(prep.shares)
+              if any(r.startswith("share_") and r.endswith(f"_{i}") for r in core)]
+    if shares:
+        within += " and the share constraints"
+    if "budget" in core:
+        budget, mode = float(problem.budget), problem.budget_mode
+    else:
+        budget, mode = float(prep.hi.sum()), "at_most"
     best = 0.0
     for _ in range(30):
-        slopes = np.where(sel, upper.slopes[num] - best, 0.0)
-        p2 = pc.Pieces(upper.channel, upper.length, {**upper.slopes, "value": slopes},
-                       {**upper.offset, "value": np.where(m, upper.offset[num] - best * prep.lo, 0.0)},
-                       upper.ordered)
-        free = AllocationProblem(problem.names, prep.lo, prep.hi, problem.functions,
-                                 problem.budget, problem.budget_mode, problem.shares, ())
-        prep2 = _Prepared(prep.lo, prep.hi, prep.shares, [])
-        res, _ = _solve_pieces(p2, prep2, free, solver=solver, time_limit=None, msg=False,
-                               mip_gap=1e-6, skip=skip)
-        spend = float(res.x[m].sum())
-        if res.status != "Optimal" or spend <= 0:
+        sub = AllocationProblem(problem.names, prep.lo, prep.hi, _RatioModel(
+            problem.functions, m, num, best), budget, mode, shares, ())
+        x = solve(sub, tol=1e-7, solver=solver).x
+        spend = float(x[m].sum())
+        if spend <= 0:
             break
-        ratio = float(upper.evaluate(num, res.x, prep.lo)[m].sum()) / spend
-        if ratio <= best * (1 + 1e-9):
+        ratio = float(getattr(problem.functions, num)(x)[m].sum()) / spend
+        if ratio <= best * (1 + 1e-6):
+            best = max(best, ratio)
             break
         best = ratio
     if t.kind == "min_roas":
