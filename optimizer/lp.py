@@ -737,7 +737,7 @@ class _RatioModel:
         self.revenue_concave = np.asarray(f.revenue_concave, dtype=bool)
         self.concave = self.revenue_concave | ~members
 
-    def _mask(self, x: Any) -> FloatArray:
+    def _mask(self, x: Any) -> NDArray[Any]:
         x = np.asarray(x, dtype=float)
         return self.m if x.ndim == 1 else self.m[:, None]
 

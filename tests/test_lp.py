@@ -251,5 +251,5 @@ def test_unknown_solver_and_bad_constraint() -> None:
     with pytest.raises(InfeasibleError, match="unknown channel 'radio'"):
         solve(AllocationProblem(NAMES, LO, HI, _three(), 15000.0,
                                 shares=[ShareConstraint("x", ["radio"], max_share=0.5)]))
-    with pytest.raises(InfeasibleError, match="min_share 0.6 exceeds max_share 0.5"):
+    with pytest.raises(InfeasibleError, match=r"min_share 0\.6 exceeds max_share 0\.5"):
         ShareConstraint("x", [0], min_share=0.6, max_share=0.5)
