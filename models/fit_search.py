@@ -499,6 +499,7 @@ def fit_arrays(
               if len(families) > 1 else {})
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
     family = families[0]
+    admissible = list(families)
     if errors:
         admissible = _admissible(errors)
         fam_arr = np.asarray(grid.family)
@@ -528,15 +529,20 @@ def fit_arrays(
         r2_train=1.0 - float(resid @ resid) / max(float(np.var(y[valid]) * valid.sum()), 1e-300),
     )  # fmt: skip
     if settings.bootstrap > 0:
-        fit.draws = _bootstrap(fit, grid, rows, q, prob, mu, valid, settings, seed or 0)
+        # the draws may take any family the cross-validation could not rule out
+        fit.draws = _bootstrap(grid, grid.rows(admissible), q, prob, mu, valid, settings, seed or 0)
     return fit
 
 
 def _bootstrap(
-    fit: ChannelFit, grid: _Grid, rows: IntArray, q: FloatArray, prob: _Problem, mu: FloatArray,
+    grid: _Grid, rows: IntArray, q: FloatArray, prob: _Problem, mu: FloatArray,
     valid: FloatArray, settings: FitSettings, seed: int,
 ) -> list[Component]:
-    """Moving-block residual bootstrap: refit the family's grid to ``mu + resampled residuals``."""
+    """Moving-block residual bootstrap: refit the admissible families' grid to ``mu + e*``.
+
+    ``e*`` are blocks of the weighted residuals; a draw may take any admissible family, so the
+    band also shows what the data cannot tell apart.
+    """
     rng = np.random.default_rng(seed)
     sw = prob.sw
     n, d = len(prob.y), settings.bootstrap
@@ -561,6 +567,6 @@ def _bootstrap(
         ad = grid.ad[r]
         if id(ad) not in adstocks:
             adstocks[id(ad)] = _as_adstock(ad)
-        sat = SATURATIONS[fit.family].from_scale(float(grid.k[r]), **grid.shape[r])
+        sat = SATURATIONS[grid.family[r]].from_scale(float(grid.k[r]), **grid.shape[r])
         draws.append(Component(float(beta[c, j]), sat, adstocks[id(ad)]))
     return draws
