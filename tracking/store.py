@@ -367,12 +367,13 @@ class PostgresStore(CustomerStore):
     def _lock_customers(self, keys: list[str]) -> None:
         # Transactions that upsert many customers in time order would deadlock one another
         # (and PostgreSQL detects a deadlock only after deadlock_timeout, 1 s by default);
-        # advisory locks taken in key order, one pipeline, make them queue instead.
+        # advisory locks taken in key order make them queue instead.  One statement: unnest
+        # yields the sorted array in order and the projection locks row by row.
         if len(keys) > 1:
-            with self._conn.cursor() as cur:
-                cur.executemany(
-                    "SELECT pg_advisory_xact_lock(%s)", [(int(k[:15], 16),) for k in keys]
-                )
+            self._execute(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
+                ([int(k[:15], 16) for k in keys],),
+            )
 
     def _commit(self) -> None:
         self._conn.commit()
