@@ -89,3 +89,15 @@ def test_band_comes_from_draws() -> None:
     c = _curveset()["search"]
     lo, hi = c.response_band([100.0, 1000.0])
     assert lo.shape == (2,) and np.all(lo <= hi)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    p = tmp_path / "curves.json"
+    _curveset().save(p)
+    mode = stat.S_IMODE(os.stat(p).st_mode)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask
