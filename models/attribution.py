@@ -261,7 +261,7 @@ def _data_driven_weights(j: _Journeys, rule: AttributionRule, progress: bool,
     converted = np.bincount(inverse[: len(ev_mask)], minlength=len(masks))
     rates = converted / np.bincount(inverse, minlength=len(masks))
     details["channel_sets"] = len(masks)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     w = np.zeros(len(pe))
     uniq_sets, set_of_event = unique_inverse(ev_mask)

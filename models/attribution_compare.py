@@ -40,7 +40,7 @@ def compare_table(
         dup = next(x for x in labels if labels.count(x) > 1)
         raise AttributionError(f"compare: rule '{dup}' is named twice")
     inputs = read_inputs(touchpoints, conversions)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     parts = []
     for rule in tqdm(rules, desc="rules", disable=not progress):

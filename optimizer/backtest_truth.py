@@ -110,7 +110,7 @@ def replan_world(
         started from), ``true_margin_replanned``, ``true_uplift`` (replanned - start) and
         the period spend of each channel, ``spend[<channel>]``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     p, n = int(scenario.period_weeks), len(world.weeks)
     s0 = n - months * p
