@@ -140,6 +140,11 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.block_weeks = block_weeks
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # spend is never negative
+        return tags
+
     def _settings(self) -> FitSettings:
         return FitSettings(
             family=self.family, adstock=self.adstock, shape=self.shape,

@@ -168,3 +168,7 @@ def test_holdout_too_long_is_refused(world_file) -> None:
     path, _ = world_file
     with pytest.raises(CurveError, match="holdout"):
         fit_panel_file(path, holdout_weeks=120, progress=False)
+
+
+def test_tags_say_spend_is_non_negative() -> None:
+    assert ChannelResponseRegressor().__sklearn_tags__().input_tags.positive_only
