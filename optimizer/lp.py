@@ -337,9 +337,10 @@ def _solve_pieces(
     pos = _positions(ch)
     prob = pulp.LpProblem("roiste", pulp.LpMinimize if elastic else pulp.LpMaximize)
     add = prob.add_variable
-    xs = [add(f"x_{c}_{j}", 0.0, ub)
-          for c, j, ub in zip(ch.tolist(), pos.tolist(), p.length.tolist(), strict=True)]
-    ones = np.ones(p.n_pieces)
+    # one variable per piece: the share of the piece that is filled, in [0, 1] (scaled
+    # variables keep the binaries' rows at unit coefficients)
+    xs = [add(f"x_{c}_{j}", 0.0, 1.0) for c, j in zip(ch.tolist(), pos.tolist(), strict=True)]
+    ln = p.length
     slacks: dict[str, Any] = {}
 
     def row(name: str, expr: Any, sense: str, rhs: float, scale: float) -> None:
@@ -361,7 +362,7 @@ def _solve_pieces(
             prob.addConstraint(expr == rhs, name)
 
     scale = max(budget, 1.0)
-    row("budget", _expr(xs, ones), "==" if problem.budget_mode == "equal" else "<=",
+    row("budget", _expr(xs, ln), "==" if problem.budget_mode == "equal" else "<=",
         budget - float(lo.sum()), scale)
     for i, (s, m) in enumerate(prep.shares):
         coef_c = m.astype(float)
@@ -369,7 +370,7 @@ def _solve_pieces(
             if share is None:
                 continue
             cc = coef_c - share
-            row(f"share_{key}_{i}", _expr(xs, cc[ch]), sense, -float(cc @ lo), scale)
+            row(f"share_{key}_{i}", _expr(xs, cc[ch] * ln), sense, -float(cc @ lo), scale)
     for i, (t, m) in enumerate(prep.targets):
         sel = m[ch]
         if t.kind == "min_roas":
@@ -378,7 +379,7 @@ def _solve_pieces(
         else:
             coefs = t.target * p.slopes["new_customers"] - 1.0
             rhs = float(lo[m].sum()) - t.target * float(p.offset["new_customers"][m].sum())
-        row(f"target_{i}", _expr(xs, coefs, sel), ">=", rhs, scale)
+        row(f"target_{i}", _expr(xs, coefs * ln, sel), ">=", rhs, scale)
     # S-shaped pieces: fill in order with binaries where some slope rises
     is_milp = False
     if not relax and p.ordered.any():
@@ -399,24 +400,22 @@ def _solve_pieces(
                 else:
                     y = prob.add_variable(nm, fix.get(nm, 0.0), fix.get(nm, 0.0))
                 ys.append(y)
-                lj = float(p.length[s0 + j])
-                prob.addConstraint(xs[s0 + j] - lj * y >= 0, f"fill_{c}_{j}")
+                prob.addConstraint(xs[s0 + j] - y >= 0, f"fill_{c}_{j}")
                 if j > 0:
-                    prob.addConstraint(xs[s0 + j] - lj * ys[j - 1] <= 0, f"next_{c}_{j}")
+                    prob.addConstraint(xs[s0 + j] - ys[j - 1] <= 0, f"next_{c}_{j}")
             tail = pulp.lpSum(xs[s0 + jmax + 1: s0 + cnt])
-            ltail = float(p.length[s0 + jmax + 1: s0 + cnt].sum())
-            prob.addConstraint(tail - ltail * ys[jmax] <= 0, f"tail_{c}")
+            prob.addConstraint(tail - (cnt - jmax - 1) * ys[jmax] <= 0, f"tail_{c}")
             is_milp = is_milp or fix is None
     if elastic:
         prob.setObjective(pulp.lpSum(v / sc for v, sc in slacks.values()))
     else:
-        prob.setObjective(_expr(xs, p.slopes["value"]))
+        prob.setObjective(_expr(xs, p.slopes["value"] * ln))
     t1 = time.perf_counter()
     status = prob.solve(_solver(solver, time_limit, msg, mip_gap if is_milp else None))
     t2 = time.perf_counter()
     st = pulp.LpStatus[status]
     vals = np.array([v.varValue or 0.0 for v in xs]) if xs else np.zeros(0)
-    vals = np.clip(vals, 0.0, p.length)
+    vals = np.clip(vals, 0.0, 1.0) * ln
     x = lo + np.bincount(ch, weights=vals, minlength=len(lo))
     x = np.minimum(x, prep.hi)
     const = float(p.offset["value"].sum())
@@ -427,7 +426,8 @@ def _solve_pieces(
     if proven:
         bound = obj
         if is_milp:
-            bound = obj + mip_gap * max(abs(obj), 1e-9 * scale)
+            # the solver stops within mip_gap of its own objective (without the constant)
+            bound = obj + mip_gap * max(abs(obj), abs(obj - const), 1e-9 * scale)
             try:  # HiGHS reports its proven bound
                 db = float(prob.solverModel.getInfo().mip_dual_bound) + const
                 if math.isfinite(db):
@@ -553,6 +553,16 @@ def solve(
     f = problem.functions
     lo, hi = prep.lo, prep.hi
     budget = float(problem.budget)
+    if not np.any(hi > lo):  # every channel locked: nothing to choose
+        value = float(np.asarray(f.value(lo)).sum())
+        if not _feasible(problem, prep, lo):
+            rows = ", ".join(_describe(r, problem, prep) for r in _row_names(prep)[1:])
+            raise InfeasibleError(f"every channel is locked and the locked spends miss a "
+                                  f"constraint among: {rows}")
+        return Solution(x=lo.copy(), value=value, upper_bound=value, gap=0.0, status="optimal",
+                        solver=_solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
+                        milp=False, build_seconds=0.0, solve_seconds=0.0, iterations=0,
+                        names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)})
     outs = _outcomes(problem, prep)
     split = "revenue" if "revenue" in outs else "value"
     rev_conc = np.asarray(f.revenue_concave, dtype=bool)
@@ -569,6 +579,7 @@ def solve(
     upper_fix: dict[str, float] | None = None
     upper_p: pc.Pieces | None = None
     last_status = "not solved"
+    unproven_rounds = 0
     for rounds in range(1, max_rounds + 1):
         tb = time.perf_counter()
         lower_p, upper_p = pc.build(bp, _evaluate(outs, bp), split, inflection, ordered)
@@ -580,26 +591,30 @@ def solve(
         milp = milp or up.milp
         if up.status == "Infeasible":
             _explain(problem, prep, upper_p, solver)
-        if not up.proven:  # time limit on a MILP: the relaxation still bounds the optimum
-            rel, _ = _solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
-                                   msg=msg, mip_gap=mip_gap, relax=True)
-            up.bound = rel.bound
-            last_status = "time_limit"
-        # the solvers meet rows to a relative 1e-9: so much is added to the bound
-        best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), budget))
         lw, _ = _solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
-                                  msg=msg, mip_gap=mip_gap)
+                              msg=msg, mip_gap=mip_gap)
         build_s += lw.build_s
         solve_s += lw.solve_s
         candidates = [up.x] + ([lw.x] if lw.status in ("Optimal", "Not Solved") else [])
-        for x in map(lambda v: _repair(problem, prep, v), candidates):
+        for x in (_repair(problem, prep, v) for v in candidates):
             if _feasible(problem, prep, x):
                 v = float(f.value(x).sum())
                 if v > best_lb:
                     best_lb, best_x = v, x
-        if up.proven:
+        if up.proven and up.milp and best_lb > up.bound + 1e-7 * max(abs(up.bound), budget):
+            up.proven = False  # a MILP "optimum" below a plan's value bounds nothing
+        if not up.proven:  # e.g. a time limit: the relaxation still bounds the optimum
+            rel, _ = _solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
+                                   msg=msg, mip_gap=mip_gap, relax=True)
+            build_s += rel.build_s
+            solve_s += rel.solve_s
+            up.bound = rel.bound
+            unproven_rounds += 1
+        else:
             dual = up.dual
             upper_fix = up_extra["binaries"] if up.milp else None
+        # the solvers meet rows to a relative 1e-9: so much is added to the bound
+        best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), budget))
         gap = _gap(best_lb, best_ub, budget)
         if _DEBUG:
             print(f"round {rounds}: lb {best_lb!r} ub {best_ub!r} up.obj {up.objective!r} gap {gap:.3g}"
@@ -609,8 +624,7 @@ def solve(
             break
         bp = _refine(problem, bp, up.x, lw.x, best_lb, best_ub, tol)
     else:
-        if last_status != "time_limit":
-            last_status = "gap_above_tolerance"
+        last_status = "gap_above_tolerance" if not unproven_rounds else "milp_not_proven"
     if best_x is None:
         raise InfeasibleError(
             "the constraints leave no room: every allocation found misses a target on the "

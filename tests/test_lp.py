@@ -253,3 +253,9 @@ def test_unknown_solver_and_bad_constraint() -> None:
                                 shares=[ShareConstraint("x", ["radio"], max_share=0.5)]))
     with pytest.raises(InfeasibleError, match=r"min_share 0\.6 exceeds max_share 0\.5"):
         ShareConstraint("x", [0], min_share=0.6, max_share=0.5)
+
+
+def test_every_channel_locked() -> None:
+    sol = solve(AllocationProblem(NAMES, LO * 5, LO * 5, _three(), 15000.0))
+    np.testing.assert_array_equal(sol.x, LO * 5)
+    assert sol.gap == 0.0 and sol.value == pytest.approx(float(_three().value(LO * 5).sum()))
