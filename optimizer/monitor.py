@@ -440,7 +440,7 @@ def latest_rows(result: MonitorResult) -> list[dict[str, Any]]:
     table = result.table[result.table["week"] == last].set_index("key")
     rows = []
     for s in result.series:
-        rec: dict[str, Any] = table.loc[s.key].to_dict()
+        rec = {str(c): v for c, v in table.loc[s.key].items()}
         row: dict[str, Any] = {"key": s.key, "level": s.level}
         for k in KPIS:
             row[k] = float(rec[k])

@@ -81,8 +81,18 @@ class Threshold(BaseModel):
         description="Alert when the KPI is below the line: a value (absolute) or a share "
         "(0.2 = 20 % below the recent level or the plan), under 1.",
     )
+    level: Literal["auto", "trend", "mean", "year_over_year"] = Field(
+        default="auto",
+        description="How the KPI's recent level is read from the baseline weeks (log scale). "
+        "auto: year_over_year when the series holds a year plus the baseline weeks, else "
+        "trend (for relative_to plan or absolute: trend); "
+        "trend: their straight line carried forward (a seasonal slope is not a change); mean: "
+        "their mean; year_over_year (relative_to recent only): the change against the same "
+        "week a year before, against its mean over the baseline weeks (any seasonality "
+        "cancels). N-weeks-in-a-row rules freeze the level at the week a run starts.",
+    )
     baseline_weeks: int = Field(
-        default=8, ge=3, le=104,
+        default=8, ge=4, le=104,
         description="Weeks before each week that give the recent level (and, for control "
         "charts, the week-to-week spread).",
     )
@@ -91,10 +101,20 @@ class Threshold(BaseModel):
     def _one_side(self) -> Threshold:
         if (self.above is None) == (self.below is None):
             raise ValueError("a threshold needs exactly one of above or below")
+        if self.level == "year_over_year" and self.relative_to != "recent":  # auto falls back
+            raise ValueError("level year_over_year needs relative_to: recent")
         if self.relative_to != "absolute" and self.below is not None and self.below >= 1.0:
             raise ValueError(f"below {self.below:g} relative to {self.relative_to} must be under 1 "
                              "(0.2 = 20 % below)")
         return self
+
+    def level_for(self, n_weeks: int) -> str:
+        """The level used on a series of ``n_weeks`` weeks (``auto`` resolved)."""
+        if self.level != "auto":
+            return self.level
+        if self.relative_to == "recent" and n_weeks >= 52 + self.baseline_weeks + 4:
+            return "year_over_year"
+        return "trend"
 
     @property
     def direction(self) -> str:
