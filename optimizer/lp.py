@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -411,7 +412,10 @@ def _solve_pieces(
     else:
         prob.setObjective(_expr(xs, p.slopes["value"] * ln))
     t1 = time.perf_counter()
-    status = prob.solve(_solver(solver, time_limit, msg, mip_gap if is_milp else None))
+    with warnings.catch_warnings():
+        # PuLP 3.3 announces its 4.0 renames (PULP_CBC_CMD -> COIN_CMD) on every solve
+        warnings.simplefilter("ignore", DeprecationWarning)
+        status = prob.solve(_solver(solver, time_limit, msg, mip_gap if is_milp else None))
     t2 = time.perf_counter()
     st = pulp.LpStatus[status]
     vals = np.array([v.varValue or 0.0 for v in xs]) if xs else np.zeros(0)
@@ -456,7 +460,10 @@ def _outcomes(problem: AllocationProblem, prep: _Prepared) -> dict[str, tuple[An
     k = np.asarray(f.coefficient, dtype=float)
     out: dict[str, tuple[Any, Any, Any]] = {"value": (f.value, f.slope, k < 0)}
     no_flip = np.zeros(len(prep.lo), dtype=bool)
-    need_r = any(t.kind == "min_roas" for t, _ in prep.targets) or not np.all(f.revenue_concave)
+    # revenue's tangents set the split point of every outcome's pieces (they cross where the
+    # tangents of any k R(x) - f x do), so it is evaluated whenever an outcome besides the
+    # value is: with k = 0 the value alone does not tell where to split
+    need_r = bool(prep.targets) or not np.all(f.revenue_concave)
     if need_r:
         out["revenue"] = (f.revenue, f.revenue_slope, no_flip)
     if any(t.kind == "max_cost_per_new_customer" for t, _ in prep.targets):
