@@ -13,11 +13,11 @@ Given the saturation family, its shape, its half-saturation spend ``k`` and the 
 model is linear in (baseline coefficients, beta).  The fit profiles the linear part out
 (variable projection): every candidate on a grid of families x shapes x adstock ``alpha`` x
 ``k`` is scored at once by one matrix product, ``beta`` kept between zero and the value that
-would leave a negative baseline.  The family is chosen by time-series cross-validation
-(``TimeSeriesSplit``): among the families within one standard error of the best, the one whose
-curve is central; its best candidate is refined continuously (bounded Nelder-Mead on the
-profiled residual sum of squares).  The uncertainty comes from a moving-block residual
-bootstrap re-searched on the family's grid.  The search itself lives in
+would leave a negative baseline.  Time-series cross-validation (``TimeSeriesSplit``) keeps
+the families whose forecast error is within one standard error of the best, and the likelihood
+(BIC) chooses among them; the family's best candidate is refined continuously (bounded
+Nelder-Mead on the profiled residual sum of squares).  The uncertainty comes from a
+moving-block residual bootstrap re-searched on the kept families' grid.  The search lives in
 :mod:`models.fit_search`.
 
 Three levels, as in scikit-learn: :func:`fit_channel` (arrays in, a

@@ -405,21 +405,15 @@ def _admissible(errors: Mapping[str, FloatArray]) -> list[str]:
     return out
 
 
-def _central(cands: Mapping[str, dict[str, Any]], w: float) -> str:
-    """The candidate whose steady-state curve is closest, in the worst case, to all the others.
+def _by_bic(grid: _Grid, obj: FloatArray, families: Sequence[str], n: int) -> str:
+    """The family with the smallest BIC: ``n log(weighted RSS) + shape parameters x log n``."""
+    fam = np.asarray(grid.family)
 
-    Over weekly spends ``[0.5, 1.5] x w``; the data cannot tell the candidates apart, so the
-    choice that minimises the largest disagreement with any of them keeps the regret small.
-    """
-    grid = max(w, 1e-12) * np.linspace(0.5, 1.5, 11)
-    curves = {}
-    for f, c in cands.items():
-        t = _as_adstock(c["ad"]).total_weight
-        curves[f] = c["beta"] * _unit(f, c["shape"]).value(grid * t / c["k"])
-    def worst(f: str) -> float:
-        r = curves[f]
-        return max(float(np.max(np.abs(r / np.maximum(g, 1e-300) - 1.0))) for g in curves.values())
-    return min(sorted(curves), key=worst)
+    def bic(f: str) -> float:
+        rss = max(float(np.min(obj[fam == f])), 1e-300)
+        return n * float(np.log(rss)) + len(SATURATIONS[f].shape_bounds()) * float(np.log(n))
+
+    return min(sorted(families), key=bic)
 
 
 def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bool) -> dict[str, Any]:
@@ -498,19 +492,9 @@ def fit_arrays(
     errors = (_cv_errors(grid, b, prob, settings.cv_splits, families, settings.cv_test_weeks)
               if len(families) > 1 else {})
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
-    family = families[0]
-    admissible = list(families)
-    if errors:
-        admissible = _admissible(errors)
-        fam_arr = np.asarray(grid.family)
-        cands = {}
-        for f in admissible:
-            c = int(np.flatnonzero(fam_arr == f)[np.argmin(obj[fam_arr == f])])
-            cands[f] = {"beta": float(beta[c]), "k": float(grid.k[c]), "ad": grid.ad[c],
-                        "shape": grid.shape[c]}
-        family = _central(cands, float(np.mean(x[-RECENT_WEEKS:])))
-    if not cv and len(families) > 1:  # too short for cross-validation: in-sample fit decides
-        family = grid.family[int(np.argmin(obj))]
+    # cross-validation rules families out; the likelihood (BIC) chooses among the rest
+    admissible = _admissible(errors) if errors else list(families)
+    family = _by_bic(grid, obj, admissible, int(valid.sum()))
     rows = grid.rows([family])
     c = int(rows[np.argmin(obj[rows])])
     best: dict[str, Any] = {
