@@ -38,7 +38,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from models.panel import Panel, read_panel
-from optimizer.monitor_charts import Episode, episodes
+from optimizer.monitor_charts import YEAR, Episode, episodes
 from optimizer.monitor_kpis import (
     KpiSeries,
     PlanView,
@@ -130,16 +130,36 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:+.1f} %"
 
 
+def _seasonal_change(values: np.ndarray, ep: Episode, baseline_weeks: int) -> float:
+    """Change of the log KPI against the same weeks a year before, over the spell, net of that
+    change over the baseline weeks before it (what a year-over-year rule measures)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.where(values > 0, values, np.nan))
+    d = np.full(len(y), np.nan)
+    d[YEAR:] = y[YEAR:] - y[:-YEAR]
+    spell, base = d[ep.since:ep.until + 1], d[max(0, ep.since - baseline_weeks):ep.since]
+    if not (np.isfinite(spell).any() and np.isfinite(base).any()):
+        return float("nan")
+    return float(np.expm1(np.nanmean(spell) - np.nanmean(base)))
+
+
 def _record(rule: Rule, s: KpiSeries, ep: Episode, weeks: pd.DatetimeIndex) -> dict[str, Any]:
     values = s.kpis[rule.kpi].to_numpy()
     spell = values[ep.since:ep.until + 1]
     spell = spell[np.isfinite(spell)]
-    ref = _reference(rule, s, ep)
     level = float(spell.mean()) if len(spell) else float("nan")
-    change = level / ref - 1.0 if np.isfinite(ref) and ref != 0 else float("nan")
+    seasonal = rule.threshold.level_for(len(values)) == "year_over_year"
+    if seasonal:
+        change = _seasonal_change(values, ep, rule.threshold.baseline_weeks)
+        ref = level / (1.0 + change) if np.isfinite(change) and change != -1 else float("nan")
+    else:
+        ref = _reference(rule, s, ep)
+        change = level / ref - 1.0 if np.isfinite(ref) and ref != 0 else float("nan")
     since, fired = weeks[ep.since].strftime("%Y-%m-%d"), weeks[ep.fired].strftime("%Y-%m-%d")
     what = {"recent": "its level before", "plan": "the plan's expectation",
             "absolute": "the threshold"}[rule.threshold.relative_to]
+    if seasonal:
+        what = "its level before, adjusted for the season (same weeks a year earlier)"
     n = ep.until - ep.since + 1
     message = (f"{s.key}: {rule.kpi} {_num(level)} over {n} week(s) since {since}, "
                f"{_pct(change)} against {what} ({_num(ref)}); rule '{rule.name}' "
@@ -153,6 +173,7 @@ def _record(rule: Rule, s: KpiSeries, ep: Episode, weeks: pd.DatetimeIndex) -> d
         "level": s.level,
         "direction": rule.threshold.direction,
         "relative_to": rule.threshold.relative_to,
+        "seasonal": seasonal,
         "durability": rule.durability.describe(),
         "since": since,
         "fired": fired,
@@ -440,7 +461,7 @@ def latest_rows(result: MonitorResult) -> list[dict[str, Any]]:
     table = result.table[result.table["week"] == last].set_index("key")
     rows = []
     for s in result.series:
-        rec = {str(c): v for c, v in table.loc[s.key].items()}
+        rec: dict[str, Any] = {str(c): v for c, v in table.loc[s.key].items()}
         row: dict[str, Any] = {"key": s.key, "level": s.level}
         for k in KPIS:
             row[k] = float(rec[k])

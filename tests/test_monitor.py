@@ -161,12 +161,22 @@ def test_monitor_command_writes_the_alert_with_its_draft(drift_case: dict) -> No
     assert alert["since"] == weeks[DRIFT] and alert["fired"] == weeks[DRIFT + 2]
     assert alert["kpi"] == "roas" and alert["change"] < -0.15
     assert f"{channel} roas" in stdout
-    # by how much: the mean ROAS since the drift against the mean of the 8 weeks before
+    # by how much: with more than a year of weeks the rule reads the change against the same
+    # weeks a year before, net of that change over the 8 weeks before the drift
     panel = pd.read_csv(d / "panel.csv")
     rows = panel[panel["channel"] == channel]
     roas = (rows["revenue"] / rows["spend"]).to_numpy()
-    assert alert["change"] == pytest.approx(roas[DRIFT:].mean() / roas[DRIFT - 8:DRIFT].mean() - 1,
-                                            rel=1e-5)
+    yoy = np.log(roas[52:]) - np.log(roas[:-52])
+    spell, base = yoy[DRIFT - 52:], yoy[DRIFT - 60:DRIFT - 52]
+    assert alert["seasonal"] is True
+    assert alert["change"] == pytest.approx(np.exp(spell.mean() - base.mean()) - 1, rel=1e-5)
+    # the world's truth: halving the media response cuts expected revenue by this much
+    w = drift_case["world"]
+    j = w.channels.index(channel)
+    expected = w.outcome(w.spend)[DRIFT:LAST, j]
+    media = expected - w.baseline[channel].to_numpy()[DRIFT:LAST]
+    truth = float(np.mean(np.log((expected - 0.5 * media) / expected)))
+    assert np.log1p(alert["change"]) == pytest.approx(truth, abs=0.08)
     # kpis.csv carries the panel's numbers
     kpis = pd.read_csv(out / "kpis.csv")
     last = kpis[(kpis["week"] == weeks[-1]) & (kpis["key"] == channel)].iloc[0]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from optimizer.monitor import MonitorResult
 
 SPARK_WEEKS = 26
-SPARK_W, SPARK_H = 96, 24
+SPARK_W, SPARK_H = 80, 22
 
 TITLE = "Weekly monitor: {name}"
 LEAD = "Week of {last} ({n_weeks} weeks from {first}), panel {source}."
@@ -35,13 +35,17 @@ ALERTS_INTRO = ("Each alert is a rule that still holds in the latest week. The d
                 "more at the margin; review it, then run roiste plan on it.")
 SECTION_NOTIFY = "Notifications"
 SECTION_KPIS = "KPIs in the week of {last}"
-KPIS_INTRO = ("Each cell: the week's value; its change against the mean of the {recent} weeks "
-              "before{plan}; the last {spark} weeks as a line (red: the series has an alert).")
+KPIS_INTRO = ("Each cell: the week's value; its change against the {recent} weeks before"
+              "{plan} (green: good news, red: bad news); the last {spark} weeks as a line "
+              "(red: the series has an alert on that KPI).")
 SECTION_HISTORY = "Earlier episodes"
 HISTORY_INTRO = "Spells during which a rule held and that have ended (latest first, at most 30)."
 SECTION_NOTES = "Notes"
 FOOTER = "roiste {version} monitor."
 
+# whether a rise is good news (green) or bad news (red); spend is neither
+GOOD_WHEN_UP = {"spend": None, "revenue": True, "roas": True, "net_cac": False,
+                "cost_per_new_customer": False, "rpv": True, "aov": True, "return_rate": False}
 KPI_HEADERS = {
     "spend": ("Spend", "money"),
     "revenue": ("Revenue", "money"),
@@ -58,7 +62,9 @@ table.alerts tr.alert td { background: #fef2f2; }
 td.kpi { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.kpi .v { font-weight: bold; }
 td.kpi .d { font-size: 0.75rem; display: block; }
-td.kpi .d.up { color: #15803d; } td.kpi .d.down { color: #b91c1c; }
+td.kpi .d.good { color: #15803d; } td.kpi .d.bad { color: #b91c1c; }
+div.scroll { overflow-x: auto; }
+#kpi-table { font-size: 0.8rem; }
 svg.spark { display: block; margin-left: auto; }
 tr.level-total td { font-weight: bold; background: #f9fafb; }
 tr.level-campaign td:first-child { padding-left: 1.2rem; }
@@ -92,10 +98,10 @@ def sparkline(values: Sequence[float], alert: bool = False) -> str:
             f'<circle cx="{px[-1]:.1f}" cy="{py[-1]:.1f}" r="2" fill="{colour}"/></svg>')
 
 
-def _delta(v: float, label: str) -> str:
+def _delta(v: float, label: str, good_up: bool | None) -> str:
     if not math.isfinite(v):
         return ""
-    cls = " up" if v > 0 else " down" if v < 0 else ""
+    cls = "" if good_up is None or v == 0 else " good" if (v > 0) == good_up else " bad"
     return f'<span class="d{cls}">{esc(label)} {fmt(100 * v, "pct")}</span>'
 
 
@@ -153,16 +159,16 @@ def section_kpis(result: MonitorResult) -> str:
             v = row[k]
             value = fmt(v, kind) if math.isfinite(v) else "–"
             spark = sparkline(row[f"{k}_history"], (row["key"], k) in alerted)
-            deltas = _delta(row[f"{k}_vs_recent"], "recent")
+            deltas = _delta(row[f"{k}_vs_recent"], "recent", GOOD_WHEN_UP[k])
             if has_plan:
-                deltas += _delta(row[f"{k}_vs_plan"], "plan")
+                deltas += _delta(row[f"{k}_vs_plan"], "plan", GOOD_WHEN_UP[k])
             cells.append(f'<td class="kpi"><span class="v">{value}</span>{deltas}{spark}</td>')
         body.append(f'<tr class="level-{esc(row["level"])}">' + "".join(cells) + "</tr>")
     intro = KPIS_INTRO.format(recent=result.recent_weeks, spark=SPARK_WEEKS,
                               plan=" and against the plan's expectation" if has_plan else "")
     return (f"<h2>{esc(SECTION_KPIS.format(last=last))}</h2><p>{esc(intro)}</p>"
-            f'<table id="kpi-table"><thead><tr>{head}</tr></thead><tbody>'
-            + "".join(body) + "</tbody></table>")
+            f'<div class="scroll"><table id="kpi-table"><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(body) + "</tbody></table></div>")
 
 
 def section_history(result: MonitorResult) -> str:
