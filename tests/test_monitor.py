@@ -304,3 +304,31 @@ def test_rule_relative_to_the_plan_flags_the_channels_spending_under_it(plan_cas
         assert draft.curves is not None and draft.curves.name == "curves.json"
     html = (tmp_path / "out" / "dashboard.html").read_text()
     assert "Plan at week 110" in html and re.search(r"plan [+-]\d", html)
+
+
+def test_campaign_alerts_get_drafts_that_keep_the_base_scenario_economics(tmp_path: Path) -> None:
+    _keyed_frame().to_csv(tmp_path / "panel.csv", index=False)
+    (tmp_path / "base.yml").write_text(yaml.safe_dump({
+        "name": "Base", "data": "panel.csv", "period_weeks": 2, "baseline_weeks": 4,
+        "economics": {"gross_margin": 0.4, "platform_fee_rate": 0.05},
+        "channels": {"social|prospecting": {"return_rate": 0.2}}}))
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({
+        "draft": {"scenario": "base.yml", "move": 0.1, "recipients": 1},
+        "rules": [{"name": "floor", "kpi": "roas", "channels": ["search"], "level": "campaign",
+                   "threshold": {"relative_to": "absolute", "below": 100.0},
+                   "durability": {"weeks_in_a_row": 1}}]}))
+    res = run_monitor(tmp_path / "panel.csv", tmp_path / "rules.yml", tmp_path / "out",
+                      progress=False)
+    assert sorted(a["channel"] for a in res.alerts) == ["search|brand", "search|generic"]
+    for a in res.alerts:
+        assert a["level"] == "campaign"
+        sc = load_scenario(tmp_path / "out" / a["draft_scenario"])
+        assert sc.objective == "net_margin" and sc.economics.gross_margin == 0.4
+        assert sc.economics.platform_fee_rate == 0.05 and sc.step == 0.1
+        assert sc.period_weeks == 2 and sc.baseline_weeks == 4
+        assert sc.channels["social|prospecting"].return_rate == 0.2
+        spend = _keyed_frame()
+        key = a["channel"].split("|")[1]
+        current = spend[spend["campaign"] == key]["spend"].iloc[-4:].mean() * 2
+        assert sc.channels[a["channel"]].max == pytest.approx(0.9 * current, rel=1e-6)
+        validate_scenario_file(tmp_path / "out" / a["draft_scenario"])
