@@ -125,7 +125,6 @@ class _Grid:
     k: FloatArray
     log_rel_k: FloatArray  # log(k / recent adstocked spend)
     z: FloatArray  # (candidates, weeks), unweighted saturation features
-    block: int  # candidates per (family, shape, alpha) block: consecutive k values
 
     def rows(self, families: Sequence[str]) -> IntArray:
         """Indices of the candidates of the given families."""
@@ -163,7 +162,7 @@ def _build_grid(
                 al += [ad] * nk
                 ks.append(k)
     rel = np.tile(np.log(K_RELATIVE), len(ks))
-    return _Grid(fams, shapes, al, np.concatenate(ks), rel, np.vstack(zs), nk)
+    return _Grid(fams, shapes, al, np.concatenate(ks), rel, np.vstack(zs))
 
 
 def _basis(bw: FloatArray) -> FloatArray:
