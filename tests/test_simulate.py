@@ -135,3 +135,12 @@ def test_truth_ratios_match_the_panel() -> None:
             r["new_customer_revenue_share"], rel=0.05)
         assert rows["new_customers"].sum() / rev == pytest.approx(
             r["new_customers_per_revenue"], rel=0.1)
+
+
+def test_outcome_takes_a_dated_frame_and_names_beyond_the_list() -> None:
+    world = simulate_world(6, n_channels=16, n_weeks=60)
+    assert len(set(world.channels)) == 16 and world.channels[14].endswith("_2")
+    frame = world.spend.iloc[40:].iloc[:, ::-1]  # dated rows, columns in another order
+    np.testing.assert_allclose(world.outcome(frame), world.outcome(world.spend)[40:], rtol=1e-12)
+    with pytest.raises(ValueError, match="lacks channels"):
+        world.outcome(frame.iloc[:, 1:])
