@@ -319,12 +319,12 @@ def _in_a_row(values: np.ndarray, threshold: Threshold, n_weeks: int,
     out: list[Episode] = []
     t = 0
     while t < n:
-        ref = _reference(y, t, threshold.baseline_weeks, level)
-        if not beyond_at(t, ref, t):
+        frozen = _reference(y, t, threshold.baseline_weeks, level)
+        if not beyond_at(t, frozen, t):
             t += 1
             continue
         s = t
-        while t < n and beyond_at(t, ref, s):
+        while t < n and beyond_at(t, frozen, s):
             t += 1
         if t - s >= n_weeks:
             out.append(Episode(s, s + n_weeks - 1, t - 1, t == n))
