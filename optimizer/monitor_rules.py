@@ -14,6 +14,7 @@ Every problem is a :class:`MonitorError` in one line naming the file and the key
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Literal
@@ -366,7 +367,13 @@ def load_rules(path: str | os.PathLike[str]) -> Rules:
     try:
         rules = Rules.model_validate(raw)
     except ValidationError as exc:
-        raise MonitorError(f"{label}: {explain(Rules, exc.errors())}") from None
+        hint = ""
+        for err in exc.errors():
+            if err["type"] == "literal_error" and err["loc"][-1:] == ("kpi",):
+                close = difflib.get_close_matches(str(err["input"]), list(KPIS), n=1, cutoff=0.4)
+                hint = f". Did you mean {close[0]!r}?" if close else ""
+                break
+        raise MonitorError(f"{label}: {explain(Rules, exc.errors())}{hint}") from None
     rules._source = path
     for key, p in (("draft -> scenario", rules.draft.scenario),
                    ("notify -> email -> cafile",

@@ -29,7 +29,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
 WRONG = {
     "wrong_unknown_key.yml": "Unknown key 'kpii' (at rules -> 0). Did you mean 'kpi'?",
-    "wrong_kpi.yml": "got 'cac' (at rules -> 0 -> kpi)",
+    "wrong_kpi.yml": "got 'cac' (at rules -> 0 -> kpi). Did you mean 'net_cac'?",
     "wrong_two_durabilities.yml": "durability needs exactly one of weeks_in_a_row, cusum or "
     "ewma (got weeks_in_a_row, cusum) (at rules -> 0 -> durability)",
     "wrong_two_sides.yml": "a threshold needs exactly one of above or below "
