@@ -493,10 +493,12 @@ def _feasible(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> boo
         if s.min_share is not None and x[m].sum() < s.min_share * total - eps:
             return False
     for t, m in prep.targets:
+        # a target row is in money times the target: the solvers' tolerance scales with it
+        tol = eps * max(t.target, 1.0)
         if t.kind == "min_roas":
-            if float(f.revenue(x)[m].sum()) < t.target * float(x[m].sum()) - eps:
+            if float(f.revenue(x)[m].sum()) < t.target * float(x[m].sum()) - tol:
                 return False
-        elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + eps:
+        elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
             return False
     return True
 

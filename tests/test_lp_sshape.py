@@ -126,3 +126,37 @@ def test_target_roas_holds_with_s_shaped_channels() -> None:
     r = pf.revenue(sol.x)
     assert r[1:].sum() >= 2.4 * sol.x[1:].sum() * (1 - 1e-9)
     assert sol.gap <= 1e-4
+
+
+@pytest.mark.parametrize(("sa", "sb"), [(0.5, 2.5), (2.5, 3.0), (0.7, 0.9)])
+@pytest.mark.parametrize("kind", ["min_roas", "max_cost_per_new_customer"])
+def test_binding_targets_against_brute_force(sa: float, sb: float, kind: str) -> None:
+    # a (shape sa, from 0 spend: an infinite marginal there when sa < 1) brings new customers,
+    # b (shape sb) margin; each target is set halfway between the free optimum's and the best
+    # achievable, so it binds
+    curves = CurveSet([
+        _curve("a", 5000.0, Hill(k=1000.0, s=sa), 500.0, {"new_customers_per_revenue": 0.01}),
+        _curve("b", 6000.0, Hill(k=900.0, s=sb), 500.0, {"new_customers_per_revenue": 0.002}),
+    ])
+    pf = PeriodFunctions(curves, {"a": ChannelEconomics(gross_margin=0.3),
+                                  "b": ChannelEconomics(gross_margin=0.7)}, 1)
+    lo, hi, budget = np.zeros(2), np.full(2, 3000.0), 2000.0
+    a = np.linspace(0.0, budget, 400001)
+    X = np.vstack([a, budget - a])
+    v, r, nc = pf.value(X).sum(0), pf.revenue(X).sum(0), pf.new_customers(X).sum(0)
+    i = int(np.argmax(v))
+    if kind == "min_roas":
+        target = 0.5 * (r[i] + r.max()) / budget
+        ok = r >= target * budget
+    else:
+        target = 0.5 * (budget / nc[i] + budget / nc.max())
+        ok = budget <= target * nc
+    best = float(v[ok].max())
+    sol = solve(AllocationProblem(curves.channels, lo, hi, pf, budget,
+                                  targets=[TargetConstraint("t", kind, target)]))
+    assert best <= sol.upper_bound + 1e-6  # the grid's best feasible plan respects the bound
+    assert sol.value >= best - sol.gap * max(abs(sol.upper_bound), 20.0) - 0.01
+    if kind == "min_roas":
+        assert pf.revenue(sol.x).sum() >= target * budget * (1 - 1e-9)
+    else:
+        assert budget <= target * pf.new_customers(sol.x).sum() * (1 + 1e-9)
