@@ -11,6 +11,8 @@ slopes rise (S-shaped or convex values), the binaries that fill them in order (`
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -76,7 +78,35 @@ def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -
         # (measured: 9 s vs 0.03 s without it at 43,000 columns); the problems are presolved
         # by construction (one column per piece, a few rows)
         kwargs["presolve"] = "off"
+        if not msg:
+            _quiet_highs_banner()
     return pulp.getSolver(key, **kwargs)
+
+
+_BANNER_SHOWN: list[bool] = []
+
+
+def _quiet_highs_banner() -> None:
+    """HiGHS prints its banner on the process's stdout (C level) when the first solver object
+    is made, before PuLP can switch its output off; make that first object with stdout closed.
+    """
+    if _BANNER_SHOWN:
+        return
+    _BANNER_SHOWN.append(True)
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - PuLP then reports HiGHS as unavailable
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def _positions(channel: NDArray[np.intp]) -> NDArray[np.intp]:
