@@ -317,7 +317,7 @@ def solve(
         if gap <= tol:
             last_status = "optimal"
             break
-        bp = _refine(problem, bp, up.x, lw.x, best_lb, best_ub, tol)
+        bp = _refine(problem, prep, bp, upper_p, up.x, lw.x, best_lb, best_ub)
     else:
         last_status = "gap_above_tolerance" if not unproven_rounds else "milp_not_proven"
     if best_x is None:
@@ -365,13 +365,22 @@ def _shadow(problem: AllocationProblem, prep: _Prepared, x: FloatArray,
     return float(dual)
 
 
-def _refine(problem: AllocationProblem, bp: FloatArray, x_up: FloatArray, x_lo: FloatArray,
-            lb: float, ub: float, tol: float) -> FloatArray:
-    """Add the two solutions as breakpoints, and split the segments around them."""
-    new = [x_up, x_lo]
-    for x in (x_up,):
-        j = np.clip(np.sum(bp < x[:, None], axis=1), 1, bp.shape[1] - 1)
-        left = np.take_along_axis(bp, (j - 1)[:, None], 1)[:, 0]
-        right = np.take_along_axis(bp, j[:, None], 1)[:, 0]
-        new += [0.5 * (left + x), 0.5 * (x + right)]
-    return pc.merge_points(bp, np.stack(new, axis=1))
+def _refine(problem: AllocationProblem, prep: _Prepared, bp: FloatArray, upper: pc.Pieces,
+            x_up: FloatArray, x_lo: FloatArray, lb: float, ub: float) -> FloatArray:
+    """Add breakpoints where the outer pieces overstate the value at the outer solution.
+
+    Channels whose overstatement there is a noticeable share of the gap get the outer and
+    inner solutions as breakpoints and the midpoints around the outer one (a cutting-plane
+    step); the others keep their pieces, so the problems grow only where the gap comes from.
+    """
+    over = upper.evaluate("value", x_up, prep.lo) - np.asarray(
+        problem.functions.value(x_up), dtype=float)
+    n_free = max(int(np.sum(prep.hi > prep.lo)), 1)
+    pick = over > 1e-3 * max(ub - lb, 0.0) / n_free
+    if not pick.any():
+        pick = prep.hi > prep.lo
+    j = np.clip(np.sum(bp < x_up[:, None], axis=1), 1, bp.shape[1] - 1)
+    left = np.take_along_axis(bp, (j - 1)[:, None], 1)[:, 0]
+    right = np.take_along_axis(bp, j[:, None], 1)[:, 0]
+    new = np.stack([x_up, x_lo, 0.5 * (left + x_up), 0.5 * (x_up + right)], axis=1)
+    return pc.merge_points(bp, np.where(pick[:, None], new, np.nan))
