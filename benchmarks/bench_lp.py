@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--append", action="store_true")
     a = ap.parse_args()
     header = ["| channels | variant | solver | wall | building | solver | gap | rounds | "
-              "pieces / channel | MILP |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "breakpoints / channel | MILP |", "|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(header))
     rows = run([int(s) for s in a.sizes.split(",")], a.solvers.split(","),
                a.variants.split(","), a.repeat)
