@@ -12,7 +12,7 @@ of 5 %, a step box of 15 % and a budget 5 % above the current total.  Variants a
 and a target ROAS ("constrained"), or make 5 % of the channels S-shaped (Hill shape 2-3,
 "s-shaped": a MILP).  Reported: wall seconds of ``solve`` (best of ``--repeat``), split into
 model building (breakpoints, pieces, PuLP model) and the solver (including PuLP's hand-over),
-the certified gap, refinement rounds and pieces per channel.  ``PeriodFunctions`` is built
+the certified gap, refinement rounds and breakpoints per channel.  ``PeriodFunctions`` is built
 before the clock starts.
 """
 

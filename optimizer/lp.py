@@ -124,7 +124,15 @@ class AllocationProblem:
 
 @dataclass(frozen=True)
 class Solution:
-    """A certified allocation: ``value <= optimum <= upper_bound``."""
+    """A certified allocation: ``value <= optimum <= upper_bound``.
+
+    ``x`` are period spends per channel; ``value`` their true objective; ``gap`` the certified
+    relative gap; ``status`` is ``"optimal"`` (gap within the tolerance),
+    ``"gap_above_tolerance"`` (refinement rounds ran out) or ``"milp_not_proven"`` (a MILP
+    stopped early, e.g. on ``time_limit``; its relaxation gives the bound); ``shadow_price``
+    is the objective gained per extra unit of budget (0 when the budget is not all spent);
+    ``names`` maps the variables' channel prefix ``x_<i>`` to the channel's name.
+    """
 
     x: FloatArray
     value: float
