@@ -237,12 +237,12 @@ def solve_pieces(
         if is_milp:
             # the solver stops within mip_gap of its own objective (without the constant)
             bound = obj + mip_gap * max(abs(obj), abs(obj - const), 1e-9 * scale)
-            try:  # HiGHS reports its proven bound
-                db = float(prob.solverModel.getInfo().mip_dual_bound) + const
+            if _solver_key(solver) == "HiGHS":
+                # HiGHS proves a bound on the problem PuLP gave it: the minimum of the negated
+                # objective, so the maximum is at most minus its dual bound
+                db = const - float(prob.solverModel.getInfo().mip_dual_bound)
                 if math.isfinite(db):
                     bound = max(obj, db)
-            except Exception:
-                pass
     dual = None
     budget_row = prob.get_constraint_by_name("budget")
     if not is_milp and st == "Optimal" and budget_row is not None:
