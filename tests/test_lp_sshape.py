@@ -162,3 +162,45 @@ def test_binding_targets_against_brute_force(sa: float, sb: float, kind: str) ->
         assert pf.revenue(sol.x).sum() >= target * budget * (1 - 1e-9)
     else:
         assert budget <= target * pf.new_customers(sol.x).sum() * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_mixed_problems_against_brute_force(seed: int) -> None:
+    """Hill shapes from 0.6 to 3, costs that may make channels lose money, both budget modes
+    and both solvers: the brute-force optimum over a grid never beats the certified bound, and
+    the plan is within its gap of it."""
+    rng = np.random.default_rng(seed)
+    curves = CurveSet([
+        ResponseCurve(f"c{i}", Component(rng.uniform(2e3, 8e3), Hill(
+            k=rng.uniform(300, 1500), s=float(rng.choice([0.6, 1.0, 1.8, 2.6, 3.0]))),
+            Geometric(alpha=rng.uniform(0, 0.5))), 500.0,
+            ratios={"revenue_per_order": 50.0, "new_customers_per_revenue": 0.01})
+        for i in range(3)
+    ])
+    econ = ChannelEconomics(gross_margin=rng.uniform(0.2, 0.7),
+                            cost_per_order=float(rng.choice([0.0, 20.0, 40.0])),
+                            platform_fee_rate=0.05)
+    pf = PeriodFunctions(curves, econ, 2)
+    lo = rng.uniform(0, 800, 3) * (rng.random(3) < 0.5)
+    hi = lo + rng.uniform(500, 4000, 3)
+    budget = float(rng.uniform(lo.sum(), hi.sum()))
+    mode = "equal" if seed % 2 else "at_most"
+    sol = solve(AllocationProblem(curves.channels, lo, hi, pf, budget, budget_mode=mode),
+                solver="HiGHS" if seed % 3 else "CBC")
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 301), np.linspace(lo[1], hi[1], 301))
+    a, b = g0.ravel(), g1.ravel()
+    if mode == "equal":
+        c = budget - a - b
+        ok = (c >= lo[2]) & (c <= hi[2])
+        best = float(pf.value(np.vstack([a[ok], b[ok], c[ok]])).sum(0).max())
+    else:
+        best = -np.inf
+        for c3 in np.linspace(lo[2], hi[2], 61):
+            ok = a + b + c3 <= budget
+            if ok.any():
+                X = np.vstack([a[ok], b[ok], np.full(ok.sum(), c3)])
+                best = max(best, float(pf.value(X).sum(0).max()))
+    denom = max(abs(sol.upper_bound), abs(sol.value), 0.01 * budget)
+    assert sol.status == "optimal" and sol.gap <= 1e-4
+    assert best <= sol.upper_bound + 1e-7 * max(abs(best), budget)
+    assert sol.value >= best - sol.gap * denom - 1e-6 * denom
