@@ -347,7 +347,7 @@ def _text(frame: pd.DataFrame, col: str, src: str, what: str) -> pd.Series:
     raw = _as_text(frame[col])
     empty = (raw == "").to_numpy()
     if empty.any():
-        raise _at(src, frame.index[empty.argmax()], col, what)
+        raise _at(src, frame.index[int(empty.argmax())], col, what)
     return raw
 
 
@@ -368,16 +368,16 @@ def _numbers(frame: pd.DataFrame, col: str, src: str, *, nonneg: bool = True) ->
     shown = raw if raw is not None else frame[col].to_numpy()
     bad = np.isnan(vals) & ~missing
     if bad.any():
-        i = bad.argmax()
+        i = int(bad.argmax())
         raise _at(src, frame.index[i], col, f"'{_show(shown[i])}' is not a number")
     if missing.any():
-        raise _at(src, frame.index[missing.argmax()], col, "empty or NaN; a number is required")
+        raise _at(src, frame.index[int(missing.argmax())], col, "empty or NaN; a number is required")
     inf = np.isinf(vals)
     if inf.any():
-        i = inf.argmax()
+        i = int(inf.argmax())
         raise _at(src, frame.index[i], col, f"'{_show(shown[i])}' is not a finite number")
     if nonneg and (vals < 0).any():
-        i = (vals < 0).argmax()
+        i = int((vals < 0).argmax())
         raise _at(src, frame.index[i], col, f"{shown[i]} is negative; {col} must be >= 0")
     return vals
 
@@ -397,14 +397,14 @@ def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
         except (OverflowError, ValueError):
             raise PanelError(f"{src}: column '{col}' holds dates outside the years 1678 to 2261") from None
         dt = dt.tz_localize(None) if dt.tz is not None else dt  # keep the local day
-        if dt.isna().any():
-            raise _at(src, frame.index[dt.isna().argmax()], col, "empty date")
+        if np.asarray(dt.isna()).any():
+            raise _at(src, frame.index[int(np.argmax(dt.isna()))], col, "empty date")
         return np.asarray(dt.normalize(), dtype="datetime64[ns]")
     codes, text = _factor(s)
     parsed = pd.DatetimeIndex([_parse_day(u) for u in text], dtype="datetime64[ns]")
-    bad = parsed.isna()[codes]
+    bad = np.asarray(parsed.isna())[codes]
     if bad.any():
-        i = bad.argmax()
+        i = int(bad.argmax())
         value = text[codes[i]]
         what = ("empty date" if not value else
                 f"'{_show(value)}' is not a date (expected YYYY-MM-DD, years 1900 to 2200)")
@@ -412,7 +412,7 @@ def _dates(frame: pd.DataFrame, col: str, src: str) -> np.ndarray:
     return np.asarray(parsed.normalize(), dtype="datetime64[ns]")[codes]
 
 
-def _parse_day(value: str) -> pd.Timestamp:
+def _parse_day(value: str) -> Any:  # a Timestamp, or NaT
     if not value or not value[:4].isdigit():
         return pd.NaT
     try:
@@ -430,7 +430,7 @@ def _grid(dates: np.ndarray, rows: pd.Index, col: str, src: str) -> tuple[pd.Dat
     days = (dates - start) // np.timedelta64(1, "D")
     off = days % 7 != 0
     if off.any():
-        i, j = off.argmax(), dates.argmin()
+        i, j = int(off.argmax()), int(dates.argmin())
         raise _at(src, rows[i], col,
                   f"{_day(dates[i])} ({_weekday(dates[i])}) is {days[i] % 7} day(s) off the "
                   f"weekly grid that starts {_day(start)} ({_weekday(start)}, row {rows[j]}); "

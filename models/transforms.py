@@ -65,7 +65,7 @@ class _Family:
         return f"{type(self).__name__}({inner})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.params == other.params  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.params == other.params
 
     def __hash__(self) -> int:
         return hash((self.lookup_name, tuple(self.params.items())))
@@ -269,7 +269,7 @@ class Adstock(_Family):
         w = self.weights()
         n = x.shape[-1]
         if initial is not None and initial > 0:
-            pad = np.full(x.shape[:-1] + (len(w) - 1,), float(initial))
+            pad = np.full((*x.shape[:-1], len(w) - 1), float(initial))
             xx = np.concatenate([pad, x], axis=-1)
         else:
             xx = x

@@ -67,7 +67,7 @@ def test_hill_s_shape_and_concave_variants() -> None:
 def test_duplicate_family_name_is_an_error() -> None:
     with pytest.raises(ValueError, match="registered twice"):
 
-        class Again(Saturation):  # noqa: F841
+        class Again(Saturation):
             lookup_name = "hill"
             param_names = ("k",)
 
