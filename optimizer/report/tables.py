@@ -1,7 +1,7 @@
 """The machine-readable plan outputs: ``allocation.csv`` and ``summary.json``, byte-stable.
 
 Numbers are written with a fixed format so that the same plan gives the same bytes: money
-(spend, revenue, margin, costs per customer) rounded to cents, counts to two decimals, ratios
+(spend, revenue, margin, costs per customer) to twelve significant digits, counts to two decimals, ratios
 to six significant digits; missing values are empty cells in the CSV and ``null`` in JSON.
 """
 
@@ -90,7 +90,11 @@ def round_value(v: Any, kind: str = "ratio") -> Any:
         return v
     if not math.isfinite(f):
         return None
-    if kind in ("money", "count"):
+    if kind == "money":
+        # twelve significant digits: exact to the cent for any budget a team plans, and bounds
+        # that are exactly (1 -/+ step) x current spend for small spend scales too
+        r = float(f"{f:.12g}")
+    elif kind == "count":
         r = round(f, 2)
     else:
         r = float(f"{f:.6g}")
@@ -106,7 +110,9 @@ def format_cell(v: Any, kind: str) -> str:
         return "true" if r else "false"
     if isinstance(r, str):
         return r
-    if kind in ("money", "count"):
+    if kind == "money":
+        return f"{r:.12g}"
+    if kind == "count":
         return f"{r:.2f}"
     return f"{r:.6g}"
 
