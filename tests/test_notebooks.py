@@ -56,7 +56,7 @@ def _figures_shown(nb: nbformat.NotebookNode) -> list[bool]:
 
 
 def test_every_notebook_is_paired_and_the_set_is_complete() -> None:
-    assert NAMES == ["01_saturation_points", "02_what_if", "03_public_data"]
+    assert NAMES == ["01_saturation_points", "02_what_if", "03_public_data", "04_attribution"]
     scripts = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
     assert scripts == NAMES
     assert "py:percent" in (NOTEBOOKS / "jupytext.toml").read_text()
@@ -94,7 +94,9 @@ def test_all_notebooks_run_without_error_in_under_three_minutes() -> None:
         nb = _run(path)
         texts[path.stem] = _text(nb)
         shown = _figures_shown(nb)
-        assert shown and all(shown), f"{path.name}: a figure was not displayed as an image"
+        # the public-data notebook stops before its figures when the dataset is absent
+        stopped = path.stem == "03_public_data" and "is not in" in texts[path.stem]
+        assert stopped or (shown and all(shown)), f"{path.name}: a figure was not displayed"
     elapsed = time.perf_counter() - t0
     assert elapsed < 180, f"notebooks took {elapsed:.0f} s"
     # each ends where it should: the what-if refused a step outside the band, and the public
@@ -102,6 +104,8 @@ def test_all_notebooks_run_without_error_in_under_three_minutes() -> None:
     assert "refused:" in texts["02_what_if"] and "at step" in texts["02_what_if"]
     public = texts["03_public_data"]
     assert "reading " in public or "is not in" in public
+    # the attribution notebook's plan names the rule its panel was credited by
+    assert "same rule: True" in texts["04_attribution"]
 
 
 def test_public_data_notebook_stops_cleanly_without_the_dataset(tmp_path: Path) -> None:
