@@ -210,9 +210,13 @@ class ResponseCurve:
 
     def marginal_rpv(self, w: ArrayLike) -> FloatArray:
         """Extra revenue per extra visitor when spend rises a little above ``w``."""
+        w = np.asarray(w, dtype=float)
         mv = self.marginal_visitors(w)
+        # where the visitor curve is flat (a millionth of its average visitors per unit of spend)
+        # one more visitor costs an unbounded amount: the ratio says nothing, so it is NaN
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(mv > 0, self.marginal(w) / mv, np.nan)
+            avg = np.where(w > 0, self.visitors_at(w) / w, self.marginal_visitors(0.0))
+            return np.where(mv > 1e-6 * avg, self.marginal(w) / mv, np.nan)
 
     # -- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

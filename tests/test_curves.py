@@ -101,3 +101,17 @@ def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask
+
+
+def test_marginal_rpv_is_undefined_where_visitors_no_longer_respond() -> None:
+    from models.transforms import Logistic
+
+    c = ResponseCurve(
+        "shopping",
+        Component(1000.0, Hill(k=500.0, s=1.0), Geometric(alpha=0.0)),
+        recent_spend=1500.0,
+        visitors=Component(180.0, Logistic(k=40.0), Geometric(alpha=0.9)),
+    )
+    # adstocked spend 15,000 against a half-saturation of 40: the visitor curve is flat
+    assert np.isnan(c.marginal_rpv(1500.0))
+    assert np.isfinite(c.marginal_rpv(1.0))
