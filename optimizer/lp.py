@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from models.errors import InfeasibleError
 from optimizer import pieces as pc
 from optimizer.lp_infeasible import _describe, _row_names, explain, prepare
-from optimizer.lp_model import SOLVERS, _Prepared, _solver_key, solve_pieces
+from optimizer.lp_model import SOLVERS, _Prepared, _solver_key, revenue_weights, solve_pieces
 
 _DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
 
@@ -87,12 +87,17 @@ class TargetConstraint:
 
     ``min_roas``: revenue >= target * spend.  ``max_cost_per_new_customer``: spend <= target *
     new customers.  ``members`` as in :class:`ShareConstraint`; None means every channel.
+    ``weights`` (``min_roas`` only) scale each channel's revenue, one entry >= 0 per channel
+    (e.g. ``1 - new_customer_revenue_share`` for the ROAS on existing customers); ``label``
+    names the ratio in messages (default ``ROAS``).
     """
 
     name: str
     kind: str
     target: float
     members: Any = None
+    weights: Any = None
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
@@ -102,6 +107,8 @@ class TargetConstraint:
         object.__setattr__(self, "kind", TARGET_KINDS[self.kind])
         if not (math.isfinite(self.target) and self.target > 0):
             raise InfeasibleError(f"constraint {self.name!r}: target must be > 0, got {self.target}")
+        if self.weights is not None and self.kind != "min_roas":
+            raise InfeasibleError(f"constraint {self.name!r}: weights are for min_roas only")
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,8 @@ def _feasible(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> boo
         # a target row is in money times the target: the solvers' tolerance scales with it
         tol = eps * max(t.target, 1.0)
         if t.kind == "min_roas":
-            if float(f.revenue(x)[m].sum()) < t.target * float(x[m].sum()) - tol:
+            w = revenue_weights(t, len(x))
+            if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
                 return False
         elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
             return False

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from models.errors import InfeasibleError
 from optimizer import pieces as pc
-from optimizer.lp_model import _Prepared, solve_pieces
+from optimizer.lp_model import _Prepared, revenue_weights, solve_pieces
 
 if TYPE_CHECKING:
     from optimizer.lp import AllocationProblem, PeriodModel, ShareConstraint, TargetConstraint
@@ -93,6 +93,11 @@ def prepare(problem: AllocationProblem) -> _Prepared:
         m = members_mask(t.members, names, f"constraint {t.name!r}")
         if not m.any():
             raise InfeasibleError(f"constraint {t.name!r}: no member channels")
+        if t.weights is not None:
+            w = revenue_weights(t, n)
+            if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise InfeasibleError(
+                    f"constraint {t.name!r}: weights must be {n} finite numbers >= 0")
         targets.append((t, m))
     return _Prepared(lo, hi, shares, targets)
 
@@ -155,7 +160,7 @@ def _describe(row: str, problem: AllocationProblem, prep: _Prepared) -> str:
         return f"group share floor {s.name}>={s.min_share:.2f}"
     t = prep.targets[int(row.split("_")[1])][0]
     if t.kind == "min_roas":
-        return f"target ROAS {t.target:g} ({t.name})"
+        return f"target {t.label or 'ROAS'} {t.target:g} ({t.name})"
     return f"target cost per new customer {t.target:g} ({t.name})"
 
 
@@ -193,8 +198,10 @@ def explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solve
 class _RatioModel:
     """``sum over members of num(x) - rho x``: the Dinkelbach objective of a target's ratio."""
 
-    def __init__(self, f: PeriodModel, members: NDArray[np.bool_], num: str, rho: float) -> None:
+    def __init__(self, f: PeriodModel, members: NDArray[np.bool_], num: str, rho: float,
+                 weights: FloatArray | None = None) -> None:
         self.f, self.m, self.rho = f, members, rho
+        self.w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=float)
         self.num = getattr(f, num)
         self.num_slope = getattr(f, num + "_slope")
         self.coefficient = np.where(members, 1.0, 0.0)
@@ -205,11 +212,14 @@ class _RatioModel:
         x = np.asarray(x, dtype=float)
         return self.m if x.ndim == 1 else self.m[:, None]
 
+    def _w(self, x: Any) -> NDArray[Any]:
+        return self.w if np.asarray(x).ndim == 1 else self.w[:, None]
+
     def value(self, x: Any) -> FloatArray:
-        return np.where(self._mask(x), self.num(x) - self.rho * np.asarray(x), 0.0)
+        return np.where(self._mask(x), self._w(x) * self.num(x) - self.rho * np.asarray(x), 0.0)
 
     def slope(self, x: Any) -> FloatArray:
-        return np.where(self._mask(x), self.num_slope(x) - self.rho, 0.0)
+        return np.where(self._mask(x), self._w(x) * self.num_slope(x) - self.rho, 0.0)
 
     def revenue(self, x: Any) -> FloatArray:
         return self.f.revenue(x)
@@ -244,22 +254,24 @@ def _target_message(problem: AllocationProblem, prep: _Prepared, solver: str,
         budget, mode = float(prep.hi.sum()), "at_most"
     from optimizer.lp import AllocationProblem, solve
 
+    w = revenue_weights(t, len(m)) if t.kind == "min_roas" else np.ones(len(m))
     best = 0.0
     for _ in range(30):
         sub = AllocationProblem(problem.names, prep.lo, prep.hi, _RatioModel(
-            problem.functions, m, num, best), budget, mode, shares, ())
+            problem.functions, m, num, best, w), budget, mode, shares, ())
         x = solve(sub, tol=1e-7, solver=solver).x
         spend = float(x[m].sum())
         if spend <= 0:
             break
-        ratio = float(getattr(problem.functions, num)(x)[m].sum()) / spend
+        ratio = float((getattr(problem.functions, num)(x) * w)[m].sum()) / spend
         if ratio <= best * (1 + 1e-6):
             best = max(best, ratio)
             break
         best = ratio
     if t.kind == "min_roas":
-        return (f"target ROAS {t.target:g} ({t.name}) cannot be met: the best achievable ROAS "
-                f"within {within} is {best:.2f}")
+        what = t.label or "ROAS"
+        return (f"target {what} {t.target:g} ({t.name}) cannot be met: the best achievable "
+                f"{what} within {within} is {best:.2f}")
     cost = math.inf if best <= 0 else 1.0 / best
     return (f"target cost per new customer {t.target:g} ({t.name}) cannot be met: the lowest "
             f"achievable within {within} is {cost:.2f}")

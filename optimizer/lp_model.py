@@ -109,6 +109,13 @@ def _quiet_highs_banner() -> None:
         os.close(null)
 
 
+def revenue_weights(t: TargetConstraint, n: int) -> FloatArray:
+    """A target's per-channel revenue weights (ones when it has none)."""
+    if t.weights is None:
+        return np.ones(n)
+    return np.asarray(t.weights, dtype=float).reshape(-1)
+
+
 def _positions(channel: NDArray[np.intp]) -> NDArray[np.intp]:
     n = len(channel)
     first = np.r_[True, channel[1:] != channel[:-1]] if n else np.zeros(0, dtype=bool)
@@ -180,8 +187,9 @@ def solve_pieces(
     for i, (t, m) in enumerate(prep.targets):
         sel = m[ch]
         if t.kind == "min_roas":
-            coefs = p.slopes["revenue"] - t.target
-            rhs = t.target * float(lo[m].sum()) - float(p.offset["revenue"][m].sum())
+            w = revenue_weights(t, len(lo))  # exact: a positive scale keeps chords and tangents
+            coefs = p.slopes["revenue"] * w[ch] - t.target
+            rhs = t.target * float(lo[m].sum()) - float((p.offset["revenue"] * w)[m].sum())
         else:
             coefs = t.target * p.slopes["new_customers"] - 1.0
             rhs = float(lo[m].sum()) - t.target * float(p.offset["new_customers"][m].sum())

@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from models.curves import CurveSet
-from models.errors import RoisteError
+from models.errors import RoisteError, ScenarioError
 from models.io import file_sha256
 from optimizer._plan_context import PlanContext
 
@@ -183,10 +183,29 @@ def step_budgets(current_total: float, budget: float, steps: int) -> list[float]
 # --------------------------------------------------------------------------------- building
 
 
+def _existing_weights(curves: CurveSet | None, channels: Sequence[str], name: str) -> np.ndarray:
+    """``1 - new_customer_revenue_share`` per channel: the existing customers' revenue share."""
+    out = np.empty(len(channels))
+    for i, c in enumerate(channels):
+        share = None if curves is None else curves[c].ratios.get("new_customer_revenue_share")
+        if share is None:
+            raise ScenarioError(
+                f"constraint {name!r}: channel {c!r} has no new_customer_revenue_share (the "
+                "panel has no new_customer_revenue column), so its existing-customer revenue "
+                "is unknown"
+            )
+        out[i] = min(max(1.0 - float(share), 0.0), 1.0)
+    return out
+
+
 def _constraints(
-    scenario: Any, channels: Sequence[str]
+    scenario: Any, channels: Sequence[str], curves: CurveSet | None = None
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
-    """Scenario constraints -> the LP's share and target constraints, and their descriptions."""
+    """Scenario constraints -> the LP's share and target constraints, and their descriptions.
+
+    The ROAS on existing customers is the blended ROAS with each channel's revenue weighted
+    by ``1 - new_customer_revenue_share`` (every member channel needs that ratio).
+    """
     from optimizer.lp import ShareConstraint, TargetConstraint
 
     shares: list[Any] = []
@@ -198,6 +217,15 @@ def _constraints(
         if kind == "roas":
             name = c.name or f"target_roas_{i}"
             targets.append(TargetConstraint(name, "roas", float(c.target_roas), members))
+        elif kind == "roas_existing":
+            name = c.name or f"target_roas_existing_{i}"
+            weights = np.ones(len(channels))
+            idx = [list(channels).index(m) for m in members if m in channels]
+            weights[idx] = _existing_weights(curves, [channels[j] for j in idx], name)
+            targets.append(
+                TargetConstraint(name, "min_roas", float(c.target_roas_existing), members,
+                                 weights=weights, label="ROAS on existing customers")
+            )
         elif kind == "cost_per_new_customer":
             name = c.name or f"max_cost_per_new_customer_{i}"
             targets.append(
@@ -253,7 +281,7 @@ def build_plan(
     t0 = time.perf_counter()
     ctx = PlanContext.create(curves, scenario, current_weekly)
     fn_obj, channels = ctx.objective_functions, ctx.channels
-    shares, targets, described = _constraints(scenario, channels)
+    shares, targets, described = _constraints(scenario, channels, ctx.curves)
     n_steps = int(scenario.steps)
     budgets = step_budgets(ctx.current_total, ctx.budget, n_steps)
     steps: list[PlanStep] = []
@@ -374,6 +402,7 @@ def assemble_plan(
     sc = ctx.scenario
     fn_obj = ctx.objective_functions
     dropped = [f"{c}: left out {', '.join(d)}" for c, d in sorted(fn_obj.dropped.items())]
+    dropped += ctx.value_notes
     return Plan(
         name=str(sc.name),
         objective=str(sc.objective),

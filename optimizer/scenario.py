@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -39,7 +40,9 @@ __all__ = [
     "ECONOMICS_KEYS",
     "ChannelSpec",
     "CostPerNewCustomerConstraint",
+    "Customers",
     "Economics",
+    "ExistingRoasConstraint",
     "RoasConstraint",
     "Scenario",
     "ShareConstraint",
@@ -64,7 +67,9 @@ _ECONOMICS_DOC = {
     ),
     "commission_rate": "Commission on the channel's revenue (affiliates, marketplaces), in [0, 1].",
     "new_customer_value": (
-        "Future margin credited for each new customer the channel brings, in the data's currency."
+        "Future margin credited for each new customer the channel brings, in the data's "
+        "currency, or from_cohorts: the lifetime margin after the first order, from the "
+        "cohorts of the channel's customers in the tagged orders file named by customers."
     ),
     "existing_incrementality": (
         "Share of existing customers' revenue counted as caused by the ads, in [0, 1]; "
@@ -83,12 +88,34 @@ _ECONOMICS_BOUNDS: dict[str, dict[str, float]] = {
 ECONOMICS_KEYS = tuple(_ECONOMICS_DOC)
 
 
+FROM_COHORTS = "from_cohorts"
+
+
 def _econ(key: str, default: float | None, override: bool = False) -> Any:
     doc = _ECONOMICS_DOC[key]
     if override:
         doc = f"Override for this channel. {doc}"
     bounds: dict[str, Any] = dict(_ECONOMICS_BOUNDS[key])
+    if key == "new_customer_value":  # bounds sit on the number of the union (see the type)
+        bounds = {}
     return Field(default=default, description=doc, **bounds)
+
+
+def _customer_value(v: Any) -> Any:
+    """A number >= 0 or ``from_cohorts``, with one message for anything else."""
+    if v is None or v == FROM_COHORTS:
+        return v
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0:
+        raise ValueError(
+            f"new_customer_value must be a number >= 0 or {FROM_COHORTS}, got {v!r}"
+        )
+    return float(v)
+
+
+CustomerValue = Annotated[
+    Union[Annotated[float, Field(ge=0.0)], Literal["from_cohorts"]],  # noqa: UP007
+    BeforeValidator(_customer_value),
+]
 
 
 class Economics(BaseModel):
@@ -105,7 +132,7 @@ class Economics(BaseModel):
     cost_per_order: float = _econ("cost_per_order", 0.0)
     platform_fee_rate: float = _econ("platform_fee_rate", 0.0)
     commission_rate: float = _econ("commission_rate", 0.0)
-    new_customer_value: float = _econ("new_customer_value", 0.0)
+    new_customer_value: CustomerValue = _econ("new_customer_value", 0.0)
     existing_incrementality: float = _econ("existing_incrementality", 1.0)
 
 
@@ -126,7 +153,7 @@ class ChannelSpec(BaseModel):
     cost_per_order: float | None = _econ("cost_per_order", None, override=True)
     platform_fee_rate: float | None = _econ("platform_fee_rate", None, override=True)
     commission_rate: float | None = _econ("commission_rate", None, override=True)
-    new_customer_value: float | None = _econ("new_customer_value", None, override=True)
+    new_customer_value: CustomerValue | None = _econ("new_customer_value", None, override=True)
     existing_incrementality: float | None = _econ("existing_incrementality", None, override=True)
 
     @model_validator(mode="after")
@@ -262,8 +289,42 @@ class CostPerNewCustomerConstraint(_ConstraintBase):
         return f"spend of {group} at most {self.max_cost_per_new_customer:,.10g} per new customer"
 
 
+class ExistingRoasConstraint(_ConstraintBase):
+    """ROAS on existing customers: their revenue >= target x spend of the channels.
+
+    Existing-customer revenue is the channels' revenue times ``1 - new_customer_revenue_share``
+    (a ratio of the panel), so the panel needs a ``new_customer_revenue`` column.
+    """
+
+    model_config = _CONFIG
+
+    target_roas_existing: float = Field(
+        gt=0.0,
+        description="Least existing-customer revenue per unit of spend, e.g. 2 = 200 of "
+        "revenue from returning customers per 100 spent.",
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"roas_existing"``."""
+        return "roas_existing"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``existing-customer revenue of all channels at least 2 x ...``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return (
+            f"existing-customer revenue of {group} at least {self.target_roas_existing:g} x "
+            "their spend"
+        )
+
+
 _CONSTRAINT_KINDS: dict[str, type[BaseModel]] = {
     "target_roas": RoasConstraint,
+    "target_roas_existing": ExistingRoasConstraint,
     "max_cost_per_new_customer": CostPerNewCustomerConstraint,
     "max_share": ShareConstraint,
     "min_share": ShareConstraint,
@@ -285,6 +346,7 @@ Constraint = Annotated[
         Annotated[ShareConstraint, Tag("ShareConstraint")],
         Annotated[RoasConstraint, Tag("RoasConstraint")],
         Annotated[CostPerNewCustomerConstraint, Tag("CostPerNewCustomerConstraint")],
+        Annotated[ExistingRoasConstraint, Tag("ExistingRoasConstraint")],
     ],
     Discriminator(
         _constraint_kind,
@@ -295,6 +357,23 @@ Constraint = Annotated[
         ),
     ),
 ]
+
+class Customers(BaseModel):
+    """New versus existing customers: the tagged orders that value a new customer."""
+
+    model_config = _CONFIG
+
+    orders: Path = Field(
+        description="Tagged orders (CSV from `roiste customers tag`), relative to this file: "
+        "order_id, timestamp, value, channel, customer_key, customer_type."
+    )
+    horizon_months: int = Field(
+        default=24, ge=1, description="Months after acquisition counted in a customer's value."
+    )
+    monthly_discount: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Discount rate per month of future margin."
+    )
+
 
 # Field declaration order matters: a field validator sees the fields declared before it.
 
@@ -375,6 +454,11 @@ class Scenario(BaseModel):
     holdout_weeks: int = Field(
         default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
     )
+    customers: Customers | None = Field(
+        default=None,
+        description="Tagged orders for new_customer_value: from_cohorts (lifetime value per "
+        "acquisition channel).",
+    )
     economics: Economics = Field(
         default_factory=Economics,
         validate_default=True,
@@ -386,8 +470,8 @@ class Scenario(BaseModel):
     )
     constraints: list[Constraint] = Field(
         default_factory=list,
-        description="Extra linear constraints: share of spend, blended ROAS, cost per new "
-        "customer.",
+        description="Extra linear constraints: share of spend, blended ROAS, ROAS on "
+        "existing customers, cost per new customer.",
     )
 
     _source: Path | None = PrivateAttr(default=None)
@@ -445,14 +529,42 @@ class Scenario(BaseModel):
         _unique([c.name for c in v if c.name is not None], "constraint name")
         return v
 
+    @model_validator(mode="after")
+    def _cohorts_need_orders(self) -> Scenario:
+        if self.customers is None:
+            places: list[tuple[str, ...]] = (
+                [("economics",)] if self.economics.new_customer_value == FROM_COHORTS else []
+            )
+            places += [
+                ("channels", c) for c, spec in self.channels.items()
+                if spec.new_customer_value == FROM_COHORTS
+            ]
+            if places:
+                raise LocatedValueError(
+                    "new_customer_value: from_cohorts needs customers: orders (the tagged "
+                    "orders file whose cohorts value a new customer)",
+                    *places[0], "new_customer_value",
+                )
+        return self
+
+    def uses_cohorts(self) -> bool:
+        """Does any channel take its new-customer value from the cohorts?"""
+        return self.economics.new_customer_value == FROM_COHORTS or any(
+            s.new_customer_value == FROM_COHORTS for s in self.channels.values()
+        )
+
     @property
     def source(self) -> Path | None:
         """The scenario file this was loaded from (as given), or None."""
         return self._source
 
     def written(self, key: str) -> str:
-        """A path key (``data`` or ``curves``) as written in the file, for messages."""
-        return self._written.get(key, str(getattr(self, key)))
+        """A path key (``data``, ``curves``, ``customers.orders``) as written, for messages."""
+        if key in self._written:
+            return self._written[key]
+        if key == "customers.orders":
+            return str(self.customers.orders) if self.customers is not None else ""
+        return str(getattr(self, key))
 
     def channel(self, name: str) -> ChannelSpec:
         """The overrides of a channel (an empty spec when it has none)."""
@@ -480,16 +592,19 @@ def _wide_only(v: Any, info: ValidationInfo, key: str, what: str) -> Any:
 # --------------------------------------------------------------------------- reading
 
 
-def _resolve(raw: dict[str, Any], key: str, base: Path, what: str, label: str) -> str | None:
+def _resolve(
+    raw: dict[str, Any], key: str, base: Path, what: str, label: str, at: str | None = None
+) -> str | None:
     value = raw.get(key)
+    at = at or key
     if value is None or not isinstance(value, str):
         return None  # missing or mistyped: the model reports it
     if not value.strip():
-        raise ScenarioError(f"{label}: {key} is empty (at {key})")
+        raise ScenarioError(f"{label}: {key} is empty (at {at})")
     resolved = (base / os.path.expanduser(value)).resolve()
     if not resolved.is_file():
         raise ScenarioError(
-            f"{label}: {what} not found: {value} (resolved to {resolved}) (at {key})"
+            f"{label}: {what} not found: {value} (resolved to {resolved}) (at {at})"
         )
     raw[key] = str(resolved)
     return value
@@ -535,6 +650,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             raise ScenarioError(f"{label}: {explain(Scenario, errors)}") from None
     written = {"data": _resolve(raw, "data", base, "data file", label)}
     written["curves"] = _resolve(raw, "curves", base, "curves file", label)
+    if isinstance(raw.get("customers"), dict):
+        customers = dict(raw["customers"])
+        orders = _resolve(
+            customers, "orders", base, "tagged orders file", label, "customers -> orders"
+        )
+        if orders is not None:
+            raw["customers"] = customers
+            written["customers.orders"] = orders
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
