@@ -94,7 +94,7 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
     from models.fit import fit_panel_file
     from models.simulate import write_world
     from optimizer.plan import run_plan
-    from optimizer.report.output import sibling_dir
+    from optimizer.report.output import publish_dir, sibling_dir
 
     given = Path(out)
     out = Path(os.path.abspath(out))
@@ -117,14 +117,7 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
         text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True)
         (tmp / "scenario.yaml").write_text(text, encoding="utf-8")
         run_plan(tmp / "scenario.yaml", tmp / "plan", progress=progress)
-        if out.exists():
-            _check_out(out, force)
-            old = sibling_dir(out, "old")
-            os.replace(out, old / "demo")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        publish_dir(tmp, out, lambda: _check_out(out, force))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -394,7 +394,7 @@ def run_monitor(
         Waits between delivery attempts.
     """
     from optimizer.report.dashboard import render_dashboard
-    from optimizer.report.output import sibling_dir
+    from optimizer.report.output import publish_dir, sibling_dir
     from optimizer.scenario import validate_scenario_file
 
     out = Path(os.path.abspath(out))
@@ -423,14 +423,7 @@ def run_monitor(
                                                    lineterminator="\n"), encoding="utf-8")
         (tmp / "alerts.json").write_text(_json(_alerts_doc(result)), encoding="utf-8")
         (tmp / "dashboard.html").write_text(render_dashboard(result), encoding="utf-8")
-        if out.exists():
-            _check_out(out, force)
-            old = sibling_dir(out, "old")
-            os.replace(out, old / "monitor")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        publish_dir(tmp, out, lambda: _check_out(out, force))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -16,7 +16,7 @@ import pandas as pd
 
 from optimizer.report import charts
 from optimizer.report.html import esc, fmt, image, kv_table
-from optimizer.report.output import check_output_dir, sibling_dir
+from optimizer.report.output import check_output_dir, publish_dir, sibling_dir
 
 if TYPE_CHECKING:
     from optimizer.backtest import BacktestResult
@@ -175,14 +175,7 @@ def write_backtest(result: BacktestResult, out_dir: str | os.PathLike[str], *,
         (tmp / "backtest_weeks.csv").write_text(_csv(result.weeks), encoding="utf-8", newline="\n")
         (tmp / "backtest.json").write_text(result.to_json(), encoding="utf-8", newline="\n")
         (tmp / "backtest.html").write_text(render_backtest_html(result), encoding="utf-8")
-        if out.exists():
-            check_output_dir(out, force)
-            old = sibling_dir(out, "old")
-            os.replace(out, old / "backtest")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        publish_dir(tmp, out, lambda: check_output_dir(out, force))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

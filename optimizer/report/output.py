@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,22 @@ def sibling_dir(out: Path, kind: str) -> Path:
             continue
         return d
     raise RoisteError(f"{out.parent}: cannot create a temporary directory")
+
+
+def publish_dir(tmp: Path, out: Path, check: Callable[[], None]) -> None:
+    """Move a finished temporary directory to ``out``.
+
+    An existing ``out`` is first passed to ``check`` (which raises to refuse it), then swapped
+    out in one rename and deleted, so a reader never sees a half-written directory.
+    """
+    if out.exists():
+        check()
+        old = sibling_dir(out, "old")
+        os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def check_output_dir(out: Path, force: bool, outputs: Collection[str] | None = None) -> None:
@@ -124,14 +140,7 @@ def write_plan(
         all_timings["write_seconds"] = time.perf_counter() - t0
         text = json.dumps({k: round(v, 4) for k, v in sorted(all_timings.items())}, indent=2)
         (tmp / "timings.json").write_text(text + "\n", encoding="utf-8")
-        if out.exists():
-            check_output_dir(out, force, OUTPUT_FILES)
-            old = sibling_dir(out, "old")
-            os.replace(out, old / "plan")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        publish_dir(tmp, out, lambda: check_output_dir(out, force, OUTPUT_FILES))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
