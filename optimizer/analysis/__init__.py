@@ -17,8 +17,19 @@ spend, bounds and economics).  Spend and money are per planning period in the da
 - :mod:`optimizer.analysis.whatif`: scenario variations planned in memory, plans compared.
 - :mod:`optimizer.analysis.figures`: the figures, drawn with :mod:`optimizer.report.charts`.
 - :mod:`optimizer.analysis.datasets`: public datasets outside the repository.
+- :mod:`optimizer.analysis.attribution`: attribution rules against simulated journeys with
+  known causes, and plans fitted from each rule valued under the true response.
 """
 
+from optimizer.analysis.attribution import (
+    JourneyStudy,
+    attribution_shares,
+    plot_attribution_shares,
+    rule_names,
+    rule_plan_trials,
+    share_distance,
+    true_plan_outcome,
+)
 from optimizer.analysis.curves import (
     View,
     curve_frame,
@@ -64,8 +75,10 @@ from optimizer.report.charts import png_bytes
 __all__ = [
     "ChannelEconomics",
     "FamilyComparison",
+    "JourneyStudy",
     "View",
     "WhatIf",
+    "attribution_shares",
     "compare_families",
     "curve_frame",
     "datasets_dir",
@@ -77,6 +90,7 @@ __all__ = [
     "missing_dataset_message",
     "plan_summary",
     "plan_table",
+    "plot_attribution_shares",
     "plot_curves",
     "plot_family_comparison",
     "plot_glide_path",
@@ -88,12 +102,16 @@ __all__ = [
     "plot_saturation",
     "plot_sweep",
     "png_bytes",
+    "rule_names",
+    "rule_plan_trials",
     "saturation_table",
     "scenario_economics",
     "scenario_from_dict",
     "scenario_with",
+    "share_distance",
     "spend_grid",
     "stop_here",
+    "true_plan_outcome",
     "truth_table",
     "view",
 ]
