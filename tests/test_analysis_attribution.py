@@ -72,7 +72,7 @@ def test_shares_hold_the_truth_and_a_last_click_computed_apart(study: an.Journey
                                     "time-decay(half_life_days=14.0)"]
     assert shares.sum().to_numpy() == pytest.approx(1.0)
     truth = study.world.true_shares()
-    pd.testing.assert_series_equal(shares["truth"].reindex(truth.index), truth, check_names=False)
+    pd.testing.assert_series_equal(shares["truth"], truth, check_names=False)
     # last click with pandas: each user converts once; the latest touch at or before the
     # order and no older than 30 days takes its revenue; touches tied at that instant share it
     tp = pd.read_csv(study.files["touchpoints"], parse_dates=["timestamp"])

@@ -175,8 +175,8 @@ def attribution_shares(inputs: Inputs, rules: Sequence[AttributionRule], *,
     Returns
     -------
     pandas.DataFrame
-        Index ``channel``; columns ``truth`` (when given) then one per rule
-        (:func:`rule_names`); every column adds up to 1.
+        Index ``channel`` (in the truth's order when given, else sorted); columns ``truth``
+        (when given) then one per rule (:func:`rule_names`); every column adds up to 1.
     """
     if not rules:
         raise RoisteError("attribution_shares: name at least one rule")
@@ -188,6 +188,8 @@ def attribution_shares(inputs: Inputs, rules: Sequence[AttributionRule], *,
         revenue = revenue.drop(DIRECT, errors="ignore")
         cols[name] = revenue / revenue.sum()
     out = pd.DataFrame(cols).fillna(0.0)
+    if truth is not None:  # the truth's order (a world's channels in journey order) first
+        out = out.reindex([*truth.index, *(c for c in out.index if c not in truth.index)])
     out.index.name = "channel"
     return out
 
