@@ -200,11 +200,10 @@ trials.groupby("rule")[["expected_change", "true_change"]].mean()
 # - Under last click, retargeting looks like a bargain: it is credited with the revenue of the
 #   journeys it closes, several times what it causes, and video with far less. Curves fitted
 #   on that revenue steer the budget by channels' credit, not by what they cause.
-# - In a single world the two plans can land either way: the weekly fits are noisy and each
-#   channel moves at most 15 %. Over several worlds the pattern shows: the plans fitted from
-#   last click promise the larger gain and keep the least of it under the true response;
-#   Shapley's shares are close to the true causes, and its plans' promises are closer to what
-#   the world gives back.
+# - The plans fitted from last click promise the larger gain and keep the least of it under
+#   the true response; Shapley's shares are close to the true causes, and its plans'
+#   promises are closer to what the world gives back. Any single world is noisy (the weekly
+#   fits are, and each channel moves at most 15 %), so the pattern is read over several.
 # - A plan is only as right as the revenue its curves were fitted on. The attribution hash in
 #   every plan's summary says which rule that revenue came from: plans fitted from different
 #   rules should be compared knowingly, never mixed.
