@@ -586,6 +586,10 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
                 f"{path}: the curves file {scenario.written('curves')} has no curve for "
                 f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
             )
+    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
+        from optimizer._plan_context import cohort_customer_values
+
+        cohort_customer_values(scenario, [str(c) for c in panel.channels])
     budget = scenario.period_budget(total)
     kept = "" if scenario.budget is not None else " (current total)"
     steps = f" x {scenario.steps}" if scenario.steps > 1 else ""

@@ -402,6 +402,22 @@ def test_wrong_file_gives_its_one_line_message(stem: str) -> None:
     assert result.stderr.splitlines() == ["error: " + _expected(stem)]
 
 
+def test_validate_finds_a_channel_without_cohorts(tmp_path: Path) -> None:
+    text = (HERE / "good_cohorts.yaml").read_text(encoding="utf-8")
+    text = text.replace("../scenarios/panel_long.csv",
+                        str(HERE.parent / "scenarios" / "panel_long.csv"))
+    text = text.replace("orders: tagged_orders.csv", f"orders: {HERE / 'tagged_orders.csv'}")
+    sc = tmp_path / "sc.yaml"
+    sc.write_text(text.replace("tv: {new_customer_value: 12}", "tv: {}"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(sc)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: channel 'tv': new_customer_value: from_cohorts, but the tagged orders "
+        f"{HERE / 'tagged_orders.csv'} have no customer acquired through 'tv'; set a number "
+        "under channels -> tv -> new_customer_value"]
+    assert validate_scenario_file(HERE / "good_cohorts.yaml").endswith("step 0.15)")
+
+
 def test_schema_names_the_new_keys() -> None:
     text = json.dumps(json_schema())
     assert "target_roas_existing" in text and "from_cohorts" in text
@@ -444,3 +460,28 @@ def test_bad_orders_in_a_plan_run_exit_2(tmp_path: Path) -> None:
         f"error: {bad}: row 7, column 'customer_type': not new or existing"]
     assert not (tmp_path / "o").exists()
     assert isinstance(ScenarioError("x"), RoisteError)
+
+
+def test_example_scenario_target_binds_on_the_demo_panel(tmp_path: Path) -> None:
+    """scenarios/customers.yaml: the target on existing customers holds, binds, and costs."""
+    from models.panel import read_panel
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "customers.yaml"
+    plan = run_plan(path, tmp_path / "plan", progress=False)
+    cs = CurveSet.load(tmp_path / "plan" / "curves.json")
+    group = ["search_brand", "search_generic", "shopping"]
+
+    def existing_roas(x: pd.Series) -> float:
+        rev = sum(P * float(cs[c].response(x[c] / P))
+                  * (1 - cs[c].ratios["new_customer_revenue_share"]) for c in group)
+        return rev / float(x[group].sum())
+
+    alloc = plan.allocation.set_index("channel")
+    assert existing_roas(alloc["recommended_spend"]) == pytest.approx(2.9, rel=1e-4)
+    assert existing_roas(alloc["recommended_spend"]) >= 2.9 * (1 - 1e-9)
+    sc = load_scenario(path)
+    panel = read_panel(sc.data)
+    weekly = panel.recent_spend(sc.baseline_weeks).astype(float)
+    free = build_plan(cs, sc.model_copy(update={"constraints": []}), weekly)
+    assert existing_roas(free.allocation.set_index("channel")["recommended_spend"]) < 2.85
+    assert free.net_margin_recommended > plan.net_margin_recommended
