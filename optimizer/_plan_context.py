@@ -59,22 +59,7 @@ class PlanContext:
         x0 = current_weekly.to_numpy(dtype=float) * p
         current_total = float(x0.sum())
         overrides = scenario.channels or {}
-        layers = {c: _layer(overrides.get(c)) for c in channels}
-        base = _layer(scenario.economics)
-        notes: list[str] = []
-        if _uses_cohorts(base, layers):
-            values, notes = cohort_customer_values(scenario, channels, base, layers)
-            for c, v in values.items():
-                layers[c]["new_customer_value"] = v
-        by_cohorts = base.get("new_customer_value") == FROM_COHORTS
-        if by_cohorts:
-            base["new_customer_value"] = None  # per channel: see the notes
-        base_econ = ChannelEconomics.merged(base).as_dict()
-        if by_cohorts:
-            base_econ["new_customer_value"] = None
-        econ_objs = [
-            ChannelEconomics.merged(base, layers[c], where=f"channels.{c}") for c in channels
-        ]
+        econ_objs, base_econ, notes = channel_economics(scenario, channels)
         objective = str(scenario.objective)
         fn_obj = PeriodFunctions(curves, econ_objs, p, objective)
         if objective == "net_margin":
@@ -173,6 +158,33 @@ def _opt(override: Any, key: str, default: Any) -> Any:
 
 FROM_COHORTS = "from_cohorts"
 _COHORT_CACHE: dict[tuple[Any, ...], tuple[dict[str, float], dict[str, float]]] = {}
+
+
+def channel_economics(
+    scenario: Any, channels: Sequence[str]
+) -> tuple[list[ChannelEconomics], dict[str, float | None], list[str]]:
+    """Every channel's economics with ``from_cohorts`` resolved: ``(per channel, base, notes)``.
+
+    ``base`` is the scenario-wide economics (its ``new_customer_value`` is None when it is
+    ``from_cohorts``: the value is then per channel); ``notes`` say where cohort values came
+    from (see :func:`cohort_customer_values`).
+    """
+    overrides = scenario.channels or {}
+    layers = {c: _layer(overrides.get(c)) for c in channels}
+    base = _layer(scenario.economics)
+    notes: list[str] = []
+    if _uses_cohorts(base, layers):
+        values, notes = cohort_customer_values(scenario, channels, base, layers)
+        for c, v in values.items():
+            layers[c]["new_customer_value"] = v
+    by_cohorts = base.get("new_customer_value") == FROM_COHORTS
+    if by_cohorts:
+        base["new_customer_value"] = None  # per channel: see the notes
+    base_econ = ChannelEconomics.merged(base).as_dict()
+    if by_cohorts:
+        base_econ["new_customer_value"] = None
+    econ = [ChannelEconomics.merged(base, layers[c], where=f"channels.{c}") for c in channels]
+    return econ, base_econ, notes
 
 
 def _layer(spec: Any) -> dict[str, Any]:
