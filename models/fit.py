@@ -13,9 +13,10 @@ Given the saturation family, its shape, its half-saturation spend ``k`` and the 
 model is linear in (baseline coefficients, beta).  The fit profiles the linear part out
 (variable projection): every candidate on a grid of families x shapes x adstock ``alpha`` x
 ``k`` is scored at once by one matrix product, ``beta`` kept between zero and the value that
-would leave a negative baseline.  Time-series cross-validation (``TimeSeriesSplit``) keeps
-the families whose forecast error is within one standard error of the best, and the likelihood
-(BIC) chooses among them; the family's best candidate is refined continuously (bounded
+would leave a negative baseline.  The number of harmonics is chosen by an information
+criterion, the family by the likelihood (BIC); time-series cross-validation
+(``TimeSeriesSplit``) keeps the families whose forecast error is within one standard error of
+the best for the bootstrap's draws.  The family's best candidate is refined continuously (bounded
 Nelder-Mead on the profiled residual sum of squares).  The uncertainty comes from a
 moving-block residual bootstrap re-searched on the kept families' grid.  The search lives in
 :mod:`models.fit_search`.
@@ -61,15 +62,16 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     family : str, default "auto"
-        A registered saturation family, or ``"auto"`` to choose among all of them by
-        time-series cross-validation.
+        A registered saturation family, or ``"auto"`` to choose among all of them by BIC.
     adstock : "geometric", "auto" or Adstock, default "geometric"
         ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; ``"auto"`` adds a
         grid of Weibull lag shapes; an ``Adstock`` instance is used as given (not fitted).
     shape : dict, optional
         Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
     n_harmonics : int, default 3
-        Yearly Fourier harmonics of the baseline.
+        Yearly Fourier harmonics of the baseline (at most, with ``choose_harmonics``).
+    choose_harmonics : bool, default True
+        Choose 1 .. ``n_harmonics`` harmonics by an information criterion.
     level_shift : "auto", float or None, default "auto"
         ``"auto"`` adds a baseline level shift where the residuals show a strong one (sup-F
         test); a number puts it at that week index; None never does.
@@ -91,6 +93,8 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     family_, alpha_, k_, beta_, shape_ : fitted nonlinear and linear parameters.
     baseline_coef_ : ndarray
         Intercept, trend, harmonics (and level shift) coefficients.
+    baseline_design_ : BaselineDesign
+        The baseline's columns (its ``n_harmonics`` is the chosen number).
     level_shift_week_ : float or None
         Week index (of ``X[:, 1]``) where the baseline level shifts.
     cv_scores_ : dict
@@ -122,6 +126,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         adstock: str | Adstock = "geometric",
         shape: Mapping[str, float] | None = None,
         n_harmonics: int = 3,
+        choose_harmonics: bool = True,
         level_shift: str | float | None = "auto",
         cv_splits: int = 4,
         noise: str = "multiplicative",
@@ -133,6 +138,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.adstock = adstock
         self.shape = shape
         self.n_harmonics = n_harmonics
+        self.choose_harmonics = choose_harmonics
         self.level_shift = level_shift
         self.cv_splits = cv_splits
         self.noise = noise
@@ -148,7 +154,8 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     def _settings(self) -> FitSettings:
         return FitSettings(
             family=self.family, adstock=self.adstock, shape=self.shape,
-            n_harmonics=self.n_harmonics, level_shift=self.level_shift,
+            n_harmonics=self.n_harmonics, choose_harmonics=self.choose_harmonics,
+            level_shift=self.level_shift,
             cv_splits=self.cv_splits, noise=self.noise, bootstrap=self.bootstrap,
             block_weeks=self.block_weeks,
         )  # fmt: skip
@@ -177,6 +184,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.beta_ = fit.beta
         self.shape_ = dict(fit.shape)
         self.baseline_coef_ = fit.theta
+        self.baseline_design_ = fit.design
         self.level_shift_week_ = fit.design.shift_week
         self.cv_scores_ = dict(fit.cv_scores)
         self.draws_ = list(fit.draws)
@@ -272,6 +280,7 @@ def fit_channel(
         "k": fit.k,
         "cv_scores": dict(sorted(fit.cv_scores.items())),
         "r2_train": fit.r2_train,
+        "n_harmonics": fit.design.n_harmonics,
         "level_shift_week": None if fit.design.shift_week is None
         else (EPOCH + pd.Timedelta(weeks=fit.design.shift_week)).strftime("%Y-%m-%d"),
         "spend_cv": float(np.nanstd(x) / mean) if mean > 0 else 0.0,
@@ -412,11 +421,12 @@ def fit_long(
         "layout": "long",
         "weeks": [panel.weeks[0].strftime("%Y-%m-%d"), panel.weeks[-1].strftime("%Y-%m-%d")],
         "fit": {
-            "method": "per-channel profiled least squares, family by TimeSeriesSplit CV",
+            "method": "per-channel profiled least squares, family by BIC",
             "family": settings.family,
             "adstock": settings.adstock if isinstance(settings.adstock, str)
             else settings.adstock.to_dict(),
             "n_harmonics": settings.n_harmonics,
+            "choose_harmonics": settings.choose_harmonics,
             "level_shift": settings.level_shift,
             "noise": settings.noise,
             "bootstrap": int(bootstrap),

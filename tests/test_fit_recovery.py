@@ -8,6 +8,13 @@ for the same reason.  The error of a channel is the worst relative error of its 
 steady-state response against the truth over weekly spends in [0.5, 1.5] x its mean spend of
 the last 8 weeks.  The oracle is the same fit told the true saturation family and the true
 baseline shape (number of harmonics, level-shift week).
+
+The bar, measured over the 120 channels of the contiguous seeds 1-20 (season-paced spend in
+the even ones): the median error over channels is at most 8 %, at least 80 % of channels are
+within 20 %, the median error over channels is at most 1.3 x the oracle's median error over the
+same channels, and 90 % bootstrap bands cover the truth at 75-98 % of (channel, spend) points.
+No channel is left out: these worlds have no steady channels, and the channels whose level the
+fit flags as unidentified are the subject of the last test (default worlds).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from models.curves import ResponseCurve
 from models.fit import FitSettings, fit_channel, week_index
 from models.simulate import simulate_world
 
-SEEDS = (1, 2, 3, 4)
+SEEDS = tuple(range(1, 21))
 PATTERNS = ("random_walk", "flighting", "promotions", "steps")
 GRID = np.linspace(0.5, 1.5, 11)
 DRAWS = 100
@@ -47,6 +54,7 @@ def fits() -> list[dict[str, Any]]:
             oracle = FitSettings(
                 family=truth.family,
                 n_harmonics=n_harm,
+                choose_harmonics=False,
                 level_shift=None if shift is None else float(t[shift]),
             )
             fitted = fit_channel(spend, revenue, world.weeks, settings=FitSettings(bootstrap=DRAWS),
@@ -68,15 +76,13 @@ def test_most_channels_within_20_percent(fits: list[dict[str, Any]]) -> None:
 
 
 def test_close_to_the_oracle(fits: list[dict[str, Any]]) -> None:
-    """Mean error within 1.3 x the oracle's; the median, where the family matters most, 1.5 x.
+    """Median error over channels within 1.3 x the oracle's median error over the same channels.
 
-    Over 120 channels of such worlds (seeds 1-20) the ratios were 1.02 (mean) and 1.23
-    (median); on these 24 channels 1.12 and 1.40 (the median of few channels varies more).
+    benchmarks/bench_recovery.py measured 1.12 on these seeds and 1.25 over seeds 1-48.
     """
     errors = np.array([f["error"] for f in fits])
     oracle = np.array([f["oracle_error"] for f in fits])
-    assert np.mean(errors) <= 1.3 * np.mean(oracle), (np.mean(errors), np.mean(oracle))
-    assert np.median(errors) <= 1.5 * np.median(oracle), (np.median(errors), np.median(oracle))
+    assert np.median(errors) <= 1.3 * np.median(oracle), (np.median(errors), np.median(oracle))
 
 
 def test_bootstrap_intervals_cover_the_truth(fits: list[dict[str, Any]]) -> None:
@@ -101,15 +107,20 @@ def test_family_choice_is_recorded(fits: list[dict[str, Any]]) -> None:
 
 def test_diagnostics_warn_where_the_level_is_not_identified() -> None:
     """In default worlds (steady channels, channels that never go dark), the warned curves are
-    the poor ones, and the others keep most channels within 20 %."""
+    the poor ones, and the others keep most channels within 20 %.  Every steady channel (spend
+    that barely varies) is warned about: the plan can treat such curves as uncertain."""
     warned, trusted = [], []
+    steady = 0
     for seed in range(8, 14):
         world = simulate_world(seed, seasonal_spend=seed % 2 == 0)
         for c in world.channels:
             rows = world.panel[world.panel["channel"] == c]
             curve = fit_channel(rows["spend"].to_numpy(), rows["revenue"].to_numpy(), world.weeks)
             err = _error(curve, world.truth[c])
+            if world.channel_truth[c].pattern == "steady":
+                steady += 1
+                assert "warning" in curve.diagnostics, (seed, c)
             (warned if "warning" in curve.diagnostics else trusted).append(err)
-    assert len(warned) >= 4 and len(trusted) >= 20
+    assert steady >= 2 and len(warned) >= 4 and len(trusted) >= 20
     assert np.median(warned) > 1.5 * np.median(trusted), (np.median(warned), np.median(trusted))
     assert np.mean(np.array(trusted) <= 0.20) >= 0.8, sorted(np.round(trusted, 3))
