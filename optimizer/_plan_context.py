@@ -204,8 +204,10 @@ def _uses_cohorts(base: Mapping[str, Any], layers: Mapping[str, Mapping[str, Any
 
 def _read_tagged(path: Path) -> pd.DataFrame:
     try:
+        if path.suffix.lower() in (".parquet", ".pq"):  # what `roiste customers tag` may write
+            return pd.read_parquet(path)
         return pd.read_csv(path, dtype={"order_id": str, "customer_key": str, "channel": str})
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, ImportError, pd.errors.ParserError) as exc:
         msg = " ".join(str(exc).split())
         raise ScenarioError(f"{path}: cannot read the tagged orders ({msg})") from None
 

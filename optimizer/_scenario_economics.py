@@ -135,7 +135,8 @@ class Customers(BaseModel):
     model_config = _CONFIG
 
     orders: Path = Field(
-        description="Tagged orders (CSV from `roiste customers tag`), relative to this file: "
+        description="Tagged orders (CSV or Parquet from `roiste customers tag`), relative to "
+        "this file: "
         "order_id, timestamp, value, channel, customer_key, customer_type."
     )
     horizon_months: int = Field(

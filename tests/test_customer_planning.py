@@ -169,6 +169,18 @@ def test_from_cohorts_uses_the_future_margin_after_the_first_order(orders_file: 
     assert plan.base_economics["new_customer_value"] is None
 
 
+def test_tagged_orders_in_parquet_give_the_same_values(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "tagged.parquet"
+    hand_orders().to_parquet(path, index=False)
+    cs = curves()
+    econ = {"gross_margin": GM, "return_rate": RR, "cost_per_order": CPO,
+            "new_customer_value": "from_cohorts"}
+    plan = build_plan(cs, scenario(path, economics=econ), current(cs))
+    for c in ("search", "social"):
+        assert plan.economics[c]["new_customer_value"] == pytest.approx(EXPECTED_VALUE[c], rel=1e-9)
+
+
 def test_a_number_overrides_from_cohorts_per_channel(orders_file: Path) -> None:
     cs = curves()
     econ = {"gross_margin": GM, "new_customer_value": "from_cohorts"}
