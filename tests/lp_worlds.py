@@ -85,13 +85,22 @@ class ClosedFormModel:
             lam = 0.0
         x = self.spend_at_price(lam, lo, hi)
         if not at_most or lam > 0:
-            # the channel(s) at the price absorb what bisection leaves over
+            # What bisection leaves over goes to the channels whose marginal is closest to the
+            # price, each within its box.  Where a curve is flat in floating point (an
+            # exponential far past its scale) the spend at a price jumps, and the channel on
+            # that flat stretch is the one that absorbs the rest at no cost in value.
+            # A channel goes first when taking the whole rest moves its marginal least.
+            x = x.copy()
             r = budget - x.sum()
-            room = np.where(r > 0, hi - x, x - lo)
-            free = (x > lo) & (x < hi)
-            room = np.where(free, room, 0.0) if free.any() else room
-            if room.sum() > 0:
-                x = x + r * room / room.sum()
+            while r != 0:
+                moved = np.clip(x + r, lo, hi)
+                room = moved != x
+                if not room.any():
+                    break
+                drift = np.where(room, np.abs(self.slope(moved) - lam), np.inf)
+                i = int(np.argmin(drift))
+                r -= float(moved[i] - x[i])
+                x[i] = moved[i]
         return x, lam
 
 
