@@ -192,10 +192,10 @@ def _channel_seed(seed: int, *keys: Any) -> int:
 
 
 def economics_of(scenario: Any, channels: Sequence[str]) -> list[ChannelEconomics]:
-    """The scenario's economics of each channel (its overrides applied)."""
-    over = scenario.channels or {}
-    return [ChannelEconomics.merged(scenario.economics, over.get(c), where=f"channels.{c}")
-            for c in channels]
+    """The scenario's economics of each channel (overrides applied, cohort values resolved)."""
+    from optimizer._plan_context import channel_economics
+
+    return channel_economics(scenario, channels)[0]
 
 
 def value_objective(scenario: Any) -> str:

@@ -246,8 +246,8 @@ Constraint = Annotated[
         _constraint_kind,
         custom_error_type="constraint_kind",
         custom_error_message=(
-            "a constraint needs one of max_share / min_share (with channels), target_roas "
-            "or max_cost_per_new_customer"
+            "a constraint needs one of max_share / min_share (with channels), target_roas, "
+            "target_roas_existing or max_cost_per_new_customer"
         ),
     ),
 ]

@@ -372,7 +372,8 @@ def test_every_plot_function_is_exercised() -> None:
     public = {n for n in an.__all__ if n.startswith("plot_")}
     used = {"plot_response", "plot_marginal_roas", "plot_curves", "plot_marginal_rpv",
             "plot_saturation", "plot_margin_transfer", "plot_glide_path",
-            "plot_plan_comparison", "plot_sweep", "plot_family_comparison"}
+            "plot_plan_comparison", "plot_sweep", "plot_family_comparison",
+            "plot_attribution_shares"}  # the last in tests/test_analysis_attribution.py
     assert public == used
 
 

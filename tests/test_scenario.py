@@ -91,8 +91,8 @@ WRONG: dict[str, tuple[str, type[RoisteError], str]] = {
     "tolerance_too_loose": ("load", ScenarioError,
         "Input should be less than or equal to 0.01, got 0.05 (at tolerance)"),
     "constraint_kind": ("load", ScenarioError,
-        "a constraint needs one of max_share / min_share (with channels), target_roas or "
-        "max_cost_per_new_customer (at constraints -> 0)"),
+        "a constraint needs one of max_share / min_share (with channels), target_roas, "
+        "target_roas_existing or max_cost_per_new_customer (at constraints -> 0)"),
     "constraint_name_twice": ("load", ScenarioError,
         "constraint name 'cap' is listed twice (at constraints)"),
     "missing_name": ("load", ScenarioError, "Missing required key 'name' (at top level)"),

@@ -105,12 +105,10 @@ def view(
 
 
 def scenario_economics(scenario: Any, channels: Sequence[str]) -> dict[str, ChannelEconomics]:
-    """Each channel's economics in a scenario: the scenario-wide values with its overrides."""
-    overrides = scenario.channels or {}
-    return {
-        c: ChannelEconomics.merged(scenario.economics, overrides.get(c), where=f"channels.{c}")
-        for c in channels
-    }
+    """Each channel's economics in a scenario: overrides applied, cohort values resolved."""
+    from optimizer._plan_context import channel_economics
+
+    return dict(zip(channels, channel_economics(scenario, channels)[0], strict=True))
 
 
 # --------------------------------------------------------------------------- bootstrap draws
