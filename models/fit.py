@@ -6,8 +6,8 @@ The model of one channel's week ``t`` is
 
 with ``baseline_t`` = intercept + linear trend + yearly Fourier terms (+ a level shift when the
 data show one) and ``beta >= 0``.  Noise is treated as multiplicative: weighted least squares
-with weights ``1 / mu_t**2`` from a preliminary linear fit, so a week's residual counts by its
-relative size.
+with weights ``1 / mu_t**2`` from a preliminary linear fit, renewed once from the best
+candidate of the grid, so a week's residual counts by its relative size.
 
 Given the saturation family, its shape, its half-saturation spend ``k`` and the adstock, the
 model is linear in (baseline coefficients, beta).  The fit profiles the linear part out

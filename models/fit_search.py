@@ -520,6 +520,18 @@ def fit_arrays(
     if settings.choose_harmonics:
         design, b, q, obj, beta = _fewer_harmonics(design, t, prob, zw, grid.log_rel_k, q, obj,
                                                        beta)
+    if settings.noise == "multiplicative":
+        # one more round of weights, from the best candidate's expected revenue
+        c0 = int(np.argmin(obj))
+        bw0 = b * prob.sw[:, None]
+        th0 = _solve_theta(bw0, y * prob.sw, grid.z[c0] * prob.sw, float(beta[c0]))
+        mu0 = b @ th0 + float(beta[c0]) * grid.z[c0]
+        floor = 0.1 * max(float(np.mean(y[valid])), 1e-12)
+        w = valid.astype(float) / np.maximum(mu0, floor) ** 2
+        prob = _Problem(x, y, w, np.sqrt(w))
+        q = _basis(b * prob.sw[:, None])
+        zw = grid.z * prob.sw[None, :]
+        obj, beta = prob.score(q, zw, every, grid.log_rel_k)
     if settings.k_prior_sd:
         dof = max(int(valid.sum()) - q.shape[1] - 2, 1)
         prob.lam = float(np.min(obj)) / dof / settings.k_prior_sd**2
