@@ -141,7 +141,7 @@ def forecast_channel(
     seed : int
         Seed of the fit's bootstrap and of the Monte Carlo draws.
     """
-    from models.fit import BaselineDesign, ChannelResponseRegressor, week_index
+    from models.fit import ChannelResponseRegressor, week_index
 
     x, y = np.asarray(spend, dtype=float), np.asarray(revenue, dtype=float)
     xf = np.asarray(future_spend, dtype=float)
@@ -150,7 +150,7 @@ def forecast_channel(
     est.fit(np.column_stack([x, t]), y)
     mean = np.asarray(est.predict(np.column_stack([xf, tf])), dtype=float)
     mu = np.asarray(est.predict(np.column_stack([x, t])), dtype=float)
-    design = BaselineDesign.for_weeks(t, est.n_harmonics, est.level_shift_week_)
+    design = est.baseline_design_  # the harmonics and level shift the fit chose
     b, bf = design.matrix(t), design.matrix(tf)
     floor = 0.1 * max(float(np.mean(y)), 1e-9)
     sw = 1.0 / np.maximum(mu, floor)
