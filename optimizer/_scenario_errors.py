@@ -1,7 +1,7 @@
 """Reading scenario YAML safely and explaining validation errors in one line.
 
-Private helpers of :mod:`optimizer.scenario`: a ``yaml.SafeLoader`` that also refuses keys
-written twice, and the rewriting of pydantic ``ValidationError``s into lines such as
+Private helpers of :mod:`optimizer.scenario`: ``yaml.safe_load`` plus a check that refuses
+keys written twice, and the rewriting of pydantic ``ValidationError``s into lines such as
 ``Unknown key 'budgte' (at top level). Did you mean 'budget'?``.
 """
 
@@ -19,21 +19,28 @@ from pydantic import BaseModel, Tag
 from models.errors import ScenarioError
 
 
-class _StrictSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key written twice (YAML would keep the last silently)."""
+def _refuse_duplicate_keys(node: yaml.Node | None) -> None:
+    """Raise on a mapping key written twice (YAML would keep the last one silently).
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float, bool)):
-                continue  # unhashable keys: the base class reports them
-            if key in seen:
-                raise DuplicateKeyError(
-                    None, None, f"key {key!r} is written twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    Works on the node graph of ``yaml.compose``, which builds no Python objects.
+    """
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            seen: set[tuple[str, str]] = set()
+            for key_node, value_node in n.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise DuplicateKeyError(
+                            None, None, f"key {key_node.value!r} is written twice",
+                            key_node.start_mark,
+                        )
+                    seen.add(key)
+                stack.append(value_node)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
 
 
 def read_yaml(path: Path, label: str) -> Any:
@@ -47,7 +54,9 @@ def read_yaml(path: Path, label: str) -> Any:
     except OSError as exc:
         raise ScenarioError(f"{label}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.load(text, Loader=_StrictSafeLoader)  # a SafeLoader: plain YAML only
+        data = yaml.safe_load(text)
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        return data
     except yaml.MarkedYAMLError as exc:
         raise ScenarioError(f"{label}: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
