@@ -78,7 +78,7 @@ def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, Path]:
 # ------------------------------------------------------------------------------- Excel
 
 
-def _eval(ws: Any, formula: str) -> float:
+def _formula_value(ws: Any, formula: str) -> float:
     """Evaluate the few formula shapes the workbook uses, from the cells' stored values."""
     f = formula.lstrip("=")
     if m := re.fullmatch(r"SUM\(([A-Z]+)(\d+):([A-Z]+)(\d+)\)", f):
@@ -93,7 +93,7 @@ def _eval(ws: Any, formula: str) -> float:
 
 def _value(ws: Any, ref: str) -> float:
     v = ws[ref].value
-    return _eval(ws, v) if isinstance(v, str) and v.startswith("=") else float(v)
+    return _formula_value(ws, v) if isinstance(v, str) and v.startswith("=") else float(v)
 
 
 def test_workbook_formulas_reference_the_right_cells(plan_dir: tuple[Plan, Path]) -> None:
