@@ -347,20 +347,9 @@ def _json(obj: Any) -> str:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if not (out.exists() or out.is_symlink()):
-        return
-    if not out.is_dir():
-        raise MonitorError(f"{out}: exists and is not a directory")
-    if not force:
-        raise MonitorError(f"{out}: output directory exists (use --force to replace it)")
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        raise MonitorError(f"{out}: is the working directory or contains it; not replacing it")
-    other = sorted(p.name for p in out.iterdir()
-                   if p.name not in MONITOR_FILES and not p.name.startswith("draft-"))
-    if other:
-        raise MonitorError(f"{out}: holds files this command does not write "
-                           f"({', '.join(other[:3])}); not replacing it")
+    from optimizer.report.output import check_output_dir
+
+    check_output_dir(out, force, MONITOR_FILES, prefixes=("draft-",))
 
 
 def run_monitor(

@@ -59,12 +59,15 @@ def publish_dir(tmp: Path, out: Path, check: Callable[[], None]) -> None:
         os.replace(tmp, out)
 
 
-def check_output_dir(out: Path, force: bool, outputs: Collection[str] | None = None) -> None:
+def check_output_dir(
+    out: Path, force: bool, outputs: Collection[str] | None = None, prefixes: tuple[str, ...] = ()
+) -> None:
     """Refuse an existing output, unless ``force`` and it is a directory that may be replaced.
 
     Never replaced, even with ``force``: a file, the working directory or a directory that
-    contains it, and (when ``outputs`` names the files a run writes) a directory holding
-    anything else, so that ``--force`` cannot wipe a folder of other work.
+    contains it, and (when ``outputs`` names the files a run writes, and ``prefixes`` the
+    starts of names it writes many of) a directory holding anything else, so that ``--force``
+    cannot wipe a folder of other work.
     """
     if not (out.exists() or out.is_symlink()):
         return
@@ -76,7 +79,8 @@ def check_output_dir(out: Path, force: bool, outputs: Collection[str] | None = N
     if target == here or target in here.parents:
         raise RoisteError(f"{out}: is the working directory or contains it; not replacing it")
     if outputs is not None:
-        other = sorted(p.name for p in out.iterdir() if p.name not in outputs)
+        other = sorted(p.name for p in out.iterdir()
+                       if p.name not in outputs and not p.name.startswith(prefixes))
         if other:
             shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
             raise RoisteError(f"{out}: holds files this command does not write ({shown}); not replacing it")
