@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from matplotlib.image import imread
-from test_browser import CHROMIUM_FLAGS, _chromium
+from test_browser import _run
 from test_monitor_drift import inject_drift
 
 from models.simulate import simulate_world
@@ -31,11 +30,6 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "durability": {"weeks_in_a_row": 3}}]}))
     run_monitor(d / "panel.csv", d / "rules.yml", d / "out", progress=False)
     return d / "out" / "dashboard.html"
-
-
-def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_dom_shows_the_alert_above_the_kpi_table(dashboard: Path, tmp_path: Path) -> None:
