@@ -71,7 +71,7 @@ def make_inputs(folder: Path, n_touch: int, n_conv: int, seed: int = 0) -> tuple
 def run_one(rule: str, tp: str, cv: str, out: str) -> None:
     """Child process: one rule, timed; prints a JSON line."""
     t0 = time.perf_counter()
-    from models.attribution import AttributionRule, write_attribution_panel
+    from roiste.models.attribution.credit import AttributionRule, write_attribution_panel
 
     result = write_attribution_panel(tp, cv, AttributionRule(rule), out)
     wall = time.perf_counter() - t0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from models.simulate import write_world
-from optimizer.backtest import run_backtest
+from roiste.models.simulate import write_world
+from roiste.optimizer.backtest.walk import run_backtest
 
 
 def main() -> None:

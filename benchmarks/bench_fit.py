@@ -23,9 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-from models.fit import fit_long
-from models.panel import read_panel
-from models.simulate import write_world
+from roiste.models.fit.channel import fit_long
+from roiste.models.panel import read_panel
+from roiste.models.simulate import write_world
 
 ROOT = Path(__file__).resolve().parents[1]
 

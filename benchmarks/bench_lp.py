@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
-from optimizer.economics import ChannelEconomics, PeriodFunctions
-from optimizer.lp import AllocationProblem, ShareConstraint, TargetConstraint, solve
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
+from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
+from roiste.optimizer.lp.solve import AllocationProblem, ShareConstraint, TargetConstraint, solve
 
 warnings.simplefilter("ignore", DeprecationWarning)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.mmm import fit_wide
-from models.panel import panel_from_frame, read_panel
-from models.transforms import Geometric, Logistic
+from roiste.models.fit.mmm import fit_wide
+from roiste.models.panel import panel_from_frame, read_panel
+from roiste.models.transforms import Geometric, Logistic
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ROISTE_DATASETS", ROOT.parent / "shared" / "datasets"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.panel import read_panel
+from roiste.models.panel import read_panel
 
 
 def _frame(n_channels: int, n_weeks: int, seed: int = 0) -> pd.DataFrame:

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.simulate import simulate_world
-from optimizer.plan import build_plan
-from optimizer.report.output import write_plan
-from optimizer.scenario import Scenario
+from roiste.models.simulate import simulate_world
+from roiste.optimizer.plan import build_plan
+from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.scenario.schema import Scenario
 
 
 def bench(n_channels: int, steps: int = 1) -> tuple[float, float, float]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from models.curves import ResponseCurve
-from models.fit import FitSettings, fit_channel, week_index
-from models.simulate import simulate_world
+from roiste.models.curves import ResponseCurve
+from roiste.models.fit.channel import FitSettings, fit_channel, week_index
+from roiste.models.simulate import simulate_world
 
 GRID = np.linspace(0.5, 1.5, 11)
 PATTERNS = ("random_walk", "flighting", "promotions", "steps")

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ROISTE = [sys.executable, "-m", "optimizer.cli"]
+ROISTE = [sys.executable, "-m", "roiste.optimizer.cli"]
 TOKEN = "bench-token-0123456789abcdef"
 SALT = "bench-salt-0123456789abcdef"
 
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         w.writerows(orders)
     pg = None
     if args.store == "postgresql":
-        from tracking.testing import TemporaryPostgres
+        from roiste.tracking.testing import TemporaryPostgres
 
         pg = TemporaryPostgres().start()
         batch_url, serve_url = pg.new_database("batch"), pg.new_database("serve")

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from models.errors import CurveError
-from models.io import atomic_write_text
-from models.transforms import (
+from roiste.models.errors import CurveError
+from roiste.models.io import atomic_write_text
+from roiste.models.transforms import (
     Adstock,
     FloatArray,
     Saturation,

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from models.errors import RoisteError
+from roiste.models.errors import RoisteError
 
 _DRAWS_PER_BLOCK = 16  # bootstrap weights held at once: 16 x customers
 TAGGED_COLUMNS = ("order_id", "timestamp", "value", "channel", "customer_key", "customer_type")

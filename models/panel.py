@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from models.errors import PanelError
+from roiste.models.errors import PanelError
 
 __all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", "read_panel"]
 

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.io import atomic_write_text
-from models.transforms import (
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.io import atomic_write_text
+from roiste.models.transforms import (
     SATURATIONS,
     Adstock,
     FloatArray,

@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from models.curves import CurveSet
-from models.fit import fit_long
-from models.panel import read_panel
-from optimizer import analysis as an
-from optimizer.scenario import load_scenario
+from roiste.models.curves import CurveSet
+from roiste.models.fit.channel import fit_long
+from roiste.models.panel import read_panel
+from roiste.optimizer import analysis as an
+from roiste.optimizer.scenario.schema import load_scenario
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.errors import ScenarioError
-from optimizer import analysis as an
-from optimizer.report.compare import compare_plans
-from optimizer.report.output import write_plan
+from roiste.models.errors import ScenarioError
+from roiste.optimizer import analysis as an
+from roiste.optimizer.report.compare import compare_plans
+from roiste.optimizer.report.output import write_plan
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30

@@ -15,9 +15,9 @@
 import pandas as pd
 from IPython.display import display
 
-from models.mmm import fit_wide
-from models.panel import read_panel
-from optimizer import analysis as an
+from roiste.models.fit.mmm import fit_wide
+from roiste.models.panel import read_panel
+from roiste.optimizer import analysis as an
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.attribution import RULES, AttributionRule
-from models.attribution_compare import compare_rules
-from optimizer import analysis as an
-from optimizer.report.output import write_plan
+from roiste.models.attribution.compare import compare_rules
+from roiste.models.attribution.credit import RULES, AttributionRule
+from roiste.optimizer import analysis as an
+from roiste.optimizer.report.output import write_plan
 
 pd.options.display.float_format = "{:,.3f}".format
 pd.options.display.max_columns = 30

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from models.errors import RoisteError
-from tracking.errors import TrackingError
+from roiste.models.errors import RoisteError
+from roiste.tracking.errors import TrackingError
 
 PATH = click.Path(path_type=Path)
 EXISTING = click.Path(path_type=Path, exists=False)
@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--weeks", "n_weeks", type=click.IntRange(20, 2_000), default=156, show_default=True)
 def simulate(out: Path, seed: int, n_channels: int, n_weeks: int) -> None:
     """Write a simulated weekly panel and its known truth (PANEL.truth.json)."""
-    from models.simulate import write_world
+    from roiste.models.simulate import write_world
 
     write_world(out, seed=seed, n_channels=n_channels, n_weeks=n_weeks)
     click.echo(f"wrote {out} and {out}.truth.json")
@@ -82,7 +82,7 @@ def fit(
     quiet: bool,
 ) -> None:
     """Fit a response curve per channel and save them as one JSON file."""
-    from models.fit import fit_panel_file
+    from roiste.models.fit.channel import fit_panel_file
 
     curves = fit_panel_file(
         panel,
@@ -105,7 +105,7 @@ def fit(
 @click.argument("curves_path", metavar="CURVES", type=PATH)
 def curves_cmd(curves_path: Path) -> None:
     """Per-channel table: recent spend, ROAS, marginal ROAS, RPV, saturation."""
-    from models.curves import CurveSet
+    from roiste.models.curves import CurveSet
 
     table = CurveSet.load(curves_path).summary_table()
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
@@ -119,7 +119,7 @@ def validate(scenarios: tuple[Path, ...]) -> None:
     Every file is checked: one line each, "ok" on stdout or the problem on stderr; the exit
     code is 2 when any file fails.
     """
-    from optimizer.scenario import validate_scenario_file
+    from roiste.optimizer.scenario.schema import validate_scenario_file
 
     failed = 0
     for s in scenarios:
@@ -139,7 +139,7 @@ def validate(scenarios: tuple[Path, ...]) -> None:
 @quiet_option
 def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
     """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
-    from optimizer.plan import run_plan
+    from roiste.optimizer.plan import run_plan
 
     result = run_plan(scenario, out, force=force, progress=not quiet)
     click.echo(result.headline())
@@ -151,7 +151,7 @@ def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
 @click.argument("plan_b", type=PATH)
 def compare(plan_a: Path, plan_b: Path) -> None:
     """Two plans side by side: spend and net margin per channel and in total."""
-    from optimizer.report.compare import compare_plans
+    from roiste.optimizer.report.compare import compare_plans
 
     click.echo(compare_plans(plan_a, plan_b))
 
@@ -161,7 +161,7 @@ def schema() -> None:
     """Print the JSON Schema of scenario files."""
     import json
 
-    from optimizer.scenario import json_schema
+    from roiste.optimizer.scenario.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
@@ -172,7 +172,7 @@ def schema() -> None:
 @quiet_option
 def demo(out: Path, force: bool, quiet: bool) -> None:
     """Simulate, fit, plan and report on the bundled demo world."""
-    from optimizer.demo import run_demo
+    from roiste.optimizer.demo import run_demo
 
     report = run_demo(out, force=force, progress=not quiet)
     click.echo(f"report: {report}")
@@ -192,7 +192,7 @@ def backtest(
     force: bool, quiet: bool,
 ) -> None:
     """Walk forward over past months: forecast error, coverage, and what the plans would have earned."""
-    from optimizer.backtest import run_backtest
+    from roiste.optimizer.backtest.walk import run_backtest
 
     result = run_backtest(
         scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet,
@@ -238,8 +238,8 @@ def customers_tag(
     quiet: bool,
 ) -> None:
     """Tag each order new or existing, in chronological order; re-running changes nothing."""
-    from tracking.batch import tag_file
-    from tracking.keys import load_salt
+    from roiste.tracking.batch import tag_file
+    from roiste.tracking.keys import load_salt
 
     summary = tag_file(
         orders,
@@ -272,10 +272,10 @@ def serve(
     durable: bool,
 ) -> None:
     """Serve POST /v1/purchases (bearer token from env ROISTE_TOKEN), /health, /openapi.json."""
-    from tracking.keys import load_salt
-    from tracking.server import load_token
-    from tracking.server import serve as run_server
-    from tracking.store import open_store
+    from roiste.tracking.keys import load_salt
+    from roiste.tracking.server import load_token
+    from roiste.tracking.server import serve as run_server
+    from roiste.tracking.store import open_store
 
     token = load_token()
     salt = load_salt(salt_file)
@@ -299,7 +299,7 @@ def monitor(panel: Path, rules: Path, plan_dir: Path | None, out: Path, no_notif
 
     Exit code 1 when a notification could not be delivered after its retries.
     """
-    from optimizer.monitor import run_monitor
+    from roiste.optimizer.monitor.watch import run_monitor
 
     result = run_monitor(panel, rules, out, plan_dir=plan_dir, force=force,
                          notify=not no_notify, progress=not quiet)
@@ -357,8 +357,8 @@ channel_map_option = click.option("--channel-map", type=PATH, default=None,
 
 
 def _rule_options(params: tuple[str, ...], channel_map: Path | None) -> tuple[dict[str, str], dict[str, str]]:
-    from models.attribution_io import read_channel_map
-    from models.errors import AttributionError
+    from roiste.models.attribution.inputs import read_channel_map
+    from roiste.models.errors import AttributionError
 
     p: dict[str, str] = {}
     for item in params:
@@ -396,7 +396,7 @@ def attribute_run(touchpoints: Path, conversions: Path, rule: str, out: Path, sp
                   lookback_days: float, params: tuple[str, ...], channel_map: Path | None,
                   keep_direct: bool, quiet: bool) -> None:
     """Write the weekly panel one rule credits (and PANEL.attribution.json beside it)."""
-    from models.attribution import parse_rule, write_attribution_panel
+    from roiste.models.attribution.credit import parse_rule, write_attribution_panel
 
     p, cmap = _rule_options(params, channel_map)
     r = parse_rule(rule, lookback_days=lookback_days, params=p, channel_map=cmap)
@@ -419,8 +419,8 @@ def attribute_run(touchpoints: Path, conversions: Path, rule: str, out: Path, sp
 def attribute_compare(touchpoints: Path, conversions: Path, rules: str, out: Path,
                       lookback_days: float, channel_map: Path | None, quiet: bool) -> None:
     """Credited revenue share per channel under several rules: compare.csv and compare.html."""
-    from models.attribution import parse_rule
-    from models.attribution_compare import compare_rules
+    from roiste.models.attribution.compare import compare_rules
+    from roiste.models.attribution.credit import parse_rule
 
     _, cmap = _rule_options((), channel_map)
     parsed = [parse_rule(x, lookback_days=lookback_days, channel_map=cmap)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from models.errors import RoisteError
+from roiste.models.errors import RoisteError
 
 DEMO_SEED = 7
 DEMO_CHANNELS = 6
@@ -69,7 +69,7 @@ def demo_settings() -> dict[str, Any]:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    from optimizer.report.output import check_output_dir
+    from roiste.optimizer.report.output import check_output_dir
 
     check_output_dir(out, force, DEMO_ENTRIES)
 
@@ -91,10 +91,10 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
     pathlib.Path
         ``OUT/plan/report.html``.
     """
-    from models.fit import fit_panel_file
-    from models.simulate import write_world
-    from optimizer.plan import run_plan
-    from optimizer.report.output import publish_dir, sibling_dir
+    from roiste.models.fit.channel import fit_panel_file
+    from roiste.models.simulate import write_world
+    from roiste.optimizer.plan import run_plan
+    from roiste.optimizer.report.output import publish_dir, sibling_dir
 
     given = Path(out)
     out = Path(os.path.abspath(out))

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.curves import CurveSet
-from models.errors import ScenarioError
-from models.transforms import Saturation
+from roiste.models.curves import CurveSet
+from roiste.models.errors import ScenarioError
+from roiste.models.transforms import Saturation
 
 FloatArray = NDArray[np.float64]
 

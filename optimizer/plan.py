@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from models.curves import CurveSet
-from models.errors import RoisteError, ScenarioError
-from models.io import file_sha256
-from optimizer._plan_context import PlanContext
+from roiste.models.curves import CurveSet
+from roiste.models.errors import RoisteError, ScenarioError
+from roiste.models.io import file_sha256
+from roiste.optimizer.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,12 @@ class Plan:
 
     def headline(self) -> str:
         """One line for the command line: margin before and after, budget, gap, status."""
-        from optimizer.report.text import HEADLINE, HEADLINE_NET_MARGIN, HEADLINE_REVENUE, money
+        from roiste.optimizer.report.text import (
+            HEADLINE,
+            HEADLINE_NET_MARGIN,
+            HEADLINE_REVENUE,
+            money,
+        )
 
         cur, rec, what = self.net_margin_current, self.net_margin_recommended, HEADLINE_NET_MARGIN
         if cur is None or rec is None:  # revenue objective without a gross margin
@@ -135,7 +140,7 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``: deterministic (wall-clock times live elsewhere)."""
-        from optimizer.report.tables import summary_dict
+        from roiste.optimizer.report.tables import summary_dict
 
         return summary_dict(self)
 
@@ -206,7 +211,7 @@ def _constraints(
     The ROAS on existing customers is the blended ROAS with each channel's revenue weighted
     by ``1 - new_customer_revenue_share`` (every member channel needs that ratio).
     """
-    from optimizer.lp import ShareConstraint, TargetConstraint
+    from roiste.optimizer.lp.solve import ShareConstraint, TargetConstraint
 
     shares: list[Any] = []
     targets: list[Any] = []
@@ -276,7 +281,7 @@ def build_plan(
     InfeasibleError
         When a step's constraints conflict (the message names them, and the step).
     """
-    from optimizer.lp import AllocationProblem, solve
+    from roiste.optimizer.lp.solve import AllocationProblem, solve
 
     t0 = time.perf_counter()
     ctx = PlanContext.create(curves, scenario, current_weekly)
@@ -355,7 +360,7 @@ def assemble_plan(
     attribution_hash: str | None = None,
 ) -> Plan:
     """Turn solved steps into a :class:`Plan`: evaluate every channel before and after."""
-    from optimizer import __version__
+    from roiste.optimizer import __version__
 
     if not steps:
         raise ValueError("a plan needs at least one step")
@@ -476,9 +481,9 @@ def run_plan(
     The output directory is checked before any work and written atomically at the end; a
     failed run leaves no output directory.
     """
-    from models.panel import read_panel
-    from optimizer.report.output import OUTPUT_FILES, check_output_dir, write_plan
-    from optimizer.scenario import check_against_data, load_scenario
+    from roiste.models.panel import read_panel
+    from roiste.optimizer.report.output import OUTPUT_FILES, check_output_dir, write_plan
+    from roiste.optimizer.scenario.schema import check_against_data, load_scenario
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -510,7 +515,7 @@ def run_plan(
         curves = CurveSet.load(curves_file)
         curves_hash = file_sha256(curves_file)
     else:
-        from models.fit import fit_panel_file
+        from roiste.models.fit.channel import fit_panel_file
 
         curves = fit_panel_file(
             scenario.data,

@@ -18,14 +18,14 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from scipy.optimize import brentq
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import CurveError, ScenarioError
-from models.fit import fit_long
-from models.panel import panel_from_frame
-from models.transforms import Geometric, MichaelisMenten
-from optimizer import analysis as an
-from optimizer.economics import ChannelEconomics
-from optimizer.report.charts import png_bytes
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import CurveError, ScenarioError
+from roiste.models.fit.channel import fit_long
+from roiste.models.panel import panel_from_frame
+from roiste.models.transforms import Geometric, MichaelisMenten
+from roiste.optimizer import analysis as an
+from roiste.optimizer.economics import ChannelEconomics
+from roiste.optimizer.report.charts import png_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scenarios" / "demo.yaml"
@@ -132,7 +132,7 @@ def test_margin_transfer_matches_the_formula_and_finds_equal_slopes(known: Curve
 
 @pytest.fixture(scope="module")
 def demo_curves() -> CurveSet:
-    from models.panel import read_panel
+    from roiste.models.panel import read_panel
 
     return fit_long(read_panel(PANEL), bootstrap=4, seed=3, progress=False)
 
@@ -153,7 +153,7 @@ def glide(what_if: an.WhatIf):
 
 
 def test_what_if_plans_like_the_command_line(what_if, base, demo_curves, tmp_path) -> None:
-    from optimizer.plan import run_plan
+    from roiste.optimizer.plan import run_plan
 
     curves_file = tmp_path / "curves.json"
     demo_curves.save(curves_file)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from models.attribution import AttributionRule
-from models.errors import RoisteError
-from optimizer import analysis as an
+from roiste.models.attribution.credit import AttributionRule
+from roiste.models.errors import RoisteError
+from roiste.optimizer import analysis as an
 
 SEED, WEEKS, USERS, AOV = 3, 30, 2500, 600.0
 SCENARIO = {"period_weeks": 4, "baseline_weeks": 8, "step": 0.15, "objective": "net_margin",

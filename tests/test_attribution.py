@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.attribution import (
+from roiste.models.attribution.algorithms import (
+    markov_removal_effects,
+    paths_to_arrays,
+    shapley_of_set,
+)
+from roiste.models.attribution.credit import (
     DIRECT,
     RULES,
     AttributionRule,
@@ -18,9 +23,8 @@ from models.attribution import (
     attribution_meta,
     parse_rule,
 )
-from models.attribution_io import inputs_from_frames, read_inputs
-from models.attribution_models import markov_removal_effects, paths_to_arrays, shapley_of_set
-from models.errors import AttributionError, RoisteError
+from roiste.models.attribution.inputs import inputs_from_frames, read_inputs
+from roiste.models.errors import AttributionError, RoisteError
 
 T0 = pd.Timestamp("2024-03-04")  # a Monday
 
@@ -370,7 +374,7 @@ def test_nanosecond_order_survives_coarse_matching_keys() -> None:
 
 
 def test_spend_from_touch_costs_and_keep_direct(tmp_path: Path) -> None:
-    from models.attribution import write_attribution_panel
+    from roiste.models.attribution.credit import write_attribution_panel
 
     tp, cv = world([("u1", 1, "search"), ("u1", 8, "search"), ("u2", 2, "video")],
                    [("u1", 9, 100.0), ("u3", 3, 7.0)])
@@ -397,7 +401,7 @@ def test_spend_from_touch_costs_and_keep_direct(tmp_path: Path) -> None:
 
 
 def test_channel_map_file(tmp_path: Path) -> None:
-    from models.attribution_io import read_channel_map
+    from roiste.models.attribution.inputs import read_channel_map
 
     (tmp_path / "map.yaml").write_text("fb: social\nig: social\n")
     assert read_channel_map(tmp_path / "map.yaml") == {"fb": "social", "ig": "social"}

@@ -12,10 +12,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.attribution import RULES, AttributionRule, attribute
-from models.attribution_io import inputs_from_frames
-from models.journeys import DEFAULT_CHANNELS, JourneyWorld, simulate_journeys, write_journeys
-from optimizer.cli import main
+from roiste.models.attribution.credit import RULES, AttributionRule, attribute
+from roiste.models.attribution.inputs import inputs_from_frames
+from roiste.models.attribution.journeys import (
+    DEFAULT_CHANNELS,
+    JourneyWorld,
+    simulate_journeys,
+    write_journeys,
+)
+from roiste.optimizer.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +126,7 @@ def _run(*args: str | Path) -> tuple[int, str, str]:
 
 
 def test_cli_attribute_writes_a_panel_the_panel_reader_accepts(files: dict[str, Path], tmp_path: Path) -> None:
-    from models.panel import read_panel
+    from roiste.models.panel import read_panel
 
     out = tmp_path / "panel.csv"
     code, stdout, _ = _run("attribute", files["touchpoints"], files["conversions"], "--rule",
@@ -206,8 +211,8 @@ def test_cli_help_shows_both_forms() -> None:
 
 def _importable() -> str | None:
     try:
-        from models.fit import fit_panel_file  # noqa: F401
-        from optimizer.plan import run_plan  # noqa: F401
+        from roiste.models.fit.channel import fit_panel_file  # noqa: F401
+        from roiste.optimizer.plan import run_plan  # noqa: F401
     except ImportError as exc:
         return f"fit or plan not importable yet: {exc}"
     return None
@@ -215,9 +220,9 @@ def _importable() -> str | None:
 
 @pytest.mark.skipif(_importable() is not None, reason=str(_importable()))
 def test_journeys_attribute_fit_plan(files: dict[str, Path], tmp_path: Path) -> None:
-    from models.curves import CurveSet
-    from models.fit import fit_panel_file
-    from optimizer.plan import run_plan
+    from roiste.models.curves import CurveSet
+    from roiste.models.fit.channel import fit_panel_file
+    from roiste.optimizer.plan import run_plan
 
     panel = tmp_path / "panel.csv"
     assert _run("attribute", files["touchpoints"], files["conversions"], "--rule", "shapley",

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from models.panel import panel_from_frame
-from models.simulate import simulate_world, write_world
-from optimizer.backtest import LEVEL, backtest_panel, fold_starts
-from optimizer.backtest_cohorts import cohort_check, read_cohorts
-from optimizer.backtest_truth import replan_world
-from optimizer.cli import main
-from optimizer.scenario import Scenario
+from roiste.models.panel import panel_from_frame
+from roiste.models.simulate import simulate_world, write_world
+from roiste.optimizer.backtest.cohorts import cohort_check, read_cohorts
+from roiste.optimizer.backtest.truth import replan_world
+from roiste.optimizer.backtest.walk import LEVEL, backtest_panel, fold_starts
+from roiste.optimizer.cli import main
+from roiste.optimizer.scenario.schema import Scenario
 
 GM = 0.45
 

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.transforms import Exponential, Geometric, Hill
-from optimizer.plan import build_plan
-from optimizer.report.output import write_plan
-from optimizer.scenario import Scenario
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.transforms import Exponential, Geometric, Hill
+from roiste.optimizer.plan import build_plan
+from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.scenario.schema import Scenario
 
 pytestmark = pytest.mark.browser
 

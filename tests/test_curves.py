@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import CurveError
-from models.transforms import Exponential, Geometric, Hill, Weibull
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import CurveError
+from roiste.models.transforms import Exponential, Geometric, Hill, Weibull
 
 
 def _curveset() -> CurveSet:
@@ -104,7 +104,7 @@ def test_saved_files_get_ordinary_permissions(tmp_path) -> None:
 
 
 def test_marginal_rpv_is_undefined_where_visitors_no_longer_respond() -> None:
-    from models.transforms import Logistic
+    from roiste.models.transforms import Logistic
 
     c = ResponseCurve(
         "shopping",

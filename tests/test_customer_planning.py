@@ -22,12 +22,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import InfeasibleError, RoisteError, ScenarioError
-from models.transforms import Exponential, Geometric, Hill
-from optimizer.cli import main
-from optimizer.plan import build_plan, run_plan
-from optimizer.scenario import Scenario, json_schema, load_scenario, validate_scenario_file
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import InfeasibleError, RoisteError, ScenarioError
+from roiste.models.transforms import Exponential, Geometric, Hill
+from roiste.optimizer.cli import main
+from roiste.optimizer.plan import build_plan, run_plan
+from roiste.optimizer.scenario.schema import (
+    Scenario,
+    json_schema,
+    load_scenario,
+    validate_scenario_file,
+)
 
 HERE = Path(__file__).resolve().parent / "fixtures" / "customer_planning"
 P = 4
@@ -476,7 +481,7 @@ def test_bad_orders_in_a_plan_run_exit_2(tmp_path: Path) -> None:
 
 def test_example_scenario_target_binds_on_the_demo_panel(tmp_path: Path) -> None:
     """scenarios/customers.yaml: the target on existing customers holds, binds, and costs."""
-    from models.panel import read_panel
+    from roiste.models.panel import read_panel
 
     path = Path(__file__).resolve().parents[1] / "scenarios" / "customers.yaml"
     plan = run_plan(path, tmp_path / "plan", progress=False)

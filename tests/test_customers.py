@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.customers import (
+from roiste.models.customers import (
     ChannelTruth,
     CustomerDataError,
     cohort_table,

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import ScenarioError
-from models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
-from optimizer import economics
-from optimizer.economics import (
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import ScenarioError
+from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
+from roiste.optimizer import economics
+from roiste.optimizer.economics import (
     ChannelEconomics,
     PeriodFunctions,
     channel_margin,

@@ -9,12 +9,18 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 
-from models.curves import CurveSet
-from models.errors import CurveError, PanelError
-from models.fit import ChannelResponseRegressor, FitSettings, fit_channel, fit_long, fit_panel_file
-from models.panel import panel_from_frame
-from models.simulate import simulate_world, write_world
-from models.transforms import Geometric, MichaelisMenten
+from roiste.models.curves import CurveSet
+from roiste.models.errors import CurveError, PanelError
+from roiste.models.fit.channel import (
+    ChannelResponseRegressor,
+    FitSettings,
+    fit_channel,
+    fit_long,
+    fit_panel_file,
+)
+from roiste.models.panel import panel_from_frame
+from roiste.models.simulate import simulate_world, write_world
+from roiste.models.transforms import Geometric, MichaelisMenten
 
 
 def _series(n: int = 130, noise: float = 0.02, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

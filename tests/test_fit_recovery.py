@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.curves import ResponseCurve
-from models.fit import FitSettings, fit_channel, week_index
-from models.simulate import simulate_world
+from roiste.models.curves import ResponseCurve
+from roiste.models.fit.channel import FitSettings, fit_channel, week_index
+from roiste.models.simulate import simulate_world
 
 SEEDS = tuple(range(1, 21))
 PATTERNS = ("random_walk", "flighting", "promotions", "steps")

@@ -1,4 +1,9 @@
-"""The layers of DESIGN.md: imports only go downward."""
+"""The layers of DESIGN.md: imports only go downward.
+
+The repository's folders ``models/``, ``optimizer/`` and ``tracking/`` install as
+``roiste.models``, ``roiste.optimizer`` and ``roiste.tracking``; every import of the code goes
+through that one name.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("models", "optimizer", "tracking")
 FORBIDDEN = {
     "models": {"optimizer", "tracking"},
     "tracking": {"optimizer", "models"},
 }
-CURVE_MODULES = {"models.curves", "models.transforms", "models.fit", "models.simulate"}
+CURVE_MODULES = {"roiste.models.curves", "roiste.models.transforms", "roiste.models.fit",
+                 "roiste.models.simulate", "roiste.optimizer.economics"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -30,24 +37,37 @@ def _files(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
+def _layer(name: str) -> str | None:
+    parts = name.split(".")
+    if parts[0] in LAYERS:
+        return f"bare {parts[0]}"
+    if parts[0] == "roiste" and len(parts) > 1:
+        return parts[1]
+    return None
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_code_imports_through_the_one_name(package: str) -> None:
+    bad = [f"{f.relative_to(ROOT)} imports {name}" for f in _files(package)
+           for name in _imports(f) if (_layer(name) or "").startswith("bare ")]
+    assert not bad, "\n".join(bad)
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_lower_layers_do_not_import_upper_ones(package: str) -> None:
-    bad = []
-    for f in _files(package):
-        for name in _imports(f):
-            if name.split(".")[0] in FORBIDDEN[package]:
-                bad.append(f"{f.relative_to(ROOT)} imports {name}")
+    bad = [f"{f.relative_to(ROOT)} imports {name}" for f in _files(package)
+           for name in _imports(f) if _layer(name) in FORBIDDEN[package]]
     assert not bad, "\n".join(bad)
 
 
 def test_lp_never_imports_a_curve_class() -> None:
-    lp = ROOT / "optimizer" / "lp.py"
-    if not lp.exists():
-        pytest.skip("optimizer/lp.py not present")
-    names = _imports(lp)
-    assert not names & CURVE_MODULES and "models" not in names, names
+    files = _files("optimizer/lp")
+    assert files, "optimizer/lp/ is missing"
+    bad = [f"{f.relative_to(ROOT)} imports {name}" for f in files for name in _imports(f)
+           if any(name == m or name.startswith(m + ".") for m in CURVE_MODULES)]
+    assert not bad, "\n".join(bad)
 
 
 def test_models_package_exists_with_layers() -> None:
-    for sub in ("models", "optimizer"):
+    for sub in ("roiste", *LAYERS):
         assert (ROOT / sub / "__init__.py").exists()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.transforms import Exponential, Geometric, Hill, MichaelisMenten
-from optimizer.economics import ChannelEconomics, PeriodFunctions
-from optimizer.lp import AllocationProblem, TargetConstraint, solve
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.transforms import Exponential, Geometric, Hill, MichaelisMenten
+from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
+from roiste.optimizer.lp.solve import AllocationProblem, TargetConstraint, solve
 
 
 def _curve(name: str, beta: float, sat: object, spend: float,

@@ -12,11 +12,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import TimeSeriesSplit, cross_val_score
 
-from models.curves import CurveSet
-from models.errors import CurveError
-from models.mmm import MarketingMixRegressor, WeakChannelWarning, fit_wide
-from models.panel import panel_from_frame
-from models.transforms import Exponential, Geometric, Logistic, Saturation, Weibull
+from roiste.models.curves import CurveSet
+from roiste.models.errors import CurveError
+from roiste.models.fit.mmm import MarketingMixRegressor, WeakChannelWarning, fit_wide
+from roiste.models.panel import panel_from_frame
+from roiste.models.transforms import Exponential, Geometric, Logistic, Saturation, Weibull
 
 WEEKS_PER_YEAR = 365.25 / 7.0
 
@@ -268,7 +268,7 @@ def test_flat_channel_warns_and_is_flagged(world):
 
 
 def test_geometric_fast_path_matches_the_registry():
-    from models.mmm import adstocked
+    from roiste.models.fit.mmm import adstocked
 
     x = np.random.default_rng(0).uniform(0, 10, 60)
     np.testing.assert_allclose(adstocked(x, Geometric(alpha=0.55)), Geometric(alpha=0.55).apply(x))
@@ -279,7 +279,7 @@ def test_active_set_solver_matches_bounded_least_squares():
     """The normal-equation active-set solve against scipy's bounded least squares (bvls)."""
     from scipy.optimize import lsq_linear
 
-    from models.mmm import nonneg_normal_solve
+    from roiste.models.fit.mmm import nonneg_normal_solve
 
     rng = np.random.default_rng(0)
     for _ in range(60):

@@ -14,16 +14,16 @@ import yaml
 from click.testing import CliRunner
 from test_monitor_drift import inject_drift
 
-from models.curves import CurveSet
-from models.panel import panel_from_frame, read_panel
-from models.simulate import simulate_world
-from optimizer.cli import main
-from optimizer.monitor import evaluate, run_monitor
-from optimizer.monitor_kpis import load_plan, series_of
-from optimizer.monitor_rules import MonitorEconomics, MonitorError, load_rules
-from optimizer.plan import build_plan
-from optimizer.report.output import write_plan
-from optimizer.scenario import Scenario, load_scenario, validate_scenario_file
+from roiste.models.curves import CurveSet
+from roiste.models.panel import panel_from_frame, read_panel
+from roiste.models.simulate import simulate_world
+from roiste.optimizer.cli import main
+from roiste.optimizer.monitor.kpis import load_plan, series_of
+from roiste.optimizer.monitor.rules import MonitorEconomics, MonitorError, load_rules
+from roiste.optimizer.monitor.watch import evaluate, run_monitor
+from roiste.optimizer.plan import build_plan
+from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.scenario.schema import Scenario, load_scenario, validate_scenario_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 

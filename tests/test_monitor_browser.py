@@ -12,8 +12,8 @@ from matplotlib.image import imread
 from test_browser import _run
 from test_monitor_drift import inject_drift
 
-from models.simulate import simulate_world
-from optimizer.monitor import run_monitor
+from roiste.models.simulate import simulate_world
+from roiste.optimizer.monitor.watch import run_monitor
 
 pytestmark = pytest.mark.browser
 

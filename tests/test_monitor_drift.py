@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from models.simulate import World, simulate_world
-from optimizer.monitor_charts import calibrate, episodes
-from optimizer.monitor_rules import Cusum, Durability, Threshold
+from roiste.models.simulate import World, simulate_world
+from roiste.optimizer.monitor.charts import calibrate, episodes
+from roiste.optimizer.monitor.rules import Cusum, Durability, Threshold
 
 WEEKS = 156
 DRIFT = 120

@@ -22,10 +22,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from models.simulate import write_world
-from optimizer.cli import main
-from optimizer.monitor import run_monitor
-from optimizer.monitor_notify import SentStore
+from roiste.models.simulate import write_world
+from roiste.optimizer.cli import main
+from roiste.optimizer.monitor.notify import SentStore
+from roiste.optimizer.monitor.watch import run_monitor
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed")
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402

@@ -82,7 +82,7 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 @pytest.mark.parametrize("path", PAIRED, ids=NAMES)
 def test_notebooks_import_the_library_and_copy_no_data(path: Path) -> None:
     src = path.with_suffix(".py").read_text()
-    assert "from optimizer import analysis as an" in src
+    assert "from roiste.optimizer import analysis as an" in src
     assert "def " not in src and "class " not in src, "logic belongs in the library"
     assert not list(NOTEBOOKS.glob("*.csv")) and not (ROOT / "robyn_dt_simulated_weekly.csv").exists()
 

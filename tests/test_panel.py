@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.errors import PanelError
-from models.io import file_sha256
-from models.panel import Panel, PanelWarning, panel_from_frame, read_panel
-from optimizer.cli import main
+from roiste.models.errors import PanelError
+from roiste.models.io import file_sha256
+from roiste.models.panel import Panel, PanelWarning, panel_from_frame, read_panel
+from roiste.optimizer.cli import main
 
 START = date(2024, 1, 1)  # a Monday
 HEADER = ["date", "channel", "spend", "revenue"]
@@ -357,8 +357,8 @@ def test_frame_errors_count_rows_like_a_csv() -> None:
 CLI_CASES = [c for c in BAD if c not in (too_short, wide_no_target, wide_names_on_long)]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("models.fit") is None,
-                    reason="models.fit (used by `roiste fit`) is not written yet")
+@pytest.mark.skipif(importlib.util.find_spec("roiste.models.fit.channel") is None,
+                    reason="roiste.models.fit.channel (used by `roiste fit`) is not written yet")
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.__name__ for c in CLI_CASES])
 def test_fit_command_exits_2_with_one_line(case: Case, tmp_path: Path) -> None:
     path, kwargs, expected = case(tmp_path)

@@ -20,16 +20,16 @@ from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import InfeasibleError, RoisteError
-from models.io import file_sha256
-from models.simulate import write_world
-from models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
-from optimizer.cli import main
-from optimizer.plan import build_plan, run_plan, step_box, step_budgets
-from optimizer.report.output import write_plan
-from optimizer.report.tables import CONTRACT_COLUMNS, OPTIONAL_COLUMNS
-from optimizer.scenario import Scenario
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import InfeasibleError, RoisteError
+from roiste.models.io import file_sha256
+from roiste.models.simulate import write_world
+from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
+from roiste.optimizer.cli import main
+from roiste.optimizer.plan import build_plan, run_plan, step_box, step_budgets
+from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.report.tables import CONTRACT_COLUMNS, OPTIONAL_COLUMNS
+from roiste.optimizer.scenario.schema import Scenario
 
 P = 4
 ECON = {
@@ -349,7 +349,7 @@ def test_plan_properties_against_the_oracle(
 def test_a_failure_while_writing_keeps_the_old_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optimizer.report.html as html
+    import roiste.optimizer.report.html as html
 
     curves = hand_curves()
     plan = build_plan(curves, scenario(), current_weekly(curves))

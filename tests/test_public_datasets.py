@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.mmm import fit_wide
-from models.panel import read_panel
+from roiste.models.fit.mmm import fit_wide
+from roiste.models.panel import read_panel
 
 pytestmark = pytest.mark.public_data
 
@@ -49,10 +49,10 @@ def test_robyn_holdout_forecast(public_dataset):
 
 
 def test_robyn_through_the_command_line(public_dataset, tmp_path):
-    fit = importlib.import_module("models.fit")
+    fit = importlib.import_module("roiste.models.fit.channel")
     if not hasattr(fit, "fit_panel_file"):
-        pytest.skip("models.fit.fit_panel_file does not exist yet")
-    from optimizer.cli import main
+        pytest.skip("roiste.models.fit.channel.fit_panel_file does not exist yet")
+    from roiste.optimizer.cli import main
 
     out = tmp_path / "c.json"
     args = ["fit", str(public_dataset(ROBYN)), "--layout", "wide", "--target", "revenue",

@@ -16,17 +16,17 @@ from click.testing import CliRunner
 from matplotlib.collections import PolyCollection
 from openpyxl import load_workbook
 
-from models.curves import Component, CurveSet, ResponseCurve
-from models.errors import RoisteError
-from models.transforms import Exponential, Geometric, Hill
-from optimizer.cli import main
-from optimizer.plan import Plan, build_plan
-from optimizer.report import charts
-from optimizer.report.compare import compare_plans
-from optimizer.report.output import write_plan
-from optimizer.report.tables import allocation_csv, format_cell
-from optimizer.report.xlsx import xlsx_bytes
-from optimizer.scenario import Scenario
+from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.errors import RoisteError
+from roiste.models.transforms import Exponential, Geometric, Hill
+from roiste.optimizer.cli import main
+from roiste.optimizer.plan import Plan, build_plan
+from roiste.optimizer.report import charts
+from roiste.optimizer.report.compare import compare_plans
+from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.report.tables import allocation_csv, format_cell
+from roiste.optimizer.report.xlsx import xlsx_bytes
+from roiste.optimizer.scenario.schema import Scenario
 
 CHANNELS = ("search & brand", "social", "display <tv>")
 
@@ -256,7 +256,7 @@ def test_compare_rejects_missing_and_broken_dirs(plan_dir: tuple[Plan, Path], tm
 
 
 def test_bridge_groups_small_moves_and_keeps_the_total() -> None:
-    from optimizer.report.html import MAX_BRIDGE_BARS, bridge_bars
+    from roiste.optimizer.report.html import MAX_BRIDGE_BARS, bridge_bars
 
     names = [f"c{i}" for i in range(40)]
     deltas = np.linspace(-50.0, 80.0, 40)

@@ -19,9 +19,9 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from models.errors import PanelError, RoisteError, ScenarioError
-from optimizer.cli import main
-from optimizer.scenario import (
+from roiste.models.errors import PanelError, RoisteError, ScenarioError
+from roiste.optimizer.cli import main
+from roiste.optimizer.scenario.schema import (
     Scenario,
     check_against_data,
     json_schema,
@@ -194,7 +194,7 @@ def test_validate_command_exits_2_with_one_line(stem: str) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("optimizer.plan") is None, reason="optimizer.plan not present yet"
+    importlib.util.find_spec("roiste.optimizer.plan") is None, reason="roiste.optimizer.plan not present yet"
 )
 @pytest.mark.parametrize("stem", list(ALL_WRONG), ids=list(ALL_WRONG))
 def test_plan_command_exits_2_and_writes_nothing(stem: str, tmp_path: Path) -> None:
@@ -497,7 +497,7 @@ def test_example_scenarios_validate_on_the_command_line() -> None:
 
 
 def test_example_scenarios_name_channels_of_the_demo_panel() -> None:
-    from models.panel import read_panel
+    from roiste.models.panel import read_panel
 
     for path in EXAMPLES:
         sc = load_scenario(path)
@@ -516,8 +516,8 @@ def test_validate_checks_every_file_and_fails_if_any_fails() -> None:
 
 
 def test_validate_checks_the_curves_file_covers_the_data(tmp_path: Path) -> None:
-    from models.curves import Component, CurveSet, ResponseCurve
-    from models.transforms import Geometric, Hill
+    from roiste.models.curves import Component, CurveSet, ResponseCurve
+    from roiste.models.transforms import Geometric, Hill
 
     def curve(name: str) -> ResponseCurve:
         shape = Component(5000.0, Hill(k=2000.0, s=1.0), Geometric(alpha=0.5))

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.curves import CurveSet
-from models.simulate import SPEND_PATTERNS, simulate_world, write_world
-from models.transforms import SATURATIONS
+from roiste.models.curves import CurveSet
+from roiste.models.simulate import SPEND_PATTERNS, simulate_world, write_world
+from roiste.models.transforms import SATURATIONS
 
 
 def test_same_seed_same_bytes(tmp_path) -> None:

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.customers import ChannelTruth, cohort_table, simulate_customer_orders
-from optimizer.cli import main
-from tracking.store import open_store
+from roiste.models.customers import ChannelTruth, cohort_table, simulate_customer_orders
+from roiste.optimizer.cli import main
+from roiste.tracking.store import open_store
 
 SALT = "batch-salt-0123456789abcdef"
 ENV = {"ROISTE_SALT": SALT}
@@ -161,7 +161,7 @@ def test_no_salt_no_run(tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "optimizer.cli", "customers", "tag", *args, "--quiet"],
+        [sys.executable, "-m", "roiste.optimizer.cli", "customers", "tag", *args, "--quiet"],
         cwd=ROOT, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 

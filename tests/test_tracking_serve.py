@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.customers import ChannelTruth, simulate_customer_orders
-from optimizer.cli import main
-from tracking.store import open_store
+from roiste.models.customers import ChannelTruth, simulate_customer_orders
+from roiste.optimizer.cli import main
+from roiste.tracking.store import open_store
 
 SALT = "serve-salt-0123456789abcdef"
 TOKEN = "serve-token-0123456789abcdef"
@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("serve")
     port, db, log = _free_port(), work / "store.db", work / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optimizer.cli", "serve", "--store", f"sqlite:///{db}",
+        [sys.executable, "-m", "roiste.optimizer.cli", "serve", "--store", f"sqlite:///{db}",
          "--port", str(port), "--log-level", "debug", "--access-log"],
         cwd=ROOT, env={**os.environ, "ROISTE_SALT": SALT, "ROISTE_TOKEN": TOKEN},
         stdout=log.open("wb"), stderr=subprocess.STDOUT,

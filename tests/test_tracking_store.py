@@ -16,11 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from tracking import ConfigError, OrderError, customer_key, email_digest, load_salt, normalise_email
-from tracking.errors import StoreError
-from tracking.orders import format_timestamp, make_order, parse_timestamp
-from tracking.store import open_store
-from tracking.testing import TemporaryPostgres, why_not_available
+from roiste.tracking import (
+    ConfigError,
+    OrderError,
+    customer_key,
+    email_digest,
+    load_salt,
+    normalise_email,
+)
+from roiste.tracking.errors import StoreError
+from roiste.tracking.orders import format_timestamp, make_order, parse_timestamp
+from roiste.tracking.store import open_store
+from roiste.tracking.testing import TemporaryPostgres, why_not_available
 
 SALT = b"test-salt-0123456789abcdef"
 _counter = itertools.count()
@@ -181,8 +188,8 @@ def test_a_lost_postgres_connection_is_reopened(postgres) -> None:
 WORKER = textwrap.dedent(
     """
     import json, sys
-    from tracking.orders import make_order
-    from tracking.store import open_store
+    from roiste.tracking.orders import make_order
+    from roiste.tracking.store import open_store
     url, orders_path, out_path, chunk, sync = sys.argv[1:6]
     salt = b"test-salt-0123456789abcdef"
     rows = json.load(open(orders_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.transforms import (
+from roiste.models.transforms import (
     ADSTOCKS,
     SATURATIONS,
     Adstock,

@@ -9,9 +9,9 @@ This package imports neither ``models`` nor ``optimizer`` and keeps its import l
 the web stack and the PostgreSQL driver are imported only by the modules that need them.
 """
 
-from tracking.errors import ConfigError, OrderError, TrackingError
-from tracking.keys import customer_key, email_digest, load_salt, normalise_email
-from tracking.store import CustomerStore, Order, Tag, open_store
+from roiste.tracking.errors import ConfigError, OrderError, TrackingError
+from roiste.tracking.keys import customer_key, email_digest, load_salt, normalise_email
+from roiste.tracking.store import CustomerStore, Order, Tag, open_store
 
 __all__ = [
     "ConfigError",

@@ -26,9 +26,9 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tracking.errors import OrderError, TrackingError
-from tracking.orders import Order, make_order
-from tracking.store import Tag, open_store
+from roiste.tracking.errors import OrderError, TrackingError
+from roiste.tracking.orders import Order, make_order
+from roiste.tracking.store import Tag, open_store
 
 REQUIRED = ("order_id", "timestamp", "value", "channel")
 EMAIL_COLUMNS = ("email", "email_sha256")

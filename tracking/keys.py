@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from tracking.errors import ConfigError, OrderError
+from roiste.tracking.errors import ConfigError, OrderError
 
 SALT_ENV = "ROISTE_SALT"
 MIN_SALT_LENGTH = 16

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tracking.errors import OrderError
-from tracking.keys import check_digest, customer_key, email_digest
+from roiste.tracking.errors import OrderError
+from roiste.tracking.keys import check_digest, customer_key, email_digest
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TEXT = 200

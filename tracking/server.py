@@ -34,9 +34,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tracking.errors import ConfigError, OrderError, TrackingError
-from tracking.orders import Order, make_order
-from tracking.store import CustomerStore, Tag
+from roiste.tracking.errors import ConfigError, OrderError, TrackingError
+from roiste.tracking.orders import Order, make_order
+from roiste.tracking.store import CustomerStore, Tag
 
 TOKEN_ENV = "ROISTE_TOKEN"
 MIN_TOKEN_LENGTH = 16

@@ -32,9 +32,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tracking.errors import ConfigError, StoreError
-from tracking.keys import salt_fingerprint
-from tracking.orders import Order, format_timestamp
+from roiste.tracking.errors import ConfigError, StoreError
+from roiste.tracking.keys import salt_fingerprint
+from roiste.tracking.orders import Order, format_timestamp
 
 SCHEMA_VERSION = "1"
 TABLES = ("roiste_meta", "roiste_customers", "roiste_orders")

@@ -2,7 +2,7 @@
 
 One import gives the whole API::
 
-    from optimizer import analysis as an
+    from roiste.optimizer import analysis as an
     an.saturation_table(curves, period_weeks=4)     # where each channel saturates
     an.plot_response(curves, "search")              # its curve, band, current spend
     an.WhatIf.from_file("scenarios/demo.yaml").plan(step=0.10)
@@ -21,7 +21,7 @@ spend, bounds and economics).  Spend and money are per planning period in the da
   known causes, and plans fitted from each rule valued under the true response.
 """
 
-from optimizer.analysis.attribution import (
+from roiste.optimizer.analysis.attribution import (
     JourneyStudy,
     attribution_shares,
     plot_attribution_shares,
@@ -30,7 +30,7 @@ from optimizer.analysis.attribution import (
     share_distance,
     true_plan_outcome,
 )
-from optimizer.analysis.curves import (
+from roiste.optimizer.analysis.curves import (
     View,
     curve_frame,
     glide_path_table,
@@ -43,14 +43,14 @@ from optimizer.analysis.curves import (
     truth_table,
     view,
 )
-from optimizer.analysis.datasets import (
+from roiste.optimizer.analysis.datasets import (
     datasets_dir,
     find_dataset,
     missing_dataset_message,
     stop_here,
 )
-from optimizer.analysis.families import FamilyComparison, compare_families
-from optimizer.analysis.figures import (
+from roiste.optimizer.analysis.families import FamilyComparison, compare_families
+from roiste.optimizer.analysis.figures import (
     plot_curves,
     plot_family_comparison,
     plot_glide_path,
@@ -62,15 +62,15 @@ from optimizer.analysis.figures import (
     plot_saturation,
     plot_sweep,
 )
-from optimizer.analysis.whatif import (
+from roiste.optimizer.analysis.whatif import (
     WhatIf,
     plan_summary,
     plan_table,
     scenario_from_dict,
     scenario_with,
 )
-from optimizer.economics import ChannelEconomics
-from optimizer.report.charts import png_bytes
+from roiste.optimizer.economics import ChannelEconomics
+from roiste.optimizer.report.charts import png_bytes
 
 __all__ = [
     "ChannelEconomics",

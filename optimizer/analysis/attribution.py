@@ -26,15 +26,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.attribution import DIRECT, AttributionRule, attribute, write_attribution_panel
-from models.attribution_io import Inputs, inputs_from_frames
-from models.errors import RoisteError
-from models.journeys import JourneyWorld, simulate_journeys, write_journeys
-from optimizer.analysis.figures import PALETTE, _figure
-from optimizer.analysis.whatif import WhatIf, scenario_from_dict
-from optimizer.economics import ChannelEconomics, margin_terms
-from optimizer.plan import Plan
-from optimizer.report import charts
+from roiste.models.attribution.credit import (
+    DIRECT,
+    AttributionRule,
+    attribute,
+    write_attribution_panel,
+)
+from roiste.models.attribution.inputs import Inputs, inputs_from_frames
+from roiste.models.attribution.journeys import JourneyWorld, simulate_journeys, write_journeys
+from roiste.models.errors import RoisteError
+from roiste.optimizer.analysis.figures import PALETTE, _figure
+from roiste.optimizer.analysis.whatif import WhatIf, scenario_from_dict
+from roiste.optimizer.economics import ChannelEconomics, margin_terms
+from roiste.optimizer.plan import Plan
+from roiste.optimizer.report import charts
 
 __all__ = [
     "JourneyStudy",

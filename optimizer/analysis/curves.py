@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.curves import CurveSet, ResponseCurve
-from models.errors import CurveError, ScenarioError
-from optimizer.economics import ChannelEconomics, margin_terms
-from optimizer.plan import Plan
+from roiste.models.curves import CurveSet, ResponseCurve
+from roiste.models.errors import CurveError, ScenarioError
+from roiste.optimizer.economics import ChannelEconomics, margin_terms
+from roiste.optimizer.plan import Plan
 
 Economics = ChannelEconomics | Mapping[str, ChannelEconomics]
 
@@ -106,7 +106,7 @@ def view(
 
 def scenario_economics(scenario: Any, channels: Sequence[str]) -> dict[str, ChannelEconomics]:
     """Each channel's economics in a scenario: overrides applied, cohort values resolved."""
-    from optimizer._plan_context import channel_economics
+    from roiste.optimizer.context import channel_economics
 
     return dict(zip(channels, channel_economics(scenario, channels)[0], strict=True))
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from models.curves import ResponseCurve
-from models.errors import CurveError
-from models.fit import FitSettings, fit_channel
-from models.transforms import SATURATIONS
+from roiste.models.curves import ResponseCurve
+from roiste.models.errors import CurveError
+from roiste.models.fit.channel import FitSettings, fit_channel
+from roiste.models.transforms import SATURATIONS
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _long_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
 
 def _wide_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
                bootstrap: int) -> tuple[dict[str, ResponseCurve], str, dict[str, float]]:
-    from models.mmm import fit_wide
+    from roiste.models.fit.mmm import fit_wide
 
     curves, aic = {}, {}
     for f in families:

@@ -22,9 +22,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from models.curves import CurveSet
-from models.errors import CurveError
-from optimizer.analysis.curves import (
+from roiste.models.curves import CurveSet
+from roiste.models.errors import CurveError
+from roiste.optimizer.analysis.curves import (
     curve_frame,
     glide_path_table,
     margin_breakeven,
@@ -33,9 +33,9 @@ from optimizer.analysis.curves import (
     saturation_table,
     view,
 )
-from optimizer.analysis.families import FamilyComparison
-from optimizer.plan import Plan
-from optimizer.report import charts
+from roiste.optimizer.analysis.families import FamilyComparison
+from roiste.optimizer.plan import Plan
+from roiste.optimizer.report import charts
 
 PALETTE = ("#1d4ed8", "#b45309", "#15803d", "#9333ea", "#be123c", "#0e7490", "#4d7c0f", "#6b7280")
 BREAKEVEN_COLOR = "#b91c1c"
@@ -326,7 +326,7 @@ def plot_glide_path(plan: Plan) -> Figure:
 
 def plot_plan_comparison(plans: Mapping[str, Plan]) -> Figure:
     """Each plan's change of period spend per channel against the current spend (%)."""
-    from optimizer.analysis.whatif import plan_table
+    from roiste.optimizer.analysis.whatif import plan_table
 
     t = plan_table(plans).drop(index="total")
     cur = t["current"].to_numpy(dtype=float)

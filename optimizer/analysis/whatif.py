@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from models.curves import CurveSet
-from models.errors import ScenarioError
-from optimizer._scenario_errors import explain
-from optimizer.plan import Plan, build_plan
-from optimizer.scenario import Scenario, check_against_data, load_scenario
+from roiste.models.curves import CurveSet
+from roiste.models.errors import ScenarioError
+from roiste.optimizer.plan import Plan, build_plan
+from roiste.optimizer.scenario.errors import explain
+from roiste.optimizer.scenario.schema import Scenario, check_against_data, load_scenario
 
 # Keys that change the data or the fitted curves: a what-if keeps them (build a new WhatIf).
 FIT_KEYS = ("data", "layout", "target", "spend", "controls", "curves", "seed", "bootstrap",
@@ -132,8 +132,8 @@ class WhatIf:
         Fitting uses the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``, as
         ``roiste plan`` does.
         """
-        from models.fit import fit_panel_file
-        from models.panel import read_panel
+        from roiste.models.fit.channel import fit_panel_file
+        from roiste.models.panel import read_panel
 
         kw: dict[str, Any] = {"layout": scenario.layout, "target": scenario.target,
                               "spend": scenario.spend, "controls": scenario.controls}

@@ -22,8 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from models.curves import ResponseCurve
-from optimizer.report import text as T
+from roiste.models.curves import ResponseCurve
+from roiste.optimizer.report import text as T
 
 DPI = 100
 STYLE: dict[str, Any] = {

@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from models.errors import RoisteError
-from optimizer.report import text as T
-from optimizer.report.tables import CONTRACT_COLUMNS
+from roiste.models.errors import RoisteError
+from roiste.optimizer.report import text as T
+from roiste.optimizer.report.tables import CONTRACT_COLUMNS
 
 
 class PlanDirError(RoisteError):

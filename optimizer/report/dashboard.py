@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer.report.html import esc, fmt
+from roiste.optimizer.report.html import esc, fmt
 
 if TYPE_CHECKING:
-    from optimizer.monitor import MonitorResult
+    from roiste.optimizer.monitor.watch import MonitorResult
 
 SPARK_WEEKS = 26
 SPARK_W, SPARK_H = 80, 22
@@ -146,7 +146,7 @@ def section_notify(result: MonitorResult) -> str:
 
 
 def section_kpis(result: MonitorResult) -> str:
-    from optimizer.monitor import latest_rows
+    from roiste.optimizer.monitor.watch import latest_rows
 
     last = result.panel.weeks[-1].date()
     alerted = {(a["channel"], a["kpi"]) for a in result.alerts}
@@ -202,7 +202,7 @@ def render_dashboard(result: MonitorResult) -> str:
         when = (f", which applies from {p.weeks[start].date()}"
                 if start is not None and start < p.n_weeks else "")
         lead += LEAD_PLAN.format(plan=result.plan.name, start=when)
-    css = resources.files("optimizer.report").joinpath("style.css").read_text(encoding="utf-8")
+    css = resources.files("roiste.optimizer.report").joinpath("style.css").read_text(encoding="utf-8")
     parts: list[Any] = [
         f"<h1>{esc(TITLE.format(name=result.name))}</h1><p class=\"lead\">{esc(lead)}</p>",
         section_alerts(result),

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from optimizer.report import charts
-from optimizer.report import text as T
+from roiste.optimizer.report import charts
+from roiste.optimizer.report import text as T
 
 if TYPE_CHECKING:
-    from optimizer.plan import Plan
+    from roiste.optimizer.plan import Plan
 
 MAX_CHANNEL_CHARTS = 12
 MAX_BRIDGE_BARS = 15
@@ -429,7 +429,7 @@ def render_html(
     """The whole report page as one string (no external resources)."""
     timings = dict(plan.timings if timings is None else timings)
     ts = timestamp or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    css = resources.files("optimizer.report").joinpath("style.css").read_text(encoding="utf-8")
+    css = resources.files("roiste.optimizer.report").joinpath("style.css").read_text(encoding="utf-8")
     parts = [
         section_header(plan),
         section_recommendation(plan),

@@ -15,10 +15,10 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.errors import RoisteError
+from roiste.models.errors import RoisteError
 
 if TYPE_CHECKING:
-    from optimizer.plan import Plan
+    from roiste.optimizer.plan import Plan
 
 OUTPUT_FILES = (
     "allocation.csv",
@@ -120,9 +120,9 @@ def write_plan(
     pathlib.Path
         The output directory.
     """
-    from optimizer.report.html import render_html
-    from optimizer.report.tables import allocation_csv, summary_json
-    from optimizer.report.xlsx import xlsx_bytes
+    from roiste.optimizer.report.html import render_html
+    from roiste.optimizer.report.tables import allocation_csv, summary_json
+    from roiste.optimizer.report.xlsx import xlsx_bytes
 
     out = Path(os.path.abspath(out_dir))
     check_output_dir(out, force, OUTPUT_FILES)

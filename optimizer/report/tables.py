@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from optimizer.plan import Plan
+    from roiste.optimizer.plan import Plan
 
 CONTRACT_COLUMNS = (
     "channel",

@@ -24,11 +24,11 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from models.io import atomic_write_bytes
-from optimizer.report import text as T
+from roiste.models.io import atomic_write_bytes
+from roiste.optimizer.report import text as T
 
 if TYPE_CHECKING:
-    from optimizer.plan import Plan
+    from roiste.optimizer.plan import Plan
 
 FIXED_TIME = dt.datetime(2000, 1, 1, 0, 0, 0)
 MONEY_FMT = "#,##0.00"

@@ -1,0 +1,1 @@
+"""Attribution: touchpoint paths in, revenue credited per week and channel out."""

@@ -1,0 +1,1 @@
+"""Estimators: weekly panels in, response curves out (per channel and marketing-mix)."""

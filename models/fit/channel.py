@@ -1,0 +1,486 @@
+"""Per-channel response-curve fits of the long panel.
+
+The model of one channel's week ``t`` is
+
+``revenue_t = baseline_t + beta * saturation(adstock(spend)_t)``, times noise,
+
+with ``baseline_t`` = intercept + linear trend + yearly Fourier terms (+ a level shift when the
+data show one) and ``beta >= 0``.  Noise is treated as multiplicative: weighted least squares
+with weights ``1 / mu_t**2`` from a preliminary linear fit, renewed once from the best
+candidate of the grid, so a week's residual counts by its relative size.
+
+Given the saturation family, its shape, its half-saturation spend ``k`` and the adstock, the
+model is linear in (baseline coefficients, beta).  The fit profiles the linear part out
+(variable projection): every candidate on a grid of families x shapes x adstock ``alpha`` x
+``k`` is scored at once by one matrix product, ``beta`` kept between zero and the value that
+would leave a negative baseline.  The number of harmonics is chosen by an information
+criterion, the family by the likelihood (BIC); time-series cross-validation
+(``TimeSeriesSplit``) keeps the families whose forecast error is within one standard error of
+the best for the bootstrap's draws.  The family's best candidate is refined continuously (bounded
+Nelder-Mead on the profiled residual sum of squares).  The uncertainty comes from a
+moving-block residual bootstrap re-searched on the kept families' grid.  The search lives in
+:mod:`models.fit_search`.
+
+Three levels, as in scikit-learn: :func:`fit_channel` (arrays in, a
+:class:`~models.curves.ResponseCurve` out), :class:`ChannelResponseRegressor` (the estimator)
+and :func:`fit_long` / :func:`fit_panel_file` (a panel in, a :class:`~models.curves.CurveSet`
+out).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from roiste.models.curves import CurveSet, ResponseCurve
+from roiste.models.errors import CurveError
+from roiste.models.fit.search import (
+    EPOCH,
+    RATIO_WEEKS,
+    RECENT_WEEKS,
+    BaselineDesign,
+    FitSettings,
+    fit_arrays,
+    week_index,
+)
+from roiste.models.transforms import Adstock, FloatArray
+
+# --------------------------------------------------------------------------- the estimator
+
+
+class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
+    """One channel's revenue from its weekly spend: baseline + ``beta * saturation(adstock)``.
+
+    Parameters
+    ----------
+    family : str, default "auto"
+        A registered saturation family, or ``"auto"`` to choose among all of them by BIC.
+    adstock : "geometric", "auto" or Adstock, default "geometric"
+        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; ``"auto"`` adds a
+        grid of Weibull lag shapes; an ``Adstock`` instance is used as given (not fitted).
+    shape : dict, optional
+        Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
+    n_harmonics : int, default 3
+        Yearly Fourier harmonics of the baseline (at most, with ``choose_harmonics``).
+    choose_harmonics : bool, default True
+        Choose 1 .. ``n_harmonics`` harmonics by an information criterion.
+    level_shift : "auto", float or None, default "auto"
+        ``"auto"`` adds a baseline level shift where the residuals show a strong one (sup-F
+        test); a number puts it at that week index; None never does.
+    cv_splits : int, default 4
+        Folds of ``TimeSeriesSplit`` (13 test weeks each) that choose the family.
+    noise : {"multiplicative", "additive"}, default "multiplicative"
+        Multiplicative noise weights each week by ``1 / expected**2``.
+    bootstrap : int, default 0
+        Moving-block residual bootstrap draws kept in ``draws_``.
+    block_weeks : int, default 8
+        Block length of the bootstrap.
+    random_state : int, default 0
+        Seed of the bootstrap.
+
+    Attributes
+    ----------
+    component_ : Component
+        The steady-state revenue component (``beta``, saturation, adstock).
+    family_, alpha_, k_, beta_, shape_ : fitted nonlinear and linear parameters.
+    baseline_coef_ : ndarray
+        Intercept, trend, harmonics (and level shift) coefficients.
+    baseline_design_ : BaselineDesign
+        The baseline's columns (its ``n_harmonics`` is the chosen number).
+    level_shift_week_ : float or None
+        Week index (of ``X[:, 1]``) where the baseline level shifts.
+    cv_scores_ : dict
+        Cross-validated relative RMSE of each family.
+    draws_ : list of Component
+        Bootstrap draws.
+
+    Notes
+    -----
+    ``X`` is ``(n_weeks, 1)`` spend, or ``(n_weeks, 2)`` spend and a week index (consecutive
+    integers; the default is ``0..n-1``).  ``predict`` continues the carry-over of the weeks
+    seen in ``fit`` that come before the weeks it is asked about.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(50, 150, 120)
+    >>> y = 200 + 300 * x / (x + 100) * np.exp(rng.normal(0, 0.01, 120))
+    >>> est = ChannelResponseRegressor(family="michaelis_menten", adstock="geometric").fit(x[:, None], y)
+    >>> bool(abs(est.component_.value(100.0) - 150) < 15)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        family: str = "auto",
+        adstock: str | Adstock = "geometric",
+        shape: Mapping[str, float] | None = None,
+        n_harmonics: int = 3,
+        choose_harmonics: bool = True,
+        level_shift: str | float | None = "auto",
+        cv_splits: int = 4,
+        noise: str = "multiplicative",
+        bootstrap: int = 0,
+        block_weeks: int = 8,
+        random_state: int = 0,
+    ) -> None:
+        self.family = family
+        self.adstock = adstock
+        self.shape = shape
+        self.n_harmonics = n_harmonics
+        self.choose_harmonics = choose_harmonics
+        self.level_shift = level_shift
+        self.cv_splits = cv_splits
+        self.noise = noise
+        self.bootstrap = bootstrap
+        self.block_weeks = block_weeks
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # spend is never negative
+        return tags
+
+    def _settings(self) -> FitSettings:
+        return FitSettings(
+            family=self.family, adstock=self.adstock, shape=self.shape,
+            n_harmonics=self.n_harmonics, choose_harmonics=self.choose_harmonics,
+            level_shift=self.level_shift,
+            cv_splits=self.cv_splits, noise=self.noise, bootstrap=self.bootstrap,
+            block_weeks=self.block_weeks,
+        )  # fmt: skip
+
+    @staticmethod
+    def _columns(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        if X.shape[1] not in (1, 2):
+            raise ValueError(f"X should have 1 (spend) or 2 (spend, week) columns, got {X.shape[1]}")
+        if np.any(X[:, 0] < 0):
+            raise ValueError("X[:, 0] (spend) should be >= 0")
+        t = X[:, 1] if X.shape[1] == 2 else np.arange(len(X), dtype=float)
+        return X[:, 0], t
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> ChannelResponseRegressor:
+        """Fit the curve and baseline; returns self."""
+        Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        x, t = self._columns(np.asarray(Xa, dtype=float))
+        yv = np.asarray(ya, dtype=float)
+        order = np.argsort(t, kind="stable")
+        fit = fit_arrays(x[order], yv[order], t[order], self._settings(), self.random_state)
+        self.fit_ = fit
+        self.component_ = fit.component
+        self.family_ = fit.family
+        self.alpha_ = fit.alpha
+        self.k_ = fit.k
+        self.beta_ = fit.beta
+        self.shape_ = dict(fit.shape)
+        self.baseline_coef_ = fit.theta
+        self.baseline_design_ = fit.design
+        self.level_shift_week_ = fit.design.shift_week
+        self.cv_scores_ = dict(fit.cv_scores)
+        self.draws_ = list(fit.draws)
+        return self
+
+    def predict(self, X: ArrayLike) -> FloatArray:
+        """Expected revenue of the weeks in ``X`` at their spend."""
+        check_is_fitted(self, "fit_")
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        x, t = self._columns(np.asarray(Xa, dtype=float))
+        order = np.argsort(t, kind="stable")
+        out = np.empty(len(t))
+        out[order] = self.fit_.predict(x[order], t[order])
+        return out
+
+
+# --------------------------------------------------------------------------- channels, panels
+
+
+def _ratios(revenue: FloatArray, extras: Mapping[str, FloatArray]) -> dict[str, float]:
+    """Panel ratios over the last weeks that turn revenue into orders, customers, returns."""
+    rev = float(np.nansum(revenue[-RATIO_WEEKS:]))
+    out: dict[str, float] = {}
+
+    def total(name: str) -> float | None:
+        v = extras.get(name)
+        return None if v is None else float(np.nansum(np.asarray(v, dtype=float)[-RATIO_WEEKS:]))
+
+    orders = total("orders")
+    if orders:
+        out["revenue_per_order"] = rev / orders
+    if rev > 0:
+        for key, name in (("new_customers_per_revenue", "new_customers"),
+                          ("new_customer_revenue_share", "new_customer_revenue"),
+                          ("return_share", "returns")):
+            v = total(name)
+            if v is not None:
+                out[key] = v / rev
+    return out
+
+
+def fit_channel(
+    spend: ArrayLike,
+    revenue: ArrayLike,
+    weeks: Any,
+    *,
+    channel: str = "channel",
+    visitors: ArrayLike | None = None,
+    extras: Mapping[str, ArrayLike] | None = None,
+    settings: FitSettings | None = None,
+    seed: int = 0,
+) -> ResponseCurve:
+    """Fit one channel's response curve (and visitors curve) from weekly arrays.
+
+    Parameters
+    ----------
+    spend, revenue : array-like
+        Weekly spend and revenue of the channel, in week order.
+    weeks : DatetimeIndex or sequence of dates
+        The week starts.
+    channel : str
+        Name kept in the curve.
+    visitors : array-like, optional
+        Weekly visitors: fitted with the same model so RPV and marginal RPV are known.
+    extras : mapping, optional
+        ``orders``, ``new_customers``, ``new_customer_revenue``, ``returns`` for the ratios.
+    settings : FitSettings, optional
+        Fit settings (defaults: family chosen by cross-validation, geometric adstock).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    ResponseCurve
+    """
+    settings = settings or FitSettings()
+    x = np.asarray(spend, dtype=float)
+    y = np.asarray(revenue, dtype=float)
+    t = week_index(pd.DatetimeIndex(weeks))
+    fit = fit_arrays(x, y, t, settings, seed)
+    vis = None
+    if visitors is not None:
+        # visitors only serve RPV: the family is chosen in-sample (no cross-validation)
+        vfit = fit_arrays(x, np.asarray(visitors, dtype=float), t,
+                           FitSettings(**{**settings.__dict__, "bootstrap": 0, "cv_splits": 0}))
+        vis = vfit.component
+    recent = float(np.nanmean(x[-RECENT_WEEKS:]))
+    mean = float(np.nanmean(x))
+    diag: dict[str, Any] = {
+        "family": fit.family,
+        "shape": dict(fit.shape),
+        "alpha": fit.alpha,
+        "k": fit.k,
+        "cv_scores": dict(sorted(fit.cv_scores.items())),
+        "r2_train": fit.r2_train,
+        "n_harmonics": fit.design.n_harmonics,
+        "level_shift_week": None if fit.design.shift_week is None
+        else (EPOCH + pd.Timedelta(weeks=fit.design.shift_week)).strftime("%Y-%m-%d"),
+        "spend_cv": float(np.nanstd(x) / mean) if mean > 0 else 0.0,
+        "n_weeks": len(x),
+    }
+    low = float(np.nanmin(x) / mean) if mean > 0 else 0.0
+    diag["min_spend_share"] = low
+    if diag["spend_cv"] < 0.1:
+        diag["warning"] = "spend barely varies: the curve rests on its assumed shape"
+    elif low > 0.3:
+        diag["warning"] = ("spend never fell below 30 % of its mean: the slope is measured, the "
+                           "level of the curve rests on its family")
+    return ResponseCurve(
+        channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
+        ratios=_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()}),
+        draws=tuple(fit.draws), diagnostics=diag,
+    )  # fmt: skip
+
+
+def _channel_seed(seed: int, channel: str) -> int:
+    return int(np.random.SeedSequence([seed, zlib.crc32(channel.encode())]).generate_state(1)[0])
+
+
+def _fit_one(job: dict[str, Any]) -> tuple[ResponseCurve, dict[str, float]]:
+    """Fit one channel (and its holdout check); runs in a worker process."""
+    settings: FitSettings = job["settings"]
+    weeks = job["weeks"]
+    curve = fit_channel(job["spend"], job["revenue"], weeks, channel=job["channel"],
+                        visitors=job["visitors"], extras=job["extras"], settings=settings,
+                        seed=job["seed"])
+    stats: dict[str, float] = {}
+    y = np.asarray(job["revenue"], dtype=float)
+    ok = np.isfinite(y)
+    mu_train = float(np.mean(y[ok]))
+    stats["sse_train"] = float((1.0 - curve.diagnostics["r2_train"]) * np.sum((y[ok] - mu_train) ** 2))
+    stats["sst_train"] = float(np.sum((y[ok] - mu_train) ** 2))
+    h = job["holdout"]
+    if h > 0:
+        x = np.nan_to_num(np.asarray(job["spend"], dtype=float))
+        t = week_index(pd.DatetimeIndex(weeks))
+        hs = FitSettings(**{**settings.__dict__, "bootstrap": 0})
+        fit = fit_arrays(x[:-h], y[:-h], t[:-h], hs)
+        pred = fit.predict(x[-h:], t[-h:])
+        actual = y[-h:]
+        m = np.isfinite(actual)
+        err = actual[m] - pred[m]
+        stats.update(sse_hold=float(err @ err), abs_hold=float(np.abs(err).sum()),
+                     sum_hold=float(actual[m].sum()),
+                     sst_hold=float(np.sum((actual[m] - actual[m].mean()) ** 2)))
+        sst = stats["sst_hold"]
+        curve.diagnostics["r2_holdout"] = 1.0 - stats["sse_hold"] / sst if sst > 0 else float("nan")
+        curve.diagnostics["wape_holdout"] = stats["abs_hold"] / max(stats["sum_hold"], 1e-300)
+    return curve, stats
+
+
+def fit_long(
+    panel: Any,
+    *,
+    holdout_weeks: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+    settings: FitSettings | None = None,
+    n_jobs: int | None = None,
+) -> CurveSet:
+    """Fit every channel of a long panel (``models.panel.Panel``) into a CurveSet.
+
+    Parameters
+    ----------
+    panel : Panel
+        A long panel (``spend``, ``revenue`` and optional ``extras``, weeks x channels).
+    holdout_weeks : int, default 0
+        When positive, each channel is also fitted on all but the last ``holdout_weeks`` weeks
+        and forecast over them at the actual spend: ``r2_holdout`` and ``wape_holdout``
+        (pooled over channels) land in the diagnostics.  The curves use every week.
+    bootstrap : int, default 0
+        Moving-block bootstrap draws per channel.
+    seed : int, default 0
+        Seed of the bootstrap; each channel draws from ``(seed, channel name)``.
+    progress : bool, default True
+        Show a progress bar over channels.
+    settings : FitSettings, optional
+        Fit settings; ``bootstrap`` here overrides theirs.
+    n_jobs : int, optional
+        Worker processes (default: up to 2 when there are many channels).  Results do not
+        depend on it.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    if panel.revenue is None:
+        raise CurveError(f"{panel.source}: the long fit needs a revenue column")
+    base = settings or FitSettings()
+    settings = FitSettings(**{**base.__dict__, "bootstrap": int(bootstrap)})
+    n = panel.n_weeks if hasattr(panel, "n_weeks") else len(panel.weeks)
+    if holdout_weeks < 0 or (holdout_weeks and n - holdout_weeks < 26):
+        raise CurveError(f"{panel.source}: holdout of {holdout_weeks} weeks leaves fewer than "
+                         f"26 of the {n} weeks to fit on")
+    jobs = []
+    for c in panel.channels:
+        extras = {k: v[c].to_numpy(dtype=float) for k, v in panel.extras.items()
+                  if k != "visitors" and c in v}
+        vis = panel.extras.get("visitors")
+        jobs.append({
+            "channel": c, "weeks": panel.weeks, "spend": panel.spend[c].to_numpy(dtype=float),
+            "revenue": panel.revenue[c].to_numpy(dtype=float),
+            "visitors": None if vis is None else vis[c].to_numpy(dtype=float),
+            "extras": extras, "settings": settings, "seed": _channel_seed(seed, c),
+            "holdout": int(holdout_weeks),
+        })
+    if n_jobs is None:
+        n_jobs = min(2, os.cpu_count() or 1) if len(jobs) * (1 + bootstrap / 50) >= 16 else 1
+    bar = tqdm(total=len(jobs), desc="fitting channels", unit="channel", disable=not progress)
+    results: list[tuple[ResponseCurve, dict[str, float]]] = []
+    if n_jobs == 1:
+        for job in jobs:
+            results.append(_fit_one(job))
+            bar.update()
+    else:
+        runner = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)
+        for r in runner(delayed(_fit_one)(job) for job in jobs):
+            results.append(r)
+            bar.update()
+    bar.close()
+    curves = [r[0] for r in results]
+    stats = [r[1] for r in results]
+    diag: dict[str, Any] = {
+        "r2_train": 1.0 - sum(s["sse_train"] for s in stats) / max(sum(s["sst_train"] for s in stats), 1e-300),
+    }
+    if holdout_weeks:
+        sst = sum(s["sst_hold"] for s in stats)
+        diag["r2_holdout"] = 1.0 - sum(s["sse_hold"] for s in stats) / sst if sst > 0 else float("nan")
+        diag["wape_holdout"] = sum(s["abs_hold"] for s in stats) / max(sum(s["sum_hold"] for s in stats), 1e-300)
+        diag["holdout_weeks"] = int(holdout_weeks)
+    meta = {
+        "panel_sha256": panel.sha256,
+        "panel_source": os.path.basename(str(panel.source)),
+        "layout": "long",
+        "weeks": [panel.weeks[0].strftime("%Y-%m-%d"), panel.weeks[-1].strftime("%Y-%m-%d")],
+        "fit": {
+            "method": "per-channel profiled least squares, family by BIC",
+            "family": settings.family,
+            "adstock": settings.adstock if isinstance(settings.adstock, str)
+            else settings.adstock.to_dict(),
+            "n_harmonics": settings.n_harmonics,
+            "choose_harmonics": settings.choose_harmonics,
+            "level_shift": settings.level_shift,
+            "noise": settings.noise,
+            "bootstrap": int(bootstrap),
+            "block_weeks": settings.block_weeks,
+            "holdout_weeks": int(holdout_weeks),
+            "seed": int(seed),
+            "recent_weeks": RECENT_WEEKS,
+            "ratio_weeks": RATIO_WEEKS,
+        },
+    }
+    return CurveSet(curves, diagnostics=diag, meta=meta)
+
+
+def fit_panel_file(
+    path: str | os.PathLike[str],
+    *,
+    layout: str = "long",
+    target: str | None = None,
+    spend: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    holdout_weeks: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+) -> CurveSet:
+    """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide).
+
+    A channel whose spend never changes stops the fit with a ``PanelError`` naming it.  When an
+    attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
+    label go to the curves' meta, so that plans name the rule their revenue stands on.
+    """
+    from roiste.models.attribution.credit import attribution_meta
+    from roiste.models.panel import read_panel
+
+    panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
+                       require_variation=True)
+    if layout == "wide":
+        from roiste.models.fit.mmm import fit_wide
+
+        curves = fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                          progress=progress)
+    else:
+        curves = fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
+                          progress=progress)
+    curves.meta.update(attribution_meta(path))
+    return curves
+
+
+__all__ = [
+    "BaselineDesign",
+    "ChannelResponseRegressor",
+    "FitSettings",
+    "fit_channel",
+    "fit_long",
+    "fit_panel_file",
+    "week_index",
+]

@@ -1,0 +1,1 @@
+"""Backtests: walk-forward folds, truth replay, cohort checks."""

@@ -1,0 +1,1 @@
+"""The allocation LP/MILP: problem types, pieces, the PuLP model, the certificate loop."""

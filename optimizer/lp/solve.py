@@ -1,0 +1,402 @@
+"""The allocation LP/MILP: piecewise-linear pieces in, a certified allocation out.
+
+This module knows arrays and constraints, never a channel's curve family: the period
+functions arrive through the small :class:`PeriodModel` protocol.  Each channel's value is
+bounded from below by inner pieces (chords where it is concave) and from above by outer
+pieces (tangents where it is concave), see :mod:`optimizer.pieces`.  The optimum on the inner
+pieces is a plan whose true value is a lower bound; the optimum on the outer pieces is an
+upper bound no plan can beat.  Breakpoints are refined until the two meet within ``tol``.
+Channels that are not concave (S-shaped) make both problems mixed-integer (ordered filling of
+the pieces with binaries), solved globally by the MILP solver.
+
+The certified relative gap is ``(UB - LB) / max(|UB|, |LB|, 0.01 * budget)``: relative to
+the objective, with a floor of one per cent of the budget so that a plan whose net margin is
+close to zero is not held to an impossible relative precision.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from roiste.models.errors import InfeasibleError
+from roiste.optimizer.lp import pieces as pc
+from roiste.optimizer.lp.infeasible import _describe, _row_names, explain, prepare
+from roiste.optimizer.lp.model import SOLVERS, _Prepared, _solver_key, revenue_weights, solve_pieces
+
+_DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
+
+FloatArray = NDArray[np.float64]
+TARGET_KINDS = {
+    "min_roas": "min_roas",
+    "roas": "min_roas",
+    "max_cost_per_new_customer": "max_cost_per_new_customer",
+    "cost_per_new_customer": "max_cost_per_new_customer",
+}
+
+
+class PeriodModel(Protocol):
+    """What the LP needs of the channels: vectorised period functions (rows = channels)."""
+
+    coefficient: FloatArray
+    concave: NDArray[np.bool_]
+    revenue_concave: NDArray[np.bool_]
+
+    def value(self, x: Any) -> FloatArray: ...
+    def slope(self, x: Any) -> FloatArray: ...
+    def revenue(self, x: Any) -> FloatArray: ...
+    def revenue_slope(self, x: Any) -> FloatArray: ...
+    def new_customers(self, x: Any) -> FloatArray: ...
+    def new_customers_slope(self, x: Any) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class ShareConstraint:
+    """A group's share of total spend: ``min_share <= sum(members) / sum(all) <= max_share``.
+
+    ``members`` holds channel indices, a boolean mask or channel names.
+    """
+
+    name: str
+    members: Any
+    min_share: float | None = None
+    max_share: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("min_share", "max_share"):
+            v = getattr(self, key)
+            if v is not None and not 0.0 <= float(v) <= 1.0:
+                raise InfeasibleError(f"constraint {self.name!r}: {key} must lie in [0, 1], got {v}")
+        if self.min_share is not None and self.max_share is not None and (
+                self.min_share > self.max_share):
+            raise InfeasibleError(
+                f"constraint {self.name!r}: min_share {self.min_share:g} exceeds "
+                f"max_share {self.max_share:g}")
+
+
+@dataclass(frozen=True)
+class TargetConstraint:
+    """A group's efficiency target over its period totals.
+
+    ``min_roas``: revenue >= target * spend.  ``max_cost_per_new_customer``: spend <= target *
+    new customers.  ``members`` as in :class:`ShareConstraint`; None means every channel.
+    ``weights`` (``min_roas`` only) scale each channel's revenue, one entry >= 0 per channel
+    (e.g. ``1 - new_customer_revenue_share`` for the ROAS on existing customers); ``label``
+    names the ratio in messages (default ``ROAS``).
+    """
+
+    name: str
+    kind: str
+    target: float
+    members: Any = None
+    weights: Any = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TARGET_KINDS:
+            raise InfeasibleError(
+                f"constraint {self.name!r}: unknown target kind {self.kind!r}; "
+                f"known: min_roas, max_cost_per_new_customer")
+        object.__setattr__(self, "kind", TARGET_KINDS[self.kind])
+        if not (math.isfinite(self.target) and self.target > 0):
+            raise InfeasibleError(f"constraint {self.name!r}: target must be > 0, got {self.target}")
+        if self.weights is not None and self.kind != "min_roas":
+            raise InfeasibleError(f"constraint {self.name!r}: weights are for min_roas only")
+
+
+@dataclass(frozen=True)
+class AllocationProblem:
+    """Maximise the sum of channel values under the budget, boxes and extra constraints.
+
+    ``lower``/``upper`` are period-spend boxes (step box, own min/max and locks already
+    intersected; ``lower == upper`` for a locked channel).
+    """
+
+    names: Sequence[str]
+    lower: Any
+    upper: Any
+    functions: PeriodModel
+    budget: float
+    budget_mode: Literal["equal", "at_most"] = "equal"
+    shares: Sequence[ShareConstraint] = ()
+    targets: Sequence[TargetConstraint] = ()
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A certified allocation: ``value <= optimum <= upper_bound``.
+
+    ``x`` are period spends per channel; ``value`` their true objective; ``gap`` the certified
+    relative gap; ``status`` is ``"optimal"`` (gap within the tolerance),
+    ``"gap_above_tolerance"`` (refinement rounds ran out) or ``"milp_not_proven"`` (a MILP
+    stopped early, e.g. on ``time_limit``; its relaxation gives the bound); ``shadow_price``
+    is the objective gained per extra unit of budget (0 when the budget is not all spent);
+    ``names`` maps the variables' channel prefix ``x_<i>`` to the channel's name.
+    """
+
+    x: FloatArray
+    value: float
+    upper_bound: float
+    gap: float
+    status: str
+    solver: str
+    shadow_price: float
+    n_breakpoints: int
+    milp: bool
+    build_seconds: float
+    solve_seconds: float
+    iterations: int
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def _outcomes(problem: AllocationProblem, prep: _Prepared) -> dict[str, tuple[Any, Any, Any]]:
+    f = problem.functions
+    k = np.asarray(f.coefficient, dtype=float)
+    out: dict[str, tuple[Any, Any, Any]] = {"value": (f.value, f.slope, k < 0)}
+    no_flip = np.zeros(len(prep.lo), dtype=bool)
+    # revenue's tangents set the split point of every outcome's pieces (they cross where the
+    # tangents of any k R(x) - f x do), so it is evaluated whenever an outcome besides the
+    # value is: with k = 0 the value alone does not tell where to split
+    need_r = bool(prep.targets) or not np.all(f.revenue_concave)
+    if need_r:
+        out["revenue"] = (f.revenue, f.revenue_slope, no_flip)
+    if any(t.kind == "max_cost_per_new_customer" for t, _ in prep.targets):
+        out["new_customers"] = (f.new_customers, f.new_customers_slope, no_flip)
+    return out
+
+
+def _evaluate(outs: dict[str, tuple[Any, Any, Any]], bp: FloatArray) -> dict[str, Any]:
+    return {
+        name: (pc.Outcome(np.asarray(v(bp), dtype=float), np.asarray(s(bp), dtype=float)), flip)
+        for name, (v, s, flip) in outs.items()
+    }
+
+
+def _feasible(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> bool:
+    """Does ``x`` meet every constraint on the true curves (to a relative 1e-9)?"""
+    f = problem.functions
+    eps = 1e-9 * max(float(problem.budget), 1.0)
+    total = float(x.sum())
+    if total > problem.budget + eps or (problem.budget_mode == "equal" and total < problem.budget - eps):
+        return False
+    if np.any(x < prep.lo - eps) or np.any(x > prep.hi + eps):
+        return False
+    for s, m in prep.shares:
+        if s.max_share is not None and x[m].sum() > s.max_share * total + eps:
+            return False
+        if s.min_share is not None and x[m].sum() < s.min_share * total - eps:
+            return False
+    for t, m in prep.targets:
+        # a target row is in money times the target: the solvers' tolerance scales with it
+        tol = eps * max(t.target, 1.0)
+        if t.kind == "min_roas":
+            w = revenue_weights(t, len(x))
+            if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
+                return False
+        elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
+            return False
+    return True
+
+
+def _gap(lb: float, ub: float, budget: float) -> float:
+    if not (math.isfinite(lb) and math.isfinite(ub)):
+        return math.inf
+    return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(budget, 1e-9), 1e-12)
+
+
+def _initial_breakpoints(problem: AllocationProblem, prep: _Prepared,
+                         inflection: FloatArray) -> FloatArray:
+    f = problem.functions
+    lo, hi = prep.lo, prep.hi
+    cols = [lo, hi]
+    free = hi > lo
+    if free.any():
+        floor = 0.0 if problem.budget_mode == "at_most" else None
+        _, pts = pc.price_points(f.slope, lo, hi, float(problem.budget), floor=floor)
+        cols += pts
+    odd = ~(np.asarray(f.concave) & np.asarray(f.revenue_concave)) & free
+    if odd.any():
+        cols.append(np.where(odd, inflection, np.nan))
+        for u in np.linspace(0.0, 1.0, 17)[1:-1]:
+            cols.append(np.where(odd, lo + u * (hi - lo), np.nan))
+    bp = np.stack([lo, hi], axis=1)
+    return pc.merge_points(bp, np.stack(cols[2:], axis=1)) if len(cols) > 2 else bp
+
+
+def solve(
+    problem: AllocationProblem,
+    *,
+    tol: float = 1e-4,
+    solver: str = "CBC",
+    time_limit: float | None = None,
+    msg: bool = False,
+    max_rounds: int = 15,
+) -> Solution:
+    """Optimise an allocation and certify it: ``value <= optimum <= upper_bound``.
+
+    Parameters
+    ----------
+    problem : AllocationProblem
+    tol : float, default=1e-4
+        Target certified relative gap ``(UB - LB) / max(|UB|, |LB|, 0.01 budget)``.
+    solver : str, default="CBC"
+        ``"CBC"`` (bundled with PuLP) or ``"HiGHS"`` (highspy), or any PuLP solver name.
+    time_limit : float, optional
+        Seconds per LP/MILP solve.
+    msg : bool, default=False
+        Show the solver's log.
+    max_rounds : int, default=15
+        Rounds of breakpoint refinement before returning with the gap reached.
+
+    Raises
+    ------
+    InfeasibleError
+        When no allocation meets the constraints; the message names the conflict.
+    """
+    prep = prepare(problem)
+    f = problem.functions
+    lo, hi = prep.lo, prep.hi
+    budget = float(problem.budget)
+    if not np.any(hi > lo):  # every channel locked: nothing to choose
+        value = float(np.asarray(f.value(lo)).sum())
+        if not _feasible(problem, prep, lo):
+            rows = ", ".join(_describe(r, problem, prep) for r in _row_names(prep)[1:])
+            raise InfeasibleError(f"every channel is locked and the locked spends miss a "
+                                  f"constraint among: {rows}")
+        return Solution(x=lo.copy(), value=value, upper_bound=value, gap=0.0, status="optimal",
+                        solver=_solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
+                        milp=False, build_seconds=0.0, solve_seconds=0.0, iterations=0,
+                        names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)})
+    outs = _outcomes(problem, prep)
+    split = "revenue" if "revenue" in outs else "value"
+    rev_conc = np.asarray(f.revenue_concave, dtype=bool)
+    inflection = pc.inflection_points(f.revenue_slope, lo, hi, ~rev_conc & (hi > lo))
+    ordered = ~(np.asarray(f.concave, dtype=bool) & rev_conc)
+    bp = _initial_breakpoints(problem, prep, inflection)
+    mip_gap = min(tol / 20.0, 1e-6)
+    build_s = solve_s = 0.0
+    best_x: FloatArray | None = None
+    best_lb, best_ub = -math.inf, math.inf
+    dual: float | None = None
+    milp = False
+    rounds = 0
+    upper_fix: dict[str, float] | None = None
+    upper_p: pc.Pieces | None = None
+    last_status = "not solved"
+    unproven_rounds = 0
+    for rounds in range(1, max_rounds + 1):
+        tb = time.perf_counter()
+        lower_p, upper_p = pc.build(bp, _evaluate(outs, bp), split, inflection, ordered)
+        build_s += time.perf_counter() - tb
+        up, up_extra = solve_pieces(upper_p, prep, problem, solver=solver,
+                                     time_limit=time_limit, msg=msg, mip_gap=mip_gap)
+        build_s += up.build_s
+        solve_s += up.solve_s
+        milp = milp or up.milp
+        if up.status == "Infeasible":
+            explain(problem, prep, upper_p, solver)
+        lw, _ = solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
+                              msg=msg, mip_gap=mip_gap)
+        build_s += lw.build_s
+        solve_s += lw.solve_s
+        candidates = [up.x] + ([lw.x] if lw.status in ("Optimal", "Not Solved") else [])
+        for x in (_repair(problem, prep, v) for v in candidates):
+            if _feasible(problem, prep, x):
+                v = float(f.value(x).sum())
+                if v > best_lb:
+                    best_lb, best_x = v, x
+        if up.proven and up.milp and best_lb > up.bound + 1e-7 * max(abs(up.bound), budget):
+            up.proven = False  # a MILP "optimum" below a plan's value bounds nothing
+        if not up.proven:  # e.g. a time limit: the relaxation still bounds the optimum
+            rel, _ = solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
+                                   msg=msg, mip_gap=mip_gap, relax=True)
+            build_s += rel.build_s
+            solve_s += rel.solve_s
+            up.bound = rel.bound
+            unproven_rounds += 1
+        else:
+            dual = up.dual
+            upper_fix = up_extra["binaries"] if up.milp else None
+        # the solvers meet rows to a relative 1e-9: so much is added to the bound
+        best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), budget))
+        gap = _gap(best_lb, best_ub, budget)
+        if _DEBUG:
+            print(f"round {rounds}: lb {best_lb!r} ub {best_ub!r} up.obj {up.objective!r} gap {gap:.3g}"
+                  f" pieces {lower_p.n_pieces}/{upper_p.n_pieces}")
+        if gap <= tol:
+            last_status = "optimal"
+            break
+        bp = _refine(problem, prep, bp, upper_p, up.x, lw.x, best_lb, best_ub)
+    else:
+        last_status = "gap_above_tolerance" if not unproven_rounds else "milp_not_proven"
+    if best_x is None:
+        raise InfeasibleError(
+            "the constraints leave no room: every allocation found misses a target on the "
+            "curves; loosen the targets or the bounds")
+    if upper_p is not None and milp and upper_fix:
+        # the shadow price of a MILP: the LP with its binaries held
+        fx, _ = solve_pieces(upper_p, prep, problem, solver=solver, time_limit=time_limit,
+                              msg=msg, mip_gap=mip_gap, fix=upper_fix)
+        dual = fx.dual
+    shadow = _shadow(problem, prep, best_x, dual)
+    n_bp = int(np.sum(np.r_[np.ones((len(bp), 1), bool).T, (np.diff(bp, axis=1) > 0).T]))
+    return Solution(
+        x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
+        gap=_gap(best_lb, best_ub, budget), status=last_status,
+        solver=SOLVERS.get(solver.upper(), solver), shadow_price=shadow,
+        n_breakpoints=n_bp, milp=milp, build_seconds=build_s,
+        solve_seconds=solve_s, iterations=rounds,
+        names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
+    )
+
+
+def _repair(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> FloatArray:
+    """Spread the solver's rounding of the budget row over the channels with room."""
+    total = float(x.sum())
+    r = float(problem.budget) - total
+    if problem.budget_mode == "at_most" and r >= 0:
+        return x
+    room = prep.hi - x if r > 0 else x - prep.lo
+    room = np.maximum(room, 0.0)
+    if r == 0 or room.sum() <= 0:
+        return x
+    return np.clip(x + r * room / room.sum(), prep.lo, prep.hi)
+
+
+def _shadow(problem: AllocationProblem, prep: _Prepared, x: FloatArray,
+            dual: float | None) -> float:
+    """Net value of one more unit of budget: the budget row's dual, sign-checked."""
+    eps = 1e-9 * max(float(problem.budget), 1.0)
+    if problem.budget_mode == "at_most" and float(x.sum()) < problem.budget - eps:
+        return 0.0
+    if dual is None:
+        return math.nan
+    return float(dual)
+
+
+def _refine(problem: AllocationProblem, prep: _Prepared, bp: FloatArray, upper: pc.Pieces,
+            x_up: FloatArray, x_lo: FloatArray, lb: float, ub: float) -> FloatArray:
+    """Add breakpoints where the outer pieces overstate the value at the outer solution.
+
+    Channels whose overstatement there is a noticeable share of the gap get the outer and
+    inner solutions as breakpoints and the midpoints around the outer one (a cutting-plane
+    step); the others keep their pieces, so the problems grow only where the gap comes from.
+    """
+    over = upper.evaluate("value", x_up, prep.lo) - np.asarray(
+        problem.functions.value(x_up), dtype=float)
+    n_free = max(int(np.sum(prep.hi > prep.lo)), 1)
+    pick = over > 1e-3 * max(ub - lb, 0.0) / n_free
+    if not pick.any():
+        pick = prep.hi > prep.lo
+    j = np.clip(np.sum(bp < x_up[:, None], axis=1), 1, bp.shape[1] - 1)
+    left = np.take_along_axis(bp, (j - 1)[:, None], 1)[:, 0]
+    right = np.take_along_axis(bp, j[:, None], 1)[:, 0]
+    new = np.stack([x_up, x_lo, 0.5 * (left + x_up), 0.5 * (x_up + right)], axis=1)
+    return pc.merge_points(bp, np.where(pick[:, None], new, np.nan))

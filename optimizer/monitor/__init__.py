@@ -1,0 +1,1 @@
+"""The monitor: weekly KPIs, alert rules, control charts, notifications."""

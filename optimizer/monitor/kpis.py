@@ -1,0 +1,274 @@
+"""Weekly KPIs of the monitor: per channel, per campaign, and what the plan expects of them.
+
+Every KPI is a ratio of weekly sums, so a channel's KPI over several weeks or campaigns is the
+ratio of their sums (never a mean of ratios):
+
+========================  ==========================================================
+spend, revenue            the panel's columns
+roas                      revenue / spend
+net_cac                   (spend x (1 + platform fee) + commission x revenue
+                          + return_cost_rate x returns) / new customers
+cost_per_new_customer     spend / new customers
+rpv                       revenue / visitors
+aov                       revenue / orders
+return_rate               returns / revenue
+========================  ==========================================================
+
+A KPI whose panel column is absent, or whose denominator is zero, is NaN (empty in CSV).
+
+Panels with extra key columns (campaign, market) have keys ``channel|campaign``; their rows
+are the *campaign* level and their sums per channel the *channel* level.
+
+The plan's expectation: a plan (``allocation.csv``) gives, per channel, the spend it
+recommends and the incremental revenue, visitors and new customers its curves expect at the
+current and the recommended spend.  The expected week is the panel's mean week over the plan's
+baseline weeks (before the plan started) plus those expected changes; the plan's start is
+``plan_start`` of the rules, or the week after the baseline weeks whose mean spend reproduces
+the plan's current spend.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from roiste.models.panel import Panel
+from roiste.optimizer.monitor.rules import KPIS, MonitorEconomics, MonitorError
+
+__all__ = [
+    "QUANTITIES",
+    "KpiSeries",
+    "PlanView",
+    "attach_plan",
+    "kpi_table",
+    "kpis_from",
+    "load_plan",
+    "recent_kpis",
+    "series_of",
+]
+
+QUANTITIES = ("spend", "revenue", "visitors", "orders", "new_customers", "returns")
+TOTAL = "(all channels)"
+
+
+@dataclass
+class KpiSeries:
+    """One watched series: the weekly sums of a channel (or campaign) and their KPIs."""
+
+    key: str
+    channel: str
+    campaign: str
+    level: str
+    sums: pd.DataFrame
+    kpis: pd.DataFrame
+    expected: pd.DataFrame | None = None  # the plan's expected KPIs per week (NaN before it)
+
+
+@dataclass
+class PlanView:
+    """What a plan directory says about the weeks it covers."""
+
+    path: Path
+    name: str
+    period_weeks: int
+    baseline_weeks: int
+    allocation: pd.DataFrame
+    start: int | None = None  # index of the plan's first week in the panel
+    notes: list[str] = field(default_factory=list)
+
+
+def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
+    """KPIs of weekly (or summed) quantities; columns in :data:`KPIS` order."""
+    s = sums
+    with np.errstate(divide="ignore", invalid="ignore"):
+        def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+            return (a / b.where(b > 0)).astype(float)
+
+        cost = (s["spend"] * (1.0 + econ.platform_fee_rate) + econ.commission_rate * s["revenue"]
+                + econ.return_cost_rate * s["returns"].fillna(0.0))
+        out = pd.DataFrame({
+            "spend": s["spend"],
+            "revenue": s["revenue"],
+            "roas": ratio(s["revenue"], s["spend"]),
+            "net_cac": ratio(cost, s["new_customers"]),
+            "cost_per_new_customer": ratio(s["spend"], s["new_customers"]),
+            "rpv": ratio(s["revenue"], s["visitors"]),
+            "aov": ratio(s["revenue"], s["orders"]),
+            "return_rate": ratio(s["returns"], s["revenue"]),
+        }, index=s.index)
+    return out[list(KPIS)]
+
+
+def _sums(panel: Panel, cols: list[str]) -> pd.DataFrame:
+    assert panel.revenue is not None
+    data: dict[str, Any] = {"spend": panel.spend[cols].sum(axis=1),
+                            "revenue": panel.revenue[cols].sum(axis=1)}
+    for q in QUANTITIES[2:]:
+        data[q] = panel.extras[q][cols].sum(axis=1) if q in panel.extras else np.nan
+    return pd.DataFrame(data, index=panel.weeks)[list(QUANTITIES)].astype(float)
+
+
+def series_of(panel: Panel, econ: MonitorEconomics) -> list[KpiSeries]:
+    """The series a panel holds: campaigns (when keyed), channels, and all channels together."""
+    if panel.layout != "long" or panel.revenue is None:
+        raise MonitorError(f"{panel.source}: the monitor needs a long panel "
+                           "(date, channel, spend, revenue, ...)")
+    out: list[KpiSeries] = []
+    keyed = any("|" in c for c in panel.channels)
+    groups: dict[str, list[str]] = {}
+    for c in panel.channels:
+        groups.setdefault(c.split("|", 1)[0], []).append(c)
+    if keyed:
+        for c in panel.channels:
+            ch, camp = c.split("|", 1) if "|" in c else (c, "")
+            sums = _sums(panel, [c])
+            out.append(KpiSeries(c, ch, camp, "campaign", sums, kpis_from(sums, econ)))
+    for ch, cols in groups.items():
+        sums = _sums(panel, cols)
+        out.append(KpiSeries(ch, ch, "", "channel", sums, kpis_from(sums, econ)))
+    sums = _sums(panel, list(panel.channels))
+    out.append(KpiSeries(TOTAL, TOTAL, "", "total", sums, kpis_from(sums, econ)))
+    return out
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def load_plan(plan_dir: str | Path) -> PlanView:
+    """Read ``allocation.csv`` and ``summary.json`` of a plan directory."""
+    d = Path(plan_dir)
+    alloc_path, summary_path = d / "allocation.csv", d / "summary.json"
+    for p in (alloc_path, summary_path):
+        if not p.is_file():
+            raise MonitorError(f"{d}: not a plan directory ({p.name} is missing)")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        period, base = int(summary["period_weeks"]), int(summary["baseline_weeks"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MonitorError(f"{summary_path}: not a plan summary ({type(exc).__name__}: {exc})") from None
+    try:
+        alloc = pd.read_csv(alloc_path, dtype={"channel": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise MonitorError(f"{alloc_path}: cannot read ({exc})") from None
+    need = ("channel", "current_spend", "recommended_spend", "expected_revenue")
+    missing = [c for c in need if c not in alloc.columns]
+    if missing:
+        raise MonitorError(f"{alloc_path}: column(s) {', '.join(missing)} missing")
+    return PlanView(d, str(summary.get("scenario", d.name)), period, base,
+                    alloc.set_index("channel"))
+
+
+def _find_start(plan: PlanView, panel: Panel, plan_start: str | None, recent: int) -> int:
+    weeks = panel.weeks
+    if plan_start is not None:
+        pos = int(weeks.searchsorted(pd.Timestamp(plan_start)))
+        if pos < plan.baseline_weeks:
+            raise MonitorError(f"plan_start {plan_start}: the panel has fewer than "
+                               f"{plan.baseline_weeks} weeks before it (the plan's baseline weeks)")
+        return pos
+    chans = [c for c in plan.allocation.index if c in panel.channels]
+    cur = plan.allocation.loc[chans, "current_spend"].to_numpy(dtype=float)
+    x = panel.spend[chans].to_numpy()
+    b, p = plan.baseline_weeks, plan.period_weeks
+    csum = np.vstack([np.zeros(len(chans)), np.cumsum(x, axis=0)])
+    for e in range(panel.n_weeks, b - 1, -1):
+        period = (csum[e] - csum[e - b]) / b * p
+        if np.all(np.abs(period - cur) <= 0.006 + 1e-9 * np.abs(cur)):
+            return e
+    e = max(b, panel.n_weeks - recent)
+    plan.notes.append(
+        f"no {b} weeks of the panel reproduce the plan's current spend; the plan is taken to "
+        f"start {weeks[min(e, panel.n_weeks - 1)].date()} (set plan_start in the rules file)")
+    return e
+
+
+def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: MonitorEconomics,
+                plan_start: str | None, recent: int) -> None:
+    """Set ``expected`` on every series the plan covers (weeks from the plan's start)."""
+    missing = [c for c in panel.channels if c not in plan.allocation.index]
+    if missing:
+        raise MonitorError(f"{plan.path / 'allocation.csv'}: no row for channel(s) "
+                           f"{', '.join(missing[:5])} of the panel {panel.source}")
+    start = _find_start(plan, panel, plan_start, recent)
+    plan.start = start
+    a, p, b = plan.allocation, plan.period_weeks, plan.baseline_weeks
+    pre = slice(start - b, start)
+
+    def col(name: str, c: str) -> float:
+        if name not in a.columns:
+            return np.nan
+        v = pd.to_numeric(a[name], errors="coerce").get(c)
+        return float(v) if v is not None and pd.notna(v) else np.nan
+
+    per_key: dict[str, pd.Series] = {}
+    for c in panel.channels:
+        q = _sums(panel, [c]).iloc[pre].mean()
+        rev_now = col("revenue_current", c)
+        d_rev = (col("expected_revenue", c) - rev_now) / p if np.isfinite(rev_now) else 0.0
+        d_nc = (col("new_customers", c) - col("new_customers_current", c)) / p
+        vis_rec = col("expected_revenue", c) / col("rpv", c)
+        vis_cur = rev_now / col("rpv_current", c)
+        d_vis = (vis_rec - vis_cur) / p
+        exp = q.copy()
+        exp["spend"] = col("recommended_spend", c) / p
+        exp["revenue"] = q["revenue"] + d_rev
+        exp["new_customers"] = q["new_customers"] + (d_nc if np.isfinite(d_nc) else 0.0)
+        exp["visitors"] = q["visitors"] + (d_vis if np.isfinite(d_vis) else 0.0)
+        scale = exp["revenue"] / q["revenue"] if q["revenue"] > 0 else 1.0
+        exp["orders"] = q["orders"] * scale
+        exp["returns"] = q["returns"] * scale
+        per_key[c] = exp
+    for s in series:
+        cols = ([s.key] if s.level == "campaign" else panel.channels if s.level == "total"
+                else [c for c in panel.channels if c.split("|", 1)[0] == s.key])
+        total = sum((per_key[c] for c in cols), start=pd.Series(0.0, index=list(QUANTITIES)))
+        exp_kpi = kpis_from(total.to_frame().T, econ).iloc[0]
+        frame = pd.DataFrame(np.nan, index=panel.weeks, columns=list(KPIS))
+        frame.iloc[start:] = exp_kpi.to_numpy()
+        frame[["aov", "return_rate"]] = np.nan  # a plan says nothing of baskets or returns
+        s.expected = frame
+
+
+def recent_kpis(s: KpiSeries, recent: int, econ: MonitorEconomics) -> pd.DataFrame:
+    """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue per week)."""
+    prev = s.sums.rolling(recent, min_periods=recent).sum().shift(1)
+    k = kpis_from(prev, econ)
+    k["spend"] = prev["spend"] / recent
+    k["revenue"] = prev["revenue"] / recent
+    return k
+
+
+def _change(a: pd.Series, b: pd.Series) -> pd.Series:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (a / b.where(b != 0) - 1.0).astype(float)
+
+
+def kpi_table(series: list[KpiSeries], recent: int, econ: MonitorEconomics) -> pd.DataFrame:
+    """The long table of ``kpis.csv``: one row per week and series.
+
+    Besides each KPI: ``<kpi>_recent`` (the KPI over the ``recent`` weeks before that week,
+    as a ratio of sums), ``<kpi>_vs_recent`` (relative change against it), and, with a plan,
+    ``<kpi>_plan`` and ``<kpi>_vs_plan``.
+    """
+    rows = []
+    for s in series:
+        out = pd.DataFrame({"week": pd.DatetimeIndex(s.kpis.index).strftime("%Y-%m-%d"), "key": s.key,
+                            "channel": s.channel, "campaign": s.campaign, "level": s.level},
+                           index=s.kpis.index)
+        rec = recent_kpis(s, recent, econ)
+        for k in KPIS:
+            out[k] = s.kpis[k]
+        for k in KPIS:
+            out[f"{k}_recent"] = rec[k]
+            out[f"{k}_vs_recent"] = _change(s.kpis[k], rec[k])
+        if s.expected is not None:
+            for k in KPIS:
+                out[f"{k}_plan"] = s.expected[k]
+                out[f"{k}_vs_plan"] = _change(s.kpis[k], s.expected[k])
+        rows.append(out)
+    return pd.concat(rows, ignore_index=True)

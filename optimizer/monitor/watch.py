@@ -1,0 +1,454 @@
+"""The weekly monitor: KPIs per channel and campaign, alerts on durable drifts, draft scenarios.
+
+``roiste monitor PANEL --rules RULES [--plan PLAN_DIR] --out DIR`` reads the weekly panel, the
+rules (:mod:`optimizer.monitor_rules`) and optionally a plan directory, and writes
+
+* ``kpis.csv``: one row per week and series (campaign, channel, all channels) with every KPI,
+  its level over the recent weeks, the plan's expectation and the changes against both
+  (:mod:`optimizer.monitor_kpis`);
+* ``alerts.json``: the alerts active in the latest week (rule, channel, KPI, since when, by how
+  much, the draft scenario) and every earlier episode, plus the notification outcomes;
+* ``draft-<n>-<channel>.yml``: for each alert, a scenario (valid for ``roiste validate`` and
+  ``roiste plan``) that moves 10-20 % of the channel's budget toward the channels with the
+  best marginal net margin (the plan's, or the panel's recent ROAS without a plan);
+* ``dashboard.html``: one page, the alerts on top, then the KPI table with sparklines.
+
+The directory is written all or nothing (a temporary sibling renamed into place); an
+existing one is refused unless ``force``.  Notifications (:mod:`optimizer.monitor_notify`)
+go out after the outputs are built and before they are moved into place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from roiste.models.panel import Panel, read_panel
+from roiste.optimizer.monitor.charts import YEAR, Episode, episodes
+from roiste.optimizer.monitor.kpis import (
+    KpiSeries,
+    PlanView,
+    attach_plan,
+    kpi_table,
+    load_plan,
+    series_of,
+)
+from roiste.optimizer.monitor.notify import Delivery, deliver
+from roiste.optimizer.monitor.rules import KPIS, MonitorError, Rule, Rules, load_rules
+
+__all__ = ["MONITOR_FILES", "MonitorResult", "evaluate", "run_monitor", "write_draft"]
+
+MONITOR_FILES = ("dashboard.html", "kpis.csv", "alerts.json")
+
+
+@dataclass
+class MonitorResult:
+    """What a monitor run found and wrote."""
+
+    name: str
+    panel: Panel
+    series: list[KpiSeries]
+    alerts: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    table: pd.DataFrame
+    plan: PlanView | None = None
+    notes: list[str] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    out: Path | None = None
+    recent_weeks: int = 4
+
+    def headline(self) -> str:
+        """One line: weeks, series watched, alerts active."""
+        last = self.panel.weeks[-1].date()
+        n = len(self.alerts)
+        what = "no alert" if n == 0 else f"{n} alert{'s' if n > 1 else ''}: " + "; ".join(
+            f"{a['channel']} {a['kpi']} {a['summary_change']} since {a['since']}"
+            for a in self.alerts[:3]) + (" ..." if n > 3 else "")
+        return f"{self.name}: week of {last}, {len(self.series)} series, {what}"
+
+    @property
+    def failed_deliveries(self) -> list[Delivery]:
+        return [d for d in self.deliveries if d.status == "failed"]
+
+
+def _select(rule: Rule, idx: int, series: list[KpiSeries], notes: list[str],
+            label: str) -> list[KpiSeries]:
+    levels = {"channel": ("channel",), "campaign": ("campaign",), "both": ("channel", "campaign")}
+    pool = [s for s in series if s.level in levels[rule.level]]
+    if rule.level != "channel" and not any(s.level == "campaign" for s in series):
+        notes.append(f"rule '{rule.name}': the panel has no campaign key column; "
+                     "channel totals are watched")
+        pool = [s for s in series if s.level == "channel"]
+    chosen: list[KpiSeries] = []
+    for j, pattern in enumerate(rule.channels):
+        hits = [s for s in pool
+                if fnmatch.fnmatchcase(s.key, pattern) or fnmatch.fnmatchcase(s.channel, pattern)]
+        if not hits and not any(ch in pattern for ch in "*?["):
+            known = sorted({s.key for s in pool})
+            close = difflib.get_close_matches(pattern, known, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else " The panel has: " + ", ".join(known[:12])
+            raise MonitorError(f"{label}: channel {pattern!r} is not in the panel "
+                               f"(at rules -> {idx} -> channels -> {j}).{hint}")
+        if not hits:
+            notes.append(f"rule '{rule.name}': no channel matches {pattern!r}")
+        chosen += [s for s in hits if s not in chosen]
+    return chosen
+
+
+def _alert_id(rule: str, key: str, kpi: str, since: str) -> str:
+    return hashlib.sha256(f"{rule}\x1f{key}\x1f{kpi}\x1f{since}".encode()).hexdigest()[:16]
+
+
+def _reference(rule: Rule, s: KpiSeries, ep: Episode) -> float:
+    th = rule.threshold
+    if th.relative_to == "absolute":
+        return th.value
+    if th.relative_to == "plan":
+        assert s.expected is not None
+        return float(s.expected[rule.kpi].iloc[ep.since])
+    lo = max(0, ep.since - th.baseline_weeks)
+    window = s.kpis[rule.kpi].iloc[lo:ep.since]
+    window = window[np.isfinite(window)]
+    return float(window.mean()) if len(window) else float("nan")
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{100 * x:+.1f} %"
+
+
+def _seasonal_change(values: np.ndarray, ep: Episode, baseline_weeks: int) -> float:
+    """Change of the log KPI against the same weeks a year before, over the spell, net of that
+    change over the baseline weeks before it (what a year-over-year rule measures)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.where(values > 0, values, np.nan))
+    d = np.full(len(y), np.nan)
+    d[YEAR:] = y[YEAR:] - y[:-YEAR]
+    spell, base = d[ep.since:ep.until + 1], d[max(0, ep.since - baseline_weeks):ep.since]
+    if not (np.isfinite(spell).any() and np.isfinite(base).any()):
+        return float("nan")
+    return float(np.expm1(np.nanmean(spell) - np.nanmean(base)))
+
+
+def _record(rule: Rule, s: KpiSeries, ep: Episode, weeks: pd.DatetimeIndex) -> dict[str, Any]:
+    values = s.kpis[rule.kpi].to_numpy()
+    spell = values[ep.since:ep.until + 1]
+    spell = spell[np.isfinite(spell)]
+    level = float(spell.mean()) if len(spell) else float("nan")
+    seasonal = rule.threshold.level_for(len(values)) == "year_over_year"
+    if seasonal:
+        change = _seasonal_change(values, ep, rule.threshold.baseline_weeks)
+        ref = level / (1.0 + change) if np.isfinite(change) and change != -1 else float("nan")
+    else:
+        ref = _reference(rule, s, ep)
+        change = level / ref - 1.0 if np.isfinite(ref) and ref != 0 else float("nan")
+    since, fired = weeks[ep.since].strftime("%Y-%m-%d"), weeks[ep.fired].strftime("%Y-%m-%d")
+    what = {"recent": "its level before", "plan": "the plan's expectation",
+            "absolute": "the threshold"}[rule.threshold.relative_to]
+    if seasonal:
+        what = "its level before, adjusted for the season (same weeks a year earlier)"
+    n = ep.until - ep.since + 1
+    message = (f"{s.key}: {rule.kpi} {_num(level)} over {n} week(s) since {since}, "
+               f"{_pct(change)} against {what} ({_num(ref)}); rule '{rule.name}' "
+               f"({rule.durability.describe()}) fired in the week of {fired}")
+    return {
+        "id": _alert_id(rule.name, s.key, rule.kpi, since),
+        "rule": rule.name,
+        "kpi": rule.kpi,
+        "kpi_label": KPIS[rule.kpi],
+        "channel": s.key,
+        "level": s.level,
+        "direction": rule.threshold.direction,
+        "relative_to": rule.threshold.relative_to,
+        "seasonal": seasonal,
+        "durability": rule.durability.describe(),
+        "since": since,
+        "fired": fired,
+        "until": weeks[ep.until].strftime("%Y-%m-%d"),
+        "ongoing": ep.ongoing,
+        "weeks": n,
+        "value": _round(level),
+        "latest": _round(float(values[ep.until])),
+        "reference": _round(ref),
+        "change": _round(change),
+        "summary_change": _pct(change),
+        "message": message,
+    }
+
+
+def _num(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.4g}"
+
+
+def _round(x: float) -> float | None:
+    return float(f"{x:.6g}") if np.isfinite(x) else None
+
+
+def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
+             progress: bool = False) -> MonitorResult:
+    """KPIs, episodes and active alerts of a panel under the rules (no files written)."""
+    label = str(rules.source) if rules.source is not None else "rules"
+    notes: list[str] = []
+    series = series_of(panel, rules.economics)
+    if plan is not None:
+        attach_plan(series, plan, panel, rules.economics, rules.plan_start, rules.recent_weeks)
+        notes += plan.notes
+    alerts: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for i, rule in enumerate(tqdm(rules.rules, desc="rules", disable=not progress)):
+        if rule.threshold.relative_to == "plan" and plan is None:
+            raise MonitorError(f"{label}: rule '{rule.name}' is relative to the plan; pass "
+                               f"--plan PLAN_DIR (at rules -> {i} -> threshold -> relative_to)")
+        for s in _select(rule, i, series, notes, label):
+            line = None if s.expected is None else s.expected[rule.kpi].to_numpy()
+            for ep in episodes(s.kpis[rule.kpi].to_numpy(), rule.threshold, rule.durability,
+                               line):
+                rec = _record(rule, s, ep, panel.weeks)
+                (alerts if ep.ongoing else history).append(rec)
+    return MonitorResult(rules.name, panel, series, alerts, history,
+                         kpi_table(series, rules.recent_weeks, rules.economics), plan, notes,
+                         recent_weeks=rules.recent_weeks)
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def _scores(panel: Panel, plan: PlanView | None, weeks: int) -> tuple[dict[str, float], str]:
+    if plan is not None:
+        a = plan.allocation
+        for col, what in (("marginal_net_margin_current", "the plan's marginal net margin"),
+                          ("marginal_roas_current", "the plan's marginal ROAS"),
+                          ("marginal_roas", "the plan's marginal ROAS")):
+            if col in a.columns:
+                v = pd.to_numeric(a[col], errors="coerce")
+                return {c: float(v[c]) for c in panel.channels if c in a.index}, what
+    assert panel.revenue is not None
+    tail = panel.tail(min(weeks, panel.n_weeks))
+    assert tail.revenue is not None
+    sp, rv = tail.spend.sum(axis=0), tail.revenue.sum(axis=0)
+    roas = {c: float(rv[c] / sp[c]) if sp[c] > 0 else float("-inf") for c in panel.channels}
+    return roas, (f"the panel's ROAS over the last {weeks} weeks (no plan given, so no "
+                  "marginal net margin)")
+
+
+def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
+                plan: PlanView | None, panel_path: Path,
+                avoid: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Write the draft scenario of one alert; returns what it moves (for the alert record).
+
+    Channels in ``avoid`` (those with alerts of their own) receive budget only when no other
+    channel can.
+    """
+    from roiste.optimizer.scenario.schema import load_scenario
+
+    d = rules.draft
+    base: dict[str, Any] = {}
+    if d.scenario is not None:
+        sc = load_scenario(rules.resolve(d.scenario))
+        keep = ("period_weeks", "baseline_weeks", "objective", "tolerance", "solver", "seed")
+        base = {k: getattr(sc, k) for k in keep}
+        base["economics"] = sc.economics.model_dump(exclude_none=True)
+        base["channel_economics"] = {c: spec.overrides() for c, spec in sc.channels.items()
+                                     if spec.overrides()}
+    period = base.get("period_weeks") or (plan.period_weeks if plan else d.period_weeks)
+    bweeks = base.get("baseline_weeks") or (plan.baseline_weeks if plan else d.baseline_weeks)
+    bweeks = min(bweeks, panel.n_weeks)
+    current = {str(c): float(v) * period for c, v in panel.recent_spend(bweeks).items()}
+    group = [c for c in panel.channels
+             if c == alert["channel"] or c.split("|", 1)[0] == alert["channel"]
+             or alert["channel"] == "(all channels)"]
+    moved = sum(current[c] for c in group) * d.move
+    scores, basis = _scores(panel, plan, bweeks)
+    ranked = sorted((c for c in panel.channels if c not in group and current[c] > 0),
+                    key=lambda c: (c in avoid or c.split("|", 1)[0] in avoid,
+                                   -scores.get(c, float("-inf")), c))
+    recipients: list[str] = []
+    for c in ranked:
+        if len(recipients) >= d.recipients and d.move * sum(current[r] for r in recipients) >= moved:
+            break
+        recipients.append(c)
+    capacity = d.move * sum(current[r] for r in recipients)
+    channels: dict[str, dict[str, Any]] = {}
+    for c in panel.channels:
+        spec: dict[str, Any] = dict(base.get("channel_economics", {}).get(c, {}))
+        if c in group:
+            if current[c] > 0:
+                spec["max"] = current[c] * (1.0 - d.move) * (1.0 + 1e-9)
+            else:
+                spec["locked"] = True
+        elif c in recipients:
+            spec["min"] = current[c] * (1.0 - 1e-9)
+        else:
+            spec["locked"] = True
+        channels[c] = spec
+    doc: dict[str, Any] = {
+        "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
+        "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
+        "period_weeks": int(period),
+        "baseline_weeks": int(bweeks),
+        "step": d.move,
+    }
+    if plan is not None and (plan.path / "curves.json").is_file():
+        doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
+    if capacity < moved * (1 - 1e-9):
+        doc["allow_underspend"] = True
+    for k in ("objective", "tolerance", "solver", "seed"):
+        if k in base:
+            doc[k] = base[k]
+    if base.get("economics", {}).get("gross_margin") is not None:
+        doc["economics"] = base["economics"]
+    else:
+        doc["objective"] = "revenue"
+    doc["channels"] = channels
+    head = [
+        f"# Draft scenario written by 'roiste monitor' for alert {alert['id']}:",
+        f"# {alert['message']}",
+        f"# Moves {100 * d.move:g} % of {alert['channel']}'s budget ({moved:,.2f} per "
+        f"{period}-week period) toward {', '.join(recipients) or 'no channel'},",
+        f"# ranked by {basis}.",
+        "# Other channels are locked; review, then run: roiste plan THIS_FILE --out DIR",
+    ]
+    if "economics" not in doc:
+        head.append("# No gross margin known (set draft: scenario in the rules): objective "
+                    "revenue; add economics for net margin.")
+    if doc.get("allow_underspend"):
+        head.append("# The recipients cannot absorb all of it in one bounded step: the rest "
+                    "stays unspent (allow_underspend).")
+    text = "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return {"moved": round(moved, 2), "recipients": recipients, "basis": basis}
+
+
+def _slug(s: str) -> str:
+    out = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in s.lower())
+    return out.strip("-")[:40] or "channel"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _check_out(out: Path, force: bool) -> None:
+    from roiste.optimizer.report.output import check_output_dir
+
+    check_output_dir(out, force, MONITOR_FILES, prefixes=("draft-",))
+
+
+def run_monitor(
+    panel_path: str | os.PathLike[str],
+    rules_path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    plan_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    notify: bool = True,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MonitorResult:
+    """The whole ``roiste monitor`` run; see the module docstring.
+
+    Parameters
+    ----------
+    panel_path, rules_path : path
+        The weekly panel (long layout) and the rules file.
+    out : path
+        Output directory (refused when it exists, unless ``force``).
+    plan_dir : path, optional
+        A ``roiste plan`` output directory.
+    force : bool, default False
+        Replace an existing output directory of the monitor.
+    notify : bool, default True
+        Send the notifications configured in the rules.
+    progress : bool, default True
+        Progress bar over the rules.
+    sleep : callable
+        Waits between delivery attempts.
+    """
+    from roiste.optimizer.report.dashboard import render_dashboard
+    from roiste.optimizer.report.output import publish_dir, sibling_dir
+    from roiste.optimizer.scenario.schema import validate_scenario_file
+
+    out = Path(os.path.abspath(out))
+    _check_out(out, force)
+    rules = load_rules(rules_path)
+    panel = read_panel(panel_path, min_weeks=1)
+    plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
+    result = evaluate(panel, rules, plan, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = sibling_dir(out, "tmp")
+    try:
+        alerted = frozenset(a["channel"] for a in result.alerts)
+        for i, alert in enumerate(result.alerts, start=1):
+            name = f"draft-{i:02d}-{_slug(alert['channel'])}.yml"
+            alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan, Path(panel_path),
+                                         avoid=alerted)
+            alert["draft_scenario"] = name
+            validate_scenario_file(tmp / name)
+        if notify and rules.notify is not None and result.alerts:
+            n = rules.notify
+            cafile = rules.resolve(n.email.cafile) if n.email and n.email.cafile else None
+            result.deliveries = deliver(result.alerts, n, rules.resolve(n.state),
+                                        title=rules.name, cafile=cafile, sleep=sleep)
+        table = result.table
+        (tmp / "kpis.csv").write_text(table.to_csv(index=False, float_format="%.6g",
+                                                   lineterminator="\n"), encoding="utf-8")
+        (tmp / "alerts.json").write_text(_json(_alerts_doc(result)), encoding="utf-8")
+        (tmp / "dashboard.html").write_text(render_dashboard(result), encoding="utf-8")
+        publish_dir(tmp, out, lambda: _check_out(out, force))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result.out = out
+    return result
+
+
+def _alerts_doc(result: MonitorResult) -> dict[str, Any]:
+    p = result.panel
+    return {
+        "name": result.name,
+        "panel": {"source": p.source, "sha256": p.sha256, "first_week": str(p.weeks[0].date()),
+                  "last_week": str(p.weeks[-1].date()), "channels": len(p.channels)},
+        "plan": None if result.plan is None else {
+            "name": result.plan.name,
+            "start": None if result.plan.start is None or result.plan.start >= p.n_weeks
+            else str(p.weeks[result.plan.start].date())},
+        "alerts": result.alerts,
+        "history": result.history,
+        "notes": result.notes,
+        "notifications": [d.to_dict() for d in result.deliveries],
+    }
+
+
+def latest_rows(result: MonitorResult) -> list[dict[str, Any]]:
+    """Per series: the latest week's KPIs and changes (from ``kpis.csv``) and their history."""
+    last = result.panel.weeks[-1].strftime("%Y-%m-%d")
+    table = result.table[result.table["week"] == last].set_index("key")
+    rows = []
+    for s in result.series:
+        rec: dict[str, Any] = {str(c): v for c, v in table.loc[s.key].items()}
+        row: dict[str, Any] = {"key": s.key, "level": s.level}
+        for k in KPIS:
+            row[k] = float(rec[k])
+            row[f"{k}_vs_recent"] = float(rec[f"{k}_vs_recent"])
+            row[f"{k}_vs_plan"] = float(rec.get(f"{k}_vs_plan", np.nan))
+            row[f"{k}_history"] = s.kpis[k].to_numpy()
+        rows.append(row)
+    return rows

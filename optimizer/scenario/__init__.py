@@ -1,0 +1,1 @@
+"""Scenario files: the pydantic schema, loading, checks against the data, messages."""

@@ -1,0 +1,147 @@
+"""The money and customer sections of a scenario: economics, per-channel overrides, customers.
+
+A private part of :mod:`optimizer.scenario` (which re-exports every name): the ``economics``
+keys with their documentation and bounds, the per-channel overrides, and the ``customers``
+section that names the tagged orders behind ``new_customer_value: from_cohorts``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from roiste.optimizer.scenario.errors import LocatedValueError
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+_ECONOMICS_DOC = {
+    "gross_margin": (
+        "Share of net revenue left after the cost of goods, in (0, 1]. 0.45 keeps 45 of every "
+        "100 of revenue. Required for objective net_margin."
+    ),
+    "return_rate": "Share of revenue refunded through returns, in [0, 1].",
+    "cost_per_order": "Logistics and handling cost of one order, in the data's currency.",
+    "platform_fee_rate": (
+        "Fee on media spend paid to platforms or agencies, in [0, 1]: spending 100 costs "
+        "100 x (1 + rate)."
+    ),
+    "commission_rate": "Commission on the channel's revenue (affiliates, marketplaces), in [0, 1].",
+    "new_customer_value": (
+        "Future margin credited for each new customer the channel brings, in the data's "
+        "currency, or from_cohorts: the lifetime margin after the first order, from the "
+        "cohorts of the channel's customers in the tagged orders file named by customers."
+    ),
+    "existing_incrementality": (
+        "Share of existing customers' revenue counted as caused by the ads, in [0, 1]; "
+        "new customers' revenue always counts fully."
+    ),
+}
+_ECONOMICS_BOUNDS: dict[str, dict[str, float]] = {
+    "gross_margin": {"gt": 0.0, "le": 1.0},
+    "return_rate": {"ge": 0.0, "le": 1.0},
+    "cost_per_order": {"ge": 0.0},
+    "platform_fee_rate": {"ge": 0.0, "le": 1.0},
+    "commission_rate": {"ge": 0.0, "le": 1.0},
+    "new_customer_value": {"ge": 0.0},
+    "existing_incrementality": {"ge": 0.0, "le": 1.0},
+}
+ECONOMICS_KEYS = tuple(_ECONOMICS_DOC)
+
+
+FROM_COHORTS = "from_cohorts"
+
+
+def _econ(key: str, default: float | None, override: bool = False) -> Any:
+    doc = _ECONOMICS_DOC[key]
+    if override:
+        doc = f"Override for this channel. {doc}"
+    bounds: dict[str, Any] = dict(_ECONOMICS_BOUNDS[key])
+    if key == "new_customer_value":  # bounds sit on the number of the union (see the type)
+        bounds = {}
+    return Field(default=default, description=doc, **bounds)
+
+
+def _customer_value(v: Any) -> Any:
+    """A number >= 0 or ``from_cohorts``, with one message for anything else."""
+    if v is None or v == FROM_COHORTS:
+        return v
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0:
+        raise ValueError(
+            f"new_customer_value must be a number >= 0 or {FROM_COHORTS}, got {v!r}"
+        )
+    return float(v)
+
+
+CustomerValue = Annotated[
+    Union[Annotated[float, Field(ge=0.0)], Literal["from_cohorts"]],  # noqa: UP007
+    BeforeValidator(_customer_value),
+]
+
+
+class Economics(BaseModel):
+    """What a unit of revenue is worth: margin, returns, costs, fees and customer value.
+
+    Every key has a neutral default (rates 0, costs 0, ``existing_incrementality`` 1) except
+    ``gross_margin``, which the net-margin objective needs.
+    """
+
+    model_config = _CONFIG
+
+    gross_margin: float | None = _econ("gross_margin", None)
+    return_rate: float = _econ("return_rate", 0.0)
+    cost_per_order: float = _econ("cost_per_order", 0.0)
+    platform_fee_rate: float = _econ("platform_fee_rate", 0.0)
+    commission_rate: float = _econ("commission_rate", 0.0)
+    new_customer_value: CustomerValue = _econ("new_customer_value", 0.0)
+    existing_incrementality: float = _econ("existing_incrementality", 1.0)
+
+
+class ChannelSpec(BaseModel):
+    """Per-channel overrides: lock, period spend limits, and any economics key."""
+
+    model_config = _CONFIG
+
+    locked: bool = Field(default=False, description="Keep the channel at its current spend.")
+    min: float | None = Field(
+        default=None, ge=0.0, description="Least spend over the whole period (not per week)."
+    )
+    max: float | None = Field(
+        default=None, ge=0.0, description="Most spend over the whole period (not per week)."
+    )
+    gross_margin: float | None = _econ("gross_margin", None, override=True)
+    return_rate: float | None = _econ("return_rate", None, override=True)
+    cost_per_order: float | None = _econ("cost_per_order", None, override=True)
+    platform_fee_rate: float | None = _econ("platform_fee_rate", None, override=True)
+    commission_rate: float | None = _econ("commission_rate", None, override=True)
+    new_customer_value: CustomerValue | None = _econ("new_customer_value", None, override=True)
+    existing_incrementality: float | None = _econ("existing_incrementality", None, override=True)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> ChannelSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise LocatedValueError(f"min {self.min:,.10g} is above max {self.max:,.10g}", "min")
+        return self
+
+    def overrides(self) -> dict[str, float]:
+        """The economics keys this channel sets, as a dict."""
+        return {k: getattr(self, k) for k in ECONOMICS_KEYS if getattr(self, k) is not None}
+
+
+class Customers(BaseModel):
+    """New versus existing customers: the tagged orders that value a new customer."""
+
+    model_config = _CONFIG
+
+    orders: Path = Field(
+        description="Tagged orders (CSV or Parquet from `roiste customers tag`), relative to "
+        "this file: "
+        "order_id, timestamp, value, channel, customer_key, customer_type."
+    )
+    horizon_months: int = Field(
+        default=24, ge=1, description="Months after acquisition counted in a customer's value."
+    )
+    monthly_discount: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Discount rate per month of future margin."
+    )

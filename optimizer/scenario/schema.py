@@ -1,0 +1,609 @@
+"""Scenario files: the plan request that finance reviews, as a frozen pydantic model.
+
+A scenario is a YAML file (read with a safe loader: plain YAML, no Python objects) that names
+the weekly panel, the planning period, the budget, the step rule, the economics that turn
+revenue into net margin, per-channel overrides and extra constraints.  Paths are relative to
+the scenario file.  Every problem becomes a :class:`~models.errors.ScenarioError` in one line,
+``<file>: <message> (at channels -> tv -> max)``.
+
+Three levels, as usual: :func:`load_scenario` reads and checks the file on its own,
+:func:`check_against_data` adds the checks that need the panel (channel names, budget against
+minimums, reachability in bounded steps, share constraints), and :func:`validate_scenario_file`
+does both for ``roiste validate``.  :func:`json_schema` describes the file for editors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from roiste.models.errors import ScenarioError
+from roiste.optimizer.scenario.checks import check_against_data, check_weeks
+from roiste.optimizer.scenario.economics import (
+    ECONOMICS_KEYS,
+    FROM_COHORTS,
+    ChannelSpec,
+    Customers,
+    Economics,
+)
+from roiste.optimizer.scenario.errors import LocatedValueError, explain, read_yaml
+
+__all__ = [
+    "ECONOMICS_KEYS",
+    "ChannelSpec",
+    "CostPerNewCustomerConstraint",
+    "Customers",
+    "Economics",
+    "ExistingRoasConstraint",
+    "RoasConstraint",
+    "Scenario",
+    "ShareConstraint",
+    "check_against_data",
+    "json_schema",
+    "load_scenario",
+    "validate_scenario_file",
+]
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _unique(values: list[str] | None, what: str) -> list[str] | None:
+    if values is not None:
+        seen: set[str] = set()
+        for v in values:
+            if v in seen:
+                raise ValueError(f"{what} {v!r} is listed twice")
+            seen.add(v)
+    return values
+
+
+ChannelList = Annotated[list[str], Field(min_length=1)]
+
+
+class _ConstraintBase(BaseModel):
+    """What every constraint shares: an optional name, and channels named once each."""
+
+    model_config = _CONFIG
+
+    @field_validator("channels", check_fields=False)
+    @classmethod
+    def _channels_once(cls, v: list[str] | None) -> list[str] | None:
+        return _unique(v, "channel")
+
+
+def _name_field() -> Any:
+    return Field(
+        default=None, min_length=1, description="Name shown in reports and infeasibility messages."
+    )
+
+
+class ShareConstraint(_ConstraintBase):
+    """Spend on a group of channels as a share of total spend: at most and/or at least."""
+
+    model_config = ConfigDict(
+        **_CONFIG,
+        json_schema_extra={"anyOf": [{"required": ["max_share"]}, {"required": ["min_share"]}]},
+    )
+
+    channels: ChannelList = Field(description="The channels whose spend is summed.")
+    max_share: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Their spend is at most this share of all spend."
+    )
+    min_share: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Their spend is at least this share of all spend."
+    )
+    name: str | None = _name_field()
+
+    @model_validator(mode="after")
+    def _a_bound_and_in_order(self) -> ShareConstraint:
+        if self.max_share is None and self.min_share is None:
+            raise ValueError("a share constraint needs max_share, min_share or both")
+        if self.max_share is not None and self.min_share is not None:
+            if self.min_share > self.max_share:
+                raise ValueError(
+                    f"min_share {self.min_share:g} is above max_share {self.max_share:g}"
+                )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``"share"``."""
+        return "share"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``social_meta + social_tiktok at most 40 % of total spend``."""
+        group = " + ".join(self.channels)
+        parts = []
+        if self.min_share is not None:
+            parts.append(f"at least {100 * self.min_share:g} %")
+        if self.max_share is not None:
+            parts.append(f"at most {100 * self.max_share:g} %")
+        return f"{group} {' and '.join(parts)} of total spend"
+
+
+class RoasConstraint(_ConstraintBase):
+    """Blended return on ad spend: revenue of the channels >= target_roas x their spend."""
+
+    model_config = _CONFIG
+
+    target_roas: float = Field(
+        gt=0.0, description="Least revenue per unit of spend, e.g. 3 = 300 of revenue per 100."
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"roas"``."""
+        return "roas"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``revenue of all channels at least 3 x their spend``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"revenue of {group} at least {self.target_roas:g} x their spend"
+
+
+class CostPerNewCustomerConstraint(_ConstraintBase):
+    """Spend per new customer: spend of the channels <= target x new customers they bring."""
+
+    model_config = _CONFIG
+
+    max_cost_per_new_customer: float = Field(
+        gt=0.0, description="Most spend per new customer, in the data's currency."
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"cost_per_new_customer"``."""
+        return "cost_per_new_customer"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``spend of all channels at most 45 per new customer``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"spend of {group} at most {self.max_cost_per_new_customer:,.10g} per new customer"
+
+
+class ExistingRoasConstraint(_ConstraintBase):
+    """ROAS on existing customers: their revenue >= target x spend of the channels.
+
+    Existing-customer revenue is the channels' revenue times ``1 - new_customer_revenue_share``
+    (a ratio of the panel), so the panel needs a ``new_customer_revenue`` column.
+    """
+
+    model_config = _CONFIG
+
+    target_roas_existing: float = Field(
+        gt=0.0,
+        description="Least existing-customer revenue per unit of spend, e.g. 2 = 200 of "
+        "revenue from returning customers per 100 spent.",
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"roas_existing"``."""
+        return "roas_existing"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``existing-customer revenue of all channels at least 2 x ...``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return (
+            f"existing-customer revenue of {group} at least {self.target_roas_existing:g} x "
+            "their spend"
+        )
+
+
+_CONSTRAINT_KINDS: dict[str, type[BaseModel]] = {
+    "target_roas": RoasConstraint,
+    "target_roas_existing": ExistingRoasConstraint,
+    "max_cost_per_new_customer": CostPerNewCustomerConstraint,
+    "max_share": ShareConstraint,
+    "min_share": ShareConstraint,
+}
+
+
+def _constraint_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        for key, model in _CONSTRAINT_KINDS.items():
+            if key in value:
+                return model.__name__
+    return None
+
+
+Constraint = Annotated[
+    Union[  # noqa: UP007 (tagged members need the Union spelling)
+        Annotated[ShareConstraint, Tag("ShareConstraint")],
+        Annotated[RoasConstraint, Tag("RoasConstraint")],
+        Annotated[CostPerNewCustomerConstraint, Tag("CostPerNewCustomerConstraint")],
+        Annotated[ExistingRoasConstraint, Tag("ExistingRoasConstraint")],
+    ],
+    Discriminator(
+        _constraint_kind,
+        custom_error_type="constraint_kind",
+        custom_error_message=(
+            "a constraint needs one of max_share / min_share (with channels), target_roas, "
+            "target_roas_existing or max_cost_per_new_customer"
+        ),
+    ),
+]
+
+# Field declaration order matters: a field validator sees the fields declared before it.
+
+
+class Scenario(BaseModel):
+    """A scenario file: what to plan, with which data, budget, step rule and economics."""
+
+    model_config = ConfigDict(**_CONFIG, title="roiste scenario")
+
+    name: str = Field(min_length=1, description="Name of the plan, shown in every report.")
+    data: Path = Field(description="The weekly panel (CSV or Parquet), relative to this file.")
+    layout: Literal["long", "wide"] = Field(
+        default="long",
+        description="long: one row per (date, channel); wide: one row per week, one spend "
+        "column per channel (marketing-mix layout).",
+    )
+    target: str | None = Field(
+        default=None, validate_default=True, description="Wide layout only: the target column."
+    )
+    spend: list[str] | None = Field(
+        default=None,
+        validate_default=True,
+        description="Wide layout only: one spend column per channel.",
+    )
+    controls: list[str] | None = Field(
+        default=None,
+        description="Wide layout only, optional: control columns (prices, events, ...).",
+    )
+    curves: Path | None = Field(
+        default=None,
+        description="A fitted curves JSON (from `roiste fit`), relative to the scenario file; "
+        "if omitted, curves are fitted from the data.",
+    )
+    period_weeks: int = Field(default=4, ge=1, description="Weeks in the planning period.")
+    baseline_weeks: int = Field(
+        default=8,
+        ge=1,
+        description="Current spend = mean weekly spend of the last N weeks x period_weeks.",
+    )
+    budget: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Total spend for the whole period; omit to keep the current total.",
+    )
+    allow_underspend: bool = Field(
+        default=False,
+        description="Treat the budget as a cap (spend at most) instead of an exact total.",
+    )
+    allow_large_step: bool = Field(
+        default=False, description="Allow a step outside 0.10 .. 0.20 (any value in (0, 1])."
+    )
+    step: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="Largest relative move of a channel per step: 0.15 = at most 15 % up or "
+        "down. Within 0.10 .. 0.20 unless allow_large_step is true.",
+    )
+    steps: int = Field(
+        default=1, ge=1, description="Number of successive bounded steps (a glide path of plans)."
+    )
+    objective: Literal["net_margin", "revenue"] = Field(
+        default="net_margin", description="What the plan maximises."
+    )
+    tolerance: float = Field(
+        default=1e-4,
+        gt=0.0,
+        le=0.01,
+        description="Certified optimality gap the plan must reach (relative; 1e-4 = 0.01 %).",
+    )
+    solver: Literal["CBC", "HiGHS"] = Field(default="CBC", description="Solver used through PuLP.")
+    seed: int = Field(default=0, description="Random seed: same inputs and seed, same plan.")
+    bootstrap: int = Field(
+        default=0,
+        ge=0,
+        description="Bootstrap draws when fitting curves (0: none), for uncertainty bands.",
+    )
+    holdout_weeks: int = Field(
+        default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
+    )
+    customers: Customers | None = Field(
+        default=None,
+        description="Tagged orders for new_customer_value: from_cohorts (lifetime value per "
+        "acquisition channel).",
+    )
+    economics: Economics = Field(
+        default_factory=Economics,
+        validate_default=True,
+        description="Economics of every channel (see each key).",
+    )
+    channels: dict[str, ChannelSpec] = Field(
+        default_factory=dict,
+        description="Per-channel overrides by channel name: locked, min, max, economics keys.",
+    )
+    constraints: list[Constraint] = Field(
+        default_factory=list,
+        description="Extra linear constraints: share of spend, blended ROAS, ROAS on "
+        "existing customers, cost per new customer.",
+    )
+
+    _source: Path | None = PrivateAttr(default=None)
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("target")
+    @classmethod
+    def _target_for_wide(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _wide_only(v, info, "target", "the target column")
+
+    @field_validator("spend")
+    @classmethod
+    def _spend_for_wide(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        v = _wide_only(v, info, "spend", "a list of spend columns, one per channel")
+        if v is not None and not v:
+            raise ValueError("layout: wide needs at least one spend column")
+        if v is not None and info.data.get("target") in v:
+            raise ValueError(f"the target column {info.data['target']!r} is also a spend column")
+        return _unique(v, "spend column")
+
+    @field_validator("controls")
+    @classmethod
+    def _controls_for_wide(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if v is not None and info.data.get("layout") == "long":
+            raise ValueError("controls is only for layout: wide")
+        for c in v or []:
+            if c in (info.data.get("spend") or []) or c == info.data.get("target"):
+                raise ValueError(f"control column {c!r} is also the target or a spend column")
+        return _unique(v, "control column")
+
+    @field_validator("step")
+    @classmethod
+    def _step_in_band(cls, v: float, info: ValidationInfo) -> float:
+        if not info.data.get("allow_large_step", False) and not 0.10 <= v <= 0.20:
+            raise ValueError(
+                f"step {v:g} is outside 0.10 .. 0.20 (a channel moves at most 10-20 % per "
+                "step); set allow_large_step: true to allow any step in (0, 1]"
+            )
+        return v
+
+    @field_validator("economics")
+    @classmethod
+    def _margin_for_net_margin(cls, v: Economics, info: ValidationInfo) -> Economics:
+        if info.data.get("objective", "net_margin") == "net_margin" and v.gross_margin is None:
+            raise LocatedValueError(
+                "objective net_margin needs economics: gross_margin (the share of revenue left "
+                "after cost of goods); set it, or use objective: revenue",
+                "gross_margin",
+            )
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _unique_names(cls, v: list[Any]) -> list[Any]:
+        _unique([c.name for c in v if c.name is not None], "constraint name")
+        return v
+
+    @model_validator(mode="after")
+    def _cohorts_need_orders(self) -> Scenario:
+        if self.customers is None:
+            places: list[tuple[str, ...]] = (
+                [("economics",)] if self.economics.new_customer_value == FROM_COHORTS else []
+            )
+            places += [
+                ("channels", c) for c, spec in self.channels.items()
+                if spec.new_customer_value == FROM_COHORTS
+            ]
+            if places:
+                raise LocatedValueError(
+                    "new_customer_value: from_cohorts needs customers: orders (the tagged "
+                    "orders file whose cohorts value a new customer)",
+                    *places[0], "new_customer_value",
+                )
+        return self
+
+    def uses_cohorts(self) -> bool:
+        """Does any channel take its new-customer value from the cohorts?"""
+        return self.economics.new_customer_value == FROM_COHORTS or any(
+            s.new_customer_value == FROM_COHORTS for s in self.channels.values()
+        )
+
+    @property
+    def source(self) -> Path | None:
+        """The scenario file this was loaded from (as given), or None."""
+        return self._source
+
+    def written(self, key: str) -> str:
+        """A path key (``data``, ``curves``, ``customers.orders``) as written, for messages."""
+        if key in self._written:
+            return self._written[key]
+        if key == "customers.orders":
+            return str(self.customers.orders) if self.customers is not None else ""
+        return str(getattr(self, key))
+
+    def channel(self, name: str) -> ChannelSpec:
+        """The overrides of a channel (an empty spec when it has none)."""
+        return self.channels.get(name) or ChannelSpec()
+
+    def economics_for(self, channel: str) -> Economics:
+        """The economics of one channel: the scenario's, updated by the channel's overrides."""
+        merged = self.economics.model_dump()
+        merged.update(self.channel(channel).overrides())
+        return Economics(**merged)
+
+    def period_budget(self, current_total: float) -> float:
+        """The period budget: the scenario's, or the current total when it keeps it."""
+        return float(self.budget) if self.budget is not None else float(current_total)
+
+
+def _wide_only(v: Any, info: ValidationInfo, key: str, what: str) -> Any:
+    if info.data.get("layout") == "wide" and v is None:
+        raise ValueError(f"layout: wide needs {key}: {what}")
+    if info.data.get("layout", "long") == "long" and v is not None:
+        raise ValueError(f"{key} is only for layout: wide")
+    return v
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _resolve(
+    raw: dict[str, Any], key: str, base: Path, what: str, label: str, at: str | None = None
+) -> str | None:
+    value = raw.get(key)
+    at = at or key
+    if value is None or not isinstance(value, str):
+        return None  # missing or mistyped: the model reports it
+    if not value.strip():
+        raise ScenarioError(f"{label}: {key} is empty (at {at})")
+    resolved = (base / os.path.expanduser(value)).resolve()
+    if not resolved.is_file():
+        raise ScenarioError(
+            f"{label}: {what} not found: {value} (resolved to {resolved}) (at {at})"
+        )
+    raw[key] = str(resolved)
+    return value
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and check a scenario file on its own (without reading the panel).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The YAML scenario file.
+
+    Returns
+    -------
+    Scenario
+        Frozen; ``data`` and ``curves`` are absolute paths, ``scenario.written("data")`` is
+        the path as written and ``scenario.source`` the file.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file, the problem and where it is (``at channels -> tv -> max``).
+    """
+    path = Path(path)
+    label = str(path)
+    raw = read_yaml(path, label)
+    if raw is None:
+        raise ScenarioError(f"{label}: the file is empty; a scenario needs at least name and data")
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            f"{label}: a scenario is a mapping of keys (name: ..., data: ...), "
+            f"not a {type(raw).__name__}"
+        )
+    raw = dict(raw)
+    base = path.resolve().parent
+    try:
+        # Structure first: an unknown or misspelled key explains more than a missing file.
+        Scenario.model_validate({**raw, "data": "-", "curves": None})
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if e["loc"] not in (("data",), ("curves",))]
+        if errors:
+            raise ScenarioError(f"{label}: {explain(Scenario, errors)}") from None
+    written = {"data": _resolve(raw, "data", base, "data file", label)}
+    written["curves"] = _resolve(raw, "curves", base, "curves file", label)
+    if isinstance(raw.get("customers"), dict):
+        customers = dict(raw["customers"])
+        orders = _resolve(
+            customers, "orders", base, "tagged orders file", label, "customers -> orders"
+        )
+        if orders is not None:
+            raw["customers"] = customers
+            written["customers.orders"] = orders
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(f"{label}: {explain(Scenario, exc.errors())}") from None
+    scenario._source = path
+    scenario._written = {k: v for k, v in written.items() if v is not None}
+    return scenario
+
+
+# --------------------------------------------------------------------------- with data
+
+
+def validate_scenario_file(path: str | os.PathLike[str]) -> str:
+    """Load a scenario, read its panel and run every check that does not need a solver.
+
+    Returns
+    -------
+    str
+        ``"<file>: ok (<name>: N channels, budget X, step S)"``.
+
+    Raises
+    ------
+    ScenarioError, PanelError
+        One line naming the file and the problem.
+    """
+    from roiste.models.panel import read_panel
+
+    scenario = load_scenario(path)
+    panel = read_panel(
+        scenario.data,
+        layout=scenario.layout,
+        target=scenario.target,
+        spend=scenario.spend,
+        controls=scenario.controls,
+    )
+    check_weeks(scenario, len(panel.weeks))
+    recent = panel.recent_spend(scenario.baseline_weeks)
+    current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
+    total = sum(current.values())
+    check_against_data(
+        scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
+    )
+    if scenario.curves is not None:
+        from roiste.models.curves import CurveSet
+
+        missing = [c for c in panel.channels if c not in CurveSet.load(scenario.curves)]
+        if missing:
+            raise ScenarioError(
+                f"{path}: the curves file {scenario.written('curves')} has no curve for "
+                f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
+            )
+    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
+        from roiste.optimizer.context import cohort_customer_values
+
+        cohort_customer_values(scenario, [str(c) for c in panel.channels])
+    budget = scenario.period_budget(total)
+    kept = "" if scenario.budget is not None else " (current total)"
+    steps = f" x {scenario.steps}" if scenario.steps > 1 else ""
+    return (
+        f"{path}: ok ({scenario.name}: {len(panel.channels)} channels, "
+        f"budget {budget:,.0f}{kept}, step {scenario.step:g}{steps})"
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of scenario files, with a description of every key."""
+    schema = Scenario.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": Scenario.__doc__,
+        **schema,
+    }
