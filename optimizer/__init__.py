@@ -1,5 +1,5 @@
 """Decision layer of roiste: scenarios in, plans, backtests and reports out."""
 
-from roiste import __version__
+from roiste.version import __version__
 
 __all__ = ["__version__"]

@@ -15,13 +15,9 @@ does not pay for the estimation and planning stack.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("roiste")
-except PackageNotFoundError:  # a source tree that was not installed
-    __version__ = "0+unknown"
+from roiste.version import __version__
 
 # public name -> (module, attribute)
 _FRONT_DOOR = {

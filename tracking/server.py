@@ -387,7 +387,7 @@ def serve(
     access_log: bool = False,
 ) -> None:
     """Serve ``store`` with uvicorn until interrupted (uvloop and httptools when installed)."""
-    import uvicorn
+    import uvicorn  # the `serve` extra; imported only when a server starts
 
     app = create_app(store, token, salt)
     log.info("serving %s on http://%s:%d", store.url, host, port)

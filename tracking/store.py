@@ -302,9 +302,10 @@ class PostgresStore(CustomerStore):
     def __init__(self, url: str, salt: bytes) -> None:
         super().__init__(url, salt)
         try:
+            # the `serve` extra, needed only for a PostgreSQL store
             import psycopg
-            from psycopg import errors as pg_errors
-        except ImportError:  # pragma: no cover - a dependency of the package
+            from psycopg import errors as pg_errors  # same extra
+        except ImportError:  # pragma: no cover - the extra is not installed
             raise ConfigError("PostgreSQL stores need the psycopg package") from None
         self.retryable = (
             _Race,

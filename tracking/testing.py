@@ -35,7 +35,7 @@ def why_not_available() -> str | None:
         return "PostgreSQL binaries (initdb, pg_ctl) not found: install Debian's postgresql"
     if os.geteuid() == 0:
         try:
-            import pwd
+            import pwd  # POSIX only; this helper runs the test server as `postgres`
 
             pwd.getpwnam("postgres")
         except KeyError:
@@ -103,7 +103,7 @@ class TemporaryPostgres:
 
     def new_database(self, name: str) -> str:
         """Create an empty database on this server and return its URL."""
-        import psycopg
+        import psycopg  # the `serve` extra (PostgreSQL store)
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -115,7 +115,7 @@ class TemporaryPostgres:
         Much faster than a new database (no copy of a template), and how teams that share one
         database keep roiste's tables apart.
         """
-        import psycopg
+        import psycopg  # the `serve` extra (PostgreSQL store)
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{name}"')

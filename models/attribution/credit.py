@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from roiste.models.attribution.algorithms import (
     markov_removal_effects,
@@ -52,7 +53,7 @@ from roiste.models.attribution.rules import (
     parse_rule,
 )
 from roiste.models.errors import AttributionError
-from roiste.models.io import atomic_write_text, atomic_write_with
+from roiste.models.io import atomic_write_text, atomic_write_with, file_sha256
 
 __all__ = [
     "DIRECT",
@@ -267,7 +268,6 @@ def _data_driven_weights(j: _Journeys, rule: AttributionRule, progress: bool,
     converted = np.bincount(inverse[: len(ev_mask)], minlength=len(masks))
     rates = converted / np.bincount(inverse, minlength=len(masks))
     details["channel_sets"] = len(masks)
-    from tqdm import tqdm
 
     w = np.zeros(len(pe))
     uniq_sets, set_of_event = unique_inverse(ev_mask)
@@ -536,8 +536,6 @@ def write_attribution_panel(
 
 
 def _sha(path: str | os.PathLike[str]) -> str:
-    from roiste.models.io import file_sha256
-
     return file_sha256(path)
 
 

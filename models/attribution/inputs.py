@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as _compute
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import yaml
 
 from roiste.models.errors import AttributionError
 
@@ -301,8 +302,6 @@ def read_spend(path: str | os.PathLike[str], channel_map: Mapping[str, str] | No
 
 def read_channel_map(path: str | os.PathLike[str]) -> dict[str, str]:
     """A channel grouping from a YAML or JSON file: ``{raw channel: channel credited}``."""
-    import yaml
-
     src = str(path)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -36,12 +36,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm import tqdm
 
+from roiste.models.attribution.credit import attribution_meta
 from roiste.models.curves import CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.fit.mmm import fit_wide
 from roiste.models.fit.search import (
     EPOCH,
     RATIO_WEEKS,
@@ -51,6 +55,7 @@ from roiste.models.fit.search import (
     fit_arrays,
     week_index,
 )
+from roiste.models.panel import read_panel
 from roiste.models.transforms import Adstock, FloatArray
 
 # --------------------------------------------------------------------------- the estimator
@@ -368,9 +373,6 @@ def fit_long(
         Worker processes (default: up to 2 when there are many channels).  Results do not
         depend on it.
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
     if panel.revenue is None:
         raise CurveError(f"{panel.source}: the long fit needs a revenue column")
     base = settings or FitSettings()
@@ -458,14 +460,9 @@ def fit_panel_file(
     attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
     label go to the curves' meta, so that plans name the rule their revenue stands on.
     """
-    from roiste.models.attribution.credit import attribution_meta
-    from roiste.models.panel import read_panel
-
     panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
                        require_variation=True)
     if layout == "wide":
-        from roiste.models.fit.mmm import fit_wide
-
         curves = fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
                           progress=progress)
     else:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from tqdm import tqdm
 
 from roiste.models.attribution.credit import (
     DIRECT,
@@ -286,8 +287,6 @@ def rule_plan_trials(rules: Sequence[AttributionRule], scenario: Mapping[str, An
         One row per (seed, rule): ``seed``, ``rule`` (:func:`rule_names`), ``expected_change``,
         ``true_change`` and ``true_revenue_change`` as :func:`true_plan_outcome`.
     """
-    from tqdm import tqdm
-
     parts = []
     for seed in tqdm(list(seeds), desc="worlds", disable=not progress):
         study = JourneyStudy.simulate(Path(out_dir) / f"seed-{seed}", seed=seed, **simulate)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from roiste.models.curves import CurveSet, ResponseCurve
 from roiste.models.errors import CurveError, ScenarioError
+from roiste.optimizer.context import channel_economics
 from roiste.optimizer.economics import ChannelEconomics, margin_terms
 from roiste.optimizer.plan import Plan
 
@@ -106,8 +107,6 @@ def view(
 
 def scenario_economics(scenario: Any, channels: Sequence[str]) -> dict[str, ChannelEconomics]:
     """Each channel's economics in a scenario: overrides applied, cohort values resolved."""
-    from roiste.optimizer.context import channel_economics
-
     return dict(zip(channels, channel_economics(scenario, channels)[0], strict=True))
 
 

@@ -63,7 +63,7 @@ def stop_here(message: str) -> None:
     print(message)
     ip: Any = None
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # only inside a notebook; not a dependency
 
         ip = get_ipython()
     except ImportError:  # pragma: no cover - IPython ships with every Jupyter kernel

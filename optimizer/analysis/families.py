@@ -18,6 +18,7 @@ import pandas as pd
 from roiste.models.curves import ResponseCurve
 from roiste.models.errors import CurveError
 from roiste.models.fit.channel import FitSettings, fit_channel
+from roiste.models.fit.mmm import fit_wide
 from roiste.models.transforms import SATURATIONS
 
 
@@ -69,8 +70,6 @@ def _long_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
 
 def _wide_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
                bootstrap: int) -> tuple[dict[str, ResponseCurve], str, dict[str, float]]:
-    from roiste.models.fit.mmm import fit_wide
-
     curves, aic = {}, {}
     for f in families:
         cs = fit_wide(panel, families=(f,), seed=seed, bootstrap=bootstrap, progress=False)

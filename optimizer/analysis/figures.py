@@ -34,6 +34,7 @@ from roiste.optimizer.analysis.curves import (
     view,
 )
 from roiste.optimizer.analysis.families import FamilyComparison
+from roiste.optimizer.analysis.whatif import plan_table
 from roiste.optimizer.plan import Plan
 from roiste.optimizer.report import charts
 
@@ -64,7 +65,7 @@ def _register_ipython_display() -> None:
     """Show ``Figure`` results as PNG in IPython, as the inline backend would, without pyplot."""
     if "IPython" not in sys.modules:
         return
-    from IPython import get_ipython
+    from IPython import get_ipython  # only inside a notebook; not a dependency
 
     ip = get_ipython()
     formatters = getattr(getattr(ip, "display_formatter", None), "formatters", None)
@@ -326,8 +327,6 @@ def plot_glide_path(plan: Plan) -> Figure:
 
 def plot_plan_comparison(plans: Mapping[str, Plan]) -> Figure:
     """Each plan's change of period spend per channel against the current spend (%)."""
-    from roiste.optimizer.analysis.whatif import plan_table
-
     t = plan_table(plans).drop(index="total")
     cur = t["current"].to_numpy(dtype=float)
     names = [c for c in t.columns if c != "current"]

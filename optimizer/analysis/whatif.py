@@ -20,6 +20,8 @@ from pydantic import ValidationError
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
+from roiste.models.fit.channel import fit_panel_file
+from roiste.models.panel import read_panel
 from roiste.optimizer.plan import Plan, build_plan
 from roiste.optimizer.scenario.errors import explain
 from roiste.optimizer.scenario.schema import Scenario, check_against_data, load_scenario
@@ -132,9 +134,6 @@ class WhatIf:
         Fitting uses the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``, as
         ``roiste plan`` does.
         """
-        from roiste.models.fit.channel import fit_panel_file
-        from roiste.models.panel import read_panel
-
         kw: dict[str, Any] = {"layout": scenario.layout, "target": scenario.target,
                               "spend": scenario.spend, "controls": scenario.controls}
         panel = read_panel(scenario.data, **kw)
