@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from roiste.models.simulate import write_world
-from roiste.optimizer.backtest.walk import run_backtest
+from roiste.optimizer.runs import run_backtest
 
 
 def main() -> None:

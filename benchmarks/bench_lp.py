@@ -32,7 +32,7 @@ import numpy as np
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.lp.solve import AllocationProblem, ShareConstraint, TargetConstraint, solve
+from roiste.optimizer.lp import AllocationProblem, ShareConstraint, TargetConstraint, solve
 
 warnings.simplefilter("ignore", DeprecationWarning)
 

@@ -17,6 +17,7 @@ import pandas as pd
 from roiste.models.fit.mmm import fit_wide
 from roiste.models.panel import panel_from_frame, read_panel
 from roiste.models.transforms import Geometric, Logistic
+from roiste.models.worlds import draw_world
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ROISTE_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -46,6 +47,19 @@ def _world(n_channels: int, n_weeks: int, seed: int = 0) -> tuple[pd.DataFrame, 
     return pd.DataFrame(frame), np.array(totals)
 
 
+def _always_on(seed: int) -> tuple[object, float]:
+    """A one-channel always-on world (spend never below 44 % of its mean) as a wide panel with
+    its true baseline supplied as a control, and the channel's true ROAS."""
+    w = draw_world(seed, "always_on", n_channels=1)
+    ch = w.channels[0]
+    x = w.spend[ch].to_numpy()
+    rev = w.panel.pivot(index="date", columns="channel", values="revenue")[ch].to_numpy()
+    frame = pd.DataFrame({"week": w.weeks, "sales": rev, ch: x, "baseline": w.baseline[ch].to_numpy()})
+    comp = w.channel_truth[ch].revenue
+    roas = float(comp.beta * comp.saturation.value(comp.adstock.apply(x)).sum() / x.sum())
+    return panel_from_frame(frame, layout="wide", target="sales", spend=[ch], controls=["baseline"]), roas
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--channels", type=int, default=20)
@@ -64,6 +78,27 @@ def main() -> None:
               f"r2_holdout {d['r2_holdout']:.3f}, wape_holdout {d['wape_holdout']:.3f}")
         sec, _ = _timed(lambda: fit_wide(panel, holdout_weeks=42, bootstrap=args.bootstrap, progress=False))
         print(f"robyn with {args.bootstrap} bootstrap draws: {sec:.2f} s cpu")
+
+    stan = DATA / "mmm_stan.csv"
+    if stan.is_file():
+        cols = pd.read_csv(stan, nrows=0).columns
+        panel = read_panel(stan, layout="wide", target="sales",
+                           spend=[c for c in cols if c.startswith("mdsp_")],
+                           controls=[c for c in cols if c.startswith(("me_", "st_", "mrkdn_", "hldy_"))])
+        sec, cs = _timed(lambda: fit_wide(panel, holdout_weeks=26, progress=False))
+        d = cs.diagnostics  # type: ignore[attr-defined]
+        print(f"mmm_stan 10 ch x 209 wk, holdout 26: {sec:.2f} s cpu, ridge {d['ridge']:g}, "
+              f"r2_train {d['r2_train']:.3f}, r2_holdout {d['r2_holdout']:.3f}, warnings {len(d['warnings'])}")
+
+    for ridge in (1e-3, None):
+        errs = []
+        for seed in range(8):
+            panel, roas = _always_on(seed)
+            cs = fit_wide(panel, ridge=ridge, progress=False)
+            ch = panel.channels[0]
+            errs.append(cs[ch].diagnostics["roas_train"] / roas - 1)  # type: ignore[index]
+        print(f"always-on worlds 0..7, ridge {ridge or 'cross-validated'}: ROAS error "
+              + " ".join(f"{e:+.3f}" for e in errs) + f", mean |error| {np.mean(np.abs(errs)):.3f}")
 
     frame, totals = _world(args.channels, args.weeks)
     channels = [c for c in frame.columns if c.startswith("ch")]

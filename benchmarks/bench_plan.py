@@ -17,7 +17,7 @@ from pathlib import Path
 from roiste.models.simulate import simulate_world
 from roiste.optimizer.plan import build_plan
 from roiste.optimizer.report.output import write_plan
-from roiste.optimizer.scenario.schema import Scenario
+from roiste.optimizer.scenario import Scenario
 
 
 def bench(n_channels: int, steps: int = 1) -> tuple[float, float, float]:

@@ -97,8 +97,17 @@ class World:
     def baseline_at(self, t: np.ndarray) -> FloatArray:
         """Expected baseline revenue at week indices ``t`` (0 = first panel week), t x channels."""
         t = np.asarray(t, dtype=float)
-        cols = [_baseline(self.channel_truth[c], t, self.season_params) for c in self.channels]
+        season = self.season_params
+        cols = [channel_baseline(self.channel_truth[c], t, season) for c in self.channels]
         return np.column_stack(cols) if cols else np.empty((len(t), 0))
+
+    def media_scale(self, t: np.ndarray) -> FloatArray | None:
+        """Multiplier of the media effect at week indices ``t``, t x channels (None: always 1).
+
+        A world whose media converts more in peak weeks returns its demand index here; the
+        media effect is then ``beta * saturation(adstock) * media_scale``.
+        """
+        return None
 
     @property
     def season_params(self) -> dict[str, Any]:
@@ -143,43 +152,48 @@ class World:
         full = np.vstack([history, x])
         t = np.arange(start, start + len(x))
         expected = self.baseline_at(t)
+        scale = self.media_scale(t)
         for j, c in enumerate(self.channels):
             comp = self.channel_truth[c].revenue
             a = comp.adstock.apply(full[:, j])[start:]
-            expected[:, j] += comp.beta * comp.saturation.value(a)
+            media = comp.beta * comp.saturation.value(a)
+            expected[:, j] += media if scale is None else media * scale[:, j]
         if rng is None:
             return expected
         eps = rng.normal(0.0, self.noise, size=expected.shape)
         return expected * np.exp(eps - 0.5 * self.noise**2)
 
 
-def _season(t: FloatArray, season: dict[str, Any]) -> FloatArray:
-    """Yearly seasonality with mean 0 (a sum of harmonics of the calendar year)."""
+def yearly_season(t: FloatArray, season: dict[str, Any]) -> FloatArray:
+    """Yearly seasonality with mean 0 over a year (a sum of harmonics of the calendar year)."""
     out = np.zeros_like(t, dtype=float)
     for h, (amp, phase) in enumerate(zip(season["amps"], season["phases"], strict=True), start=1):
         out += amp * np.sin(2 * np.pi * h * (t + season["offset"]) / WEEKS_PER_YEAR + phase)
     return out
 
 
-def _baseline(ch: ChannelTruth, t: FloatArray, season: dict[str, Any]) -> FloatArray:
+def channel_baseline(ch: ChannelTruth, t: FloatArray, season: dict[str, Any]) -> FloatArray:
+    """Expected baseline revenue of a channel at week indices ``t``: level, trend, season, shift."""
     n = season["n_weeks"]
-    b = ch.level * (1.0 + ch.trend * t / n + ch.season_amp * _season(t, season))
+    b = ch.level * (1.0 + ch.trend * t / n + ch.season_amp * yearly_season(t, season))
     if ch.shift_week is not None:
         b = b + ch.level * ch.shift_size * (t >= ch.shift_week)
     return np.maximum(b, 0.0)
 
 
-def _draw_saturation(rng: np.random.Generator, a_ref: float) -> Saturation:
+def draw_saturation(rng: np.random.Generator, a_ref: float) -> Saturation:
+    """A registered saturation family, half-saturated at 0.4-3 x the adstocked spend ``a_ref``."""
     names = sorted(SATURATIONS)
     name = names[int(rng.integers(len(names)))]
     k = a_ref * float(np.exp(rng.uniform(np.log(0.4), np.log(3.0))))
-    shape: dict[str, float] = {}
-    if name == "hill":
-        shape["s"] = float(rng.choice([rng.uniform(0.6, 1.0), rng.uniform(1.0, 2.5)]))
-    return SATURATIONS[name].from_scale(k, **shape)
+    family = SATURATIONS[name]
+    shape = {p: float(rng.choice([rng.uniform(lo, hi) for lo, hi in ranges]))
+             for p, ranges in family.simulation_shape_ranges.items()}
+    return family.from_scale(k, **shape)
 
 
-def _draw_adstock(rng: np.random.Generator) -> Adstock:
+def draw_adstock(rng: np.random.Generator) -> Adstock:
+    """Geometric carry-over (alpha up to 0.7), or a Weibull lag in a quarter of the draws."""
     if rng.random() < 0.25:
         return Weibull(shape=float(rng.uniform(0.8, 2.5)), scale=float(rng.uniform(0.8, 3.0)))
     return Geometric(alpha=float(rng.uniform(0.0, 0.7)))
@@ -201,11 +215,15 @@ def _dark_weeks(rng: np.random.Generator, x: FloatArray, pattern: str, share: fl
     return x
 
 
-def _spend_path(
+def spend_path(
     rng: np.random.Generator, pattern: str, n: int, level: float, season: FloatArray | None,
     dark_share: float,
 ) -> FloatArray:
-    """One channel's weekly spend (mean about ``level``)."""
+    """One channel's weekly spend (mean about ``level``).
+
+    ``pattern`` is one of :data:`SPEND_PATTERNS`; with ``season`` (the yearly seasonality of
+    the weeks) the spend is paced to it; ``dark_share`` is the chance of weeks of no spend.
+    """
     if pattern == "random_walk":
         phi = rng.uniform(0.5, 0.95)
         sd = rng.uniform(0.2, 0.45) * np.sqrt(1.0 - phi**2)  # stationary log-sd 0.2 .. 0.45
@@ -296,7 +314,7 @@ def simulate_world(
     }
     weeks = pd.date_range(pd.Timestamp(start), periods=n_weeks, freq="7D")
     t = np.arange(n_weeks, dtype=float)
-    s_t = _season(t, season)
+    s_t = yearly_season(t, season)
     names = [
         CHANNEL_NAMES[i % len(CHANNEL_NAMES)]
         + (f"_{i // len(CHANNEL_NAMES) + 1}" if i >= len(CHANNEL_NAMES) else "")
@@ -311,13 +329,13 @@ def simulate_world(
         paced = bool(seasonal_spend and rng.random() < 0.8)
         level = float(10 ** rng.uniform(2.0, 5.0))
         x = np.round(
-            _spend_path(rng, pattern, n_weeks, level, s_t if paced else None, dark_share), 2
+            spend_path(rng, pattern, n_weeks, level, s_t if paced else None, dark_share), 2
         )
         spend_cols[name] = x
-        adstock = _draw_adstock(rng)
+        adstock = draw_adstock(rng)
         recent = float(x[-RECENT_WEEKS:].mean())
         a_ref = max(recent, 1e-9) * adstock.total_weight
-        sat = _draw_saturation(rng, a_ref)
+        sat = draw_saturation(rng, a_ref)
         roas = float(rng.uniform(0.8, 6.0))
         beta = roas * recent / float(sat.value(a_ref))
         revenue = Component(beta, sat, adstock)
@@ -357,21 +375,26 @@ def simulate_world(
         params={"season": season, "dark_share": dark_share},
     )  # fmt: skip
     world.baseline = pd.DataFrame(world.baseline_at(t), index=weeks, columns=names)
-    world.panel = _panel_rows(world, channel_rngs)
-    world.truth = _truth(world)
+    world.panel = panel_rows(world, channel_rngs)
+    world.truth = truth_curves(world)
     return world
 
 
-def _panel_rows(world: World, rngs: list[np.random.Generator]) -> pd.DataFrame:
+def panel_rows(world: World, rngs: list[np.random.Generator]) -> pd.DataFrame:
+    """The long panel of a world whose spend, baseline and truths are set (one rng per channel)."""
     n = len(world.weeks)
     frames = []
+    scale = world.media_scale(np.arange(n, dtype=float))
     for j, name in enumerate(world.channels):
         ch, rng = world.channel_truth[name], rngs[j]
         x = world.spend[name].to_numpy()
         base = world.baseline[name].to_numpy()
         a = ch.revenue.adstock.apply(x)
         sigma = world.noise
-        revenue = (base + ch.revenue.beta * ch.revenue.saturation.value(a)) * np.exp(
+        media = ch.revenue.beta * ch.revenue.saturation.value(a)
+        if scale is not None:
+            media = media * scale[:, j]
+        revenue = (base + media) * np.exp(
             rng.normal(0.0, sigma, n) - 0.5 * sigma**2
         )
         v_mean = base * ch.visitors_per_revenue_base + ch.visitors.beta * ch.visitors.saturation.value(a)
@@ -403,7 +426,8 @@ def _panel_rows(world: World, rngs: list[np.random.Generator]) -> pd.DataFrame:
     return panel.iloc[order].reset_index(drop=True)
 
 
-def _truth(world: World) -> CurveSet:
+def truth_curves(world: World) -> CurveSet:
+    """The true curves of a world, with its parameters under ``meta["simulation"]``."""
     curves = []
     for name in world.channels:
         ch = world.channel_truth[name]
@@ -452,14 +476,17 @@ def _truth(world: World) -> CurveSet:
 
 
 def write_world(
-    out: str | os.PathLike[str], *, seed: int = 0, n_channels: int = 6, n_weeks: int = 156, **kw: Any
+    out: str | os.PathLike[str], *, seed: int = 0, n_channels: int = 6, n_weeks: int = 156,
+    world: World | None = None, **kw: Any,
 ) -> World:
     """Simulate a world and write its long panel CSV to ``out`` and truth to ``out.truth.json``.
 
     The truth file has the schema of a curves file (``CurveSet.load`` reads it) with the
-    world's parameters under ``meta.simulation``.
+    world's parameters under ``meta.simulation``.  A ``world`` already drawn (for instance by
+    :func:`models.worlds.draw_world`) is written as it is; the other arguments are then unused.
     """
-    world = simulate_world(seed, n_channels=n_channels, n_weeks=n_weeks, **kw)
+    if world is None:
+        world = simulate_world(seed, n_channels=n_channels, n_weeks=n_weeks, **kw)
     text = world.panel.to_csv(index=False, float_format="%.2f", lineterminator="\n")
     atomic_write_text(out, text)
     atomic_write_text(f"{os.fspath(out)}.truth.json", world.truth.to_json())
@@ -471,4 +498,17 @@ def truth_json(world: World) -> str:
     return world.truth.to_json()
 
 
-__all__ = ["ChannelTruth", "World", "simulate_world", "truth_json", "write_world"]
+__all__ = [
+    "ChannelTruth",
+    "World",
+    "channel_baseline",
+    "draw_adstock",
+    "draw_saturation",
+    "panel_rows",
+    "simulate_world",
+    "spend_path",
+    "truth_curves",
+    "truth_json",
+    "write_world",
+    "yearly_season",
+]

@@ -1,9 +1,10 @@
 """Adstock (carry-over) and saturation (diminishing returns) families, each in one registry.
 
 A family is a small class with a ``lookup_name``; defining the class registers it.  A family
-knows its value and first derivative, vectorised over numpy arrays, and rebuilds from
-``{"lookup_name": ..., **params}``.  Nothing outside this module needs to change when a family
-is added.
+owns its maths (a saturation's value and first derivative, vectorised over arrays of spend and
+of parameters; an adstock's lag weights), the grids the fits search it on, and rebuilds from
+``{"lookup_name": ..., **params}``.  Nothing outside this module names a family, so nothing
+else changes when one is added.
 
 Saturation functions take *adstocked* weekly spend ``a >= 0`` (data currency) and return a
 number in ``[0, 1)``: the share of the channel's maximum weekly response reached.
@@ -11,13 +12,15 @@ number in ``[0, 1)``: the share of the channel's maximum weekly response reached
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+Bounds = Mapping[str, tuple[float, float]]  # parameter -> (low, high)
+Grid = Mapping[str, tuple[float, ...]]  # parameter -> values tried
 
 SATURATIONS: dict[str, type[Saturation]] = {}
 ADSTOCKS: dict[str, type[Adstock]] = {}
@@ -74,8 +77,39 @@ class _Family:
 # --------------------------------------------------------------------------- saturation
 
 
+def _geometric_grid(lo: float, hi: float, points: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.geomspace(lo, hi, points))
+
+
 class Saturation(_Family):
-    """Base class of saturation families; subclasses register themselves by ``lookup_name``."""
+    """Base class of saturation families; subclasses register themselves by ``lookup_name``.
+
+    A family is one class: its ``param_names`` (the half-saturation spend is ``k``; the others
+    are *shape* parameters), its value and derivative as static methods over parameter arrays
+    (:meth:`value_at`, :meth:`derivative_at`), and what the fits, the simulator and the planner
+    need to know about it (the class attributes below).  Nothing outside this module names a
+    family.
+
+    Attributes
+    ----------
+    shape_bounds : mapping of str to (float, float)
+        Bounds of each shape parameter for fitting (the continuous refinements stay inside).
+    fit_shape_grid : mapping of str to tuple of float
+        Shape values the per-channel fit tries (every combination); one per bounded parameter.
+    mmm_shape_grid : mapping of str to tuple of float
+        Shape values the marketing-mix coordinate search tries.
+    simulation_shape_ranges : mapping of str to tuple of (float, float)
+        Ranges the simulator draws a shape parameter from (one range picked at random, then a
+        uniform draw in it).
+    can_be_s_shaped : bool
+        Some parameters make the value convex, then concave (see :attr:`is_concave`).
+    """
+
+    shape_bounds: ClassVar[Bounds] = {}
+    fit_shape_grid: ClassVar[Grid] = {}
+    mmm_shape_grid: ClassVar[Grid] = {}
+    simulation_shape_ranges: ClassVar[Mapping[str, tuple[tuple[float, float], ...]]] = {}
+    can_be_s_shaped: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,18 +118,53 @@ class Saturation(_Family):
             return
         if name in SATURATIONS:
             raise ValueError(f"saturation family {name!r} is registered twice")
+        shape = [p for p in cls.param_names if p != "k"]
+        for attr in ("shape_bounds", "fit_shape_grid", "mmm_shape_grid",
+                     "simulation_shape_ranges"):
+            unknown = sorted(set(getattr(cls, attr)) - set(shape))
+            if unknown:
+                raise ValueError(f"saturation family {name!r}: {attr} names {unknown}, which are "
+                                 f"not shape parameters {shape}")
+        if set(cls.fit_shape_grid) != set(cls.shape_bounds):
+            raise ValueError(f"saturation family {name!r}: fit_shape_grid and shape_bounds must "
+                             "name the same parameters")
         SATURATIONS[name] = cls
 
-    def value(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
+        """The value at adstocked spend ``a`` with parameters ``p``.
+
+        Each parameter is a float or an array that broadcasts against ``a`` (one row of
+        parameters per row of spends, say), so that many channels of a family are evaluated
+        in one call.
+        """
         raise NotImplementedError
 
-    def derivative(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
+        """The derivative in ``a`` of :meth:`value_at` (same broadcasting)."""
         raise NotImplementedError
+
+    def value(self, a: ArrayLike) -> FloatArray:
+        """The share of the maximum response reached at adstocked spend ``a``."""
+        return self.value_at(self.params, a)
+
+    def derivative(self, a: ArrayLike) -> FloatArray:
+        """The derivative of :meth:`value` in ``a``."""
+        return self.derivative_at(self.params, a)
+
+    @classmethod
+    def stack_params(cls, members: Sequence[Saturation]) -> dict[str, FloatArray]:
+        """The parameters of several members of the family as columns of shape ``(n, 1)``.
+
+        They broadcast against spends of shape ``(n, m)``: row ``i`` is member ``i``.
+        """
+        return {p: np.array([s.params[p] for s in members])[:, None] for p in cls.param_names}
 
     @property
     def is_concave(self) -> bool:
         """True when the value is concave on ``a >= 0`` (no S-shape)."""
-        return True
+        return not self.can_be_s_shaped
 
     @property
     def scale(self) -> float:
@@ -107,49 +176,43 @@ class Saturation(_Family):
         """Build the family with the given half-saturation spend (and shape parameters)."""
         return cls(k=scale, **shape)
 
-    @classmethod
-    def shape_bounds(cls) -> dict[str, tuple[float, float]]:
-        """Bounds of the shape parameters (everything but the scale) for fitting."""
-        return {}
-
 
 class Hill(Saturation):
     """``a**s / (a**s + k**s)``; concave for ``s <= 1``, S-shaped for ``s > 1``."""
 
     lookup_name = "hill"
     param_names = ("k", "s")
+    shape_bounds: ClassVar[Bounds] = {"s": (0.5, 3.0)}
+    fit_shape_grid: ClassVar[Grid] = {"s": _geometric_grid(0.5, 3.0, 6)}
+    mmm_shape_grid: ClassVar[Grid] = {"s": (0.75, 1.0, 1.5, 2.5)}
+    simulation_shape_ranges: ClassVar[Mapping[str, tuple[tuple[float, float], ...]]] = {
+        "s": ((0.6, 1.0), (1.0, 2.5))}
+    can_be_s_shaped = True
 
     def _check(self) -> None:
         if not (self.params["k"] > 0 and self.params["s"] > 0):
             raise ValueError(f"hill needs k > 0 and s > 0, got {self.params}")
 
-    def value(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
-        k, s = self.params["k"], self.params["s"]
-        r = (a / k) ** s
+        r = (a / p["k"]) ** p["s"]
         return r / (1.0 + r)
 
-    def derivative(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
+        k, s = p["k"], p["s"]
         a = np.maximum(_as_array(a), 0.0)
-        k, s = self.params["k"], self.params["s"]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             r = (a / k) ** s
             d = s * r / (a * (1.0 + r) ** 2)
-        if s == 1.0:
-            d = np.where(a == 0, 1.0 / k, d)
-        elif s < 1.0:
-            d = np.where(a == 0, np.inf, d)
-        else:
-            d = np.where(a == 0, 0.0, d)
-        return np.asarray(d, dtype=float)
+        # at a = 0: 1/k for s = 1, unbounded below 1, flat above
+        at_zero = np.where(s == 1.0, 1.0 / k, np.where(s < 1.0, np.inf, 0.0))
+        return np.asarray(np.where(a == 0, at_zero, d), dtype=float)
 
     @property
     def is_concave(self) -> bool:
         return self.params["s"] <= 1.0 + 1e-12
-
-    @classmethod
-    def shape_bounds(cls) -> dict[str, tuple[float, float]]:
-        return {"s": (0.5, 3.0)}
 
 
 class MichaelisMenten(Saturation):
@@ -162,13 +225,15 @@ class MichaelisMenten(Saturation):
         if not self.params["k"] > 0:
             raise ValueError(f"michaelis_menten needs k > 0, got {self.params}")
 
-    def value(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
-        return a / (a + self.params["k"])
+        return a / (a + p["k"])
 
-    def derivative(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
-        k = self.params["k"]
+        k = p["k"]
         return k / (a + k) ** 2
 
 
@@ -182,13 +247,15 @@ class Exponential(Saturation):
         if not self.params["k"] > 0:
             raise ValueError(f"exponential needs k > 0, got {self.params}")
 
-    def value(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
-        return -np.expm1(-np.log(2.0) * a / self.params["k"])
+        return -np.expm1(-np.log(2.0) * a / p["k"])
 
-    def derivative(self, a: ArrayLike) -> FloatArray:
+    @staticmethod
+    def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
-        c = np.log(2.0) / self.params["k"]
+        c = np.log(2.0) / p["k"]
         return c * np.exp(-c * a)
 
 
@@ -206,20 +273,17 @@ class Logistic(Saturation):
         if not self.params["k"] > 0:
             raise ValueError(f"logistic needs k > 0, got {self.params}")
 
-    @property
-    def lam(self) -> float:
-        return float(np.log(3.0) / self.params["k"])
+    @staticmethod
+    def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
+        lam = np.log(3.0) / p["k"]
+        return np.tanh(0.5 * lam * np.maximum(_as_array(a), 0.0))
 
-    def value(self, a: ArrayLike) -> FloatArray:
-        a = np.maximum(_as_array(a), 0.0)
-        return np.tanh(0.5 * self.lam * a)
-
-    def derivative(self, a: ArrayLike) -> FloatArray:
-        a = np.maximum(_as_array(a), 0.0)
-        lam = self.lam
-        # sech^2 written with exp(-|z|) so that a very large spend gives 0 without overflow
-        e = np.exp(-lam * a)
-        return 2.0 * lam * e / (1.0 + e) ** 2
+    @staticmethod
+    def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
+        lam = np.log(3.0) / p["k"]
+        # sech^2; cosh overflows to inf where the derivative is 0 to double precision
+        with np.errstate(over="ignore"):
+            return 0.5 * lam / np.cosh(0.5 * lam * np.maximum(_as_array(a), 0.0)) ** 2
 
 
 def saturation_from_dict(d: Mapping[str, Any]) -> Saturation:
@@ -239,9 +303,23 @@ class Adstock(_Family):
 
     An adstock is a set of lag weights ``w_0 = 1, w_1, ..., w_L``; the adstocked spend of week t
     is ``sum_l w_l x_{t-l}``.  A constant spend ``x`` settles at ``x * total_weight``.
+
+    Attributes
+    ----------
+    max_lag : int
+        Longest lag of the truncated weights.
+    fit_grid : tuple of dict
+        Parameters the per-channel fit tries with ``adstock="auto"``.
+    mmm_grid : tuple of dict
+        Parameters the marketing-mix coordinate search tries (empty: not searchable there).
+    mmm_bounds : mapping of str to (float, float)
+        Bounds of the marketing-mix refinement of each parameter.
     """
 
     max_lag: ClassVar[int] = 52
+    fit_grid: ClassVar[tuple[Mapping[str, float], ...]] = ()
+    mmm_grid: ClassVar[tuple[Mapping[str, float], ...]] = ()
+    mmm_bounds: ClassVar[Bounds] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -283,12 +361,23 @@ class Adstock(_Family):
                 out[..., lag:] += wl * xx[..., :-lag]
         return out[..., -n:]
 
+    def filter_coefficients(self) -> tuple[list[float], list[float]] | None:
+        """The adstock as a recursive linear filter ``(b, a)``, when it is one.
+
+        In the convention of ``scipy.signal.lfilter``: ``lfilter(b, a, x)`` equals
+        ``apply(x)``, only faster.  None when the family is no such filter.
+        """
+        return None
+
 
 class Geometric(Adstock):
     """``w_l = alpha**l``; ``a_t = x_t + alpha a_{t-1}``; a constant spend settles at ``x/(1-alpha)``."""
 
     lookup_name = "geometric"
     param_names = ("alpha",)
+    fit_grid = tuple({"alpha": a} for a in np.round(np.arange(0.0, 0.81, 0.1), 2))
+    mmm_grid = tuple({"alpha": a} for a in np.round(np.linspace(0.0, 0.9, 10), 2))
+    mmm_bounds: ClassVar[Bounds] = {"alpha": (0.0, 0.95)}
 
     def _check(self) -> None:
         if not 0.0 <= self.params["alpha"] < 1.0:
@@ -317,6 +406,10 @@ class Geometric(Adstock):
             out[..., t] = prev
         return out
 
+    def filter_coefficients(self) -> tuple[list[float], list[float]] | None:
+        """``a_t - alpha a_{t-1} = x_t``."""
+        return [1.0], [1.0, -self.params["alpha"]]
+
 
 class Weibull(Adstock):
     """Weibull survival weights ``w_l = exp(-(l / scale)**shape)``, truncated at ``max_lag``.
@@ -327,6 +420,11 @@ class Weibull(Adstock):
     lookup_name = "weibull"
     param_names = ("shape", "scale")
     max_lag = 26
+    fit_grid = tuple({"shape": s, "scale": c} for s in (0.7, 1.5, 3.0) for c in (1.0, 2.0, 4.0))
+    mmm_grid = tuple(
+        {"shape": s, "scale": c} for s in (0.5, 1.0, 2.0, 4.0) for c in (0.5, 1.0, 2.0, 4.0, 8.0)
+    )
+    mmm_bounds: ClassVar[Bounds] = {"shape": (0.3, 6.0), "scale": (0.2, 12.0)}
 
     def _check(self) -> None:
         if not (self.params["shape"] > 0 and self.params["scale"] > 0):

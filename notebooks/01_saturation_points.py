@@ -24,7 +24,7 @@ from roiste.models.curves import CurveSet
 from roiste.models.fit.channel import fit_long
 from roiste.models.panel import read_panel
 from roiste.optimizer import analysis as an
-from roiste.optimizer.scenario.schema import load_scenario
+from roiste.optimizer.scenario import load_scenario
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30

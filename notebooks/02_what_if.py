@@ -21,6 +21,7 @@ from roiste.models.errors import ScenarioError
 from roiste.optimizer import analysis as an
 from roiste.optimizer.report.compare import compare_plans
 from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.report.text import headline
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30
@@ -33,7 +34,7 @@ SCENARIO = Path("../scenarios/demo.yaml")
 # %%
 what_if = an.WhatIf.from_file(SCENARIO)
 base = what_if.plan()
-print(base.headline())
+print(headline(base))
 base.allocation[["channel", "current_spend", "recommended_spend", "change_pct",
                  "expected_net_margin", "marginal_roas"]]
 
@@ -77,7 +78,7 @@ an.plot_sweep(by_margin)
 
 # %%
 returns = what_if.plan(channels={"social_meta": {"return_rate": 0.30}})
-print(returns.headline())
+print(headline(returns))
 
 # %% [markdown]
 # ## Locks and budget
@@ -87,8 +88,8 @@ print(returns.headline())
 # %%
 locked = what_if.plan(channels={"display": {"locked": True}})
 bigger = what_if.plan(budget=round(base.current_total * 1.05, 2))
-print(locked.headline())
-print(bigger.headline())
+print(headline(locked))
+print(headline(bigger))
 
 # %% [markdown]
 # ## A glide path of three steps
@@ -142,7 +143,7 @@ try:
     what_if.plan(step=0.30)
 except ScenarioError as exc:
     print(f"refused: {exc}")
-print(what_if.plan(step=0.30, allow_large_step=True).headline())
+print(headline(what_if.plan(step=0.30, allow_large_step=True)))
 
 # %% [markdown]
 # ## The same plans as files

@@ -18,6 +18,7 @@ from IPython.display import display
 from roiste.models.fit.mmm import fit_wide
 from roiste.models.panel import read_panel
 from roiste.optimizer import analysis as an
+from roiste.optimizer.report.text import headline
 
 pd.options.display.float_format = "{:,.2f}".format
 pd.options.display.max_columns = 30
@@ -84,7 +85,7 @@ an.plot_curves(what_if.curves, kind="response", period_weeks=PERIOD_WEEKS)
 
 # %%
 plan = what_if.plan()
-print(plan.headline())
+print(headline(plan))
 plan.allocation[["channel", "current_spend", "recommended_spend", "change_pct",
                  "expected_net_margin", "marginal_roas"]]
 

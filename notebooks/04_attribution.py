@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from roiste.models.attribution.compare import compare_rules
 from roiste.models.attribution.credit import RULES, AttributionRule
 from roiste.optimizer import analysis as an
+from roiste.optimizer.report.attribution import compare_rules
 from roiste.optimizer.report.output import write_plan
+from roiste.optimizer.report.text import headline
 
 pd.options.display.float_format = "{:,.3f}".format
 pd.options.display.max_columns = 30
@@ -140,7 +141,7 @@ an.plot_curves(what_if.curves, kind="response", period_weeks=4)
 
 # %%
 plan = what_if.plan()
-print(plan.headline())
+print(headline(plan))
 plan.allocation[["channel", "current_spend", "recommended_spend", "change_pct",
                  "expected_net_margin", "marginal_roas"]]
 

@@ -1,8 +1,10 @@
-"""``roiste demo``: simulate the bundled demo world, fit its curves, plan, and write the report.
+"""The demo world of ``roiste demo`` and the planning settings it runs with.
 
-The demo world is simulated (seed 7, 6 channels, 156 weeks), so it needs no data file; the
-planning settings come from ``scenarios/demo.yaml`` when the source tree is at hand, and from
-the same settings built in here otherwise, so the demo runs from any working directory.
+``roiste demo`` (:func:`optimizer.runs.run_demo`) simulates the demo world, fits its curves,
+plans, and writes the report.  The demo world is simulated (seed 7, 6 channels, 156 weeks),
+so it needs no data file; the planning settings come from ``scenarios/demo.yaml`` when the
+source tree is at hand, and from the same settings built in here otherwise, so the demo runs
+from any working directory.
 
 Layout of the output directory::
 
@@ -15,8 +17,6 @@ Layout of the output directory::
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -68,60 +68,13 @@ def demo_settings() -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in ("data", "curves")}
 
 
-def _check_out(out: Path, force: bool) -> None:
-    from roiste.optimizer.report.output import check_output_dir
-
-    check_output_dir(out, force, DEMO_ENTRIES)
-
-
-def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool = True) -> Path:
-    """Simulate, fit, plan and report on the demo world; return the path of ``report.html``.
-
-    Parameters
-    ----------
-    out : path
-        Output directory (see the module docstring for its layout).
-    force : bool, default False
-        Replace an existing demo output directory (one holding only demo files).
-    progress : bool, default True
-        Progress bars while fitting.
-
-    Returns
-    -------
-    pathlib.Path
-        ``OUT/plan/report.html``.
-    """
-    from roiste.models.fit.channel import fit_panel_file
-    from roiste.models.simulate import write_world
-    from roiste.optimizer.plan import run_plan
-    from roiste.optimizer.report.output import publish_dir, sibling_dir
-
-    given = Path(out)
-    out = Path(os.path.abspath(out))
-    _check_out(out, force)
-    settings = demo_settings()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = sibling_dir(out, "tmp")
-    try:
-        panel = tmp / "data" / "panel.csv"
-        write_world(panel, seed=DEMO_SEED, n_channels=DEMO_CHANNELS, n_weeks=DEMO_WEEKS)
-        curves = fit_panel_file(
-            panel,
-            holdout_weeks=int(settings.get("holdout_weeks", 0) or 0),
-            bootstrap=int(settings.get("bootstrap", 0) or DEMO_BOOTSTRAP),
-            seed=int(settings.get("seed", DEMO_SEED)),
-            progress=progress,
-        )
-        (tmp / "curves.json").write_text(curves.to_json(), encoding="utf-8")
-        scenario = {**settings, "data": "data/panel.csv", "curves": "curves.json"}
-        text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True)
-        (tmp / "scenario.yaml").write_text(text, encoding="utf-8")
-        run_plan(tmp / "scenario.yaml", tmp / "plan", progress=progress)
-        publish_dir(tmp, out, lambda: _check_out(out, force))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return given / "plan" / "report.html"
-
-
-__all__ = ["DEFAULT_SETTINGS", "demo_scenario_path", "demo_settings", "run_demo"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "DEMO_BOOTSTRAP",
+    "DEMO_CHANNELS",
+    "DEMO_ENTRIES",
+    "DEMO_SEED",
+    "DEMO_WEEKS",
+    "demo_scenario_path",
+    "demo_settings",
+]

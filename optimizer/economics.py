@@ -30,27 +30,27 @@ from numpy.typing import ArrayLike, NDArray
 from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
 from roiste.models.transforms import Saturation
+from roiste.optimizer.scenario import (
+    ECONOMICS,
+    ECONOMICS_KEYS,
+    FROM_COHORTS,
+    Scenario,
+    cohort_customer_values,
+    neutral,
+)
 
 FloatArray = NDArray[np.float64]
 
-ECONOMICS_KEYS = (
-    "gross_margin",
-    "return_rate",
-    "cost_per_order",
-    "platform_fee_rate",
-    "commission_rate",
-    "new_customer_value",
-    "existing_incrementality",
-)
-_RATES = ("gross_margin", "return_rate", "platform_fee_rate", "commission_rate",
-          "existing_incrementality")
-_COSTS = ("cost_per_order", "new_customer_value")
 OBJECTIVES = ("net_margin", "revenue")
 
 
 @dataclass(frozen=True)
 class ChannelEconomics:
     """Money per unit of a channel's revenue, orders and new customers.
+
+    The keys, their neutral defaults and their meaning are those of
+    :data:`optimizer.scenario.ECONOMICS`; :func:`channel_economics` resolves them for the
+    channels of a scenario.
 
     Parameters
     ----------
@@ -70,13 +70,13 @@ class ChannelEconomics:
         Share of existing-customer revenue counted as caused by the channel.
     """
 
-    gross_margin: float | None = None
-    return_rate: float = 0.0
-    cost_per_order: float = 0.0
-    platform_fee_rate: float = 0.0
-    commission_rate: float = 0.0
-    new_customer_value: float = 0.0
-    existing_incrementality: float = 1.0
+    gross_margin: float | None = ECONOMICS["gross_margin"].default
+    return_rate: float = neutral("return_rate")
+    cost_per_order: float = neutral("cost_per_order")
+    platform_fee_rate: float = neutral("platform_fee_rate")
+    commission_rate: float = neutral("commission_rate")
+    new_customer_value: float = neutral("new_customer_value")
+    existing_incrementality: float = neutral("existing_incrementality")
 
     def __post_init__(self) -> None:
         for key in ECONOMICS_KEYS:
@@ -89,9 +89,9 @@ class ChannelEconomics:
             object.__setattr__(self, key, v)
             if not math.isfinite(v):
                 raise ScenarioError(f"economics.{key} must be finite, got {v!r}")
-            if key in _RATES and not 0.0 <= v <= 1.0:
+            if ECONOMICS[key].is_share and not 0.0 <= v <= 1.0:
                 raise ScenarioError(f"economics.{key} must lie in [0, 1], got {v:g}")
-            if key in _COSTS and v < 0.0:
+            if not ECONOMICS[key].is_share and v < 0.0:
                 raise ScenarioError(f"economics.{key} must be >= 0, got {v:g}")
 
     @classmethod
@@ -137,6 +137,52 @@ def _items(layer: Any, *, strict: bool, where: str) -> list[tuple[str, Any]]:
         if unknown:
             raise ScenarioError(f"{where}: unknown key {unknown[0]!r}; known: {list(ECONOMICS_KEYS)}")
     return [(k, d[k]) for k in ECONOMICS_KEYS if k in d]
+
+
+def channel_economics(
+    scenario: Scenario, channels: Sequence[str]
+) -> tuple[list[ChannelEconomics], dict[str, float | None], list[str]]:
+    """Every channel's economics: the scenario's, its overrides, cohort values resolved.
+
+    The one place that reads the economics keys of a scenario: the plan, the backtest, the
+    analysis API and the cohort checks all take a channel's economics from here.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario: its ``economics`` section and the overrides under ``channels``.
+    channels : sequence of str
+        The channels, in the order of the returned list.
+
+    Returns
+    -------
+    economics : list of ChannelEconomics
+        One per channel, with ``new_customer_value: from_cohorts`` replaced by the value of
+        :func:`optimizer.scenario.cohort_customer_values`.
+    base : dict
+        The scenario-wide economics (its ``new_customer_value`` is None when it is
+        ``from_cohorts``: the value is then per channel).
+    notes : list of str
+        Where cohort values came from (empty when no channel uses them).
+    """
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    if scenario.uses_cohorts():
+        values, notes = cohort_customer_values(scenario, channels)
+    base: dict[str, Any] = scenario.economics.model_dump()
+    by_cohorts = base["new_customer_value"] == FROM_COHORTS
+    if by_cohorts:
+        base["new_customer_value"] = None  # per channel: see the notes
+    base_econ = ChannelEconomics.merged(base).as_dict()
+    if by_cohorts:
+        base_econ["new_customer_value"] = None
+    econ = []
+    for c in channels:
+        own: dict[str, Any] = scenario.channel(c).overrides()
+        if c in values:
+            own["new_customer_value"] = values[c]
+        econ.append(ChannelEconomics.merged(base, own, where=f"channels.{c}"))
+    return econ, base_econ, notes
 
 
 # ------------------------------------------------------------------------ the coefficient
@@ -203,83 +249,19 @@ def margin_coefficient(
 # ------------------------------------------------------------------ vectorised evaluation
 
 
-def _hill_derivative(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
-    k, s = p["k"], p["s"]
-    a = np.maximum(a, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r = (a / k) ** s
-        d = s * r / (a * (1.0 + r) ** 2)
-    at_zero = np.where(s == 1.0, 1.0 / k, np.where(s < 1.0, np.inf, 0.0))
-    return np.asarray(np.where(a == 0, at_zero, d), dtype=float)
-
-
-def _logistic_value(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
-    return np.asarray(np.tanh(0.5 * np.log(3.0) / p["k"] * np.maximum(a, 0.0)), dtype=float)
-
-
-def _logistic_derivative(p: Mapping[str, FloatArray], a: FloatArray) -> FloatArray:
-    lam = np.log(3.0) / p["k"]
-    return np.asarray(0.5 * lam / np.cosh(0.5 * lam * np.maximum(a, 0.0)) ** 2, dtype=float)
-
-
-# Array kernels for families whose own methods are written for scalar parameters.  They are
-# only a speed-up: each is checked against the family's own methods when a group is built,
-# and a family without a kernel (or whose kernel disagrees) is evaluated channel by channel.
-_KERNELS: dict[str, dict[str, Any]] = {
-    "hill": {"derivative": _hill_derivative},
-    "logistic": {"value": _logistic_value, "derivative": _logistic_derivative},
-}
-
-
 class _Group:
-    """Channels of one saturation family, evaluated with array parameters."""
+    """Channels of one saturation family, evaluated together with array parameters."""
 
     def __init__(self, sats: Sequence[Saturation], rows: NDArray[np.intp]) -> None:
         self.rows = rows
-        self.sats = list(sats)
-        cls = type(sats[0])
-        batched = object.__new__(cls)
-        params = {p: np.array([s.params[p] for s in sats])[:, None] for p in cls.param_names}
-        batched.params = params  # type: ignore[assignment]
-        probe = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 8.0]) * np.array([s.scale for s in sats])[:, None]
-        kernels = _KERNELS.get(cls.lookup_name, {})
-        self.fast: dict[str, Any] = {}
-        for method in ("value", "derivative"):
-            options = [getattr(batched, method)]
-            if method in kernels:
-                options.append(lambda a, f=kernels[method], p=params: f(p, a))
-            for fn in options:
-                if self._agrees(fn, method, probe):
-                    self.fast[method] = fn
-                    break
-
-    def _agrees(self, fn: Any, method: str, probe: FloatArray) -> bool:
-        """Does the array path reproduce the family's own scalar method?"""
-        try:
-            got = np.asarray(fn(probe), dtype=float)
-            if got.shape != probe.shape:
-                return False
-            n = len(self.sats)
-            rows = sorted({0, 1, n // 3, n // 2, n - 1} & set(range(n)))
-            return all(
-                np.allclose(got[i], getattr(self.sats[i], method)(probe[i]), rtol=1e-12,
-                            atol=0.0, equal_nan=True)
-                for i in rows
-            )
-        except Exception:  # code that is not array-safe in the family's parameters
-            return False
-
-    def _call(self, method: str, a: FloatArray) -> FloatArray:
-        fn = self.fast.get(method)
-        if fn is not None:
-            return np.asarray(fn(a), dtype=float)
-        return np.vstack([getattr(s, method)(a[i]) for i, s in enumerate(self.sats)])
+        self.family = type(sats[0])
+        self.params = self.family.stack_params(sats)
 
     def value(self, a: FloatArray) -> FloatArray:
-        return self._call("value", a)
+        return np.asarray(self.family.value_at(self.params, a), dtype=float)
 
     def derivative(self, a: FloatArray) -> FloatArray:
-        return self._call("derivative", a)
+        return np.asarray(self.family.derivative_at(self.params, a), dtype=float)
 
 
 class PeriodFunctions:

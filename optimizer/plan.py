@@ -1,10 +1,9 @@
-"""The monthly planning run: curves + scenario -> a plan (one step or a glide path of steps).
+"""Curves + scenario -> a plan for the next period (one step or a glide path of steps).
 
-``build_plan`` is the maths: it turns the current spend into bounded boxes, asks the LP for
-the allocation with the highest objective in each step, and evaluates every channel at the
-current and the recommended spend.  ``run_plan`` is the whole run behind ``roiste plan``: it
-reads the scenario and the data, fits curves when the scenario gives none, plans, and writes
-the output directory atomically (``write_plan``).
+``build_plan`` turns the current spend into bounded boxes, asks the LP for the allocation
+with the highest objective in each step, and evaluates every channel at the current and the
+recommended spend.  The result is a frozen :class:`Plan`: the reports read it, and the run
+behind ``roiste plan`` (:func:`optimizer.runs.run_plan`) writes it.
 
 Spend and money are for the whole planning period (``period_weeks`` weeks) unless a name says
 weekly; a period spend ``x`` is a constant weekly spend ``x / period_weeks``.
@@ -12,12 +11,9 @@ weekly; a period spend ``x`` is a constant weekly spend ``x / period_weeks``.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +22,21 @@ from tqdm import tqdm
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import RoisteError, ScenarioError
-from roiste.models.io import file_sha256
 from roiste.optimizer.context import PlanContext
+from roiste.optimizer.lp import (
+    AllocationProblem,
+    ShareConstraint,
+    TargetConstraint,
+    solve,
+)
+from roiste.optimizer.scenario import (
+    CostPerNewCustomerConstraint,
+    ExistingRoasConstraint,
+    RoasConstraint,
+    Scenario,
+)
+from roiste.optimizer.steps import reachable, step_box, step_budgets
+from roiste.version import __version__
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class PlanStep:
         return float(sum(self.spend))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """A recommended allocation for the next period, with everything the reports show.
 
@@ -109,80 +118,12 @@ class Plan:
             return None
         return self.net_margin_recommended - self.net_margin_current
 
-    def headline(self) -> str:
-        """One line for the command line: margin before and after, budget, gap, status."""
-        from roiste.optimizer.report.text import (
-            HEADLINE,
-            HEADLINE_NET_MARGIN,
-            HEADLINE_REVENUE,
-            money,
-        )
-
-        cur, rec, what = self.net_margin_current, self.net_margin_recommended, HEADLINE_NET_MARGIN
-        if cur is None or rec is None:  # revenue objective without a gross margin
-            cur, rec = self.objective_current, self.objective_recommended
-            what = HEADLINE_REVENUE
-        delta = rec - cur
-        pct = f"{delta / abs(cur):+.1%}" if cur else "n/a"
-        return HEADLINE.format(
-            name=self.name,
-            what=what,
-            current=money(cur),
-            recommended=money(rec),
-            delta=("+" if delta >= 0 else "-") + money(abs(delta)),
-            delta_pct=pct,
-            weeks=self.period_weeks,
-            budget=money(self.budget),
-            gap=f"{self.optimality_gap:.2e}",
-            status=self.status,
-            solver=self.solver,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """The content of ``summary.json``: deterministic (wall-clock times live elsewhere)."""
-        from roiste.optimizer.report.tables import summary_dict
-
-        return summary_dict(self)
-
     def step_table(self) -> pd.DataFrame:
         """Spend per channel after each step (rows: step 0 = current, 1..n)."""
         cur = self.allocation["current_spend"].to_numpy(dtype=float)
         rows = [dict(zip(self.channels, cur, strict=True))]
         rows += [dict(zip(self.channels, s.spend, strict=True)) for s in self.steps]
         return pd.DataFrame(rows, index=pd.Index(range(len(rows)), name="step"))
-
-
-# --------------------------------------------------------------------------------- boxes
-
-
-def step_box(
-    x_prev: np.ndarray,
-    step: float,
-    mins: np.ndarray,
-    maxs: np.ndarray,
-    locked: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The box of one step: ``[(1-step) x, (1+step) x]`` intersected with ``[min, max]``.
-
-    A locked channel stays at ``x``.  When a channel's own minimum (maximum) lies beyond one
-    step, the box moves as far towards it as the step allows and the channel's index is
-    returned in the third element, so the plan can say so.
-    """
-    lo_box, hi_box = (1.0 - step) * x_prev, (1.0 + step) * x_prev
-    lo, hi = np.maximum(lo_box, mins), np.minimum(hi_box, maxs)
-    clipped: list[int] = []
-    for i in range(len(x_prev)):
-        if locked[i]:
-            lo[i] = hi[i] = x_prev[i]
-        elif lo[i] > hi[i]:
-            clipped.append(i)
-            lo[i] = hi[i] = hi_box[i] if mins[i] > hi_box[i] else lo_box[i]
-    return lo, hi, clipped
-
-
-def step_budgets(current_total: float, budget: float, steps: int) -> list[float]:
-    """Budgets of a glide path: from the current total to ``budget`` in equal increments."""
-    return [current_total + (budget - current_total) * k / steps for k in range(1, steps + 1)]
 
 
 # --------------------------------------------------------------------------------- building
@@ -204,25 +145,23 @@ def _existing_weights(curves: CurveSet | None, channels: Sequence[str], name: st
 
 
 def _constraints(
-    scenario: Any, channels: Sequence[str], curves: CurveSet | None = None
+    scenario: Scenario, channels: Sequence[str], curves: CurveSet | None = None
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
     """Scenario constraints -> the LP's share and target constraints, and their descriptions.
 
     The ROAS on existing customers is the blended ROAS with each channel's revenue weighted
     by ``1 - new_customer_revenue_share`` (every member channel needs that ratio).
     """
-    from roiste.optimizer.lp.solve import ShareConstraint, TargetConstraint
-
     shares: list[Any] = []
     targets: list[Any] = []
     described: list[dict[str, Any]] = []
     for i, c in enumerate(scenario.constraints or [], start=1):
         members = list(c.channels or channels)
         kind = str(c.kind)
-        if kind == "roas":
+        if isinstance(c, RoasConstraint):
             name = c.name or f"target_roas_{i}"
             targets.append(TargetConstraint(name, "roas", float(c.target_roas), members))
-        elif kind == "roas_existing":
+        elif isinstance(c, ExistingRoasConstraint):
             name = c.name or f"target_roas_existing_{i}"
             weights = np.ones(len(channels))
             idx = [list(channels).index(m) for m in members if m in channels]
@@ -231,7 +170,7 @@ def _constraints(
                 TargetConstraint(name, "min_roas", float(c.target_roas_existing), members,
                                  weights=weights, label="ROAS on existing customers")
             )
-        elif kind == "cost_per_new_customer":
+        elif isinstance(c, CostPerNewCustomerConstraint):
             name = c.name or f"max_cost_per_new_customer_{i}"
             targets.append(
                 TargetConstraint(
@@ -247,7 +186,7 @@ def _constraints(
 
 def build_plan(
     curves: CurveSet,
-    scenario: Any,
+    scenario: Scenario,
     current_weekly: pd.Series,
     *,
     data_hash: str | None = None,
@@ -281,8 +220,6 @@ def build_plan(
     InfeasibleError
         When a step's constraints conflict (the message names them, and the step).
     """
-    from roiste.optimizer.lp.solve import AllocationProblem, solve
-
     t0 = time.perf_counter()
     ctx = PlanContext.create(curves, scenario, current_weekly)
     fn_obj, channels = ctx.objective_functions, ctx.channels
@@ -346,8 +283,7 @@ def build_plan(
         hashes={"data": data_hash, "scenario": scenario_hash, "curves": curves_hash},
         attribution_hash=attribution_hash,
     )
-    plan.timings["plan_seconds"] = time.perf_counter() - t0
-    return plan
+    return replace(plan, timings={**plan.timings, "plan_seconds": time.perf_counter() - t0})
 
 
 def assemble_plan(
@@ -360,8 +296,6 @@ def assemble_plan(
     attribution_hash: str | None = None,
 ) -> Plan:
     """Turn solved steps into a :class:`Plan`: evaluate every channel before and after."""
-    from roiste.optimizer import __version__
-
     if not steps:
         raise ValueError("a plan needs at least one step")
     first, final = steps[0], steps[-1]
@@ -369,10 +303,8 @@ def assemble_plan(
     cur = ctx.evaluate(x0, "_current")
     rec = ctx.evaluate(x1, "")
     # the range the plan could use: one step's box, or what n bounded steps can reach
-    lo_reach, hi_reach = np.array(first.lower), np.array(first.upper)
-    for _ in steps[1:]:
-        lo_reach = step_box(lo_reach, ctx.step, ctx.mins, ctx.maxs, ctx.locked)[0]
-        hi_reach = step_box(hi_reach, ctx.step, ctx.mins, ctx.maxs, ctx.locked)[1]
+    lo_reach, hi_reach = reachable(np.array(first.lower), np.array(first.upper), len(steps) - 1,
+                                   ctx.step, ctx.mins, ctx.maxs, ctx.locked)
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(x0 > 0, 100.0 * (x1 - x0) / np.where(x0 > 0, x0, 1.0), np.nan)
     alloc = pd.DataFrame(
@@ -463,94 +395,10 @@ def _attribution_hash(curves: CurveSet) -> str | None:
     return None
 
 
-def _text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def run_plan(
-    scenario_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    force: bool = False,
-    progress: bool = True,
-) -> Plan:
-    """The whole ``roiste plan`` run: scenario -> data -> curves -> plan -> output directory.
-
-    Curves come from the scenario's ``curves`` file when it names one, otherwise they are
-    fitted from the data with the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``.
-    The output directory is checked before any work and written atomically at the end; a
-    failed run leaves no output directory.
-    """
-    from roiste.models.panel import read_panel
-    from roiste.optimizer.report.output import OUTPUT_FILES, check_output_dir, write_plan
-    from roiste.optimizer.scenario.schema import check_against_data, load_scenario
-
-    t0 = time.perf_counter()
-    out = Path(out_dir)
-    check_output_dir(out, force, OUTPUT_FILES)
-    scenario_path = Path(scenario_path)
-    scenario = load_scenario(scenario_path)
-    panel_kw: dict[str, Any] = {
-        "layout": scenario.layout,
-        "target": scenario.target,
-        "spend": scenario.spend,
-        "controls": scenario.controls,
-    }
-    panel = read_panel(scenario.data, **panel_kw)
-    current_weekly = panel.recent_spend(int(scenario.baseline_weeks)).astype(float)
-    current = current_weekly * int(scenario.period_weeks)
-    check_against_data(
-        scenario,
-        list(panel.channels),
-        float(current.sum()),
-        {str(c): float(v) for c, v in current.items()},
-        n_weeks=panel.n_weeks,
-    )
-
-    t_fit = time.perf_counter()
-    curves_file: Path | None = None
-    curves_json: str | None = None
-    if scenario.curves is not None:
-        curves_file = Path(scenario.curves)
-        curves = CurveSet.load(curves_file)
-        curves_hash = file_sha256(curves_file)
-    else:
-        from roiste.models.fit.channel import fit_panel_file
-
-        curves = fit_panel_file(
-            scenario.data,
-            **panel_kw,
-            holdout_weeks=int(scenario.holdout_weeks or 0),
-            bootstrap=int(scenario.bootstrap or 0),
-            seed=int(scenario.seed or 0),
-            progress=progress,
-        )
-        curves_json = curves.to_json()
-        curves_hash = _text_sha256(curves_json)
-    fit_s = time.perf_counter() - t_fit
-    plan = build_plan(
-        curves,
-        scenario,
-        current_weekly,
-        data_hash=str(panel.sha256),
-        scenario_hash=file_sha256(scenario_path),
-        curves_hash=curves_hash,
-        progress=progress,
-    )
-    timings = {"fit_seconds": fit_s, "total_seconds": time.perf_counter() - t0}
-    write_plan(
-        plan, out, force=force, curves_file=curves_file, curves_json=curves_json, timings=timings
-    )
-    return plan
-
-
 __all__ = [
     "Plan",
     "PlanContext",
     "PlanStep",
     "assemble_plan",
     "build_plan",
-    "run_plan",
-    "step_box",
-    "step_budgets",
 ]

@@ -27,8 +27,8 @@ _FRONT_DOOR = {
     "read_panel": ("roiste.models.panel", "read_panel"),
     "simulate_world": ("roiste.models.simulate", "simulate_world"),
     "fit": ("roiste.models.fit.channel", "fit_panel_file"),
-    "load_scenario": ("roiste.optimizer.scenario.schema", "load_scenario"),
-    "plan": ("roiste.optimizer.plan", "run_plan"),
+    "load_scenario": ("roiste.optimizer.scenario", "load_scenario"),
+    "plan": ("roiste.optimizer.runs", "run_plan"),
 }
 
 __all__ = [
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from roiste.models.fit.channel import fit_panel_file as fit
     from roiste.models.panel import read_panel
     from roiste.models.simulate import simulate_world
-    from roiste.optimizer.plan import run_plan as plan
-    from roiste.optimizer.scenario.schema import load_scenario
+    from roiste.optimizer.runs import run_plan as plan
+    from roiste.optimizer.scenario import load_scenario
 
 
 def __getattr__(name: str) -> Any:

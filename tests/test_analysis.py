@@ -153,7 +153,7 @@ def glide(what_if: an.WhatIf):
 
 
 def test_what_if_plans_like_the_command_line(what_if, base, demo_curves, tmp_path) -> None:
-    from roiste.optimizer.plan import run_plan
+    from roiste.optimizer.runs import run_plan
 
     curves_file = tmp_path / "curves.json"
     demo_curves.save(curves_file)

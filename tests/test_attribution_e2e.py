@@ -212,7 +212,7 @@ def test_cli_help_shows_both_forms() -> None:
 def _importable() -> str | None:
     try:
         from roiste.models.fit.channel import fit_panel_file  # noqa: F401
-        from roiste.optimizer.plan import run_plan  # noqa: F401
+        from roiste.optimizer.runs import run_plan  # noqa: F401
     except ImportError as exc:
         return f"fit or plan not importable yet: {exc}"
     return None
@@ -222,7 +222,7 @@ def _importable() -> str | None:
 def test_journeys_attribute_fit_plan(files: dict[str, Path], tmp_path: Path) -> None:
     from roiste.models.curves import CurveSet
     from roiste.models.fit.channel import fit_panel_file
-    from roiste.optimizer.plan import run_plan
+    from roiste.optimizer.runs import run_plan
 
     panel = tmp_path / "panel.csv"
     assert _run("attribute", files["touchpoints"], files["conversions"], "--rule", "shapley",

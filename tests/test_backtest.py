@@ -23,7 +23,7 @@ from roiste.optimizer.backtest.cohorts import cohort_check, read_cohorts
 from roiste.optimizer.backtest.truth import replan_world
 from roiste.optimizer.backtest.walk import LEVEL, backtest_panel, fold_starts
 from roiste.optimizer.cli import main
-from roiste.optimizer.scenario.schema import Scenario
+from roiste.optimizer.scenario import Scenario
 
 GM = 0.45
 

@@ -16,7 +16,7 @@ from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.transforms import Exponential, Geometric, Hill
 from roiste.optimizer.plan import build_plan
 from roiste.optimizer.report.output import write_plan
-from roiste.optimizer.scenario.schema import Scenario
+from roiste.optimizer.scenario import Scenario
 
 pytestmark = pytest.mark.browser
 

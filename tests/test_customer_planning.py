@@ -26,8 +26,10 @@ from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import InfeasibleError, RoisteError, ScenarioError
 from roiste.models.transforms import Exponential, Geometric, Hill
 from roiste.optimizer.cli import main
-from roiste.optimizer.plan import build_plan, run_plan
-from roiste.optimizer.scenario.schema import (
+from roiste.optimizer.plan import build_plan
+from roiste.optimizer.report.tables import summary_dict
+from roiste.optimizer.runs import run_plan
+from roiste.optimizer.scenario import (
     Scenario,
     json_schema,
     load_scenario,
@@ -167,7 +169,7 @@ def test_from_cohorts_uses_the_future_margin_after_the_first_order(orders_file: 
     no_value = sum(margin(cs, c, xi, 0.0) for c, xi in zip(cs.channels, x, strict=True))
     assert plan.net_margin_recommended > no_value + 1.0
     # where it came from: in the notes of summary.json, with both parts of the difference
-    note = next(n for n in plan.summary()["notes"] if n.startswith("new_customer_value from"))
+    note = next(n for n in summary_dict(plan)["notes"] if n.startswith("new_customer_value from"))
     assert str(orders_file) in note and "24 months" in note and "discount 1 %" in note
     assert f"search {EXPECTED_VALUE['search']:,.2f} (lifetime " in note
     assert f"first order {GM * (1 - RR) * 60 - CPO:,.2f})" in note  # social's first order: 25

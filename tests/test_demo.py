@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from roiste.models.curves import CurveSet
 from roiste.optimizer.cli import main
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.scenario.schema import load_scenario
+from roiste.optimizer.scenario import load_scenario
 
 
 def test_demo_writes_a_plan_that_improves_the_true_net_margin(

@@ -10,7 +10,7 @@ from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import InfeasibleError, RoisteError
 from roiste.models.transforms import Exponential, Geometric, Logistic, MichaelisMenten
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.lp.solve import AllocationProblem, ShareConstraint, TargetConstraint, solve
+from roiste.optimizer.lp import AllocationProblem, ShareConstraint, TargetConstraint, solve
 
 
 def _denominator(sol, budget: float) -> float:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lp_worlds import ClosedFormModel
 
-from roiste.optimizer.lp.solve import AllocationProblem, solve
+from roiste.optimizer.lp import AllocationProblem, solve
 
 
 @st.composite

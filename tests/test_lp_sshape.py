@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.transforms import Exponential, Geometric, Hill, MichaelisMenten
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.lp.solve import AllocationProblem, TargetConstraint, solve
+from roiste.optimizer.lp import AllocationProblem, TargetConstraint, solve
 
 
 def _curve(name: str, beta: float, sat: object, spend: float,

@@ -20,10 +20,11 @@ from roiste.models.simulate import simulate_world
 from roiste.optimizer.cli import main
 from roiste.optimizer.monitor.kpis import load_plan, series_of
 from roiste.optimizer.monitor.rules import MonitorEconomics, MonitorError, load_rules
-from roiste.optimizer.monitor.watch import evaluate, run_monitor
+from roiste.optimizer.monitor.watch import evaluate
 from roiste.optimizer.plan import build_plan
 from roiste.optimizer.report.output import write_plan
-from roiste.optimizer.scenario.schema import Scenario, load_scenario, validate_scenario_file
+from roiste.optimizer.runs import run_monitor
+from roiste.optimizer.scenario import Scenario, load_scenario, validate_scenario_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 

@@ -13,7 +13,7 @@ from test_browser import _run
 from test_monitor_drift import inject_drift
 
 from roiste.models.simulate import simulate_world
-from roiste.optimizer.monitor.watch import run_monitor
+from roiste.optimizer.runs import run_monitor
 
 pytestmark = pytest.mark.browser
 

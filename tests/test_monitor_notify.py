@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from roiste.models.simulate import write_world
 from roiste.optimizer.cli import main
 from roiste.optimizer.monitor.notify import SentStore
-from roiste.optimizer.monitor.watch import run_monitor
+from roiste.optimizer.runs import run_monitor
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed")
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402

@@ -26,10 +26,13 @@ from roiste.models.io import file_sha256
 from roiste.models.simulate import write_world
 from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
 from roiste.optimizer.cli import main
-from roiste.optimizer.plan import build_plan, run_plan, step_box, step_budgets
+from roiste.optimizer.plan import build_plan
 from roiste.optimizer.report.output import write_plan
-from roiste.optimizer.report.tables import CONTRACT_COLUMNS, OPTIONAL_COLUMNS
-from roiste.optimizer.scenario.schema import Scenario
+from roiste.optimizer.report.tables import CONTRACT_COLUMNS, OPTIONAL_COLUMNS, summary_dict
+from roiste.optimizer.report.text import headline
+from roiste.optimizer.runs import run_plan
+from roiste.optimizer.scenario import Scenario
+from roiste.optimizer.steps import step_box, step_budgets
 
 P = 4
 ECON = {
@@ -215,7 +218,7 @@ def test_net_margins_recomputed_from_curves_and_formula() -> None:
         assert a.at[c, "marginal_net_margin_recommended"] == pytest.approx(
             margin_slope(curves, c, x1), rel=1e-9, abs=1e-12
         )
-    summary = plan.summary()
+    summary = summary_dict(plan)
     cur = sum(margin(curves, c, a.at[c, "current_spend"]) for c in curves.channels)
     rec = sum(margin(curves, c, a.at[c, "recommended_spend"]) for c in curves.channels)
     assert summary["net_margin_current"] == pytest.approx(cur, rel=1e-9)
@@ -304,7 +307,7 @@ def test_revenue_objective_without_gross_margin_has_no_net_margin() -> None:
     a = plan.allocation
     assert a["expected_revenue"].sum() >= a["revenue_current"].sum() * (1 - 1e-9)
     assert plan.objective_recommended == pytest.approx(a["expected_revenue"].sum(), rel=1e-9)
-    assert plan.headline().startswith("test plan: revenue (no gross margin given")
+    assert headline(plan).startswith("test plan: revenue (no gross margin given")
 
 
 @settings(max_examples=15, deadline=None, derandomize=True)
@@ -349,7 +352,7 @@ def test_plan_properties_against_the_oracle(
 def test_a_failure_while_writing_keeps_the_old_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import roiste.optimizer.report.html as html
+    import roiste.optimizer.report.output as output
 
     curves = hand_curves()
     plan = build_plan(curves, scenario(), current_weekly(curves))
@@ -360,7 +363,7 @@ def test_a_failure_while_writing_keeps_the_old_directory(
     def disk_full(*args: Any, **kwargs: Any) -> str:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(html, "render_html", disk_full)
+    monkeypatch.setattr(output, "render_html", disk_full)
     with pytest.raises(OSError, match="No space"):
         write_plan(plan, out, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -421,7 +424,7 @@ def test_run_plan_writes_every_output_deterministically(tmp_path: Path) -> None:
     assert alloc["expected_net_margin"].sum() == pytest.approx(
         summary["net_margin_recommended"], abs=0.01 * len(alloc)
     )
-    assert plan.headline().startswith("World plan: net margin")
+    assert headline(plan).startswith("World plan: net margin")
 
 
 def test_existing_output_is_refused_unless_forced(

@@ -22,6 +22,7 @@ ROBYN = "robyn_dt_simulated_weekly.csv"
 ROBYN_SPEND = ["tv_S", "ooh_S", "print_S", "facebook_S", "search_S"]
 ROBYN_CONTROLS = ["competitor_sales_B", "newsletter", "events"]
 PYMC = "pymc_mmm_example.csv"
+STAN = "mmm_stan.csv"
 
 
 # ---------------------------------------------------------------- Robyn's simulated weekly data
@@ -38,8 +39,10 @@ def test_robyn_holdout_forecast(public_dataset):
     cs = fit_wide(panel, holdout_weeks=42, progress=False)
     d = cs.diagnostics
     assert d["n_weeks_holdout"] == 42 and d["n_weeks_train"] == 166
-    assert d["r2_holdout"] >= 0.90
+    assert d["r2_holdout"] >= 0.95
     assert d["wape_holdout"] < 0.10
+    assert d["warnings"] == []
+    assert "cross-validation" in d["ridge_choice"]
     assert set(cs.channels) == set(ROBYN_SPEND)
     assert all(cs[ch].revenue.beta >= 0 for ch in cs)
     # recent spend is the mean of the panel's last eight weeks
@@ -124,3 +127,25 @@ def test_pymc_example_recovers_the_documented_process(public_dataset):
     true_share = c1.sum() / (c1.sum() + c2.sum())
     assert cs.meta["contribution_share"]["x1"] == pytest.approx(true_share, abs=0.05)
     assert cs.diagnostics["r2_train"] > 0.9
+
+
+# ---------------------------------------------------------------- mmm_stan: a file the fit cannot model
+
+
+def test_mmm_stan_fit_says_it_cannot_be_modelled_and_why(public_dataset):
+    """Ten channels and the file's economic, store, markdown and holiday controls, last 26
+    weeks held out.  The forecast of those weeks is worse than their mean (R2 about -0.4) and
+    media are credited with more than the whole target: the fit says so, first of its warnings."""
+    path = public_dataset(STAN)
+    cols = pd.read_csv(path, nrows=0).columns
+    spend = [c for c in cols if c.startswith("mdsp_")]
+    controls = [c for c in cols if c.startswith(("me_", "st_", "mrkdn_", "hldy_"))]
+    panel = read_panel(path, layout="wide", target="sales", spend=spend, controls=controls)
+    cs = fit_wide(panel, holdout_weeks=26, progress=False)
+    d = cs.diagnostics
+    assert d["r2_holdout"] < 0
+    first = d["warnings"][0]
+    assert first.startswith("the decomposition is implausible, do not plan on these curves")
+    for reason in ("of the target over the training weeks, more than all of it", "holdout R2 -",
+                   "the intercept is at its bound 0", "more than 5 times the panel's target"):
+        assert reason in first

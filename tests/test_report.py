@@ -26,7 +26,7 @@ from roiste.optimizer.report.compare import compare_plans
 from roiste.optimizer.report.output import write_plan
 from roiste.optimizer.report.tables import allocation_csv, format_cell
 from roiste.optimizer.report.xlsx import xlsx_bytes
-from roiste.optimizer.scenario.schema import Scenario
+from roiste.optimizer.scenario import Scenario
 
 CHANNELS = ("search & brand", "social", "display <tv>")
 
@@ -264,3 +264,36 @@ def test_bridge_groups_small_moves_and_keeps_the_total() -> None:
     assert len(bars) == MAX_BRIDGE_BARS and labels[-1] == "26 other channels"
     assert sum(bars) == pytest.approx(deltas.sum())
     assert "c39" in labels and "c0" in labels  # the largest moves keep their own bar
+
+
+# ------------------------------------------------------------------------------- registry, templates
+
+
+def test_every_output_column_is_registered_once(plan_dir: tuple[Plan, Path]) -> None:
+    from roiste.optimizer.report.columns import ALLOCATION, allocation_column
+    from roiste.optimizer.report.tables import allocation_columns
+    from roiste.optimizer.report.xlsx import ALLOCATION_SHEET
+
+    plan, _ = plan_dir
+    for name in allocation_columns(plan):
+        col = allocation_column(name)
+        assert col.rounding in ("money", "count", "ratio") and col.label
+    # a workbook formula only names columns of the allocation sheet
+    for col in ALLOCATION.values():
+        if col.formula:
+            names = set(re.findall(r"\{(\w+)\}", col.formula))
+            assert names and names <= set(ALLOCATION_SHEET), col.name
+    with pytest.raises(KeyError, match="unknown allocation column"):
+        allocation_column("spend")
+
+
+def test_templates_escape_and_refuse_undefined_names() -> None:
+    import jinja2
+
+    from roiste.optimizer.report.pages import render, stylesheet
+
+    page = render("base.html.j2", title="<b>x</b> & y", css=stylesheet("style.css"))
+    assert "<title>&lt;b&gt;x&lt;/b&gt; &amp; y</title>" in page
+    assert 'font-family: "DejaVu Sans"' in page  # the style sheet is inlined as it is
+    with pytest.raises(jinja2.UndefinedError):
+        render("base.html.j2", css="")

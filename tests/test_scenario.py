@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from roiste.models.errors import PanelError, RoisteError, ScenarioError
 from roiste.optimizer.cli import main
-from roiste.optimizer.scenario.schema import (
+from roiste.optimizer.scenario import (
     Scenario,
     check_against_data,
     json_schema,

@@ -144,3 +144,13 @@ def test_outcome_takes_a_dated_frame_and_names_beyond_the_list() -> None:
     np.testing.assert_allclose(world.outcome(frame), world.outcome(world.spend)[40:], rtol=1e-12)
     with pytest.raises(ValueError, match="lacks channels"):
         world.outcome(frame.iloc[:, 1:])
+
+
+def test_write_world_takes_a_world_already_drawn(tmp_path) -> None:
+    world = simulate_world(7, n_channels=4, n_weeks=80)
+    assert world.media_scale(np.arange(80)) is None
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_world(a, seed=7, n_channels=4, n_weeks=80)
+    write_world(b, world=world)
+    assert a.read_bytes() == b.read_bytes()
+    assert (tmp_path / "a.csv.truth.json").read_bytes() == (tmp_path / "b.csv.truth.json").read_bytes()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import lfilter
 
+from roiste.models.fit.search import adstocked
 from roiste.models.transforms import (
     ADSTOCKS,
     SATURATIONS,
@@ -98,3 +100,26 @@ def test_geometric_recursion_matches_definition() -> None:
 def test_weibull_weights_start_at_one_and_decay() -> None:
     w = Weibull(shape=2.0, scale=4.0).weights()
     assert w[0] == 1.0 and np.all(np.diff(w) <= 0)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in ADSTOCK_EXAMPLES])
+def test_adstock_fast_path_equals_apply(name: str) -> None:
+    ad: Adstock = ADSTOCKS[name](**ADSTOCK_EXAMPLES[name])
+    x = np.random.default_rng(0).uniform(0.0, 100.0, 80)
+    np.testing.assert_allclose(adstocked(x, ad), ad.apply(x), rtol=1e-12)
+    coefficients = ad.filter_coefficients()
+    if coefficients is not None:
+        np.testing.assert_allclose(lfilter(*coefficients, x), ad.apply(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in ADSTOCK_EXAMPLES])
+def test_adstock_grids_are_members_within_bounds(name: str) -> None:
+    family = ADSTOCKS[name]
+    assert family.fit_grid and family.mmm_grid
+    for params in (*family.fit_grid, *family.mmm_grid):
+        family(**params)  # a valid member
+    for params in family.mmm_grid:
+        assert set(params) == set(family.mmm_bounds) == set(family.param_names)
+        for p, v in params.items():
+            lo, hi = family.mmm_bounds[p]
+            assert lo <= v <= hi, (p, v)

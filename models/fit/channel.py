@@ -5,7 +5,14 @@ The model of one channel's week ``t`` is
 ``revenue_t = baseline_t + beta * saturation(adstock(spend)_t)``, times noise,
 
 with ``baseline_t`` = intercept + linear trend + yearly Fourier terms (+ a level shift when the
-data show one) and ``beta >= 0``.  Noise is treated as multiplicative: weighted least squares
+data show one) and ``beta >= 0`` (the *additive* form), or, when the media effect scales with
+seasonal demand, ``revenue_t = level_t d_t + beta (1 - m + m d_t) saturation(...)`` with a demand
+index ``d_t`` (exponential of yearly harmonics, mean 1 over a year; ``m`` 0.5 or 1) read from
+the data by alternating least squares.  The form is chosen by time-series cross-validated
+forecast error (a demand-scaled media term must forecast 2 % better) and recorded with the
+errors in the diagnostics (``media_form``, ``form_cv``); a demand-scaled curve keeps the media
+multipliers of the 52 weeks after the data (``seasonal_effect``), and its ``response(w)`` is the
+weekly response averaged over those weeks.  Noise is treated as multiplicative: weighted least squares
 with weights ``1 / mu_t**2`` from a preliminary linear fit, renewed once from the best
 candidate of the grid, so a week's residual counts by its relative size.
 
@@ -15,11 +22,13 @@ model is linear in (baseline coefficients, beta).  The fit profiles the linear p
 ``k`` is scored at once by one matrix product, ``beta`` kept between zero and the value that
 would leave a negative baseline.  The number of harmonics is chosen by an information
 criterion, the family by the likelihood (BIC); time-series cross-validation
-(``TimeSeriesSplit``) keeps the families whose forecast error is within one standard error of
-the best for the bootstrap's draws.  The family's best candidate is refined continuously (bounded
-Nelder-Mead on the profiled residual sum of squares).  The uncertainty comes from a
-moving-block residual bootstrap re-searched on the kept families' grid.  The search lives in
-:mod:`models.fit_search`.
+(``TimeSeriesSplit``) reports each family's forecast error.  The family's best candidate is
+refined continuously (bounded Nelder-Mead on the profiled residual sum of squares).  The
+uncertainty comes from draws of the grid's candidates by their tempered profile likelihood
+(:mod:`models.fit.bands`): where the data fit many curves about as well, the band spans them
+and the diagnostics' ``warning`` names what the data cannot pin (the level or the shape of
+the curve).  The search lives in :mod:`models.fit.search`, the baseline and demand index in
+:mod:`models.fit.baseline`.
 
 Three levels, as in scikit-learn: :func:`fit_channel` (arrays in, a
 :class:`~models.curves.ResponseCurve` out), :class:`ChannelResponseRegressor` (the estimator)
@@ -43,18 +52,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
 from roiste.models.attribution.credit import attribution_meta
-from roiste.models.curves import CurveSet, ResponseCurve
+from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.fit.bands import LEVEL_SPREAD, SLOPE_SPREAD, draw_spread
+from roiste.models.fit.baseline import EPOCH, BaselineDesign, week_index
 from roiste.models.fit.mmm import fit_wide
-from roiste.models.fit.search import (
-    EPOCH,
-    RATIO_WEEKS,
-    RECENT_WEEKS,
-    BaselineDesign,
-    FitSettings,
-    fit_arrays,
-    week_index,
-)
+from roiste.models.fit.search import RATIO_WEEKS, RECENT_WEEKS, FitSettings, fit_arrays
 from roiste.models.panel import read_panel
 from roiste.models.transforms import Adstock, FloatArray
 
@@ -69,8 +72,9 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     family : str, default "auto"
         A registered saturation family, or ``"auto"`` to choose among all of them by BIC.
     adstock : "geometric", "auto" or Adstock, default "geometric"
-        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; ``"auto"`` adds a
-        grid of Weibull lag shapes; an ``Adstock`` instance is used as given (not fitted).
+        ``"geometric"`` searches the carry-over ``alpha`` in ``[0, 0.9]``; ``"auto"`` adds the
+        ``fit_grid`` of every other adstock family (Weibull lag shapes); an ``Adstock``
+        instance is used as given (not fitted).
     shape : dict, optional
         Fixed shape parameters of the family (e.g. ``{"s": 2.0}`` for Hill); searched if None.
     n_harmonics : int, default 3
@@ -85,11 +89,15 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     noise : {"multiplicative", "additive"}, default "multiplicative"
         Multiplicative noise weights each week by ``1 / expected**2``.
     bootstrap : int, default 0
-        Moving-block residual bootstrap draws kept in ``draws_``.
+        Draws of the curve kept in ``draws_`` (profile likelihood over the whole grid,
+        widened for residual autocorrelation).
     block_weeks : int, default 8
-        Block length of the bootstrap.
+        Residual autocorrelation lags counted by the widening of the draws.
     random_state : int, default 0
         Seed of the bootstrap.
+    media_form : {"auto", "additive", "demand"}, default "auto"
+        The media term added to the baseline, or scaled by the seasonal demand index; "auto"
+        chooses by cross-validated forecast error (see :class:`FitSettings`).
 
     Attributes
     ----------
@@ -106,6 +114,11 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         Cross-validated relative RMSE of each family.
     draws_ : list of Component
         Bootstrap draws.
+    media_form_ : str
+        The media form: "additive", "half_demand" or "demand" (baseline ``level_t d_t`` and
+        media scaled by ``1 - m + m d_t``, ``m`` 0.5 or 1).
+    form_cv_ : dict
+        Cross-validated root mean squared (weighted) forecast error of each form.
 
     Notes
     -----
@@ -138,6 +151,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         bootstrap: int = 0,
         block_weeks: int = 8,
         random_state: int = 0,
+        media_form: str = "auto",
     ) -> None:
         self.family = family
         self.adstock = adstock
@@ -150,6 +164,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.bootstrap = bootstrap
         self.block_weeks = block_weeks
         self.random_state = random_state
+        self.media_form = media_form
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -162,7 +177,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
             n_harmonics=self.n_harmonics, choose_harmonics=self.choose_harmonics,
             level_shift=self.level_shift,
             cv_splits=self.cv_splits, noise=self.noise, bootstrap=self.bootstrap,
-            block_weeks=self.block_weeks,
+            block_weeks=self.block_weeks, media_form=self.media_form,
         )  # fmt: skip
 
     @staticmethod
@@ -193,6 +208,8 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.level_shift_week_ = fit.design.shift_week
         self.cv_scores_ = dict(fit.cv_scores)
         self.draws_ = list(fit.draws)
+        self.media_form_ = fit.form
+        self.form_cv_ = dict(fit.form_cv)
         return self
 
     def predict(self, X: ArrayLike) -> FloatArray:
@@ -285,12 +302,23 @@ def fit_channel(
         "k": fit.k,
         "cv_scores": dict(sorted(fit.cv_scores.items())),
         "r2_train": fit.r2_train,
-        "n_harmonics": fit.design.n_harmonics,
+        "n_harmonics": fit.design.n_harmonics if fit.demand is None else fit.demand.n_harmonics,
         "level_shift_week": None if fit.design.shift_week is None
         else (EPOCH + pd.Timedelta(weeks=fit.design.shift_week)).strftime("%Y-%m-%d"),
         "spend_cv": float(np.nanstd(x) / mean) if mean > 0 else 0.0,
         "n_weeks": len(x),
+        "media_form": fit.form,
+        "demand_share": fit.share,
+        "form_cv": dict(sorted(fit.form_cv.items())),
     }
+    if fit.demand is not None:
+        start, profile = fit.coming_year()
+        diag["seasonal_effect"] = {
+            "start": (EPOCH + pd.Timedelta(weeks=float(start[0]))).strftime("%Y-%m-%d"),
+            "weekly": [float(v) for v in profile / fit.year_scale],
+            "year_scale": fit.year_scale,
+            "demand_harmonics": list(fit.demand.coef),
+        }
     low = float(np.nanmin(x) / mean) if mean > 0 else 0.0
     diag["min_spend_share"] = low
     if diag["spend_cv"] < 0.1:
@@ -298,11 +326,29 @@ def fit_channel(
     elif low > 0.3:
         diag["warning"] = ("spend never fell below 30 % of its mean: the slope is measured, the "
                            "level of the curve rests on its family")
+    if fit.draws:
+        unpinned = _identification(diag, fit.draws, fit.component, recent)
+        if unpinned:
+            diag["warning"] = "; ".join([*filter(None, [diag.get("warning")]), unpinned])
     return ResponseCurve(
         channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
         ratios=_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()}),
         draws=tuple(fit.draws), diagnostics=diag,
     )  # fmt: skip
+
+
+def _identification(diag: dict[str, Any], draws: Sequence[Component], fitted: Component,
+                    recent: float) -> str:
+    """Record the relative widths of the draws' 90 % bands at recent spend (``level_band``,
+    ``slope_band``) and name what the data cannot pin ("" when they pin both)."""
+    level, slope = draw_spread(draws, recent, fitted)
+    diag["level_band"], diag["slope_band"] = level, slope
+    loose = [what for what, width, limit in (("level", level, LEVEL_SPREAD),
+                                             ("shape", slope, SLOPE_SPREAD)) if width > limit]
+    if not loose:
+        return ""
+    return (f"the data cannot pin the {' or the '.join(loose)} of the curve: curves that fit "
+            f"as well differ by {level:.0%} at recent spend (90 % band of the draws)")
 
 
 def _channel_seed(seed: int, channel: str) -> int:
@@ -431,6 +477,7 @@ def fit_long(
             "choose_harmonics": settings.choose_harmonics,
             "level_shift": settings.level_shift,
             "noise": settings.noise,
+            "media_form": settings.media_form,
             "bootstrap": int(bootstrap),
             "block_weeks": settings.block_weeks,
             "holdout_weeks": int(holdout_weeks),

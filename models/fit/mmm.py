@@ -24,30 +24,39 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import lsq_linear
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm import tqdm
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
 from roiste.models.fit.mmm_search import (
-    ADSTOCK_GRIDS,
     ChannelSpec,
-    adstocked,
     candidates,
     media_features,
     nonneg_normal_solve,
     refine,
+    searchable_adstocks,
     start_spec,
     symmetric_solve,
 )
-from roiste.models.transforms import ADSTOCKS, SATURATIONS, Adstock, FloatArray, Saturation
+from roiste.models.fit.mmm_validation import (
+    PENALTY_CHOICE,
+    FitSummary,
+    WeakChannelWarning,
+    block_bootstrap,
+    choose_penalty,
+    decomposition_warnings,
+    low_spend_warning,
+)
+from roiste.models.fit.search import adstocked
+from roiste.models.transforms import SATURATIONS, Adstock, FloatArray, Saturation
 
 __all__ = [
     "ChannelSpec",
@@ -61,10 +70,6 @@ __all__ = [
 ]
 
 WEEKS_PER_YEAR = 365.25 / 7.0
-
-
-class WeakChannelWarning(UserWarning):
-    """A channel whose spend barely varies: its curve is weakly identified."""
 
 
 class MarketingMixRegressor(RegressorMixin, BaseEstimator):
@@ -163,8 +168,8 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
 
     # -- design ----------------------------------------------------------------------------
     def _check_params(self, n_features: int) -> None:
-        if self.adstock not in ADSTOCKS or self.adstock not in ADSTOCK_GRIDS:
-            raise ValueError(f"adstock {self.adstock!r} is not searchable; use one of {sorted(ADSTOCK_GRIDS)}")
+        if self.adstock not in searchable_adstocks():
+            raise ValueError(f"adstock {self.adstock!r} is not searchable; use one of {searchable_adstocks()}")
         unknown = [f for f in self.families if f not in SATURATIONS]
         if unknown or not self.families:
             raise ValueError(f"families {unknown or '[]'} are not registered; known: {sorted(SATURATIONS)}")
@@ -210,10 +215,22 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         return np.column_stack(cols)
 
     # -- linear solve ------------------------------------------------------------------------
+    def _base_penalty(self, B: FloatArray, ridge: float) -> FloatArray:
+        """Ridge of the baseline and control columns of ``B``: ``ridge`` times each column's sum
+        of squares (scale-free), none on the intercept, the pooling penalty on level deviations."""
+        pen = ridge * np.maximum((B * B).sum(axis=0), 1e-12)
+        pen[0] = 0.0
+        pooled = sorted({i for g in self.groups_ for i in g})
+        pen[[self.n_baseline_ + i for i in pooled]] = self.pool_ridge
+        return np.asarray(pen, dtype=float)
+
     def _solve(self, Z: FloatArray, y: FloatArray, n_media: int) -> FloatArray:
         """Ridge least squares with the last ``n_media`` coefficients kept >= 0."""
-        p = Z.shape[1]
         pen = np.concatenate([self.pen_base_, np.full(n_media, self.ridge * len(y))])
+        return self._bounded_solve(Z, y, pen, n_media)
+
+    def _bounded_solve(self, Z: FloatArray, y: FloatArray, pen: FloatArray, n_media: int) -> FloatArray:
+        p = Z.shape[1]
         A = Z.T @ Z + np.diag(pen)
         c = Z.T @ y
         b = symmetric_solve(A, c)
@@ -276,12 +293,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         ys = ya / self.y_scale_
         B = self._base_design(controls, t)
         self.n_baseline_ = B.shape[1] - controls.shape[1] - len(self.groups_)
-        # ridge relative to each column's own sum of squares (scale-free), none on the
-        # intercept; pooled level deviations get the fixed pooling penalty
-        pen = self.ridge * np.maximum((B * B).sum(axis=0), 1e-12)
-        pen[0] = 0.0
-        pen[[self.n_baseline_ + i for i in pooled]] = self.pool_ridge
-        self.pen_base_ = pen
+        self.pen_base_ = self._base_penalty(B, self.ridge)
         C = self.n_channels
         for c in range(C):
             if spend[:, c].max() <= 0:
@@ -385,6 +397,23 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         spend, controls, t = self._split(Xa)
         return np.hstack([self._base_design(controls, t), self._media(spend, t)])
 
+    def refit_linear(self, X: ArrayLike, y: ArrayLike, rows: ArrayLike, ridge: float) -> FloatArray:
+        """Predict every row of ``X`` from coefficients re-solved on the ``rows`` (a boolean mask).
+
+        The adstock and saturation stay as fitted (adstock runs over all weeks of ``X``); only
+        the linear coefficients are solved again, at penalty ``ridge``.  This is what
+        cross-validation of the penalty runs with each fold's weeks left out.
+        """
+        check_is_fitted(self, "coef_media_")
+        D = self.design(X)
+        C = self.n_channels
+        keep = np.asarray(rows, dtype=bool)
+        Z = D[keep]
+        pen = np.concatenate([self._base_penalty(Z[:, :-C], ridge), np.full(C, ridge * len(Z))])
+        ys = np.asarray(y, dtype=float)[keep] / self.y_scale_
+        b = self._bounded_solve(Z, ys, pen, C)
+        return np.asarray(D @ b * self.y_scale_, dtype=float)
+
     # -- predict -------------------------------------------------------------------------------
     def _media(self, spend: FloatArray, t: FloatArray | None) -> FloatArray:
         """Saturated adstocked spend, warmed up with the training tail when X follows it."""
@@ -450,6 +479,7 @@ def fit_wide(
     progress: bool = True,
     families: Sequence[str] | None = None,
     adstock: str = "geometric",
+    ridge: float | None = None,
 ) -> CurveSet:
     """Fit the marketing-mix model of a wide panel and return one response curve per channel.
 
@@ -472,12 +502,18 @@ def fit_wide(
         Saturation families each channel may take (default: logistic only).
     adstock : {"geometric", "weibull"}, default="geometric"
         Carry-over family of every channel (Weibull allows a delayed peak).
+    ridge : float, optional
+        Ridge penalty of the coefficients (see :class:`MarketingMixRegressor`).  By default it
+        is chosen among :data:`~models.fit.mmm_validation.PENALTY_GRID` by time-series
+        cross-validation on the training weeks (:func:`~models.fit.mmm_validation.choose_penalty`).
 
     Returns
     -------
     CurveSet
-        Curves with ``diagnostics`` (``r2_train``, ``r2_holdout``, ``wape_holdout``, ...) and
-        ``meta`` (baseline and control coefficients, contribution shares, hyperparameters).
+        Curves with ``diagnostics`` (``r2_train``, ``r2_holdout``, ``wape_holdout``, the chosen
+        ``ridge`` and its ``ridge_cv`` scores, ``warnings``: sentences naming what is
+        implausible or unidentified) and ``meta`` (baseline and control coefficients,
+        contribution shares, hyperparameters).
     """
     if getattr(panel, "layout", "wide") != "wide" or panel.target is None:
         raise CurveError(f"{panel.source}: the marketing-mix fit needs a wide panel with a target")
@@ -494,19 +530,29 @@ def fit_wide(
     idle = [ch for ch in panel.channels if float(panel.spend[ch].iloc[:n_train].max()) <= 0.0]
     if idle:
         raise CurveError(f"{panel.source}: spend column {idle[0]!r} is zero in every training week; no curve can be fitted")
-    model = MarketingMixRegressor(
-        n_channels=C,
-        time_column=X.shape[1] - 1,
-        families=tuple(families) if families else ("logistic",),
-        adstock=adstock,
-        control_groups=groups,
-        trend_knots=max(0, n_train // KNOT_WEEKS - 1),
-        progress=progress,
-    )
+
+    def make_model(penalty: float) -> MarketingMixRegressor:
+        return MarketingMixRegressor(
+            n_channels=C,
+            time_column=X.shape[1] - 1,
+            families=tuple(families) if families else ("logistic",),
+            adstock=adstock,
+            control_groups=groups,
+            trend_knots=max(0, n_train // KNOT_WEEKS - 1),
+            ridge=penalty,
+            progress=progress,
+        )
+
     Xv = X.to_numpy()
+    cv_scores: dict[float, float] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeakChannelWarning)
-        model.fit(Xv[:n_train], y[:n_train])
+        if ridge is None:
+            chosen, ridge, cv_scores = choose_penalty(make_model, Xv[:n_train], y[:n_train],
+                                                      min_train=max(MIN_TRAIN_WEEKS, 2 * C + 8))
+            model = cast(MarketingMixRegressor, chosen)
+        else:
+            model = make_model(ridge).fit(Xv[:n_train], y[:n_train])
     if model.weak_channels_:
         names = [panel.channels[i] for i in model.weak_channels_]
         warnings.warn(f"{panel.source}: spend of {names} barely varies (coefficient of variation "
@@ -519,7 +565,11 @@ def fit_wide(
         "n_weeks_train": n_train,
         "train_start": str(panel.weeks[0].date()),
         "train_end": str(panel.weeks[n_train - 1].date()),
+        "ridge": float(ridge),
+        "ridge_cv": {f"{r:g}": v for r, v in cv_scores.items()},
+        "ridge_choice": PENALTY_CHOICE if cv_scores else "given",
     }
+    act = pred = None
     if holdout_weeks:
         pred = model.predict(Xv)[n_train:]
         act = y[n_train:]
@@ -531,8 +581,16 @@ def fit_wide(
     parts = model.decompose(Xv[:n_train])
     contrib = parts["media"].sum(axis=0)
     total_media = float(contrib.sum())
-    spend_train = panel.spend.iloc[:n_train].sum(axis=0).to_numpy(dtype=float)
-    draws = _bootstrap(model, Xv[:n_train], y[:n_train], bootstrap, seed, progress)
+    spend_weeks = panel.spend.iloc[:n_train].to_numpy(dtype=float)
+    spend_train = spend_weeks.sum(axis=0)
+    diagnostics["warnings"] = decomposition_warnings(FitSummary(
+        channels=list(panel.channels), spend=spend_weeks, target=y[:n_train], contribution=contrib,
+        coef_media=model.coef_media_, k_mult=np.array([s.k_mult for s in model.specs_]),
+        k_bounds=model.k_bounds, intercept=model.intercept_,
+        positive_intercept=model.positive_intercept, r2_holdout=diagnostics.get("r2_holdout"),
+        holdout=act, holdout_pred=pred, weak=model.weak_channels_,
+    ))  # fmt: skip
+    draws = block_bootstrap(model, Xv[:n_train], y[:n_train], bootstrap, seed, progress, BLOCK_WEEKS)
     recent = panel.spend.iloc[-RECENT_WEEKS:].mean(axis=0)
     curves = []
     for c, ch in enumerate(panel.channels):
@@ -548,6 +606,8 @@ def fit_wide(
                     "contribution_share": float(contrib[c] / total_media) if total_media > 0 else 0.0,
                     "roas_train": float(contrib[c] / spend_train[c]) if spend_train[c] > 0 else 0.0,
                     "weakly_identified": c in model.weak_channels_,
+                    "min_spend_share": float(spend_weeks[:, c].min() / spend_weeks[:, c].mean()),
+                    **({} if c in model.weak_channels_ else low_spend_warning(ch, spend_weeks[:, c])),
                 },
             )
         )
@@ -568,28 +628,3 @@ def fit_wide(
                       "hyperparameters": "searched again in every draw"} if bootstrap else None,
     }
     return CurveSet(curves, diagnostics, meta)
-
-
-def _bootstrap(model: MarketingMixRegressor, X: FloatArray, y: FloatArray, n_draws: int,
-               seed: int, progress: bool) -> list[list[Component]]:
-    """Refit the whole model on moving-block bootstrap resamples of the weeks.
-
-    A resample is expressed as week weights (how often each week was drawn), so adstock still
-    runs over the real sequence of weeks; each draw searches its own adstock and saturation.
-    Returns one list of components (one per channel) per draw.
-    """
-    n = len(y)
-    block = min(BLOCK_WEEKS, n)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in tqdm(range(n_draws), desc="bootstrap", disable=not progress, leave=False):
-        starts = rng.integers(0, n - block + 1, size=-(-n // block))
-        idx = (starts[:, None] + np.arange(block)).ravel()[:n]
-        weights = np.bincount(idx, minlength=n).astype(float)
-        m = clone(model).set_params(progress=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", WeakChannelWarning)
-            m.fit(X, y, sample_weight=weights)
-        draws.append([Component(float(b), sat, ad) for b, sat, ad
-                      in zip(m.coef_media_, m.saturations_, m.adstocks_, strict=True)])
-    return draws

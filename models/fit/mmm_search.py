@@ -14,22 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
-from scipy.signal import lfilter
 
+from roiste.models.fit.search import adstocked
 from roiste.models.transforms import ADSTOCKS, SATURATIONS, Adstock, FloatArray, Saturation
 
-# grids of the coordinate search (continuous refinement follows)
-ADSTOCK_GRIDS: dict[str, list[dict[str, float]]] = {
-    "geometric": [{"alpha": a} for a in np.round(np.linspace(0.0, 0.9, 10), 2)],
-    "weibull": [
-        {"shape": s, "scale": c} for s in (0.5, 1.0, 2.0, 4.0) for c in (0.5, 1.0, 2.0, 4.0, 8.0)
-    ],
-}
-ADSTOCK_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
-    "geometric": {"alpha": (0.0, 0.95)},
-    "weibull": {"shape": (0.3, 6.0), "scale": (0.2, 12.0)},
-}
-SHAPE_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {"hill": {"s": (0.75, 1.0, 1.5, 2.5)}}
+# The grids of the coordinate search (continuous refinement follows) belong to the families:
+# ``Adstock.mmm_grid`` and ``mmm_bounds``, ``Saturation.mmm_shape_grid`` and ``shape_bounds``.
+
+
+def searchable_adstocks() -> list[str]:
+    """The adstock families the coordinate search can walk (those with an ``mmm_grid``)."""
+    return sorted(name for name, cls in ADSTOCKS.items() if cls.mmm_grid)
 
 
 @dataclass(frozen=True)
@@ -47,13 +42,6 @@ class ChannelSpec:
 
     def n_params(self) -> int:
         return len(self.adstock_params) + 1 + len(self.shape)
-
-
-def adstocked(x: FloatArray, adstock: Adstock) -> FloatArray:
-    """Adstock a weekly series that starts from no earlier spend (fast path for geometric)."""
-    if adstock.lookup_name == "geometric":
-        return np.asarray(lfilter([1.0], [1.0, -adstock.params["alpha"]], x), dtype=float)
-    return adstock.apply(x)
 
 
 def media_features(
@@ -76,10 +64,10 @@ Evaluate = Callable[[FloatArray, list["ChannelSpec"]], tuple[float, FloatArray]]
 
 def start_spec(adstock: str, families: Sequence[str]) -> ChannelSpec:
     """Where the coordinate search starts: a middle alpha and scale, the first family."""
-    grid = ADSTOCK_GRIDS[adstock]
+    grid = ADSTOCKS[adstock].mmm_grid
     start = grid[len(grid) // 3]
     fam = families[0]
-    shape = tuple((k, v[len(v) // 2]) for k, v in SHAPE_GRIDS.get(fam, {}).items())
+    shape = tuple((k, v[len(v) // 2]) for k, v in SATURATIONS[fam].mmm_shape_grid.items())
     return ChannelSpec(adstock, tuple(start.items()), fam, 1.0, shape)
 
 
@@ -88,9 +76,9 @@ def candidates(adstock: str, families: Sequence[str], k_bounds: tuple[float, flo
     lo, hi = k_bounds
     k_grid = np.geomspace(max(lo, 0.2), min(hi, 5.0), 9) if hi > lo else np.array([lo])
     out = []
-    for ap in ADSTOCK_GRIDS[adstock]:
+    for ap in ADSTOCKS[adstock].mmm_grid:
         for fam in families:
-            shapes = SHAPE_GRIDS.get(fam, {})
+            shapes = SATURATIONS[fam].mmm_shape_grid
             names = list(shapes)
             combos: list[tuple[float, ...]] = [()]
             for nm in names:
@@ -113,7 +101,7 @@ def refine(
     hi: list[float] = []
     for c, s in enumerate(specs):
         for nm, v in s.adstock_params:
-            b0, b1 = ADSTOCK_BOUNDS[s.adstock][nm]
+            b0, b1 = ADSTOCKS[s.adstock].mmm_bounds[nm]
             layout.append((c, "adstock", nm))
             x0.append(min(max(v, b0), b1))
             lo.append(b0)
@@ -123,7 +111,7 @@ def refine(
         lo.append(math.log(k_bounds[0]))
         hi.append(math.log(k_bounds[1]))
         for nm, v in s.shape:
-            b0, b1 = SATURATIONS[s.family].shape_bounds()[nm]
+            b0, b1 = SATURATIONS[s.family].shape_bounds[nm]
             layout.append((c, "shape", nm))
             x0.append(min(max(v, b0), b1))
             lo.append(b0)

@@ -36,7 +36,7 @@ from roiste.models.attribution.credit import (
 from roiste.models.attribution.inputs import Inputs, inputs_from_frames
 from roiste.models.attribution.journeys import JourneyWorld, simulate_journeys, write_journeys
 from roiste.models.errors import RoisteError
-from roiste.optimizer.analysis.figures import PALETTE, _figure
+from roiste.optimizer.analysis.figures import PALETTE, figure_with_axes
 from roiste.optimizer.analysis.whatif import WhatIf, scenario_from_dict
 from roiste.optimizer.economics import ChannelEconomics, margin_terms
 from roiste.optimizer.plan import Plan
@@ -217,7 +217,7 @@ def plot_attribution_shares(shares: pd.DataFrame) -> Figure:
     x = np.arange(n)
     w = 0.8 / max(k, 1)
     with charts.style():
-        fig, (ax,) = _figure(max(7.0, 1.3 * n + 2.5), 4.4)
+        fig, (ax,) = figure_with_axes(max(7.0, 1.3 * n + 2.5), 4.4)
         for j, name in enumerate(names):
             colour = TRUTH_COLOR if name == TRUTH else PALETTE[(j - (TRUTH in names)) % len(PALETTE)]
             ax.bar(x - 0.4 + w * (j + 0.5), 100.0 * shares[name].to_numpy(dtype=float), w,

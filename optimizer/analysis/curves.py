@@ -19,9 +19,9 @@ import pandas as pd
 
 from roiste.models.curves import CurveSet, ResponseCurve
 from roiste.models.errors import CurveError, ScenarioError
-from roiste.optimizer.context import channel_economics
-from roiste.optimizer.economics import ChannelEconomics, margin_terms
+from roiste.optimizer.economics import ChannelEconomics, channel_economics, margin_terms
 from roiste.optimizer.plan import Plan
+from roiste.optimizer.scenario import Scenario
 
 Economics = ChannelEconomics | Mapping[str, ChannelEconomics]
 
@@ -105,7 +105,7 @@ def view(
     return View(curves=source, period_weeks=p, current=cur, economics=econ_map)
 
 
-def scenario_economics(scenario: Any, channels: Sequence[str]) -> dict[str, ChannelEconomics]:
+def scenario_economics(scenario: Scenario, channels: Sequence[str]) -> dict[str, ChannelEconomics]:
     """Each channel's economics in a scenario: overrides applied, cohort values resolved."""
     return dict(zip(channels, channel_economics(scenario, channels)[0], strict=True))
 

@@ -19,6 +19,7 @@ from roiste.models.curves import ResponseCurve
 from roiste.models.errors import CurveError
 from roiste.models.fit.channel import FitSettings, fit_channel
 from roiste.models.fit.mmm import fit_wide
+from roiste.models.panel import Panel
 from roiste.models.transforms import SATURATIONS
 
 
@@ -51,7 +52,7 @@ class FamilyComparison:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _long_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
+def _long_fits(panel: Panel, channel: str, families: Sequence[str], seed: int,
                bootstrap: int) -> tuple[dict[str, ResponseCurve], str, dict[str, float]]:
     if panel.revenue is None:
         raise CurveError(f"{panel.source}: comparing families needs a revenue column")
@@ -68,7 +69,7 @@ def _long_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
     return curves, auto.family, cv
 
 
-def _wide_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
+def _wide_fits(panel: Panel, channel: str, families: Sequence[str], seed: int,
                bootstrap: int) -> tuple[dict[str, ResponseCurve], str, dict[str, float]]:
     curves, aic = {}, {}
     for f in families:
@@ -80,7 +81,7 @@ def _wide_fits(panel: Any, channel: str, families: Sequence[str], seed: int,
 
 
 def compare_families(
-    panel: Any,
+    panel: Panel,
     channel: str,
     *,
     families: Sequence[str] | None = None,

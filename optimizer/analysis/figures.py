@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from roiste.models.curves import CurveSet
 from roiste.models.errors import CurveError
 from roiste.optimizer.analysis.curves import (
+    Economics,
     curve_frame,
     glide_path_table,
     margin_breakeven,
@@ -55,7 +56,8 @@ ROAS_LABEL = "Marginal ROAS (extra revenue per extra unit of spend)"
 ROAS_LABEL_SHORT = "Marginal ROAS (revenue / spend)"
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+def figure_with_axes(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    """A figure of the report's style with `ncols` axes side by side."""
     fig = charts.new_figure(width, height)
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
     return fig, axes
@@ -149,26 +151,26 @@ def plot_response(source: CurveSet | Plan, channel: str, *, period_weeks: int = 
     current (and recommended) spend, the range a plan may use."""
     v = view(source, period_weeks)
     with charts.style():
-        fig, (ax,) = _figure(6.4, 4.2)
+        fig, (ax,) = figure_with_axes(6.4, 4.2)
         _draw_response(ax, v, channel, level, share, legend=True)
         fig.subplots_adjust(left=0.14, bottom=0.13)
     return fig
 
 
 def plot_marginal_roas(source: CurveSet | Plan, channel: str, *, period_weeks: int = 4,
-                       economics: Any = None, level: float = 0.9) -> Figure:
+                       economics: Economics | None = None, level: float = 0.9) -> Figure:
     """A channel's marginal ROAS with its bootstrap band, the ROAS-1 line and, with economics
     (or a plan), the marginal ROAS below which extra spend loses net margin."""
     v = view(source, period_weeks, economics=economics)
     with charts.style():
-        fig, (ax,) = _figure(6.4, 4.2)
+        fig, (ax,) = figure_with_axes(6.4, 4.2)
         _draw_marginal(ax, v, channel, level, legend=True)
         fig.subplots_adjust(left=0.12, bottom=0.13)
     return fig
 
 
 def plot_curves(source: CurveSet | Plan, *, kind: str = "response", period_weeks: int = 4,
-                channels: Sequence[str] | None = None, economics: Any = None,
+                channels: Sequence[str] | None = None, economics: Economics | None = None,
                 level: float = 0.9, share: float = 0.8, ncols: int = 3) -> Figure:
     """Every channel's response (``kind="response"``) or marginal ROAS (``"marginal"``) in a
     grid, with one legend below it."""
@@ -199,7 +201,7 @@ def plot_marginal_rpv(source: CurveSet | Plan, channel: str, *, period_weeks: in
     f = curve_frame(source, channel, period_weeks=period_weeks).iloc[1:]
     p = float(v.period_weeks)
     with charts.style():
-        fig, (ax,) = _figure(6.4, 4.2)
+        fig, (ax,) = figure_with_axes(6.4, 4.2)
         ax.plot(f["spend"], f["rpv"], color=charts.CURVE_COLOR, lw=1.6,
                 label="revenue per incremental visitor")
         ax.plot(f["spend"], f["marginal_rpv"], color=PALETTE[1], lw=1.6, ls="--",
@@ -236,7 +238,7 @@ def plot_saturation(source: CurveSet | Plan, *, period_weeks: int = 4, share: fl
     rec = "saturation_share_recommended" in t
     h = 0.38 if rec else 0.6
     with charts.style():
-        fig, (ax,) = _figure(7.0, 1.0 + 0.5 * n)
+        fig, (ax,) = figure_with_axes(7.0, 1.0 + 0.5 * n)
         cur = t["saturation_share"].to_numpy() * 100
         err = None
         if "saturation_share_low" in t:
@@ -264,14 +266,14 @@ def plot_saturation(source: CurveSet | Plan, *, period_weeks: int = 4, share: fl
 
 
 def plot_margin_transfer(source: CurveSet | Plan, from_channel: str, to_channel: str, *,
-                         period_weeks: int = 4, economics: Any = None, at: str = "recommended",
+                         period_weeks: int = 4, economics: Economics | None = None, at: str = "recommended",
                          amounts: Any = None) -> Figure:
     """Change of total net margin as period spend moves from one channel to another."""
     f = margin_transfer(source, from_channel, to_channel, period_weeks=period_weeks,
                         economics=economics, at=at, amounts=amounts)
     a = f.attrs
     with charts.style():
-        fig, (ax,) = _figure(6.6, 4.2)
+        fig, (ax,) = figure_with_axes(6.6, 4.2)
         limit = a.get("step_limit")
         if limit:
             ax.axvspan(-limit, limit, color="#e5e7eb", alpha=0.8, lw=0, label="within one step")
@@ -308,7 +310,7 @@ def plot_glide_path(plan: Plan) -> Figure:
         raise CurveError("the glide path needs net margins (economics with a gross_margin)")
     p = plan.period_weeks
     with charts.style():
-        fig, (ax, ax2) = _figure(12.0, 4.2, ncols=2)
+        fig, (ax, ax2) = figure_with_axes(12.0, 4.2, ncols=2)
         charts.glide_path(ax, [float(m) for m in g["net_margin"]], list(g["budget"]))
         ax.set_ylabel(money_label("Net margin", p))
         fig.axes[-1].set_ylabel(money_label("Budget", p))  # the twin axis of the budget
@@ -335,7 +337,7 @@ def plot_plan_comparison(plans: Mapping[str, Plan]) -> Figure:
     h = 0.8 / k
     height = 1.4 + 0.22 * n * k
     with charts.style():
-        fig, (ax,) = _figure(7.5, height)
+        fig, (ax,) = figure_with_axes(7.5, height)
         for j, name in enumerate(names):
             with np.errstate(divide="ignore", invalid="ignore"):
                 pct = np.where(cur > 0, 100.0 * (t[name].to_numpy(dtype=float) / cur - 1.0), 0.0)
@@ -363,7 +365,7 @@ def plot_sweep(sweep: pd.DataFrame, *, period_weeks: int = 4) -> Figure:
                                               "optimality_gap")]
     x = np.asarray(sweep.index, dtype=float)
     with charts.style():
-        fig, (ax, ax2) = _figure(12.0, 4.2, ncols=2)
+        fig, (ax, ax2) = figure_with_axes(12.0, 4.2, ncols=2)
         for i, ch in enumerate(chans):
             ax.plot(x, sweep[ch], "o-", color=PALETTE[i % len(PALETTE)], lw=1.4, ms=4, label=ch)
         ax.set_xlabel(key)
@@ -390,7 +392,7 @@ def plot_family_comparison(comparison: FamilyComparison) -> Figure:
               *(min(c.saturation_spend(0.8) * p, cmp.current_spend * 6) for c in cmp.curves.values()))
     x = np.linspace(0.0, top, 241)
     with charts.style():
-        fig, (ax, ax2) = _figure(12.0, 4.2, ncols=2)
+        fig, (ax, ax2) = figure_with_axes(12.0, 4.2, ncols=2)
         for i, (fam, c) in enumerate(cmp.curves.items()):
             label = fam + (" (selected)" if fam == cmp.selected else "")
             lw = 2.2 if fam == cmp.selected else 1.3

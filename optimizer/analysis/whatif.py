@@ -21,10 +21,9 @@ from pydantic import ValidationError
 from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
 from roiste.models.fit.channel import fit_panel_file
-from roiste.models.panel import read_panel
+from roiste.models.panel import Panel, read_panel
 from roiste.optimizer.plan import Plan, build_plan
-from roiste.optimizer.scenario.errors import explain
-from roiste.optimizer.scenario.schema import Scenario, check_against_data, load_scenario
+from roiste.optimizer.scenario import Scenario, check_against_data, explain, load_scenario
 
 # Keys that change the data or the fitted curves: a what-if keeps them (build a new WhatIf).
 FIT_KEYS = ("data", "layout", "target", "spend", "controls", "curves", "seed", "bootstrap",
@@ -110,12 +109,12 @@ class WhatIf:
     Examples
     --------
     >>> wi = WhatIf.from_file("scenarios/demo.yaml")          # doctest: +SKIP
-    >>> wi.plan(step=0.10).headline()                          # doctest: +SKIP
+    >>> wi.plan(step=0.10).net_margin_change                   # doctest: +SKIP
     >>> wi.sweep("economics.gross_margin", [0.35, 0.45, 0.55])  # doctest: +SKIP
     """
 
     scenario: Scenario
-    panel: Any
+    panel: Panel
     curves: CurveSet
 
     @classmethod

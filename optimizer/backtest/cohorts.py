@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from roiste.models.errors import RoisteError
+from roiste.optimizer.economics import ChannelEconomics, channel_economics
+from roiste.optimizer.scenario import Scenario
 
 TOLERANCE = 0.2
 _MONTH = re.compile(r"^month_(\d+)$")
@@ -97,14 +99,22 @@ def _wide(df: pd.DataFrame, src: str) -> pd.DataFrame:
 
 
 def cohort_check(
-    table: pd.DataFrame, scenario: Any, channels: Sequence[str], tolerance: float = TOLERANCE
+    table: pd.DataFrame, scenario: Scenario, channels: Sequence[str],
+    tolerance: float = TOLERANCE,
 ) -> dict[str, Any]:
-    """Realised new-customer value per channel and cohort against the scenario's assumption."""
+    """Realised new-customer value per channel and cohort against the scenario's assumption.
+
+    A channel of the panel is judged against its own economics
+    (:func:`optimizer.economics.channel_economics`); a channel only in the table against the
+    scenario-wide economics.
+    """
     later = [c for c in table.columns if _MONTH.match(c)]
     k = len(later)
     rows, per_channel = [], {}
+    own, base, _ = channel_economics(scenario, channels)
+    econs = dict(zip(channels, own, strict=True))
     for ch, grp in table.groupby("channel", sort=True):
-        econ = scenario.economics_for(ch) if ch in channels else scenario.economics
+        econ = econs.get(str(ch)) or ChannelEconomics.merged(base)
         gm = econ.gross_margin if econ.gross_margin is not None else 1.0
         per_rev = gm * (1.0 - econ.return_rate)
         assumed = float(econ.new_customer_value)

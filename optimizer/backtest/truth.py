@@ -13,23 +13,27 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import RoisteError
+from roiste.models.panel import Panel
 from roiste.models.simulate import ChannelTruth, World
-from roiste.optimizer.backtest.walk import (
+from roiste.optimizer.backtest.forecast import (
     MIN_TRAIN_WEEKS,
-    _channel_seed,
+    channel_seed,
     economics_of,
     forecast_channel,
     panel_ratios,
     plan_from,
+    value_objective,
 )
 from roiste.optimizer.economics import PeriodFunctions
+from roiste.optimizer.scenario import Scenario
 
 RATIO_COLUMNS = ("orders", "new_customers", "new_customer_revenue", "returns")
 
@@ -39,7 +43,7 @@ def truth_path(panel_path: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(panel_path)}.truth.json")
 
 
-def world_from_truth(panel: Any, truth: CurveSet) -> World:
+def world_from_truth(panel: Panel, truth: CurveSet) -> World:
     """The simulated world behind ``panel``, rebuilt from its truth file's curves and meta."""
     sim = truth.meta.get("simulation")
     if not isinstance(sim, dict) or "channels" not in sim or "season" not in sim:
@@ -72,27 +76,26 @@ def world_from_truth(panel: Any, truth: CurveSet) -> World:
     return world
 
 
-def _long_revenue(panel: Any) -> pd.DataFrame:
+def _long_revenue(panel: Panel) -> pd.DataFrame:
     """``date, channel, spend, revenue`` rows of a panel (the columns the replay reads)."""
+    assert panel.revenue is not None  # the backtest reads long panels only
     frames = {"spend": panel.spend, "revenue": panel.revenue, **panel.extras}
-    cols = [f.rename_axis(index="date", columns="channel").stack().rename(k)
+    cols = [cast(pd.Series, f.rename_axis(index="date", columns="channel").stack()).rename(k)
             for k, f in frames.items()]
     out = pd.concat(cols, axis=1).reset_index()
     out["date"] = pd.DatetimeIndex(out["date"]).strftime("%Y-%m-%d")
     return out
 
 
-def true_margins(world: World, scenario: Any, period_spend: np.ndarray, weeks: int) -> np.ndarray:
+def true_margins(world: World, scenario: Scenario, period_spend: np.ndarray, weeks: int) -> np.ndarray:
     """True period net margin (or revenue) of each channel at period spends ``period_spend``."""
-    from roiste.optimizer.backtest.walk import value_objective
-
     fn = PeriodFunctions(world.truth, economics_of(scenario, world.channels), weeks,
                          value_objective(scenario), channels=world.channels)
     return np.asarray(fn.value(np.asarray(period_spend, dtype=float)), dtype=float)
 
 
 def replan_world(
-    world: World, scenario: Any, *, months: int = 12, seed: int = 0,
+    world: World, scenario: Scenario, *, months: int = 12, seed: int = 0,
     min_train_weeks: int = MIN_TRAIN_WEEKS, progress: bool = False,
 ) -> pd.DataFrame:
     """Replay the world's last ``months`` periods under roiste's plans (a closed loop).
@@ -110,8 +113,6 @@ def replan_world(
         started from), ``true_margin_replanned``, ``true_uplift`` (replanned - start) and
         the period spend of each channel, ``spend[<channel>]``.
     """
-    from tqdm import tqdm
-
     p, n = int(scenario.period_weeks), len(world.weeks)
     s0 = n - months * p
     if s0 < min_train_weeks:
@@ -135,7 +136,7 @@ def replan_world(
         for j, c in enumerate(world.channels):
             fc = forecast_channel(spend[:s, j], revenue[:s, j], world.weeks[:s], spend[s:s + 1, j],
                                   world.weeks[s:s + 1], channel=c, bootstrap=0,
-                                  seed=_channel_seed(seed, s, c))
+                                  seed=channel_seed(seed, s, c))
             curves.append(replace(fc.curve, ratios=ratios[j]))
         current = pd.Series(spend[s - int(scenario.baseline_weeks):s].mean(axis=0),
                             index=world.channels)

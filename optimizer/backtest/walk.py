@@ -10,38 +10,43 @@ that estimate.  On a simulated world (``<panel>.truth.json`` next to the panel) 
 value them too, and :func:`replan_world` replays the world month after month under roiste's
 own plans.
 
-Forecast intervals combine three sources, drawn by Monte Carlo: the bootstrap draws of the
-response (baseline re-solved for each), the sampling error of the baseline's coefficients,
-and the weekly noise estimated from the training residuals (log scale).  Money is for the fold
-(``horizon_weeks`` weeks) unless a name says weekly.
+Each fold's forecasts and plan come from :mod:`optimizer.backtest.forecast`.  Money is for the
+fold (``horizon_weeks`` weeks) unless a name says weekly.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from roiste.models.curves import Component, CurveSet, ResponseCurve
+from roiste.models.curves import CurveSet
 from roiste.models.errors import RoisteError
+from roiste.models.fit.channel import fit_long
+from roiste.models.panel import Panel
 from roiste.models.transforms import FloatArray
-from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
+from roiste.optimizer.backtest.forecast import (
+    BOOTSTRAP,
+    LEVEL,
+    MIN_TRAIN_WEEKS,
+    backtest_scenario,
+    channel_seed,
+    economics_of,
+    forecast_channel,
+    plan_from,
+    value_objective,
+)
+from roiste.optimizer.economics import PeriodFunctions
+from roiste.optimizer.scenario import Scenario
 
-MIN_TRAIN_WEEKS = 52
 MAX_FOLDS = 12
-BOOTSTRAP = 50
-LEVEL = 0.8
-NOISE_DRAWS = 20
-RATIO_WEEKS = 13
-RECENT_WEEKS = 8
 
 
 class BacktestError(RoisteError):
@@ -82,149 +87,6 @@ def fold_starts(
     return kept, skipped
 
 
-# ---------------------------------------------------------------------------- forecasts
-
-
-def panel_ratios(revenue: FloatArray, extras: Mapping[str, FloatArray]) -> dict[str, float]:
-    """Ratios of the last :data:`RATIO_WEEKS` weeks that turn revenue into orders and customers."""
-    rev = float(np.nansum(revenue[-RATIO_WEEKS:]))
-    out: dict[str, float] = {}
-    tot = {k: float(np.nansum(np.asarray(v, dtype=float)[-RATIO_WEEKS:])) for k, v in extras.items()}
-    if tot.get("orders"):
-        out["revenue_per_order"] = rev / tot["orders"]
-    if rev > 0:
-        for key, name in (("new_customers_per_revenue", "new_customers"),
-                          ("new_customer_revenue_share", "new_customer_revenue"),
-                          ("return_share", "returns")):
-            if name in tot:
-                out[key] = tot[name] / rev
-    return out
-
-
-def _effect(comp: Component, x: FloatArray) -> FloatArray:
-    """Weekly response of a component along a spend path (carry-over from its start)."""
-    return np.asarray(comp.beta * comp.saturation.value(comp.adstock.apply(x)), dtype=float)
-
-
-@dataclass
-class ChannelForecast:
-    """A channel's forecast over a fold: weekly mean and interval, plus the fitted curve."""
-
-    mean: FloatArray
-    lower: FloatArray
-    upper: FloatArray
-    total_lower: float
-    total_upper: float
-    curve: ResponseCurve
-
-
-def forecast_channel(
-    spend: FloatArray, revenue: FloatArray, weeks: pd.DatetimeIndex, future_spend: FloatArray,
-    future_weeks: pd.DatetimeIndex, *, channel: str = "channel",
-    extras: Mapping[str, FloatArray] | None = None, bootstrap: int = BOOTSTRAP,
-    level: float = LEVEL, seed: int = 0,
-) -> ChannelForecast:
-    """Fit one channel on past weeks and forecast its revenue at the spend of future weeks.
-
-    Parameters
-    ----------
-    spend, revenue : ndarray
-        The training weeks' spend and revenue.
-    weeks, future_weeks : DatetimeIndex
-        Week starts of the training and the forecast weeks (consecutive).
-    future_spend : ndarray
-        The spend of the forecast weeks.
-    bootstrap : int, default 50
-        Bootstrap draws of the response (0: parameter uncertainty of the baseline only).
-    level : float, default 0.8
-        Level of the prediction intervals (central, weekly and for the fold's total).
-    seed : int
-        Seed of the fit's bootstrap and of the Monte Carlo draws.
-    """
-    from roiste.models.fit.channel import ChannelResponseRegressor, week_index
-
-    x, y = np.asarray(spend, dtype=float), np.asarray(revenue, dtype=float)
-    xf = np.asarray(future_spend, dtype=float)
-    t, tf = week_index(weeks), week_index(future_weeks)
-    est = ChannelResponseRegressor(bootstrap=bootstrap, random_state=seed)
-    est.fit(np.column_stack([x, t]), y)
-    mean = np.asarray(est.predict(np.column_stack([xf, tf])), dtype=float)
-    mu = np.asarray(est.predict(np.column_stack([x, t])), dtype=float)
-    design = est.baseline_design_  # the harmonics and level shift the fit chose
-    b, bf = design.matrix(t), design.matrix(tf)
-    floor = 0.1 * max(float(np.mean(y)), 1e-9)
-    sw = 1.0 / np.maximum(mu, floor)
-    r = np.log(np.maximum(y, 1e-9 * floor) / np.maximum(mu, floor))
-    dof = max(len(y) - b.shape[1] - 4, 1)
-    s2 = float(np.sum((r - r.mean()) ** 2) / dof)
-    bw = b * sw[:, None]
-    cov = s2 * np.linalg.pinv(bw.T @ bw)
-    vals, vecs = np.linalg.eigh((cov + cov.T) / 2.0)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    rng = np.random.default_rng(seed)
-    full = np.concatenate([x, xf])
-    sims = []
-    for comp in est.draws_ or [est.component_]:
-        eff = _effect(comp, full)
-        theta = np.linalg.lstsq(bw, (y - eff[: len(y)]) * sw, rcond=None)[0]
-        thetas = theta[None, :] + (root @ rng.standard_normal((len(theta), NOISE_DRAWS))).T
-        f = np.maximum(thetas @ bf.T + eff[len(y):][None, :], 0.0)
-        sims.append(f * np.exp(rng.normal(0.0, np.sqrt(s2), f.shape) - s2 / 2.0))
-    sim = np.vstack(sims)
-    q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
-    lo, hi = np.quantile(sim, q, axis=0)
-    tlo, thi = np.quantile(sim.sum(axis=1), q)
-    curve = ResponseCurve(
-        channel=channel, revenue=est.component_,
-        recent_spend=float(np.mean(x[-RECENT_WEEKS:])),
-        ratios=panel_ratios(y, extras or {}), draws=tuple(est.draws_),
-        diagnostics={"family": est.family_, "n_weeks": len(y), "noise_log_sd": float(np.sqrt(s2))},
-    )  # fmt: skip
-    return ChannelForecast(mean, lo, hi, float(tlo), float(thi), curve)
-
-
-def _channel_seed(seed: int, *keys: Any) -> int:
-    words = [seed] + [zlib.crc32(str(k).encode()) for k in keys]
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
-
-
-# --------------------------------------------------------------------------------- plans
-
-
-def economics_of(scenario: Any, channels: Sequence[str]) -> list[ChannelEconomics]:
-    """The scenario's economics of each channel (overrides applied, cohort values resolved)."""
-    from roiste.optimizer.context import channel_economics
-
-    return channel_economics(scenario, channels)[0]
-
-
-def value_objective(scenario: Any) -> str:
-    """``net_margin`` when the scenario gives a gross margin, else ``revenue``."""
-    return "net_margin" if scenario.economics.gross_margin is not None else "revenue"
-
-
-def plan_from(curves: CurveSet, scenario: Any, current_weekly: pd.Series) -> FloatArray:
-    """Period spend per channel of the plan the scenario makes from ``current_weekly``."""
-    from roiste.models.errors import InfeasibleError
-    from roiste.optimizer.plan import build_plan
-
-    try:
-        plan = build_plan(curves, scenario, current_weekly)
-    except InfeasibleError:
-        # the LP's feasibility check (1e-9 of the budget) can reject the solver's own answer
-        # for missing an exact budget by rounding; ask the other solver
-        other = "HiGHS" if str(scenario.solver) == "CBC" else "CBC"
-        plan = build_plan(curves, scenario.model_copy(update={"solver": other}), current_weekly)
-    return np.asarray(plan.allocation["recommended_spend"], dtype=float)
-
-
-def backtest_scenario(scenario: Any) -> Any:
-    """The scenario as each fold plans it: the budget is what the fold actually spent."""
-    if scenario.budget is None:
-        return scenario
-    return scenario.model_copy(update={"budget": None})
-
-
 # ---------------------------------------------------------------------------------- folds
 
 
@@ -239,7 +101,7 @@ def _fold_job(job: dict[str, Any]) -> dict[str, Any]:
             train.spend[c].to_numpy(dtype=float), train.revenue[c].to_numpy(dtype=float),
             train.weeks, test.spend[c].to_numpy(dtype=float), test.weeks, channel=c,
             extras=extras, bootstrap=job["bootstrap"], level=job["level"],
-            seed=_channel_seed(job["seed"], s, c),
+            seed=channel_seed(job["seed"], s, c),
         )  # fmt: skip
         curves.append(fc.curve)
         weekly.append({"channel": c, "mean": fc.mean, "lower": fc.lower, "upper": fc.upper,
@@ -257,7 +119,7 @@ def _fold_job(job: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class BacktestResult:
-    """Everything a backtest found; written by :mod:`optimizer.report.backtest_report`."""
+    """Everything a backtest found; written by :mod:`optimizer.report.backtest`."""
 
     name: str
     rows: pd.DataFrame
@@ -301,7 +163,7 @@ def _clean(obj: Any) -> Any:
 
 
 def backtest_panel(
-    panel: Any, scenario: Any, *, folds: int | None = None, horizon_weeks: int = 4,
+    panel: Panel, scenario: Scenario, *, folds: int | None = None, horizon_weeks: int = 4,
     min_train_weeks: int = MIN_TRAIN_WEEKS, bootstrap: int = BOOTSTRAP, level: float = LEVEL,
     seed: int | None = None, truth: CurveSet | None = None, progress: bool = True,
     n_jobs: int | None = None,
@@ -327,10 +189,6 @@ def backtest_panel(
     n_jobs : int, optional
         Worker processes (default: 2 for large jobs); results do not depend on it.
     """
-    from joblib import Parallel, delayed
-
-    from roiste.models.fit.channel import fit_long
-
     if panel.revenue is None:
         raise BacktestError(f"{panel.source}: the backtest needs a long panel with revenue per "
                             "channel (layout: long)")
@@ -358,7 +216,7 @@ def backtest_panel(
     return _assemble(panel, scenario, results, skipped, after, truth, settings)
 
 
-def _values(curves: CurveSet, scenario: Any, channels: Sequence[str], weeks: int) -> PeriodFunctions:
+def _values(curves: CurveSet, scenario: Scenario, channels: Sequence[str], weeks: int) -> PeriodFunctions:
     return PeriodFunctions(curves, economics_of(scenario, channels), weeks,
                            value_objective(scenario), channels=channels)
 
@@ -371,7 +229,7 @@ def _draw_sets(curves: CurveSet, channels: Sequence[str]) -> list[CurveSet]:
 
 
 def _assemble(
-    panel: Any, scenario: Any, results: list[dict[str, Any]], skipped: list[tuple[int, str]],
+    panel: Panel, scenario: Scenario, results: list[dict[str, Any]], skipped: list[tuple[int, str]],
     after: CurveSet | None, truth: CurveSet | None, settings: dict[str, Any],
 ) -> BacktestResult:
     """Turn the folds' forecasts and plans into the tables and the summary."""
@@ -396,6 +254,7 @@ def _assemble(
             draws[j, i] = float(np.sum(fn.value(x_rec) - fn.value(x_act))) if planned else 0.0
         t_act = fn_truth.value(x_act) if fn_truth else None
         t_rec = fn_truth.value(x_rec) if fn_truth and planned else None
+        assert test.revenue is not None  # the backtest reads long panels only
         for k, (c, wk) in enumerate(zip(chans, res["weekly"], strict=True)):
             actual = test.revenue[c].to_numpy(dtype=float)
             covered = (actual >= wk["lower"]) & (actual <= wk["upper"])
@@ -465,7 +324,7 @@ def _errors(weekly: pd.DataFrame) -> dict[str, float]:
 
 
 def _summary(
-    panel: Any, scenario: Any, table: pd.DataFrame, weekly: pd.DataFrame,
+    panel: Panel, scenario: Scenario, table: pd.DataFrame, weekly: pd.DataFrame,
     folds: list[dict[str, Any]], skipped: list[tuple[int, str]], draws: FloatArray,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
@@ -510,74 +369,6 @@ def _summary(
     return out
 
 
-def _week(panel: Any, pos: int, h: int) -> str:
+def _week(panel: Panel, pos: int, h: int) -> str:
     """The date of week position ``pos`` (extrapolated weekly before the panel's start)."""
     return (panel.weeks[0] + pd.Timedelta(weeks=int(pos))).strftime("%Y-%m-%d")
-
-
-def run_backtest(
-    scenario_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-    folds: int | None = None, horizon_weeks: int = 4, force: bool = False, progress: bool = True,
-    cohorts: str | os.PathLike[str] | None = None, truth: str | os.PathLike[str] | None = None,
-    replan_months: int | None = None, bootstrap: int | None = None,
-) -> BacktestResult:
-    """The whole ``roiste backtest`` run: scenario -> folds -> output directory.
-
-    Parameters
-    ----------
-    scenario_path : path
-        The scenario file (long layout); its ``curves`` key is ignored (every fold refits).
-    out_dir : path
-        Output directory (``backtest.csv``, ``backtest_weeks.csv``, ``backtest.json``,
-        ``backtest.html``), written all or nothing; an existing one is refused unless ``force``.
-    folds, horizon_weeks : int
-        Fold layout (:func:`fold_starts`).
-    cohorts : path, optional
-        A cohort table (:func:`optimizer.backtest_cohorts.read_cohorts`).
-    truth : path, optional
-        A simulated world's truth file; by default ``<panel>.truth.json`` when it exists.
-    replan_months : int, optional
-        With a truth: months of the closed-loop replay (default: as many folds as fit, at most
-        12, of ``period_weeks`` weeks each; 0 turns it off).
-    bootstrap : int, optional
-        Draws of each fit (default: the scenario's ``bootstrap``, or 50 when it is 0).
-    """
-    from roiste.models.panel import read_panel
-    from roiste.optimizer.backtest.truth import replan_world, truth_path, world_from_truth
-    from roiste.optimizer.report.backtest import write_backtest
-    from roiste.optimizer.report.output import check_output_dir
-    from roiste.optimizer.scenario.schema import load_scenario
-
-    out = Path(out_dir)
-    check_output_dir(out, force)
-    scenario = load_scenario(scenario_path)
-    if scenario.layout != "long":
-        raise BacktestError(f"{scenario_path}: layout: the backtest needs a long panel (revenue per "
-                            "channel), not layout: wide")
-    panel = read_panel(scenario.data)
-    tpath = Path(truth) if truth is not None else truth_path(scenario.data)
-    truth_curves = CurveSet.load(tpath) if truth is not None or tpath.exists() else None
-    table = None
-    if cohorts is not None:
-        from roiste.optimizer.backtest.cohorts import read_cohorts
-
-        table = read_cohorts(cohorts)
-    draws = int(bootstrap if bootstrap is not None else (scenario.bootstrap or BOOTSTRAP))
-    result = backtest_panel(panel, scenario, folds=folds, horizon_weeks=horizon_weeks,
-                            bootstrap=draws, truth=truth_curves, progress=progress)
-    if truth_curves is not None:
-        world = world_from_truth(panel, truth_curves)
-        p = int(scenario.period_weeks)
-        months = (min(MAX_FOLDS, (panel.n_weeks - MIN_TRAIN_WEEKS) // p)
-                  if replan_months is None else int(replan_months))
-        if months > 0:
-            replay = replan_world(world, scenario, months=months, seed=int(scenario.seed),
-                                  progress=progress)
-            result.summary.setdefault("truth", {})["replanning"] = replay.to_dict("records")
-        result.summary.setdefault("truth", {})["file"] = tpath.name
-    if table is not None:
-        from roiste.optimizer.backtest.cohorts import cohort_check
-
-        result.summary["cohorts"] = cohort_check(table, scenario, list(panel.channels))
-    write_backtest(result, out, force=force)
-    return result

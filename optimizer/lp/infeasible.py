@@ -11,27 +11,49 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+import roiste.optimizer.lp.pieces as pc
 from roiste.models.errors import InfeasibleError
-from roiste.optimizer.lp import pieces as pc
-from roiste.optimizer.lp.model import _Prepared, revenue_weights, solve_pieces
+from roiste.optimizer.lp.model import solve_pieces
+from roiste.optimizer.lp.problem import (
+    AllocationProblem,
+    FloatArray,
+    PeriodModel,
+    Prepared,
+    ShareConstraint,
+    Solution,
+    TargetConstraint,
+)
 
-if TYPE_CHECKING:
-    from roiste.optimizer.lp.solve import (
-        AllocationProblem,
-        PeriodModel,
-        ShareConstraint,
-        TargetConstraint,
-    )
 
-FloatArray = NDArray[np.float64]
+class SolveFunction(Protocol):
+    """The certified solver, handed in by its caller (the Dinkelbach search re-solves with it)."""
+
+    def __call__(self, problem: AllocationProblem, *, tol: float = ...,
+                 solver: str = ...) -> Solution: ...
 
 
 def members_mask(spec: Any, names: Sequence[str], where: str) -> NDArray[np.bool_]:
+    """A constraint's members as a boolean mask over the channels.
+
+    Parameters
+    ----------
+    spec : None, boolean mask, channel indices or channel names
+        None means every channel.
+    names : sequence of str
+        The channels' names.
+    where : str
+        Names the constraint in error messages.
+
+    Raises
+    ------
+    InfeasibleError
+        On a mask of the wrong length, an index out of range or an unknown channel.
+    """
     n = len(names)
     if spec is None:
         return np.ones(n, dtype=bool)
@@ -57,10 +79,19 @@ def members_mask(spec: Any, names: Sequence[str], where: str) -> NDArray[np.bool
 
 
 def money(v: float) -> str:
+    """An amount for messages: whole units from 100 on, cents below."""
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
 
 
-def prepare(problem: AllocationProblem) -> _Prepared:
+def prepare(problem: AllocationProblem) -> Prepared:
+    """Check a problem's bounds, budget and constraints, and turn them into arrays.
+
+    Raises
+    ------
+    InfeasibleError
+        On malformed bounds, budget or constraints, and when the bounds alone make the
+        budget or a single share constraint impossible (the message gives the numbers).
+    """
     names = list(problem.names)
     n = len(names)
     lo = np.asarray(problem.lower, dtype=float).reshape(-1)
@@ -99,12 +130,12 @@ def prepare(problem: AllocationProblem) -> _Prepared:
         if not m.any():
             raise InfeasibleError(f"constraint {t.name!r}: no member channels")
         if t.weights is not None:
-            w = revenue_weights(t, n)
+            w = t.revenue_weights(n)
             if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise InfeasibleError(
                     f"constraint {t.name!r}: weights must be {n} finite numbers >= 0")
         targets.append((t, m))
-    return _Prepared(lo, hi, shares, targets)
+    return Prepared(lo, hi, shares, targets)
 
 
 def _check_share(s: ShareConstraint, m: NDArray[np.bool_], lo: FloatArray, hi: FloatArray,
@@ -145,7 +176,7 @@ def _check_share(s: ShareConstraint, m: NDArray[np.bool_], lo: FloatArray, hi: F
                 f"need ({money(out_lo)})")
 
 
-def _row_names(prep: _Prepared) -> list[str]:
+def _row_names(prep: Prepared) -> list[str]:
     names = ["budget"]
     for i, (s, _) in enumerate(prep.shares):
         names += [f"share_{k}_{i}" for k, v in (("max", s.max_share), ("min", s.min_share))
@@ -153,7 +184,7 @@ def _row_names(prep: _Prepared) -> list[str]:
     return names + [f"target_{i}" for i in range(len(prep.targets))]
 
 
-def _describe(row: str, problem: AllocationProblem, prep: _Prepared) -> str:
+def _describe(row: str, problem: AllocationProblem, prep: Prepared) -> str:
     if row == "budget":
         op = "=" if problem.budget_mode == "equal" else "<="
         return f"the budget (spend {op} {money(problem.budget)})"
@@ -169,12 +200,44 @@ def _describe(row: str, problem: AllocationProblem, prep: _Prepared) -> str:
     return f"target cost per new customer {t.target:g} ({t.name})"
 
 
-def explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solver: str) -> None:
+def explain_locked(problem: AllocationProblem, prep: Prepared) -> NoReturn:
+    """Every channel is locked and the locked spends miss a constraint: name the candidates.
+
+    Raises
+    ------
+    InfeasibleError
+        Always; the message lists the constraints besides the budget.
+    """
+    rows = ", ".join(_describe(r, problem, prep) for r in _row_names(prep)[1:])
+    raise InfeasibleError(f"every channel is locked and the locked spends miss a "
+                          f"constraint among: {rows}")
+
+
+def explain(problem: AllocationProblem, prep: Prepared, upper: pc.Pieces, solver: str,
+            solve: SolveFunction) -> NoReturn:
     """Name the constraints that conflict and by how much; always raises InfeasibleError.
 
     A deletion filter on the outer pieces (a relaxation: what is infeasible there is
     infeasible on the curves) leaves an irreducible set of rows that conflict within the
-    channel bounds; an elastic LP on that set says by how much.
+    channel bounds; an elastic LP on that set says by how much.  When the conflict holds one
+    target, the best ratio the other constraints allow is found with ``solve``.
+
+    Parameters
+    ----------
+    problem : AllocationProblem
+    prep : Prepared
+        The problem's checked arrays (:func:`prepare`).
+    upper : Pieces
+        The outer pieces on which the problem was found infeasible.
+    solver : str
+        The MILP/LP solver's name.
+    solve : SolveFunction
+        The certified solver, for the best ratio of a single conflicting target.
+
+    Raises
+    ------
+    InfeasibleError
+        Always; the message names the conflicting constraints.
     """
     rows = _row_names(prep)
     kw: dict[str, Any] = {"solver": solver, "time_limit": None, "msg": False, "mip_gap": 1e-6}
@@ -187,7 +250,7 @@ def explain(problem: AllocationProblem, prep: _Prepared, upper: pc.Pieces, solve
     in_core = [r for r in core if r.startswith("target_")]
     if len(in_core) == 1:
         t, m = prep.targets[int(in_core[0].split("_")[1])]
-        raise InfeasibleError(_target_message(problem, prep, solver, t, m, core))
+        raise InfeasibleError(_target_message(problem, prep, solver, solve, t, m, core))
     _, extra = solve_pieces(upper, prep, problem, elastic=True, skip=frozenset(dropped), **kw)
     least = sorted(((v, k.rstrip("~")) for k, v in extra["slacks"].items() if v > 0),
                    reverse=True)
@@ -239,8 +302,8 @@ class _RatioModel:
         return self.f.new_customers_slope(x)
 
 
-def _target_message(problem: AllocationProblem, prep: _Prepared, solver: str,
-                    t: TargetConstraint, m: NDArray[np.bool_], core: list[str]) -> str:
+def _target_message(problem: AllocationProblem, prep: Prepared, solver: str,
+                    solve: SolveFunction, t: TargetConstraint, m: NDArray[np.bool_], core: list[str]) -> str:
     """The best ratio the other constraints of the conflict allow (Dinkelbach iterations).
 
     Each iteration maximises ``num - rho * spend`` over the members with the certified solver
@@ -257,9 +320,7 @@ def _target_message(problem: AllocationProblem, prep: _Prepared, solver: str,
         budget, mode = float(problem.budget), problem.budget_mode
     else:
         budget, mode = float(prep.hi.sum()), "at_most"
-    from roiste.optimizer.lp.solve import AllocationProblem, solve
-
-    w = revenue_weights(t, len(m)) if t.kind == "min_roas" else np.ones(len(m))
+    w = t.revenue_weights(len(m)) if t.kind == "min_roas" else np.ones(len(m))
     best = 0.0
     for _ in range(30):
         sub = AllocationProblem(problem.names, prep.lo, prep.hi, _RatioModel(

@@ -5,7 +5,8 @@ is its lower bound plus the filled lengths.  The rows are the budget, the group 
 targets, each named (``budget``, ``share_max_0``, ``target_1``, ...), and, for pieces whose
 slopes rise (S-shaped or convex values), the binaries that fill them in order (``fill_3_0``,
 ``next_3_1``, ``tail_3``).  Variables are named by index (``x_<channel>_<piece>``,
-``y_<channel>_<piece>``); :attr:`optimizer.lp.Solution.names` maps channels to their names.
+``y_<channel>_<piece>``); :attr:`roiste.optimizer.lp.Solution.names` maps channels to their
+names.
 """
 
 from __future__ import annotations
@@ -16,32 +17,28 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pulp
 from numpy.typing import NDArray
 
+import roiste.optimizer.lp.pieces as pc
 from roiste.models.errors import RoisteError
-from roiste.optimizer.lp import pieces as pc
+from roiste.optimizer.lp.problem import AllocationProblem, FloatArray, Prepared
 
-if TYPE_CHECKING:
-    from roiste.optimizer.lp.solve import AllocationProblem, ShareConstraint, TargetConstraint
-
-FloatArray = NDArray[np.float64]
 SOLVERS = {"CBC": "PULP_CBC_CMD", "HIGHS": "HiGHS"}
 
 
 @dataclass
-class _Prepared:
-    lo: FloatArray
-    hi: FloatArray
-    shares: list[tuple[ShareConstraint, NDArray[np.bool_]]]
-    targets: list[tuple[TargetConstraint, NDArray[np.bool_]]]
+class ModelResult:
+    """One solve of the model: the spends, the objective and what the solver proved.
 
+    ``bound`` is an upper bound of the optimum on the pieces when ``proven`` (``inf``
+    otherwise); ``dual`` is the budget row's dual of an LP (None for a MILP); ``status`` is
+    PuLP's status name; ``build_s``/``solve_s`` are the seconds spent building and solving.
+    """
 
-@dataclass
-class _Result:
     x: FloatArray
     objective: float
     bound: float
@@ -56,12 +53,13 @@ class _Result:
 _AVAILABLE: list[str] = []
 
 
-def _solver_key(name: str) -> str:
+def solver_key(name: str) -> str:
+    """PuLP's name of a solver given as ``"CBC"``, ``"HiGHS"`` (any case) or a PuLP name."""
     return SOLVERS.get(name.upper(), name)
 
 
 def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -> Any:
-    key = _solver_key(name)
+    key = solver_key(name)
     if not _AVAILABLE:
         _AVAILABLE.extend(pulp.listSolvers(onlyAvailable=True))
     if key not in _AVAILABLE:
@@ -94,6 +92,7 @@ def _quiet_highs_banner() -> None:
         return
     _BANNER_SHOWN.append(True)
     try:
+        # highspy is optional (HiGHS through PuLP): loaded only when HiGHS is chosen
         import highspy
     except ImportError:  # pragma: no cover - PuLP then reports HiGHS as unavailable
         return
@@ -107,13 +106,6 @@ def _quiet_highs_banner() -> None:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(null)
-
-
-def revenue_weights(t: TargetConstraint, n: int) -> FloatArray:
-    """A target's per-channel revenue weights (ones when it has none)."""
-    if t.weights is None:
-        return np.ones(n)
-    return np.asarray(t.weights, dtype=float).reshape(-1)
 
 
 def _positions(channel: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -132,11 +124,11 @@ def _expr(vars_: list[Any], coefs: FloatArray, mask: NDArray[np.bool_] | None = 
 
 
 def solve_pieces(
-    p: pc.Pieces, prep: _Prepared, problem: AllocationProblem, *, solver: str,
+    p: pc.Pieces, prep: Prepared, problem: AllocationProblem, *, solver: str,
     time_limit: float | None, msg: bool, mip_gap: float, relax: bool = False,
     fix: dict[str, float] | None = None, elastic: bool = False,
     skip: frozenset[str] = frozenset(),
-) -> tuple[_Result, Any]:
+) -> tuple[ModelResult, Any]:
     """Optimise the sum of ``value`` pieces under the constraints; one LP or MILP.
 
     ``elastic`` minimises the violation of the named rows instead (each gets a slack, in
@@ -187,7 +179,7 @@ def solve_pieces(
     for i, (t, m) in enumerate(prep.targets):
         sel = m[ch]
         if t.kind == "min_roas":
-            w = revenue_weights(t, len(lo))  # exact: a positive scale keeps chords and tangents
+            w = t.revenue_weights(len(lo))  # exact: a positive scale keeps chords and tangents
             coefs = p.slopes["revenue"] * w[ch] - t.target
             rhs = t.target * float(lo[m].sum()) - float((p.offset["revenue"] * w)[m].sum())
         else:
@@ -245,7 +237,7 @@ def solve_pieces(
         if is_milp:
             # the solver stops within mip_gap of its own objective (without the constant)
             bound = obj + mip_gap * max(abs(obj), abs(obj - const), 1e-9 * scale)
-            if _solver_key(solver) == "HiGHS":
+            if solver_key(solver) == "HiGHS":
                 # HiGHS proves a bound on the problem PuLP gave it: the minimum of the negated
                 # objective, so the maximum is at most minus its dual bound
                 db = const - float(prob.solverModel.getInfo().mip_dual_bound)
@@ -256,9 +248,9 @@ def solve_pieces(
     if not is_milp and st == "Optimal" and budget_row is not None:
         pi = budget_row.pi
         dual = None if pi is None else float(pi)
-    if dual is not None and _solver_key(solver) == "HiGHS":
+    if dual is not None and solver_key(solver) == "HiGHS":
         dual = -dual  # PuLP hands HiGHS the negated objective of a maximisation
-    res = _Result(x, obj, bound, st, proven, dual, is_milp, t1 - t0, t2 - t1)
+    res = ModelResult(x, obj, bound, st, proven, dual, is_milp, t1 - t0, t2 - t1)
     res_extra = {"slacks": {k: float(v.varValue or 0.0) for k, (v, _) in slacks.items()},
                  "binaries": {v.name: round(float(v.varValue or 0.0))
                               for v in prob.variables() if v.cat == pulp.LpInteger}}

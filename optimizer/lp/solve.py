@@ -1,11 +1,11 @@
 """The allocation LP/MILP: piecewise-linear pieces in, a certified allocation out.
 
 This module knows arrays and constraints, never a channel's curve family: the period
-functions arrive through the small :class:`PeriodModel` protocol.  Each channel's value is
-bounded from below by inner pieces (chords where it is concave) and from above by outer
-pieces (tangents where it is concave), see :mod:`optimizer.pieces`.  The optimum on the inner
-pieces is a plan whose true value is a lower bound; the optimum on the outer pieces is an
-upper bound no plan can beat.  Breakpoints are refined until the two meet within ``tol``.
+functions arrive through the small :class:`~roiste.optimizer.lp.problem.PeriodModel` protocol.
+Each channel's value is bounded from below by inner pieces (chords where it is concave) and
+from above by outer pieces (tangents where it is concave), see
+:mod:`roiste.optimizer.lp.pieces`.  The optimum on the inner pieces is a plan whose true value
+is a lower bound; the optimum on the outer pieces is an upper bound no plan can beat.  Breakpoints are refined until the two meet within ``tol``.
 Channels that are not concave (S-shaped) make both problems mixed-integer (ordered filling of
 the pieces with binaries), solved globally by the MILP solver.
 
@@ -19,144 +19,20 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+import roiste.optimizer.lp.pieces as pc
 from roiste.models.errors import InfeasibleError
-from roiste.optimizer.lp import pieces as pc
-from roiste.optimizer.lp.infeasible import _describe, _row_names, explain, prepare
-from roiste.optimizer.lp.model import SOLVERS, _Prepared, _solver_key, revenue_weights, solve_pieces
+from roiste.optimizer.lp.infeasible import explain, explain_locked, prepare
+from roiste.optimizer.lp.model import solve_pieces, solver_key
+from roiste.optimizer.lp.problem import AllocationProblem, FloatArray, Prepared, Solution
 
 _DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
 
-FloatArray = NDArray[np.float64]
-TARGET_KINDS = {
-    "min_roas": "min_roas",
-    "roas": "min_roas",
-    "max_cost_per_new_customer": "max_cost_per_new_customer",
-    "cost_per_new_customer": "max_cost_per_new_customer",
-}
 
-
-class PeriodModel(Protocol):
-    """What the LP needs of the channels: vectorised period functions (rows = channels)."""
-
-    coefficient: FloatArray
-    concave: NDArray[np.bool_]
-    revenue_concave: NDArray[np.bool_]
-
-    def value(self, x: Any) -> FloatArray: ...
-    def slope(self, x: Any) -> FloatArray: ...
-    def revenue(self, x: Any) -> FloatArray: ...
-    def revenue_slope(self, x: Any) -> FloatArray: ...
-    def new_customers(self, x: Any) -> FloatArray: ...
-    def new_customers_slope(self, x: Any) -> FloatArray: ...
-
-
-@dataclass(frozen=True)
-class ShareConstraint:
-    """A group's share of total spend: ``min_share <= sum(members) / sum(all) <= max_share``.
-
-    ``members`` holds channel indices, a boolean mask or channel names.
-    """
-
-    name: str
-    members: Any
-    min_share: float | None = None
-    max_share: float | None = None
-
-    def __post_init__(self) -> None:
-        for key in ("min_share", "max_share"):
-            v = getattr(self, key)
-            if v is not None and not 0.0 <= float(v) <= 1.0:
-                raise InfeasibleError(f"constraint {self.name!r}: {key} must lie in [0, 1], got {v}")
-        if self.min_share is not None and self.max_share is not None and (
-                self.min_share > self.max_share):
-            raise InfeasibleError(
-                f"constraint {self.name!r}: min_share {self.min_share:g} exceeds "
-                f"max_share {self.max_share:g}")
-
-
-@dataclass(frozen=True)
-class TargetConstraint:
-    """A group's efficiency target over its period totals.
-
-    ``min_roas``: revenue >= target * spend.  ``max_cost_per_new_customer``: spend <= target *
-    new customers.  ``members`` as in :class:`ShareConstraint`; None means every channel.
-    ``weights`` (``min_roas`` only) scale each channel's revenue, one entry >= 0 per channel
-    (e.g. ``1 - new_customer_revenue_share`` for the ROAS on existing customers); ``label``
-    names the ratio in messages (default ``ROAS``).
-    """
-
-    name: str
-    kind: str
-    target: float
-    members: Any = None
-    weights: Any = None
-    label: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in TARGET_KINDS:
-            raise InfeasibleError(
-                f"constraint {self.name!r}: unknown target kind {self.kind!r}; "
-                f"known: min_roas, max_cost_per_new_customer")
-        object.__setattr__(self, "kind", TARGET_KINDS[self.kind])
-        if not (math.isfinite(self.target) and self.target > 0):
-            raise InfeasibleError(f"constraint {self.name!r}: target must be > 0, got {self.target}")
-        if self.weights is not None and self.kind != "min_roas":
-            raise InfeasibleError(f"constraint {self.name!r}: weights are for min_roas only")
-
-
-@dataclass(frozen=True)
-class AllocationProblem:
-    """Maximise the sum of channel values under the budget, boxes and extra constraints.
-
-    ``lower``/``upper`` are period-spend boxes (step box, own min/max and locks already
-    intersected; ``lower == upper`` for a locked channel).
-    """
-
-    names: Sequence[str]
-    lower: Any
-    upper: Any
-    functions: PeriodModel
-    budget: float
-    budget_mode: Literal["equal", "at_most"] = "equal"
-    shares: Sequence[ShareConstraint] = ()
-    targets: Sequence[TargetConstraint] = ()
-
-
-@dataclass(frozen=True)
-class Solution:
-    """A certified allocation: ``value <= optimum <= upper_bound``.
-
-    ``x`` are period spends per channel; ``value`` their true objective; ``gap`` the certified
-    relative gap; ``status`` is ``"optimal"`` (gap within the tolerance),
-    ``"gap_above_tolerance"`` (refinement rounds ran out) or ``"milp_not_proven"`` (a MILP
-    stopped early, e.g. on ``time_limit``; its relaxation gives the bound); ``shadow_price``
-    is the objective gained per extra unit of budget (0 when the budget is not all spent);
-    ``names`` maps the variables' channel prefix ``x_<i>`` to the channel's name.
-    """
-
-    x: FloatArray
-    value: float
-    upper_bound: float
-    gap: float
-    status: str
-    solver: str
-    shadow_price: float
-    n_breakpoints: int
-    milp: bool
-    build_seconds: float
-    solve_seconds: float
-    iterations: int
-    names: dict[str, str] = field(default_factory=dict)
-
-
-def _outcomes(problem: AllocationProblem, prep: _Prepared) -> dict[str, tuple[Any, Any, Any]]:
+def _outcomes(problem: AllocationProblem, prep: Prepared) -> dict[str, tuple[Any, Any, Any]]:
     f = problem.functions
     k = np.asarray(f.coefficient, dtype=float)
     out: dict[str, tuple[Any, Any, Any]] = {"value": (f.value, f.slope, k < 0)}
@@ -179,7 +55,7 @@ def _evaluate(outs: dict[str, tuple[Any, Any, Any]], bp: FloatArray) -> dict[str
     }
 
 
-def _feasible(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> bool:
+def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool:
     """Does ``x`` meet every constraint on the true curves (to a relative 1e-9)?"""
     f = problem.functions
     eps = 1e-9 * max(float(problem.budget), 1.0)
@@ -197,7 +73,7 @@ def _feasible(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> boo
         # a target row is in money times the target: the solvers' tolerance scales with it
         tol = eps * max(t.target, 1.0)
         if t.kind == "min_roas":
-            w = revenue_weights(t, len(x))
+            w = t.revenue_weights(len(x))
             if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
                 return False
         elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
@@ -211,7 +87,7 @@ def _gap(lb: float, ub: float, budget: float) -> float:
     return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(budget, 1e-9), 1e-12)
 
 
-def _initial_breakpoints(problem: AllocationProblem, prep: _Prepared,
+def _initial_breakpoints(problem: AllocationProblem, prep: Prepared,
                          inflection: FloatArray) -> FloatArray:
     f = problem.functions
     lo, hi = prep.lo, prep.hi
@@ -267,11 +143,9 @@ def solve(
     if not np.any(hi > lo):  # every channel locked: nothing to choose
         value = float(np.asarray(f.value(lo)).sum())
         if not _feasible(problem, prep, lo):
-            rows = ", ".join(_describe(r, problem, prep) for r in _row_names(prep)[1:])
-            raise InfeasibleError(f"every channel is locked and the locked spends miss a "
-                                  f"constraint among: {rows}")
+            explain_locked(problem, prep)
         return Solution(x=lo.copy(), value=value, upper_bound=value, gap=0.0, status="optimal",
-                        solver=_solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
+                        solver=solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
                         milp=False, build_seconds=0.0, solve_seconds=0.0, iterations=0,
                         names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)})
     outs = _outcomes(problem, prep)
@@ -301,7 +175,7 @@ def solve(
         solve_s += up.solve_s
         milp = milp or up.milp
         if up.status == "Infeasible":
-            explain(problem, prep, upper_p, solver)
+            explain(problem, prep, upper_p, solver, solve)
         lw, _ = solve_pieces(lower_p, prep, problem, solver=solver, time_limit=time_limit,
                               msg=msg, mip_gap=mip_gap)
         build_s += lw.build_s
@@ -350,14 +224,14 @@ def solve(
     return Solution(
         x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
         gap=_gap(best_lb, best_ub, budget), status=last_status,
-        solver=SOLVERS.get(solver.upper(), solver), shadow_price=shadow,
+        solver=solver_key(solver), shadow_price=shadow,
         n_breakpoints=n_bp, milp=milp, build_seconds=build_s,
         solve_seconds=solve_s, iterations=rounds,
         names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
     )
 
 
-def _repair(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> FloatArray:
+def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatArray:
     """Spread the solver's rounding of the budget row over the channels with room."""
     total = float(x.sum())
     r = float(problem.budget) - total
@@ -370,7 +244,7 @@ def _repair(problem: AllocationProblem, prep: _Prepared, x: FloatArray) -> Float
     return np.clip(x + r * room / room.sum(), prep.lo, prep.hi)
 
 
-def _shadow(problem: AllocationProblem, prep: _Prepared, x: FloatArray,
+def _shadow(problem: AllocationProblem, prep: Prepared, x: FloatArray,
             dual: float | None) -> float:
     """Net value of one more unit of budget: the budget row's dual, sign-checked."""
     eps = 1e-9 * max(float(problem.budget), 1.0)
@@ -381,7 +255,7 @@ def _shadow(problem: AllocationProblem, prep: _Prepared, x: FloatArray,
     return float(dual)
 
 
-def _refine(problem: AllocationProblem, prep: _Prepared, bp: FloatArray, upper: pc.Pieces,
+def _refine(problem: AllocationProblem, prep: Prepared, bp: FloatArray, upper: pc.Pieces,
             x_up: FloatArray, x_lo: FloatArray, lb: float, ub: float) -> FloatArray:
     """Add breakpoints where the outer pieces overstate the value at the outer solution.
 

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from roiste.models.errors import RoisteError, ScenarioError
-from roiste.optimizer.scenario.errors import explain, read_yaml
+from roiste.optimizer.scenario import explain, read_yaml
 
 __all__ = [
     "KPIS",

@@ -1,21 +1,13 @@
 """The weekly monitor: KPIs per channel and campaign, alerts on durable drifts, draft scenarios.
 
-``roiste monitor PANEL --rules RULES [--plan PLAN_DIR] --out DIR`` reads the weekly panel, the
-rules (:mod:`optimizer.monitor_rules`) and optionally a plan directory, and writes
-
-* ``kpis.csv``: one row per week and series (campaign, channel, all channels) with every KPI,
-  its level over the recent weeks, the plan's expectation and the changes against both
-  (:mod:`optimizer.monitor_kpis`);
-* ``alerts.json``: the alerts active in the latest week (rule, channel, KPI, since when, by how
-  much, the draft scenario) and every earlier episode, plus the notification outcomes;
-* ``draft-<n>-<channel>.yml``: for each alert, a scenario (valid for ``roiste validate`` and
-  ``roiste plan``) that moves 10-20 % of the channel's budget toward the channels with the
-  best marginal net margin (the plan's, or the panel's recent ROAS without a plan);
-* ``dashboard.html``: one page, the alerts on top, then the KPI table with sparklines.
-
-The directory is written all or nothing (a temporary sibling renamed into place); an
-existing one is refused unless ``force``.  Notifications (:mod:`optimizer.monitor_notify`)
-go out after the outputs are built and before they are moved into place.
+:func:`evaluate` reads a panel under the rules (:mod:`optimizer.monitor.rules`), optionally
+against a plan, into a :class:`MonitorResult`: the KPI series of every campaign, channel and
+all channels (:mod:`optimizer.monitor.kpis`), the alerts active in the latest week and every
+earlier episode.  :func:`write_draft` writes the draft scenario of an alert (valid for
+``roiste validate`` and ``roiste plan``): it moves 10-20 % of the channel's budget toward the
+channels with the best marginal net margin (the plan's, or the panel's recent ROAS without a
+plan).  :func:`alerts_doc` is the content of ``alerts.json`` and :func:`latest_rows` the
+latest week of each series, as the dashboard shows them.
 """
 
 from __future__ import annotations
@@ -23,11 +15,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
-import json
 import os
-import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,22 +25,20 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from roiste.models.panel import Panel, read_panel
+from roiste.models.panel import Panel
 from roiste.optimizer.monitor.charts import YEAR, Episode, episodes
 from roiste.optimizer.monitor.kpis import (
     KpiSeries,
     PlanView,
     attach_plan,
     kpi_table,
-    load_plan,
     series_of,
 )
-from roiste.optimizer.monitor.notify import Delivery, deliver
-from roiste.optimizer.monitor.rules import KPIS, MonitorError, Rule, Rules, load_rules
+from roiste.optimizer.monitor.notify import Delivery
+from roiste.optimizer.monitor.rules import KPIS, MonitorError, Rule, Rules
+from roiste.optimizer.scenario import load_scenario
 
-__all__ = ["MONITOR_FILES", "MonitorResult", "evaluate", "run_monitor", "write_draft"]
-
-MONITOR_FILES = ("dashboard.html", "kpis.csv", "alerts.json")
+__all__ = ["MonitorResult", "alerts_doc", "evaluate", "latest_rows", "write_draft"]
 
 
 @dataclass
@@ -254,8 +240,6 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
     Channels in ``avoid`` (those with alerts of their own) receive budget only when no other
     channel can.
     """
-    from roiste.optimizer.scenario.schema import load_scenario
-
     d = rules.draft
     base: dict[str, Any] = {}
     if d.scenario is not None:
@@ -334,93 +318,8 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
     return {"moved": round(moved, 2), "recipients": recipients, "basis": basis}
 
 
-def _slug(s: str) -> str:
-    out = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in s.lower())
-    return out.strip("-")[:40] or "channel"
-
-
-# --------------------------------------------------------------------------- the run
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def _check_out(out: Path, force: bool) -> None:
-    from roiste.optimizer.report.output import check_output_dir
-
-    check_output_dir(out, force, MONITOR_FILES, prefixes=("draft-",))
-
-
-def run_monitor(
-    panel_path: str | os.PathLike[str],
-    rules_path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    plan_dir: str | os.PathLike[str] | None = None,
-    force: bool = False,
-    notify: bool = True,
-    progress: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
-) -> MonitorResult:
-    """The whole ``roiste monitor`` run; see the module docstring.
-
-    Parameters
-    ----------
-    panel_path, rules_path : path
-        The weekly panel (long layout) and the rules file.
-    out : path
-        Output directory (refused when it exists, unless ``force``).
-    plan_dir : path, optional
-        A ``roiste plan`` output directory.
-    force : bool, default False
-        Replace an existing output directory of the monitor.
-    notify : bool, default True
-        Send the notifications configured in the rules.
-    progress : bool, default True
-        Progress bar over the rules.
-    sleep : callable
-        Waits between delivery attempts.
-    """
-    from roiste.optimizer.report.dashboard import render_dashboard
-    from roiste.optimizer.report.output import publish_dir, sibling_dir
-    from roiste.optimizer.scenario.schema import validate_scenario_file
-
-    out = Path(os.path.abspath(out))
-    _check_out(out, force)
-    rules = load_rules(rules_path)
-    panel = read_panel(panel_path, min_weeks=1)
-    plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
-    result = evaluate(panel, rules, plan, progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = sibling_dir(out, "tmp")
-    try:
-        alerted = frozenset(a["channel"] for a in result.alerts)
-        for i, alert in enumerate(result.alerts, start=1):
-            name = f"draft-{i:02d}-{_slug(alert['channel'])}.yml"
-            alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan, Path(panel_path),
-                                         avoid=alerted)
-            alert["draft_scenario"] = name
-            validate_scenario_file(tmp / name)
-        if notify and rules.notify is not None and result.alerts:
-            n = rules.notify
-            cafile = rules.resolve(n.email.cafile) if n.email and n.email.cafile else None
-            result.deliveries = deliver(result.alerts, n, rules.resolve(n.state),
-                                        title=rules.name, cafile=cafile, sleep=sleep)
-        table = result.table
-        (tmp / "kpis.csv").write_text(table.to_csv(index=False, float_format="%.6g",
-                                                   lineterminator="\n"), encoding="utf-8")
-        (tmp / "alerts.json").write_text(_json(_alerts_doc(result)), encoding="utf-8")
-        (tmp / "dashboard.html").write_text(render_dashboard(result), encoding="utf-8")
-        publish_dir(tmp, out, lambda: _check_out(out, force))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result.out = out
-    return result
-
-
-def _alerts_doc(result: MonitorResult) -> dict[str, Any]:
+def alerts_doc(result: MonitorResult) -> dict[str, Any]:
+    """The content of ``alerts.json``: the panel, the plan, the alerts and the notifications."""
     p = result.panel
     return {
         "name": result.name,

@@ -64,9 +64,14 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:image/png;base64,...`` URI for a self-contained HTML page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def png_data_uri(fig: Figure) -> str:
     """The figure as a ``data:image/png;base64,...`` URI for a self-contained HTML page."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
+    return data_uri(png_bytes(fig))
 
 
 def money_formatter() -> FuncFormatter:

@@ -12,7 +12,11 @@ import pandas as pd
 
 from roiste.models.errors import RoisteError
 from roiste.optimizer.report import text as T
-from roiste.optimizer.report.tables import CONTRACT_COLUMNS
+from roiste.optimizer.report.columns import ALLOCATION, CONTRACT_COLUMNS
+
+SPEND, MARGIN = ALLOCATION["recommended_spend"], ALLOCATION["expected_net_margin"]
+NUMERIC = ("current_spend", SPEND.name, MARGIN.name)
+"""The columns a plan directory's ``allocation.csv`` must hold as numbers to be compared."""
 
 
 class PlanDirError(RoisteError):
@@ -35,7 +39,7 @@ def read_plan_dir(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
     missing = [c for c in CONTRACT_COLUMNS if c not in alloc.columns]
     if missing:
         raise PlanDirError(f"{alloc_path}: missing column(s) {missing}")
-    for c in ("current_spend", "recommended_spend", "expected_net_margin"):
+    for c in NUMERIC:
         if not pd.api.types.is_numeric_dtype(alloc[c]):
             raise PlanDirError(f"{alloc_path}: column {c!r} is not numeric")
     if alloc["channel"].duplicated().any():
@@ -75,10 +79,8 @@ def compare_plans(dir_a: str | os.PathLike[str], dir_b: str | os.PathLike[str]) 
     name_a = str(a_sum.get("scenario", Path(dir_a).name))
     name_b = str(b_sum.get("scenario", Path(dir_b).name))
     width = max(12, *(len(str(c)) for c in channels), len(T.COMPARE_TOTAL))
-    head = (
-        f"{'channel':<{width}} {'spend A':>14} {'spend B':>14} {'change':>14}"
-        f" {'margin A':>14} {'margin B':>14} {'change':>14}"
-    )
+    first, *rest = T.COMPARE_COLUMNS
+    head = f"{first:<{width}}" + "".join(f" {h:>14}" for h in rest)
     lines = [T.COMPARE_HEADER.format(a=f"A = {name_a} ({dir_a})", b=f"B = {name_b} ({dir_b})"), head,
              "-" * len(head)]
     totals = {"sa": 0.0, "sb": 0.0, "ma": 0.0, "mb": 0.0}
@@ -90,8 +92,8 @@ def compare_plans(dir_a: str | os.PathLike[str], dir_b: str | os.PathLike[str]) 
         return None if pd.isna(v) else float(v)
 
     for c in channels:
-        sa, sb = get(a_idx, c, "recommended_spend"), get(b_idx, c, "recommended_spend")
-        ma, mb = get(a_idx, c, "expected_net_margin"), get(b_idx, c, "expected_net_margin")
+        sa, sb = get(a_idx, c, SPEND.name), get(b_idx, c, SPEND.name)
+        ma, mb = get(a_idx, c, MARGIN.name), get(b_idx, c, MARGIN.name)
         for key, v in (("sa", sa), ("sb", sb), ("ma", ma), ("mb", mb)):
             totals[key] += v or 0.0
         lines.append(

@@ -1,89 +1,39 @@
 """``report.html``: one self-contained page (inline CSS, charts as embedded PNG).
 
-The page is assembled from small section builders, each taking the plan and returning an
-HTML fragment; every sentence comes from :mod:`optimizer.report.text`.
+The page is ``templates/report.html.j2``; each of its sections gets its context from a small
+builder here (``section_*``, taking the plan).  Every sentence comes from
+:mod:`~roiste.optimizer.report.text`, every column from
+:mod:`~roiste.optimizer.report.columns`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
-from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from roiste.optimizer.report import charts
 from roiste.optimizer.report import text as T
+from roiste.optimizer.report.columns import (
+    ALLOCATION,
+    ECONOMICS,
+    STEPS,
+    TEXT,
+    Column,
+    money_columns,
+    pick,
+)
+from roiste.optimizer.report.pages import Cell, fmt, image, kv, render, stylesheet, table
 
 if TYPE_CHECKING:
     from roiste.optimizer.plan import Plan
 
 MAX_CHANNEL_CHARTS = 12
 MAX_BRIDGE_BARS = 15
-
-
-def esc(v: Any) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def fmt(v: Any, kind: str = "money") -> str:
-    """Human formatting: money with thousands separators, ratios with 3 decimals."""
-    if v is None or isinstance(v, str):
-        return "" if v is None else esc(v)
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "no"
-    f = float(v)
-    if not math.isfinite(f):
-        return "–"
-    if kind == "money":
-        return T.money(f)
-    if kind == "cents":
-        return f"{f:,.2f}"
-    if kind == "count":
-        return f"{f:,.1f}"
-    if kind == "pct":
-        return f"{f:+.1f}%"
-    if kind == "share":
-        return f"{f:.1%}"
-    if kind == "gap":
-        return f"{f:.2e}"
-    return f"{f:,.3f}"
-
-
-def table(
-    columns: Sequence[tuple[str, str]],
-    rows: Sequence[Mapping[str, Any]],
-    total: Mapping[str, Any] | None = None,
-) -> str:
-    """An HTML table; ``columns`` are ``(key, kind)`` pairs, labels from ``text.COLUMN_LABELS``."""
-    head = "".join(f"<th>{esc(T.COLUMN_LABELS.get(k, k))}</th>" for k, _ in columns)
-    body = []
-    for row, cls in [*((r, "") for r in rows), *(((total, "total"),) if total else ())]:
-        cells = []
-        for k, kind in columns:
-            v = row.get(k)
-            if kind == "text":
-                cells.append(f"<td>{esc('' if v is None else v)}</td>")
-            else:
-                extra = ""
-                if kind == "pct" and v is not None and math.isfinite(float(v)) and float(v) != 0:
-                    extra = " up" if float(v) > 0 else " down"
-                cells.append(f'<td class="num{extra}">{fmt(v, kind)}</td>')
-        body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def kv_table(rows: Sequence[tuple[str, str]]) -> str:
-    """A two-column table of already formatted (label, value-html) pairs."""
-    body = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table><tbody>{body}</tbody></table>"
-
-
-def image(uri: str, alt: str) -> str:
-    return f'<img class="chart" alt="{esc(alt)}" src="{uri}">'
+Context = dict[str, Any]
 
 
 def _records(plan: Plan) -> list[dict[str, Any]]:
@@ -92,33 +42,30 @@ def _records(plan: Plan) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], df.to_dict("records"))
 
 
-def _has(plan: Plan, col: str) -> bool:
-    return col in plan.allocation.columns
+def _present(plan: Plan, names: tuple[str, ...]) -> list[Column]:
+    """The allocation columns ``names`` that the plan has (``channel`` always)."""
+    return pick(ALLOCATION, [n for n in names if n == "channel" or n in plan.allocation.columns])
 
 
 # --------------------------------------------------------------------------------- sections
 
 
-def section_header(plan: Plan) -> str:
-    cur, rec = plan.net_margin_current, plan.net_margin_recommended
-    kpis = [
-        ("Budget for the period", fmt(plan.budget)),
-        ("Current total", fmt(plan.current_total)),
-        ("Net margin now", fmt(cur)),
-        ("Net margin planned", fmt(rec)),
-        ("Change", fmt(plan.net_margin_change)),
-        ("Certified gap", fmt(plan.optimality_gap, "gap")),
-    ]
-    boxes = "".join(
-        f'<div class="kpi"><div class="label">{esc(k)}</div><div class="value">{v}</div></div>'
-        for k, v in kpis
-    )
-    return (
-        f"<h1>{esc(T.TITLE.format(name=plan.name))}</h1>"
-        f'<p class="lead">{esc(T.SUBTITLE.format(weeks=plan.period_weeks))}</p>'
-        f'<p class="lead"><strong>{esc(plan.headline())}</strong></p>'
-        f'<div class="kpis">{boxes}</div>'
-    )
+def section_header(plan: Plan) -> Context:
+    """Title, lead, the headline and the key figures in boxes."""
+    values = {
+        "budget": fmt(plan.budget),
+        "current_total": fmt(plan.current_total),
+        "net_margin_current": fmt(plan.net_margin_current),
+        "net_margin_recommended": fmt(plan.net_margin_recommended),
+        "net_margin_change": fmt(plan.net_margin_change),
+        "optimality_gap": fmt(plan.optimality_gap, "gap"),
+    }
+    return {
+        "title": T.TITLE.format(name=plan.name),
+        "subtitle": T.SUBTITLE.format(weeks=plan.period_weeks),
+        "headline": T.headline(plan),
+        "kpis": [{"label": T.KPI_BOXES[k], "value": v} for k, v in values.items()],
+    }
 
 
 def _with_locks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,41 +75,29 @@ def _with_locks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def section_recommendation(plan: Plan) -> str:
-    cols = [
-        ("channel", "text"),
-        ("current_spend", "money"),
-        ("recommended_spend", "money"),
-        ("change", "money"),
-        ("change_pct", "pct"),
-        ("lower_bound", "money"),
-        ("upper_bound", "money"),
-        ("expected_revenue", "money"),
-        ("expected_net_margin", "money"),
-        ("roas", "ratio"),
-        ("marginal_roas", "ratio"),
-    ]
+def section_recommendation(plan: Plan) -> Context:
+    """Spend per channel now and recommended, with bounds and effects, and a total row."""
+    cols = pick(ALLOCATION, (
+        "channel", "current_spend", "recommended_spend", "change", "change_pct", "lower_bound",
+        "upper_bound", "expected_revenue", "expected_net_margin", "roas", "marginal_roas",
+    ))
     a = plan.allocation
-    cur, rec = float(a["current_spend"].sum()), float(a["recommended_spend"].sum())
-    total = {
+    total: dict[str, Any] = {c.name: float(a[c.name].sum()) for c in cols if c.summable}
+    cur, rec = total["current_spend"], total["recommended_spend"]
+    total |= {
         "channel": T.COMPARE_TOTAL,
-        "current_spend": cur,
-        "recommended_spend": rec,
         "change": rec - cur,
         "change_pct": 100.0 * (rec - cur) / cur if cur > 0 else None,
-        "lower_bound": float(a["lower_bound"].sum()),
-        "upper_bound": float(a["upper_bound"].sum()),
-        "expected_revenue": float(a["expected_revenue"].sum()),
-        "expected_net_margin": float(a["expected_net_margin"].sum()),
-        "roas": float(a["expected_revenue"].sum()) / rec if rec > 0 else None,
+        "roas": total["expected_revenue"] / rec if rec > 0 else None,
     }
     intro = T.RECOMMENDATION_INTRO.format(
         baseline=plan.baseline_weeks, weeks=plan.period_weeks, step=plan.step
     )
-    return (
-        f"<h2>{esc(T.SECTION_RECOMMENDATION)}</h2><p>{esc(intro)}</p>"
-        + table(cols, _with_locks(_records(plan)), total)
-    )
+    return {
+        "title": T.SECTION_RECOMMENDATION,
+        "intro": intro,
+        "table": table(cols, _with_locks(_records(plan)), total),
+    }
 
 
 def _chart_channels(plan: Plan) -> list[str]:
@@ -170,19 +105,19 @@ def _chart_channels(plan: Plan) -> list[str]:
     return [str(c) for c in order["channel"].head(MAX_CHANNEL_CHARTS)]
 
 
-def _channel_grid(plan: Plan, draw: Callable[..., None], alt: str) -> str:
+def _channel_grid(plan: Plan, draw: Callable[..., None], alt: str) -> Context:
+    """One chart per channel (the largest ones) in a grid, and a note when some are left out."""
     chans = _chart_channels(plan)
     rows = plan.allocation.set_index("channel")
     with charts.style():
         fig, axes = charts.grid(len(chans))
         for i, (ax, c) in enumerate(zip(axes, chans, strict=True)):
-            r = rows.loc[c]
-            draw(ax, plan, c, r, legend=i == 0)
+            draw(ax, plan, c, rows.loc[c], legend=i == 0)
         uri = charts.png_data_uri(fig)
-    note = ""
+    note = None
     if len(chans) < len(plan.channels):
-        note = f'<p class="note">{esc(T.CURVES_TRUNCATED.format(shown=len(chans), total=len(plan.channels)))}</p>'
-    return image(uri, alt) + note
+        note = T.CURVES_TRUNCATED.format(shown=len(chans), total=len(plan.channels))
+    return {"image": image(uri, alt), "note": note}
 
 
 def _draw_response(ax: Any, plan: Plan, c: str, r: Any, legend: bool) -> None:
@@ -208,48 +143,45 @@ def _draw_marginal(ax: Any, plan: Plan, c: str, r: Any, legend: bool) -> None:
     )
 
 
-def section_curves(plan: Plan) -> str:
-    return (
-        f"<h2>{esc(T.SECTION_CURVES)}</h2><p>{esc(T.CURVES_INTRO)}</p>"
-        + _channel_grid(plan, _draw_response, "response curves per channel")
-        + table([("channel", "text"), ("saturation_spend", "money")], _records(plan))
-    )
+def section_curves(plan: Plan) -> Context:
+    """Response curves per channel with the allowed range, and the saturation points."""
+    return {
+        "title": T.SECTION_CURVES,
+        "intro": T.CURVES_INTRO,
+        "grid": _channel_grid(plan, _draw_response, T.CHART_ALT_RESPONSE),
+        "table": table(pick(ALLOCATION, ("channel", "saturation_spend")), _records(plan)),
+    }
 
 
-def section_marginal(plan: Plan) -> str:
-    cols = [
-        ("channel", "text"),
-        ("marginal_roas_current", "ratio"),
-        ("marginal_roas", "ratio"),
-        ("marginal_net_margin_current", "ratio"),
-        ("marginal_net_margin_recommended", "ratio"),
-    ]
-    cols += [(k, "ratio") for k in ("rpv_current", "rpv", "marginal_rpv_current", "marginal_rpv")]
-    cols = [(k, kind) for k, kind in cols if k == "channel" or _has(plan, k)]
-    return (
-        f"<h2>{esc(T.SECTION_MARGINAL)}</h2><p>{esc(T.MARGINAL_INTRO)}</p>"
-        + table(cols, _records(plan))
-        + f'<p class="note">{esc(T.MARGINAL_CHART_NOTE)}</p>'
-        + _channel_grid(plan, _draw_marginal, "marginal ROAS per channel")
-    )
+def section_marginal(plan: Plan) -> Context:
+    """Marginal returns before and after, as a table and per channel as charts."""
+    cols = _present(plan, (
+        "channel", "marginal_roas_current", "marginal_roas", "marginal_net_margin_current",
+        "marginal_net_margin_recommended", "rpv_current", "rpv", "marginal_rpv_current",
+        "marginal_rpv",
+    ))
+    return {
+        "title": T.SECTION_MARGINAL,
+        "intro": T.MARGINAL_INTRO,
+        "table": table(cols, _records(plan)),
+        "note": T.MARGINAL_CHART_NOTE,
+        "grid": _channel_grid(plan, _draw_marginal, T.CHART_ALT_MARGINAL),
+    }
 
 
-def section_customers(plan: Plan) -> str:
-    keys = [
-        ("new_customers_current", "count"),
-        ("new_customers", "count"),
-        ("cac_net_current", "money"),
-        ("cac_net", "money"),
-        ("cost_per_new_customer_current", "money"),
-        ("cost_per_new_customer", "money"),
-        ("rpv_current", "ratio"),
-        ("rpv", "ratio"),
-    ]
-    cols = [(k, kind) for k, kind in keys if _has(plan, k)]
-    head = f"<h2>{esc(T.SECTION_CUSTOMERS)}</h2>"
+def section_customers(plan: Plan) -> Context:
+    """Visitors and new customers per channel, where the panel has them."""
+    cols = _present(plan, (
+        "new_customers_current", "new_customers", "cac_net_current", "cac_net",
+        "cost_per_new_customer_current", "cost_per_new_customer", "rpv_current", "rpv",
+    ))
     if not cols:
-        return head + f"<p>{esc(T.CUSTOMERS_MISSING)}</p>"
-    return head + f"<p>{esc(T.CUSTOMERS_INTRO)}</p>" + table([("channel", "text"), *cols], _records(plan))
+        return {"title": T.SECTION_CUSTOMERS, "intro": T.CUSTOMERS_MISSING, "table": None}
+    return {
+        "title": T.SECTION_CUSTOMERS,
+        "intro": T.CUSTOMERS_INTRO,
+        "table": table([ALLOCATION["channel"], *cols], _records(plan)),
+    }
 
 
 def bridge_bars(channels: list[str], deltas: np.ndarray) -> tuple[list[str], list[float]]:
@@ -262,9 +194,10 @@ def bridge_bars(channels: list[str], deltas: np.ndarray) -> tuple[list[str], lis
     return labels, [float(deltas[i]) for i in keep] + [float(deltas[rest].sum())]
 
 
-def section_bridge(plan: Plan) -> str:
+def section_bridge(plan: Plan) -> Context | None:
+    """The margin bridge from now to the plan (None without a net margin)."""
     if plan.net_margin_current is None:
-        return ""
+        return None
     a = plan.allocation
     labels, deltas = bridge_bars(
         [str(c) for c in a["channel"]],
@@ -276,7 +209,6 @@ def section_bridge(plan: Plan) -> str:
         charts.margin_bridge(ax, labels, deltas, plan.net_margin_current)
         fig.subplots_adjust(bottom=0.28, left=0.12)
         uri = charts.png_data_uri(fig)
-    extra = f'<p class="note">{esc(T.BRIDGE_OBJECTIVE_REVENUE)}</p>' if plan.objective != "net_margin" else ""
     rows = [
         {"channel": c, "net_margin_current": m0, "expected_net_margin": m1, "change": m1 - m0}
         for c, m0, m1 in zip(a["channel"], a["net_margin_current"], a["expected_net_margin"], strict=True)
@@ -287,17 +219,20 @@ def section_bridge(plan: Plan) -> str:
         "expected_net_margin": plan.net_margin_recommended,
         "change": plan.net_margin_change,
     }
-    cols = [("channel", "text"), ("net_margin_current", "money"), ("expected_net_margin", "money"), ("change", "money")]
-    return (
-        f"<h2>{esc(T.SECTION_BRIDGE)}</h2><p>{esc(T.BRIDGE_INTRO)}</p>{extra}"
-        + image(uri, "margin bridge")
-        + table(cols, rows, total)
-    )
+    cols = pick(ALLOCATION, ("channel", "net_margin_current", "expected_net_margin", "change"))
+    return {
+        "title": T.SECTION_BRIDGE,
+        "intro": T.BRIDGE_INTRO,
+        "note": T.BRIDGE_OBJECTIVE_REVENUE if plan.objective != "net_margin" else None,
+        "image": image(uri, T.CHART_ALT_BRIDGE),
+        "table": table(cols, rows, total),
+    }
 
 
-def section_glide(plan: Plan) -> str:
+def section_glide(plan: Plan) -> Context | None:
+    """The glide path of a plan in several steps (None for one step)."""
     if len(plan.steps) <= 1:
-        return ""
+        return None
     margins = [plan.net_margin_current, *(s.net_margin for s in plan.steps)]
     budgets = [plan.current_total, *(s.budget for s in plan.steps)]
     rows = [
@@ -311,116 +246,98 @@ def section_glide(plan: Plan) -> str:
         }
         for s in plan.steps
     ]
-    body = ""
+    chart = None
     if all(m is not None for m in margins):
         with charts.style():
             fig = charts.new_figure(7.0, 3.6)
             ax = fig.add_subplot(1, 1, 1)
             charts.glide_path(ax, [float(m) for m in margins if m is not None], budgets)
             fig.subplots_adjust(left=0.14, right=0.86, bottom=0.15)
-            body = image(charts.png_data_uri(fig), "glide path")
-    cols = [
-        ("step", "text"),
-        ("budget", "money"),
-        ("spend", "money"),
-        ("margin", "money"),
-        ("gap", "gap"),
-        ("status", "text"),
-    ]
-    spend = plan.step_table().reset_index()
-    spend_cols = [("step", "text"), *((c, "money") for c in plan.channels)]
-    return (
-        f"<h2>{esc(T.SECTION_GLIDE)}</h2><p>{esc(T.GLIDE_INTRO.format(n=len(plan.steps)))}</p>"
-        + body
-        + table(cols, rows)
-        + table(spend_cols, cast(list[dict[str, Any]], spend.to_dict("records")))
-    )
+            chart = image(charts.png_data_uri(fig), T.CHART_ALT_GLIDE)
+    spend = cast(list[dict[str, Any]], plan.step_table().reset_index().to_dict("records"))
+    return {
+        "title": T.SECTION_GLIDE,
+        "intro": T.GLIDE_INTRO.format(n=len(plan.steps)),
+        "image": chart,
+        "steps": table(list(STEPS.values()), rows),
+        "spend": table([STEPS["step"], *money_columns(plan.channels)], spend),
+    }
 
 
-def section_notes(plan: Plan) -> str:
+def section_notes(plan: Plan) -> Context | None:
+    """The plan's notes (None when it has none)."""
     if not plan.notes:
-        return ""
-    items = "".join(f"<li>{esc(n)}</li>" for n in plan.notes)
-    return f"<h2>{esc(T.SECTION_NOTES)}</h2><ul>{items}</ul>"
+        return None
+    return {"title": T.SECTION_NOTES, "lines": list(plan.notes)}
 
 
-def _econ_value(k: str, v: float | None) -> str:
-    if v is None:
-        return "–"
-    return fmt(v, "cents" if k in ("cost_per_order", "new_customer_value") else "ratio")
+def _dash(v: float | None) -> float:
+    """A missing economics value, shown as a dash."""
+    return math.nan if v is None else v
 
 
-def section_assumptions(plan: Plan) -> str:
+def section_assumptions(plan: Plan) -> Context:
+    """Economics per channel, planning settings and extra constraints."""
     settings = {
-        "objective": esc(plan.objective),
+        "objective": plan.objective,
         "period_weeks": str(plan.period_weeks),
         "baseline_weeks": str(plan.baseline_weeks),
         "budget": fmt(plan.budget),
         "current_total": fmt(plan.current_total),
-        "budget_mode": esc(T.BUDGET_MODES.get(plan.budget_mode, plan.budget_mode)),
+        "budget_mode": T.BUDGET_MODES.get(plan.budget_mode, plan.budget_mode),
         "step": f"{plan.step:.0%}",
         "steps": str(len(plan.steps)),
         "tolerance": fmt(plan.tolerance, "gap"),
-        "solver": esc(plan.solver),
+        "solver": plan.solver,
     }
-    keys = list(T.ECONOMICS_LABELS)
-    base = kv_table([(T.ECONOMICS_LABELS[k], _econ_value(k, plan.base_economics.get(k))) for k in keys])
-    head = "<th>Channel</th>" + "".join(f"<th>{esc(T.ECONOMICS_LABELS[k])}</th>" for k in keys)
-    body = "".join(
-        f"<tr><td>{esc(c)}</td>"
-        + "".join(f'<td class="num">{_econ_value(k, plan.economics[c].get(k))}</td>' for k in keys)
-        + "</tr>"
+    econ = list(ECONOMICS.values())
+    channels = [
+        {"channel": c, **{k.name: _dash(plan.economics[c].get(k.name)) for k in econ}}
         for c in plan.channels
-    )
-    if plan.constraints:
-        cons = "<ul>" + "".join(
-            f"<li><strong>{esc(c.get('name', ''))}</strong>: {esc(c.get('rule', ''))}</li>"
-            for c in plan.constraints
-        ) + "</ul>"
-    else:
-        cons = f"<p>{esc(T.NO_CONSTRAINTS)}</p>"
-    return (
-        f"<h2>{esc(T.SECTION_ASSUMPTIONS)}</h2><p>{esc(T.ASSUMPTIONS_INTRO)}</p>"
-        + base
-        + f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        + f"<h3>{esc(T.SETTINGS_TITLE)}</h3>"
-        + kv_table([(T.SETTING_LABELS[k], v) for k, v in settings.items()])
-        + f"<h3>{esc(T.CONSTRAINTS_TITLE)}</h3>"
-        + cons
-    )
-
-
-def section_proof(plan: Plan, timings: Mapping[str, float]) -> str:
-    runtime = float(timings.get("build_seconds", 0.0)) + float(timings.get("solve_seconds", 0.0))
-    rows: list[tuple[str, str]] = [
-        (T.PROOF_LABELS["status"], esc(plan.status)),
-        (T.PROOF_LABELS["solver"], esc(plan.solver)),
-        (T.PROOF_LABELS["objective_value"], fmt(plan.objective_recommended)),
-        (T.PROOF_LABELS["upper_bound"], fmt(plan.upper_bound)),
-        (T.PROOF_LABELS["optimality_gap"], fmt(plan.optimality_gap, "gap")),
-        (T.PROOF_LABELS["shadow_price"], fmt(plan.shadow_price, "ratio")),
-        (T.PROOF_LABELS["n_breakpoints"], str(plan.n_breakpoints)),
-        (T.PROOF_LABELS["milp"], fmt(plan.milp)),
-        (T.PROOF_LABELS["runtime"], f"{runtime:.3f}"),
     ]
-    for k in ("data", "scenario", "curves"):
-        if k in plan.hashes:
-            rows.append((T.PROOF_LABELS[k], f"<code>{esc(plan.hashes[k])}</code>"))
+    head = Column("channel", T.ECONOMICS_CHANNEL, TEXT, "text")
+    return {
+        "title": T.SECTION_ASSUMPTIONS,
+        "intro": T.ASSUMPTIONS_INTRO,
+        "base": [kv(k.label, fmt(_dash(plan.base_economics.get(k.name)), k.fmt)) for k in econ],
+        "channels": table([head, *econ], channels),
+        "settings_title": T.SETTINGS_TITLE,
+        "settings": [kv(T.SETTING_LABELS[k], v) for k, v in settings.items()],
+        "constraints_title": T.CONSTRAINTS_TITLE,
+        "constraints": [{"name": c.get("name", ""), "rule": c.get("rule", "")} for c in plan.constraints],
+        "no_constraints": T.NO_CONSTRAINTS,
+    }
+
+
+def section_proof(plan: Plan, timings: Mapping[str, float]) -> Context:
+    """Optimality certificate, provenance hashes and timings."""
+    runtime = float(timings.get("build_seconds", 0.0)) + float(timings.get("solve_seconds", 0.0))
+    L = T.PROOF_LABELS
+    rows = [
+        kv(L["status"], plan.status),
+        kv(L["solver"], plan.solver),
+        kv(L["objective_value"], fmt(plan.objective_recommended)),
+        kv(L["upper_bound"], fmt(plan.upper_bound)),
+        kv(L["optimality_gap"], fmt(plan.optimality_gap, "gap")),
+        kv(L["shadow_price"], fmt(plan.shadow_price, "ratio")),
+        kv(L["n_breakpoints"], str(plan.n_breakpoints)),
+        kv(L["milp"], fmt(plan.milp)),
+        kv(L["runtime"], f"{runtime:.3f}"),
+    ]
+    rows += [kv(L[k], plan.hashes[k], code=True) for k in ("data", "scenario", "curves") if k in plan.hashes]
     if plan.attribution_hash:
-        rows.append((T.PROOF_LABELS["attribution"], f"<code>{esc(plan.attribution_hash)}</code>"))
+        rows.append(kv(L["attribution"], plan.attribution_hash, code=True))
     fit = {k: v for k, v in plan.curves.diagnostics.items() if isinstance(v, int | float)}
     if fit:
-        shown = ", ".join(f"{k} {float(v):.3g}" for k, v in sorted(fit.items()))
-        rows.append((T.PROOF_LABELS["fit"], esc(shown)))
-    rows.append((T.PROOF_LABELS["version"], esc(plan.version)))
-    extra = "".join(
-        f"<tr><td>{esc(k)}</td><td class=\"num\">{v:.3f}</td></tr>" for k, v in sorted(timings.items())
-    )
-    return (
-        f"<h2>{esc(T.SECTION_PROOF)}</h2><p>{esc(T.PROOF_INTRO)}</p>"
-        + kv_table(rows)
-        + f"<table><thead><tr><th>timing</th><th>seconds</th></tr></thead><tbody>{extra}</tbody></table>"
-    )
+        rows.append(kv(L["fit"], ", ".join(f"{k} {float(v):.3g}" for k, v in sorted(fit.items()))))
+    rows.append(kv(L["version"], plan.version))
+    timing_rows = [{"cls": "", "cells": [Cell(k), Cell(f"{v:.3f}", "num")]} for k, v in sorted(timings.items())]
+    return {
+        "title": T.SECTION_PROOF,
+        "intro": T.PROOF_INTRO,
+        "rows": rows,
+        "timings": {"head": list(T.TIMINGS_HEAD), "rows": timing_rows},
+    }
 
 
 def render_html(
@@ -429,24 +346,19 @@ def render_html(
     """The whole report page as one string (no external resources)."""
     timings = dict(plan.timings if timings is None else timings)
     ts = timestamp or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    css = resources.files("roiste.optimizer.report").joinpath("style.css").read_text(encoding="utf-8")
-    parts = [
-        section_header(plan),
-        section_recommendation(plan),
-        section_curves(plan),
-        section_marginal(plan),
-        section_customers(plan),
-        section_bridge(plan),
-        section_glide(plan),
-        section_notes(plan),
-        section_assumptions(plan),
-        section_proof(plan, timings),
-        f"<footer>{esc(T.FOOTER.format(version=plan.version, timestamp=ts))}</footer>",
-    ]
-    title = esc(T.TITLE.format(name=plan.name))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{css}</style></head><body>"
-        + "\n".join(p for p in parts if p)
-        + "</body></html>\n"
+    return render(
+        "report.html.j2",
+        title=T.TITLE.format(name=plan.name),
+        css=stylesheet("style.css"),
+        header=section_header(plan),
+        recommendation=section_recommendation(plan),
+        curves=section_curves(plan),
+        marginal=section_marginal(plan),
+        customers=section_customers(plan),
+        bridge=section_bridge(plan),
+        glide=section_glide(plan),
+        notes_section=section_notes(plan),
+        assumptions=section_assumptions(plan),
+        proof=section_proof(plan, timings),
+        footer=T.FOOTER.format(version=plan.version, timestamp=ts),
     )

@@ -13,12 +13,12 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from roiste.models.errors import RoisteError
-
-if TYPE_CHECKING:
-    from roiste.optimizer.plan import Plan
+from roiste.optimizer.plan import Plan
+from roiste.optimizer.report.html import render_html
+from roiste.optimizer.report.tables import allocation_csv, summary_json
+from roiste.optimizer.report.xlsx import xlsx_bytes
 
 OUTPUT_FILES = (
     "allocation.csv",
@@ -120,10 +120,6 @@ def write_plan(
     pathlib.Path
         The output directory.
     """
-    from roiste.optimizer.report.html import render_html
-    from roiste.optimizer.report.tables import allocation_csv, summary_json
-    from roiste.optimizer.report.xlsx import xlsx_bytes
-
     out = Path(os.path.abspath(out_dir))
     check_output_dir(out, force, OUTPUT_FILES)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,67 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from roiste.optimizer.report.columns import (
+    CONTRACT_COLUMNS,
+    EXTRA_COLUMNS,
+    OPTIONAL_COLUMNS,
+    STEP_SPEND_PREFIX,
+    allocation_column,
+    json_rounding,
+)
+
 if TYPE_CHECKING:
     from roiste.optimizer.plan import Plan
 
-CONTRACT_COLUMNS = (
-    "channel",
-    "current_spend",
-    "recommended_spend",
-    "change_pct",
-    "lower_bound",
-    "upper_bound",
-    "expected_revenue",
-    "expected_net_margin",
-    "roas",
-    "marginal_roas",
-)
-OPTIONAL_COLUMNS = ("rpv", "marginal_rpv", "cac_net", "new_customers")
-EXTRA_COLUMNS = (
-    "locked",
-    "revenue_current",
-    "net_margin_current",
-    "roas_current",
-    "marginal_roas_current",
-    "marginal_net_margin_current",
-    "marginal_net_margin_recommended",
-    "rpv_current",
-    "marginal_rpv_current",
-    "cac_net_current",
-    "new_customers_current",
-    "cost_per_new_customer",
-    "cost_per_new_customer_current",
-    "saturation_spend",
-)
-
-MONEY = frozenset(
-    {
-        "current_spend",
-        "recommended_spend",
-        "lower_bound",
-        "upper_bound",
-        "expected_revenue",
-        "expected_net_margin",
-        "revenue_current",
-        "net_margin_current",
-        "cac_net",
-        "cac_net_current",
-        "cost_per_new_customer",
-        "cost_per_new_customer_current",
-        "saturation_spend",
-        "change",
-    }
-)
-COUNTS = frozenset({"new_customers", "new_customers_current", "change_pct"})
-
 
 def column_kind(name: str) -> str:
-    """``money``, ``count`` or ``ratio``: how a column's numbers are rounded and formatted."""
-    if name in MONEY or name.startswith("spend_step_"):
-        return "money"
-    if name in COUNTS:
-        return "count"
-    return "ratio"
+    """``money``, ``count`` or ``ratio``: how an allocation column's numbers are rounded."""
+    return allocation_column(name).rounding
 
 
 def round_value(v: Any, kind: str = "ratio") -> Any:
@@ -124,7 +79,7 @@ def allocation_columns(plan: Plan) -> list[str]:
         list(CONTRACT_COLUMNS)
         + [c for c in OPTIONAL_COLUMNS if c in present]
         + [c for c in EXTRA_COLUMNS if c in present]
-        + [c for c in plan.allocation.columns if str(c).startswith("spend_step_")]
+        + [c for c in plan.allocation.columns if str(c).startswith(STEP_SPEND_PREFIX)]
     )
 
 
@@ -140,36 +95,12 @@ def allocation_csv(plan: Plan) -> str:
 
 
 def _rounded(obj: Any, kind: str = "money") -> Any:
+    """Round every number of a JSON-like object; a key's registered unit sets its rounding."""
     if isinstance(obj, dict):
-        return {str(k): _rounded(v, _key_kind(str(k), kind)) for k, v in obj.items()}
+        return {str(k): _rounded(v, json_rounding(str(k), kind)) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_rounded(v, kind) for v in obj]
     return round_value(obj, kind)
-
-
-_RATIO_KEYS = frozenset(
-    {
-        "optimality_gap",
-        "step",
-        "tolerance",
-        "shadow_price",
-        "gap",
-        "gross_margin",
-        "return_rate",
-        "platform_fee_rate",
-        "commission_rate",
-        "existing_incrementality",
-        "max_share",
-        "min_share",
-        "target",
-    }
-)
-
-
-def _key_kind(key: str, inherited: str) -> str:
-    if key in _RATIO_KEYS:
-        return "ratio"
-    return inherited
 
 
 def summary_dict(plan: Plan) -> dict[str, Any]:
@@ -230,4 +161,4 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
 
 def summary_json(plan: Plan) -> str:
     """``summary.json`` as text: sorted keys, rounded numbers, no wall-clock times."""
-    return json.dumps(_rounded(plan.summary()), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(_rounded(summary_dict(plan)), indent=2, sort_keys=True, allow_nan=False) + "\n"

@@ -26,46 +26,74 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from roiste.models.io import atomic_write_bytes
 from roiste.optimizer.report import text as T
+from roiste.optimizer.report.columns import (
+    ALLOCATION,
+    GAP_FMT,
+    MONEY_FMT,
+    RATIO_FMT,
+    SUMMARY,
+    SUMMARY_SHEET,
+    Column,
+    allocation_column,
+    pick,
+)
+from roiste.optimizer.report.tables import summary_dict
 
 if TYPE_CHECKING:
     from roiste.optimizer.plan import Plan
 
 FIXED_TIME = dt.datetime(2000, 1, 1, 0, 0, 0)
-MONEY_FMT = "#,##0.00"
-RATIO_FMT = "0.000"
-PCT_FMT = "0.0%"
-COUNT_FMT = "#,##0.0"
 BOLD = Font(bold=True)
 HEAD_FILL = PatternFill("solid", fgColor="F3F4F6")
 
-# Allocation sheet layout: (key, header, number format, formula template or None).
-# Templates use {r} for the row and column letters of this layout.
-ALLOCATION_LAYOUT: tuple[tuple[str, str, str, str | None], ...] = (
-    ("channel", "Channel", "@", None),
-    ("current_spend", "Current spend", MONEY_FMT, None),
-    ("recommended_spend", "Recommended spend", MONEY_FMT, None),
-    ("change", "Change", MONEY_FMT, "=C{r}-B{r}"),
-    ("change_pct", "Change %", PCT_FMT, '=IF(B{r}=0,"",D{r}/B{r})'),
-    ("lower_bound", "Lower bound", MONEY_FMT, None),
-    ("upper_bound", "Upper bound", MONEY_FMT, None),
-    ("expected_revenue", "Expected revenue", MONEY_FMT, None),
-    ("expected_net_margin", "Expected net margin", MONEY_FMT, None),
-    ("net_margin_current", "Net margin at current", MONEY_FMT, None),
-    ("margin_change", "Net margin change", MONEY_FMT, "=I{r}-J{r}"),
-    ("roas", "ROAS", RATIO_FMT, '=IF(C{r}=0,"",H{r}/C{r})'),
-    ("marginal_roas", "Marginal ROAS", RATIO_FMT, None),
+ALLOCATION_SHEET = (
+    "channel",
+    "current_spend",
+    "recommended_spend",
+    "change",
+    "change_pct",
+    "lower_bound",
+    "upper_bound",
+    "expected_revenue",
+    "expected_net_margin",
+    "net_margin_current",
+    "margin_change",
+    "roas",
+    "marginal_roas",
 )
-SUM_KEYS = frozenset(
-    {
-        "current_spend",
-        "recommended_spend",
-        "lower_bound",
-        "upper_bound",
-        "expected_revenue",
-        "expected_net_margin",
-        "net_margin_current",
-    }
+"""The columns of the allocation sheet, in order (labels, formats and formulas: the registry)."""
+MARGINALS_SHEET = (
+    "channel",
+    "marginal_roas_current",
+    "marginal_roas",
+    "marginal_net_margin_current",
+    "marginal_net_margin_recommended",
+    "rpv_current",
+    "rpv",
+    "marginal_rpv_current",
+    "marginal_rpv",
+    "saturation_spend",
 )
+"""The columns of the marginals sheet; every number on it shows three decimals."""
+CUSTOMERS_SHEET = (
+    "channel",
+    "new_customers_current",
+    "new_customers",
+    "cac_net_current",
+    "cac_net",
+    "cost_per_new_customer_current",
+    "cost_per_new_customer",
+)
+
+
+def letters(names: Sequence[str]) -> dict[str, str]:
+    """The column letter of each name in a sheet laid out in the order of ``names``."""
+    return {n: get_column_letter(j) for j, n in enumerate(names, start=1)}
+
+
+def cell_refs(names: Sequence[str], row: int) -> dict[str, str]:
+    """The cell of each column in ``row`` (``{"current_spend": "B5", ...}``)."""
+    return {n: f"{col}{row}" for n, col in letters(names).items()}
 
 
 def _cell_value(v: Any) -> Any:
@@ -90,74 +118,79 @@ def _header(ws: Worksheet, headers: Sequence[str], row: int = 1) -> None:
 
 
 def _allocation_sheet(ws: Worksheet, plan: Plan) -> int:
-    """Fill the allocation sheet; returns the row of the totals."""
-    _header(ws, [h for _, h, _, _ in ALLOCATION_LAYOUT])
+    """Fill the allocation sheet; returns the row of the totals.
+
+    A column with a formula is computed in the workbook on every row and in the total row;
+    a summable column is added up in the total row.
+    """
+    cols = pick(ALLOCATION, ALLOCATION_SHEET)
+    _header(ws, [c.label for c in cols])
     recs = plan.allocation.to_dict("records")
-    n = len(recs)
-    for i, rec in enumerate(recs):
-        r = i + 2
-        for j, (key, _, numfmt, formula) in enumerate(ALLOCATION_LAYOUT, start=1):
-            value = formula.format(r=r) if formula else _cell_value(rec.get(key))
-            cell = ws.cell(row=r, column=j, value=value)
-            cell.number_format = numfmt
-    t = n + 2
+    for r, rec in enumerate(recs, start=2):
+        refs = cell_refs(ALLOCATION_SHEET, r)
+        for j, c in enumerate(cols, start=1):
+            value = c.formula.format(**refs) if c.formula else _cell_value(rec.get(c.name))
+            ws.cell(row=r, column=j, value=value).number_format = c.excel_format
+    t = len(recs) + 2
+    refs = cell_refs(ALLOCATION_SHEET, t)
     ws.cell(row=t, column=1, value=T.COMPARE_TOTAL).font = BOLD
-    for j, (key, _, numfmt, formula) in enumerate(ALLOCATION_LAYOUT, start=1):
+    for j, c in enumerate(cols, start=1):
         col = get_column_letter(j)
-        if key in SUM_KEYS:
-            total: Any = f"=SUM({col}2:{col}{t - 1})"
-        elif formula is not None:
-            total = formula.format(r=t)
+        if c.formula is not None:
+            total: Any = c.formula.format(**refs)
+        elif c.summable:
+            total = f"=SUM({col}2:{col}{t - 1})"
         else:
             continue
         cell = ws.cell(row=t, column=j, value=total)
-        cell.number_format = numfmt
+        cell.number_format = c.excel_format
         cell.font = BOLD
     return t
 
 
-def _table_sheet(ws: Worksheet, plan: Plan, columns: Sequence[tuple[str, str]]) -> None:
-    cols = [(k, f) for k, f in columns if k in plan.allocation.columns]
-    _header(ws, [T.COLUMN_LABELS.get(k, k) for k, _ in cols])
+def _table_sheet(ws: Worksheet, plan: Plan, names: Sequence[str], number_format: str | None = None) -> None:
+    """One column per allocation column the plan has, in the registry's format (or one
+    ``number_format`` for every number)."""
+    cols: list[Column] = [allocation_column(n) for n in names if n in plan.allocation.columns]
+    _header(ws, [c.label for c in cols])
     for i, rec in enumerate(plan.allocation.to_dict("records"), start=2):
-        for j, (k, numfmt) in enumerate(cols, start=1):
-            ws.cell(row=i, column=j, value=_cell_value(rec.get(k))).number_format = numfmt
+        for j, c in enumerate(cols, start=1):
+            numfmt = c.excel_format if number_format is None or c.fmt == "text" else number_format
+            ws.cell(row=i, column=j, value=_cell_value(rec.get(c.name))).number_format = numfmt
+
+
+def _summary_value(v: Any) -> Any:
+    """A summary figure for a cell: floats as floats, non-finite ones empty, others as they are."""
+    if isinstance(v, float):
+        return float(v) if math.isfinite(v) else None
+    return v
 
 
 def _summary_sheet(ws: Worksheet, plan: Plan, total_row: int) -> None:
-    a = "Allocation!"
-    rows: list[tuple[str, Any, str]] = [
-        ("Scenario", plan.name, "@"),
-        ("Objective", plan.objective, "@"),
-        ("Planning period (weeks)", plan.period_weeks, "0"),
-        ("Budget for the period", plan.budget, MONEY_FMT),
-        ("Current total spend", f"={a}B{total_row}", MONEY_FMT),
-        ("Recommended total spend", f"={a}C{total_row}", MONEY_FMT),
-        ("Net margin at current", f"={a}J{total_row}", MONEY_FMT),
-        ("Net margin recommended", f"={a}I{total_row}", MONEY_FMT),
-        ("Net margin change", "=B9-B8", MONEY_FMT),
-        ("Net margin change %", '=IF(B8=0,"",B10/ABS(B8))', PCT_FMT),
-        ("Certified optimality gap", plan.optimality_gap, "0.00E+00"),
-        ("Solver", plan.solver, "@"),
-        ("Status", plan.status, "@"),
-        ("Budget shadow price", _cell_value(plan.shadow_price), RATIO_FMT),
-        ("roiste version", plan.version, "@"),
-    ]
-    for k, v in sorted(plan.hashes.items()):
-        rows.append((f"{k} SHA-256", v, "@"))
-    if plan.attribution_hash:
-        rows.append(("attribution hash", plan.attribution_hash, "@"))
-    _header(ws, ["Item", "Value"])
+    """The plan's figures; spend and margin totals link to the allocation sheet's total row."""
+    values = summary_dict(plan)
+    rows = {name: r for r, name in enumerate(SUMMARY_SHEET, start=2)}
+    refs = {name: f"B{r}" for name, r in rows.items()}
+    totals = {n: f"{col}{total_row}" for n, col in letters(ALLOCATION_SHEET).items()}
+    _header(ws, list(T.SUMMARY_SHEET_HEAD))
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 68
-    for i, (k, v, numfmt) in enumerate(rows, start=2):
-        ws.cell(row=i, column=1, value=k)
-        ws.cell(row=i, column=2, value=v).number_format = numfmt
+    for name, r in rows.items():
+        c = SUMMARY[name]
+        value = c.formula.format(total=totals, **refs) if c.formula else _summary_value(values[name])
+        ws.cell(row=r, column=1, value=c.label)
+        ws.cell(row=r, column=2, value=value).number_format = c.excel_format
+    extra = [(T.SUMMARY_HASH.format(name=k), v) for k, v in sorted(plan.hashes.items())]
+    if plan.attribution_hash:
+        extra.append((T.SUMMARY_ATTRIBUTION_HASH, plan.attribution_hash))
+    for r, (k, v) in enumerate(extra, start=len(rows) + 2):
+        ws.cell(row=r, column=1, value=k)
+        ws.cell(row=r, column=2, value=v).number_format = "@"
 
 
 def _glide_sheet(ws: Worksheet, plan: Plan) -> None:
     chans = plan.channels
-    _header(ws, ["Step", "Budget", "Total spend", "Net margin", "Gap", *chans])
+    _header(ws, [*T.GLIDE_SHEET_HEAD, *chans])
     last = get_column_letter(5 + len(chans))
     table = plan.step_table()
     margins = [plan.net_margin_current, *(s.net_margin for s in plan.steps)]
@@ -169,7 +202,7 @@ def _glide_sheet(ws: Worksheet, plan: Plan) -> None:
         ws.cell(row=r, column=2, value=budgets[i]).number_format = MONEY_FMT
         ws.cell(row=r, column=3, value=f"=SUM(F{r}:{last}{r})").number_format = MONEY_FMT
         ws.cell(row=r, column=4, value=_cell_value(margins[i])).number_format = MONEY_FMT
-        ws.cell(row=r, column=5, value=gaps[i]).number_format = "0.00E+00"
+        ws.cell(row=r, column=5, value=gaps[i]).number_format = GAP_FMT
         for j, c in enumerate(chans, start=6):
             ws.cell(row=r, column=j, value=float(table.iloc[i][c])).number_format = MONEY_FMT
 
@@ -177,7 +210,7 @@ def _glide_sheet(ws: Worksheet, plan: Plan) -> None:
 def _assumptions_sheet(ws: Worksheet, plan: Plan) -> None:
     keys = list(T.ECONOMICS_LABELS)
     _header(ws, ["Channel", *(T.ECONOMICS_LABELS[k] for k in keys)])
-    ws.cell(row=2, column=1, value="(scenario default)").font = BOLD
+    ws.cell(row=2, column=1, value=T.ECONOMICS_DEFAULT).font = BOLD
     for j, k in enumerate(keys, start=2):
         ws.cell(row=2, column=j, value=_cell_value(plan.base_economics.get(k)))
     for i, c in enumerate(plan.channels, start=3):
@@ -218,39 +251,9 @@ def build_workbook(plan: Plan) -> Workbook:
     ws.title = "Allocation"
     total_row = _allocation_sheet(ws, plan)
     _summary_sheet(wb.create_sheet("Summary"), plan, total_row)
-    _table_sheet(
-        wb.create_sheet("Marginals"),
-        plan,
-        [("channel", "@")]
-        + [
-            (k, RATIO_FMT)
-            for k in (
-                "marginal_roas_current",
-                "marginal_roas",
-                "marginal_net_margin_current",
-                "marginal_net_margin_recommended",
-                "rpv_current",
-                "rpv",
-                "marginal_rpv_current",
-                "marginal_rpv",
-                "saturation_spend",
-            )
-        ],
-    )
+    _table_sheet(wb.create_sheet("Marginals"), plan, MARGINALS_SHEET, RATIO_FMT)
     if "new_customers" in plan.allocation.columns:
-        _table_sheet(
-            wb.create_sheet("Customers"),
-            plan,
-            [
-                ("channel", "@"),
-                ("new_customers_current", COUNT_FMT),
-                ("new_customers", COUNT_FMT),
-                ("cac_net_current", MONEY_FMT),
-                ("cac_net", MONEY_FMT),
-                ("cost_per_new_customer_current", MONEY_FMT),
-                ("cost_per_new_customer", MONEY_FMT),
-            ],
-        )
+        _table_sheet(wb.create_sheet("Customers"), plan, CUSTOMERS_SHEET)
     if len(plan.steps) > 1:
         _glide_sheet(wb.create_sheet("Glide path"), plan)
     _assumptions_sheet(wb.create_sheet("Assumptions"), plan)

@@ -3,19 +3,28 @@
 These checks need the channels of the panel and their current spend, so they run after
 :func:`optimizer.scenario.load_scenario`.  They only reject scenarios that no plan can meet;
 conflicts that need the response curves (ROAS and cost-per-new-customer targets) are left to
-the plan, which explains infeasibility itself.
+the plan, which explains infeasibility itself.  The box a channel may reach in a step and the
+budgets of a glide path are the planner's own (:mod:`optimizer.steps`).
+
+:func:`validate_scenario_file` does everything ``roiste validate`` does: load the file, read
+its panel (and curves, and tagged orders) and run every check that needs no solver.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from typing import TYPE_CHECKING, Any
+import os
+from typing import Any
 
+import numpy as np
+
+from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
-
-if TYPE_CHECKING:
-    from roiste.optimizer.scenario.schema import Scenario, ShareConstraint
+from roiste.models.panel import read_panel
+from roiste.optimizer.scenario.cohorts import cohort_customer_values
+from roiste.optimizer.scenario.schema import Scenario, ShareConstraint, load_scenario
+from roiste.optimizer.steps import channel_limits, step_box, step_budgets
 
 
 def _money(x: float) -> str:
@@ -115,11 +124,11 @@ def check_against_data(
     stepped = current is not None
     first = _first_budget(scenario, budget, current_total, stepped)
     _check_budget_reach(chk, lo, hi, budget, first, stepped)
-    shares = [(i, c) for i, c in enumerate(scenario.constraints) if c.kind == "share"]
+    shares = [(i, c) for i, c in enumerate(scenario.constraints) if isinstance(c, ShareConstraint)]
     for i, con in shares:
         what = _budget_words(scenario, first, budget)
-        _check_share(chk, i, con, known, lo, hi, first, what)  # type: ignore[arg-type]
-    _check_share_pairs(chk, shares)  # type: ignore[arg-type]
+        _check_share(chk, i, con, known, lo, hi, first, what)
+    _check_share_pairs(chk, shares)
 
 
 def check_weeks(scenario: Scenario, n_weeks: int) -> None:
@@ -144,40 +153,35 @@ def _bounds(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Least and most period spend of each channel in the first step.
 
-    The box is the plan's: ``[(1-step) x0, (1+step) x0]`` intersected with ``[min, max]``; a
-    locked channel stays at ``x0``; a min (max) beyond one step moves the box as far towards
-    it as the step allows.  Without current spend, only min and max bound a channel.
+    The box is the plan's (:func:`optimizer.steps.step_box`); a locked channel whose min or
+    max excludes its current spend is an error.  Without current spend, only min and max
+    bound a channel.
     """
     sc = chk.scenario
-    lo: dict[str, float] = {}
-    hi: dict[str, float] = {}
-    for c in known:
-        spec = sc.channel(c)
-        low, high = spec.min or 0.0, spec.max if spec.max is not None else math.inf
-        x0 = None if current is None else float(current.get(c, 0.0))
-        if x0 is not None and spec.locked:
-            for key, value in (("min", low), ("max", high)):
-                if (value > x0 if key == "min" else value < x0) and not _close(value, x0):
+    mins, maxs, locked = channel_limits(sc, known)
+    if current is None:
+        return dict(zip(known, mins.tolist(), strict=True)), dict(
+            zip(known, maxs.tolist(), strict=True))
+    x0 = np.array([float(current.get(c, 0.0)) for c in known], dtype=float)
+    for i, c in enumerate(known):
+        if locked[i]:
+            for key, value in (("min", float(mins[i])), ("max", float(maxs[i]))):
+                x = float(x0[i])
+                if (value > x if key == "min" else value < x) and not _close(value, x):
                     chk.fail(
-                        f"channel {c!r} is locked at its current spend {_money(x0)} but its "
+                        f"channel {c!r} is locked at its current spend {_money(x)} but its "
                         f"{key} is {_money(value)}",
                         ("channels", c, key),
                     )
-            low = high = x0
-        elif x0 is not None:
-            down, up = (1 - sc.step) * x0, (1 + sc.step) * x0
-            low, high = max(low, down), min(high, up)
-            if low > high:  # a min or max beyond one step: the plan moves towards it
-                low = high = up if (spec.min or 0.0) > up else down
-        lo[c], hi[c] = low, high
-    return lo, hi
+    lo, hi, _ = step_box(x0, sc.step, mins, maxs, locked)
+    return dict(zip(known, lo.tolist(), strict=True)), dict(zip(known, hi.tolist(), strict=True))
 
 
 def _first_budget(sc: Scenario, budget: float, current_total: float, stepped: bool) -> float:
-    """Budget of the first step: the glide path moves from the current total in equal parts."""
+    """Budget of the first step of the glide path (the budget itself in one step)."""
     if not stepped or sc.steps == 1:
         return budget
-    return current_total + (budget - current_total) / sc.steps
+    return step_budgets(current_total, budget, sc.steps)[0]
 
 
 def _budget_words(sc: Scenario, first: float, budget: float) -> str:
@@ -276,3 +280,57 @@ def _check_share_pairs(chk: _Checker, shares: list[tuple[int, ShareConstraint]])
                         f"of constraint {m}, which covers these channels and more",
                         ("constraints", k, "min_share"),
                     )
+
+
+def validate_scenario_file(path: str | os.PathLike[str]) -> str:
+    """Load a scenario, read its panel and run every check that does not need a solver.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The YAML scenario file.
+
+    Returns
+    -------
+    str
+        ``"<file>: ok (<name>: N channels, budget X, step S)"``.
+
+    Raises
+    ------
+    ScenarioError, PanelError
+        One line naming the file and the problem.
+    """
+    scenario = load_scenario(path)
+    panel = read_panel(
+        scenario.data,
+        layout=scenario.layout,
+        target=scenario.target,
+        spend=scenario.spend,
+        controls=scenario.controls,
+    )
+    check_weeks(scenario, len(panel.weeks))
+    recent = panel.recent_spend(scenario.baseline_weeks)
+    current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
+    total = sum(current.values())
+    check_against_data(
+        scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
+    )
+    if scenario.curves is not None:
+        missing = [c for c in panel.channels if c not in CurveSet.load(scenario.curves)]
+        if missing:
+            raise ScenarioError(
+                f"{path}: the curves file {scenario.written('curves')} has no curve for "
+                f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
+            )
+    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
+        cohort_customer_values(scenario, [str(c) for c in panel.channels])
+    budget = scenario.period_budget(total)
+    kept = "" if scenario.budget is not None else " (current total)"
+    steps = f" x {scenario.steps}" if scenario.steps > 1 else ""
+    return (
+        f"{path}: ok ({scenario.name}: {len(panel.channels)} channels, "
+        f"budget {budget:,.0f}{kept}, step {scenario.step:g}{steps})"
+    )
+
+
+__all__ = ["check_against_data", "check_weeks", "validate_scenario_file"]

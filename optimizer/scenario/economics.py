@@ -1,12 +1,15 @@
 """The money and customer sections of a scenario: economics, per-channel overrides, customers.
 
-A private part of :mod:`optimizer.scenario` (which re-exports every name): the ``economics``
-keys with their documentation and bounds, the per-channel overrides, and the ``customers``
-section that names the tagged orders behind ``new_customer_value: from_cohorts``.
+:data:`ECONOMICS` is the one table of the economics keys: for each, its neutral default, what
+it measures (rate, share or money) and its meaning.  The ``economics`` section, the per-channel
+overrides, the planner's :class:`~roiste.optimizer.economics.ChannelEconomics` and the reports
+all take their keys from it.  The ``customers`` section names the tagged orders behind
+``new_customer_value: from_cohorts``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -16,48 +19,103 @@ from roiste.optimizer.scenario.errors import LocatedValueError
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-_ECONOMICS_DOC = {
-    "gross_margin": (
+
+@dataclass(frozen=True)
+class EconomicsKey:
+    """One economics key: its neutral default, its kind and what it means.
+
+    Parameters
+    ----------
+    default : float or None
+        The neutral value used when a scenario leaves the key out (None: required by the
+        ``net_margin`` objective).
+    kind : {"margin", "rate", "money"}
+        ``margin``: a share in (0, 1]; ``rate``: a share in [0, 1]; ``money``: an amount >= 0
+        in the data's currency.
+    meaning : str
+        The description shown in the JSON Schema of scenario files.
+    """
+
+    default: float | None
+    kind: Literal["margin", "rate", "money"]
+    meaning: str
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        """The pydantic bounds of the key (``gt``/``ge``/``le``)."""
+        if self.kind == "margin":
+            return {"gt": 0.0, "le": 1.0}
+        if self.kind == "rate":
+            return {"ge": 0.0, "le": 1.0}
+        return {"ge": 0.0}
+
+    @property
+    def is_share(self) -> bool:
+        """Does the key lie in [0, 1] (a margin or a rate)?"""
+        return self.kind != "money"
+
+
+ECONOMICS: dict[str, EconomicsKey] = {
+    "gross_margin": EconomicsKey(
+        None, "margin",
         "Share of net revenue left after the cost of goods, in (0, 1]. 0.45 keeps 45 of every "
-        "100 of revenue. Required for objective net_margin."
+        "100 of revenue. Required for objective net_margin.",
     ),
-    "return_rate": "Share of revenue refunded through returns, in [0, 1].",
-    "cost_per_order": "Logistics and handling cost of one order, in the data's currency.",
-    "platform_fee_rate": (
+    "return_rate": EconomicsKey(
+        0.0, "rate", "Share of revenue refunded through returns, in [0, 1]."
+    ),
+    "cost_per_order": EconomicsKey(
+        0.0, "money", "Logistics and handling cost of one order, in the data's currency."
+    ),
+    "platform_fee_rate": EconomicsKey(
+        0.0, "rate",
         "Fee on media spend paid to platforms or agencies, in [0, 1]: spending 100 costs "
-        "100 x (1 + rate)."
+        "100 x (1 + rate).",
     ),
-    "commission_rate": "Commission on the channel's revenue (affiliates, marketplaces), in [0, 1].",
-    "new_customer_value": (
+    "commission_rate": EconomicsKey(
+        0.0, "rate",
+        "Commission on the channel's revenue (affiliates, marketplaces), in [0, 1].",
+    ),
+    "new_customer_value": EconomicsKey(
+        0.0, "money",
         "Future margin credited for each new customer the channel brings, in the data's "
         "currency, or from_cohorts: the lifetime margin after the first order, from the "
-        "cohorts of the channel's customers in the tagged orders file named by customers."
+        "cohorts of the channel's customers in the tagged orders file named by customers.",
     ),
-    "existing_incrementality": (
+    "existing_incrementality": EconomicsKey(
+        1.0, "rate",
         "Share of existing customers' revenue counted as caused by the ads, in [0, 1]; "
-        "new customers' revenue always counts fully."
+        "new customers' revenue always counts fully.",
     ),
 }
-_ECONOMICS_BOUNDS: dict[str, dict[str, float]] = {
-    "gross_margin": {"gt": 0.0, "le": 1.0},
-    "return_rate": {"ge": 0.0, "le": 1.0},
-    "cost_per_order": {"ge": 0.0},
-    "platform_fee_rate": {"ge": 0.0, "le": 1.0},
-    "commission_rate": {"ge": 0.0, "le": 1.0},
-    "new_customer_value": {"ge": 0.0},
-    "existing_incrementality": {"ge": 0.0, "le": 1.0},
-}
-ECONOMICS_KEYS = tuple(_ECONOMICS_DOC)
+"""Every economics key, in the order of the scenario file and the reports."""
 
+ECONOMICS_KEYS = tuple(ECONOMICS)
 
 FROM_COHORTS = "from_cohorts"
 
 
-def _econ(key: str, default: float | None, override: bool = False) -> Any:
-    doc = _ECONOMICS_DOC[key]
+def neutral(key: str) -> float:
+    """The neutral default of an economics key that has one (every key but gross_margin).
+
+    Examples
+    --------
+    >>> neutral("existing_incrementality")
+    1.0
+    """
+    default = ECONOMICS[key].default
+    if default is None:
+        raise KeyError(f"economics key {key!r} has no neutral default")
+    return default
+
+
+def _econ(key: str, override: bool = False) -> Any:
+    """The pydantic field of a key: the table's default (None for an override) and meaning."""
+    doc = ECONOMICS[key].meaning
+    default = None if override else ECONOMICS[key].default
     if override:
         doc = f"Override for this channel. {doc}"
-    bounds: dict[str, Any] = dict(_ECONOMICS_BOUNDS[key])
+    bounds: dict[str, Any] = dict(ECONOMICS[key].bounds)
     if key == "new_customer_value":  # bounds sit on the number of the union (see the type)
         bounds = {}
     return Field(default=default, description=doc, **bounds)
@@ -89,13 +147,13 @@ class Economics(BaseModel):
 
     model_config = _CONFIG
 
-    gross_margin: float | None = _econ("gross_margin", None)
-    return_rate: float = _econ("return_rate", 0.0)
-    cost_per_order: float = _econ("cost_per_order", 0.0)
-    platform_fee_rate: float = _econ("platform_fee_rate", 0.0)
-    commission_rate: float = _econ("commission_rate", 0.0)
-    new_customer_value: CustomerValue = _econ("new_customer_value", 0.0)
-    existing_incrementality: float = _econ("existing_incrementality", 1.0)
+    gross_margin: float | None = _econ("gross_margin")
+    return_rate: float = _econ("return_rate")
+    cost_per_order: float = _econ("cost_per_order")
+    platform_fee_rate: float = _econ("platform_fee_rate")
+    commission_rate: float = _econ("commission_rate")
+    new_customer_value: CustomerValue = _econ("new_customer_value")
+    existing_incrementality: float = _econ("existing_incrementality")
 
 
 class ChannelSpec(BaseModel):
@@ -110,13 +168,13 @@ class ChannelSpec(BaseModel):
     max: float | None = Field(
         default=None, ge=0.0, description="Most spend over the whole period (not per week)."
     )
-    gross_margin: float | None = _econ("gross_margin", None, override=True)
-    return_rate: float | None = _econ("return_rate", None, override=True)
-    cost_per_order: float | None = _econ("cost_per_order", None, override=True)
-    platform_fee_rate: float | None = _econ("platform_fee_rate", None, override=True)
-    commission_rate: float | None = _econ("commission_rate", None, override=True)
-    new_customer_value: CustomerValue | None = _econ("new_customer_value", None, override=True)
-    existing_incrementality: float | None = _econ("existing_incrementality", None, override=True)
+    gross_margin: float | None = _econ("gross_margin", override=True)
+    return_rate: float | None = _econ("return_rate", override=True)
+    cost_per_order: float | None = _econ("cost_per_order", override=True)
+    platform_fee_rate: float | None = _econ("platform_fee_rate", override=True)
+    commission_rate: float | None = _econ("commission_rate", override=True)
+    new_customer_value: CustomerValue | None = _econ("new_customer_value", override=True)
+    existing_incrementality: float | None = _econ("existing_incrementality", override=True)
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> ChannelSpec:
@@ -124,8 +182,8 @@ class ChannelSpec(BaseModel):
             raise LocatedValueError(f"min {self.min:,.10g} is above max {self.max:,.10g}", "min")
         return self
 
-    def overrides(self) -> dict[str, float]:
-        """The economics keys this channel sets, as a dict."""
+    def overrides(self) -> dict[str, float | str]:
+        """The economics keys this channel sets, as a dict (``from_cohorts`` kept as written)."""
         return {k: getattr(self, k) for k in ECONOMICS_KEYS if getattr(self, k) is not None}
 
 

@@ -1,6 +1,6 @@
 """Reading scenario YAML safely and explaining validation errors in one line.
 
-Private helpers of :mod:`optimizer.scenario`: ``yaml.safe_load`` plus a check that refuses
+Helpers of :mod:`optimizer.scenario`: ``yaml.safe_load`` plus a check that refuses
 keys written twice, and the rewriting of pydantic ``ValidationError``s into lines such as
 ``Unknown key 'budgte' (at top level). Did you mean 'budget'?``.
 """

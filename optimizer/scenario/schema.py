@@ -6,10 +6,9 @@ revenue into net margin, per-channel overrides and extra constraints.  Paths are
 the scenario file.  Every problem becomes a :class:`~models.errors.ScenarioError` in one line,
 ``<file>: <message> (at channels -> tv -> max)``.
 
-Three levels, as usual: :func:`load_scenario` reads and checks the file on its own,
-:func:`check_against_data` adds the checks that need the panel (channel names, budget against
-minimums, reachability in bounded steps, share constraints), and :func:`validate_scenario_file`
-does both for ``roiste validate``.  :func:`json_schema` describes the file for editors.
+This module holds the types and the loading: :func:`load_scenario` reads and checks the file on
+its own, and :func:`json_schema` describes the file for editors.  The checks that need the
+panel live in :mod:`optimizer.scenario.checks`.
 """
 
 from __future__ import annotations
@@ -32,31 +31,13 @@ from pydantic import (
 )
 
 from roiste.models.errors import ScenarioError
-from roiste.optimizer.scenario.checks import check_against_data, check_weeks
 from roiste.optimizer.scenario.economics import (
-    ECONOMICS_KEYS,
     FROM_COHORTS,
     ChannelSpec,
     Customers,
     Economics,
 )
 from roiste.optimizer.scenario.errors import LocatedValueError, explain, read_yaml
-
-__all__ = [
-    "ECONOMICS_KEYS",
-    "ChannelSpec",
-    "CostPerNewCustomerConstraint",
-    "Customers",
-    "Economics",
-    "ExistingRoasConstraint",
-    "RoasConstraint",
-    "Scenario",
-    "ShareConstraint",
-    "check_against_data",
-    "json_schema",
-    "load_scenario",
-    "validate_scenario_file",
-]
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -544,59 +525,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return scenario
 
 
-# --------------------------------------------------------------------------- with data
-
-
-def validate_scenario_file(path: str | os.PathLike[str]) -> str:
-    """Load a scenario, read its panel and run every check that does not need a solver.
-
-    Returns
-    -------
-    str
-        ``"<file>: ok (<name>: N channels, budget X, step S)"``.
-
-    Raises
-    ------
-    ScenarioError, PanelError
-        One line naming the file and the problem.
-    """
-    from roiste.models.panel import read_panel
-
-    scenario = load_scenario(path)
-    panel = read_panel(
-        scenario.data,
-        layout=scenario.layout,
-        target=scenario.target,
-        spend=scenario.spend,
-        controls=scenario.controls,
-    )
-    check_weeks(scenario, len(panel.weeks))
-    recent = panel.recent_spend(scenario.baseline_weeks)
-    current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
-    total = sum(current.values())
-    check_against_data(
-        scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
-    )
-    if scenario.curves is not None:
-        from roiste.models.curves import CurveSet
-
-        missing = [c for c in panel.channels if c not in CurveSet.load(scenario.curves)]
-        if missing:
-            raise ScenarioError(
-                f"{path}: the curves file {scenario.written('curves')} has no curve for "
-                f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
-            )
-    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
-        from roiste.optimizer.context import cohort_customer_values
-
-        cohort_customer_values(scenario, [str(c) for c in panel.channels])
-    budget = scenario.period_budget(total)
-    kept = "" if scenario.budget is not None else " (current total)"
-    steps = f" x {scenario.steps}" if scenario.steps > 1 else ""
-    return (
-        f"{path}: ok ({scenario.name}: {len(panel.channels)} channels, "
-        f"budget {budget:,.0f}{kept}, step {scenario.step:g}{steps})"
-    )
+# --------------------------------------------------------------------------- schema
 
 
 def json_schema() -> dict[str, Any]:
@@ -607,3 +536,15 @@ def json_schema() -> dict[str, Any]:
         "description": Scenario.__doc__,
         **schema,
     }
+
+
+__all__ = [
+    "Constraint",
+    "CostPerNewCustomerConstraint",
+    "ExistingRoasConstraint",
+    "RoasConstraint",
+    "Scenario",
+    "ShareConstraint",
+    "json_schema",
+    "load_scenario",
+]

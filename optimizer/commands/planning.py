@@ -1,0 +1,42 @@
+"""Commands that plan: plan a scenario, compare two plans, run the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from roiste.optimizer.commands.options import PATH, force_option, quiet_option
+from roiste.optimizer.report.compare import compare_plans
+from roiste.optimizer.report.text import headline
+from roiste.optimizer.runs import run_demo, run_plan
+
+
+@click.command()
+@click.argument("scenario", type=PATH)
+@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@force_option
+@quiet_option
+def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
+    """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
+    result = run_plan(scenario, out, force=force, progress=not quiet)
+    click.echo(headline(result))
+    click.echo(f"report: {out / 'report.html'}")
+
+
+@click.command()
+@click.argument("plan_a", type=PATH)
+@click.argument("plan_b", type=PATH)
+def compare(plan_a: Path, plan_b: Path) -> None:
+    """Two plans side by side: spend and net margin per channel and in total."""
+    click.echo(compare_plans(plan_a, plan_b))
+
+
+@click.command()
+@click.option("--out", "out", type=PATH, default=Path("demo-output"), show_default=True)
+@force_option
+@quiet_option
+def demo(out: Path, force: bool, quiet: bool) -> None:
+    """Simulate, fit, plan and report on the bundled demo world."""
+    report = run_demo(out, force=force, progress=not quiet)
+    click.echo(f"report: {report}")
