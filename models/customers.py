@@ -46,6 +46,19 @@ class CustomerDataError(RoisteError):
 
 
 # ------------------------------------------------------------------------------ inputs
+def _row_of(df: pd.DataFrame, bad: pd.Series) -> int:
+    """The first bad row's number as the panel reader counts rows (the header is row 1).
+
+    A frame read with its file's row numbers as index (blank lines keeping theirs) is named by
+    that index; a default index from 0 by position + 2, the row of the frame written to CSV.
+    """
+    pos = int(np.flatnonzero(bad.to_numpy())[0])
+    idx = df.index
+    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+        return pos + 2
+    return int(idx[pos])
+
+
 def _prepare(tagged: pd.DataFrame, source: str = "tagged orders") -> pd.DataFrame:
     missing = [c for c in TAGGED_COLUMNS if c not in tagged.columns]
     if missing:
@@ -53,17 +66,17 @@ def _prepare(tagged: pd.DataFrame, source: str = "tagged orders") -> pd.DataFram
     df = tagged.loc[:, list(TAGGED_COLUMNS)].copy()
     ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601")
     if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
+        row = _row_of(df, ts.isna())
         raise CustomerDataError(f"{source}: row {row}, column 'timestamp': not a date-time")
     value = pd.to_numeric(df["value"], errors="coerce")
     bad = value.isna() | (value < 0)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        row = _row_of(df, bad)
         raise CustomerDataError(f"{source}: row {row}, column 'value': not a number >= 0")
     kind = df["customer_type"].astype(str)
     bad = ~kind.isin(["new", "existing"])
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        row = _row_of(df, bad)
         raise CustomerDataError(f"{source}: row {row}, column 'customer_type': not new or existing")
     df["timestamp"] = ts.dt.tz_localize(None)
     df["value"] = value.astype(float)

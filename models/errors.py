@@ -29,3 +29,8 @@ class InfeasibleError(RoisteError):
 
 class AttributionError(RoisteError):
     """Touchpoints, conversions or an attribution rule that cannot be used as given."""
+
+
+class OutputError(RoisteError):
+    """An output that cannot be written: a path that is not a regular file or directory of
+    ours (a device, a FIFO, a socket, a symbolic link), a read-only folder, a full disk."""

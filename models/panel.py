@@ -32,6 +32,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from roiste.models.errors import PanelError
+from roiste.models.io import input_problem
 
 __all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", "read_panel"]
 
@@ -225,6 +226,9 @@ def _read_file(path: Path, src: str) -> tuple[pd.DataFrame, str]:
         raise PanelError(f"{src}: file not found")
     if path.is_dir():
         raise PanelError(f"{src}: is a directory, not a panel file")
+    problem = input_problem(path)  # a FIFO or a device would block or never end
+    if problem:
+        raise PanelError(f"{src}: {problem}")
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     if not data.strip():

@@ -1,7 +1,10 @@
 """The ``roiste`` command line: thin commands that parse, call one library function and print.
 
 Every ``RoisteError`` (bad input, impossible request) becomes one line on stderr and exit
-code 2 here, in one place.  Anything else is a bug and is allowed to trace back.
+code 2 here, in one place, and so does every operating-system error (``OSError``: a file that
+cannot be read or written, a read-only folder, a full disk): those come from the machine, not
+from the code.  Anything else is a bug and is allowed to trace back.  SIGTERM and SIGHUP end a
+command the way Ctrl-C does, so that it removes its staging files on the way out.
 
 The commands live in ``roiste.optimizer.commands``, one module per area.  The table below
 names them; a command's module is imported only when that command runs or shows its own help,
@@ -11,7 +14,11 @@ so that ``roiste --help`` and ``roiste validate`` do not load the fitting and pl
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 import click
@@ -35,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "New versus existing customers: tag orders against the customer store."),
     "demo": ("roiste.optimizer.commands.planning", "demo",
              "Simulate, fit, plan and report on the bundled demo world."),
+    "experiment": ("roiste.optimizer.commands.experiment", "experiment_group",
+                   "Experiments that pin the curves: read out A/B and holdout tests."),
     "fit": ("roiste.optimizer.commands.estimate", "fit",
             "Fit a response curve per channel and save them as one JSON file."),
     "monitor": ("roiste.optimizer.commands.monitor", "monitor",
@@ -85,12 +94,40 @@ class _RoisteGroup(click.Group):
         except (RoisteError, TrackingError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except OSError as exc:
+            click.echo(f"error: {_os_error_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an operating-system error: the file and the system's words, no errno."""
+    reason = exc.strerror or " ".join(str(exc).split()) or exc.__class__.__name__
+    if exc.filename is None:
+        return reason
+    if exc.filename2 is not None:
+        return f"{os.fsdecode(exc.filename)} -> {os.fsdecode(exc.filename2)}: {reason}"
+    return f"{os.fsdecode(exc.filename)}: {reason}"
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # Raised in the main thread wherever it is: every `except BaseException` / `finally` that
+    # removes a staging directory runs, then the process ends with 128 + the signal's number.
+    raise SystemExit(128 + signum)
+
+
+def _stop_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (a command run from a worker thread)
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _stop)
 
 
 @click.group(cls=_RoisteGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="roiste")
 def main() -> None:
     """roiste: where the next unit of marketing spend earns the most net margin."""
+    _stop_on_signals()
 
 
 if __name__ == "__main__":  # pragma: no cover

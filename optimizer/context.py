@@ -17,9 +17,16 @@ import pandas as pd
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import CurveError
-from roiste.optimizer.economics import PeriodFunctions, channel_economics
-from roiste.optimizer.scenario import ECONOMICS_KEYS, Scenario
-from roiste.optimizer.steps import channel_limits
+from roiste.optimizer.economics import (
+    ChannelEconomics,
+    NetCacTerms,
+    PeriodFunctions,
+    channel_economics,
+    net_cac_terms,
+)
+from roiste.optimizer.risk import DrawFunctions
+from roiste.optimizer.scenario import Scenario
+from roiste.optimizer.steps import channel_limits, reachable, step_box
 
 
 @dataclass
@@ -41,6 +48,8 @@ class PlanContext:
     objective_functions: PeriodFunctions
     margin_functions: PeriodFunctions | None
     value_notes: list[str] = field(default_factory=list)
+    draws: DrawFunctions | None = None
+    margin_draws: DrawFunctions | None = None
 
     @classmethod
     def create(
@@ -77,6 +86,16 @@ class PlanContext:
             fn_margin = PeriodFunctions(curves, econ_objs, p, "net_margin")
         else:
             fn_margin = None
+        draws: DrawFunctions | None = None
+        margin_draws: DrawFunctions | None = None
+        if any(curves[c].draws for c in channels):
+            lo1, hi1, _ = step_box(x0, float(scenario.step), mins, maxs, locked)
+            region = reachable(lo1, hi1, int(scenario.steps) - 1, float(scenario.step), mins,
+                               maxs, locked)
+            draws = DrawFunctions(curves, econ_objs, p, objective, region)
+            margin_draws = draws if fn_margin is fn_obj else (
+                DrawFunctions(curves, econ_objs, p, "net_margin", region)
+                if fn_margin is not None else None)
         return cls(
             curves=curves,
             scenario=scenario,
@@ -93,6 +112,8 @@ class PlanContext:
             objective_functions=fn_obj,
             margin_functions=fn_margin,
             value_notes=notes,
+            draws=draws,
+            margin_draws=margin_draws,
         )
 
     @property
@@ -133,18 +154,62 @@ class PlanContext:
             out[f"marginal_rpv{suffix}"] = np.array(
                 [float(c.marginal_rpv(w[i])) if c.has_visitors else np.nan for i, c in enumerate(cs)]
             )
-        ncr = np.array([c.ratios.get("new_customers_per_revenue", np.nan) for c in cs], dtype=float)
+        out.update(self.evaluate_customers(x, suffix, rev, out))
+        return out
+
+    def net_cac_terms(self) -> list[NetCacTerms]:
+        """Each channel's net CAC pieces (:func:`optimizer.economics.net_cac_terms`)."""
+        return [
+            net_cac_terms(ChannelEconomics.merged(d), self.curves[c].ratios)
+            for c, d in zip(self.channels, self.economics, strict=True)
+        ]
+
+    def evaluate_customers(
+        self, x: np.ndarray, suffix: str, rev: np.ndarray, figures: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Net CAC, marginal CPA and their break-even points at period spends ``x``.
+
+        ``rev`` is the period revenue at ``x`` and ``figures`` holds the marginal ROAS (and
+        marginal RPV) at ``x`` under the same ``suffix``.  Orders follow revenue through
+        ``revenue_per_order`` and new customers through ``new_customers_per_revenue``, so the
+        next order costs ``revenue_per_order / marginal ROAS`` of spend, the next new customer
+        ``1 / (new_customers_per_revenue * marginal ROAS)``.  The next unit of spend earns
+        zero net margin where ``k * marginal ROAS = 1 + fee``: at a marginal CPA of
+        ``k * revenue_per_order / (1 + fee)`` (``break_even_cpa``), and at a ratio of
+        marginal RPV to marginal CPA of ``marginal RPV / break_even_cpa``.  Cells are empty
+        (NaN) where the panel lacks the ratio.
+        """
+        terms = self.net_cac_terms()
+        nan = np.full(len(terms), np.nan)
+
+        def arr(values: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+        a = arr([t.cost_per_revenue for t in terms])
+        f = arr([t.spend_cost for t in terms])
+        ncr = arr([t.customers_per_revenue for t in terms])
+        rpo = arr([t.revenue_per_order for t in terms])
+        k = arr([t.margin_per_revenue for t in terms])
+        mroas = figures[f"marginal_roas{suffix}"]
+        mrpv = figures.get(f"marginal_rpv{suffix}", nan)
+        out: dict[str, np.ndarray] = {}
         if np.isfinite(ncr).any():
             nc = rev * ncr
-            e = {k: np.array([d.get(k) or 0.0 for d in self.economics]) for k in ECONOMICS_KEYS}
-            cost = (
-                x * (1.0 + e["platform_fee_rate"])
-                + e["commission_rate"] * rev
-                + e["gross_margin"] * e["return_rate"] * rev
-            )
             out[f"new_customers{suffix}"] = nc
-            out[f"cac_net{suffix}"] = _safe_div(cost, nc)
+            out[f"cac_net{suffix}"] = _safe_div(f * x + a * rev, nc)
             out[f"cost_per_new_customer{suffix}"] = _safe_div(x, nc)
+            out[f"marginal_cost_per_new_customer{suffix}"] = _safe_div(np.ones_like(x), ncr * mroas)
+        if np.isfinite(rpo).any():
+            mcpa = _safe_div(rpo, mroas)
+            out[f"marginal_cpa{suffix}"] = mcpa
+            cpa_star = np.where(k > 0, k * rpo / f, np.nan)
+            if f"marginal_rpv{suffix}" in figures:
+                out[f"mrpv_over_mcpa{suffix}"] = _safe_div(mrpv, mcpa)
+                out[f"break_even_mrpv_over_mcpa{suffix}"] = _safe_div(mrpv, cpa_star)
+            if not suffix:
+                out["break_even_cpa"] = cpa_star
+        if not suffix:
+            out["break_even_marginal_roas"] = np.where(k > 0, _safe_div(f, k), np.nan)
         return out
 
 

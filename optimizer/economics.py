@@ -4,8 +4,16 @@ For a planning period of ``P`` weeks and period spend ``x`` (weekly ``w = x / P`
 ``R(w)`` the channel's steady-state weekly incremental revenue (DESIGN.md, "Net margin of a
 channel")::
 
-    margin(x) = P * [ gm * (1 - rr) * R_incr(w) - cpo * orders(w) - cr * R(w)
-                      + ncv * new_customers(w) ] - x * (1 + fee)
+    margin(x) = P * [ gm * (1 - rr) * (1 - cx) * R_incr(w) - cpo * orders(w) - cr * R(w)
+                      + ncv * (1 - cx) * new_customers(w) ] - x * (1 + fee)
+
+``cx`` is the ``cancellation_rate``: the share of orders lost after they are placed keeps no
+revenue, no margin and wins no customer, while its logistics, commission and media were paid.
+The net CAC of a channel (:func:`net_cac_terms`) divides what its new customers cost, all in,
+by their number::
+
+    cac_net(x) = [ x * (1 + fee) + cr * R + cpo * orders + gm * (1 - (1 - rr) * (1 - cx)) * R ]
+                 / new_customers
 
 Orders, new customers and new-customer revenue follow revenue through the panel's ratios
 (``revenue_per_order``, ``new_customers_per_revenue``, ``new_customer_revenue_share``), so every
@@ -58,6 +66,9 @@ class ChannelEconomics:
         Share of net revenue left after the cost of goods; required for ``net_margin``.
     return_rate : float, default=0
         Share of revenue refunded.
+    cancellation_rate : float, default=0
+        Share of orders lost after they are placed (no revenue, margin or customer kept;
+        logistics, commission and fees still paid).
     cost_per_order : float, default=0
         Logistics and handling per order (data currency).
     platform_fee_rate : float, default=0
@@ -72,6 +83,7 @@ class ChannelEconomics:
 
     gross_margin: float | None = ECONOMICS["gross_margin"].default
     return_rate: float = neutral("return_rate")
+    cancellation_rate: float = neutral("cancellation_rate")
     cost_per_order: float = neutral("cost_per_order")
     platform_fee_rate: float = neutral("platform_fee_rate")
     commission_rate: float = neutral("commission_rate")
@@ -215,7 +227,8 @@ def margin_terms(
                        f"existing_incrementality {ei:g})")
     s_new = 0.0 if share is None else float(share)
     incr = 1.0 if ei == 1.0 else s_new + (1.0 - s_new) * ei
-    k = econ.gross_margin * (1.0 - econ.return_rate) * incr - econ.commission_rate
+    kept = 1.0 - econ.cancellation_rate  # lost orders keep no revenue and win no customer
+    k = econ.gross_margin * (1.0 - econ.return_rate) * kept * incr - econ.commission_rate
     if econ.cost_per_order > 0.0:
         rpo = ratios.get("revenue_per_order")
         if rpo is None or not rpo > 0:
@@ -229,8 +242,64 @@ def margin_terms(
         if ncr is None:
             dropped.append("new_customer_value (the panel has no new_customers column)")
         else:
-            k += econ.new_customer_value * float(ncr)
+            k += econ.new_customer_value * kept * float(ncr)
     return float(k), 1.0 + econ.platform_fee_rate, dropped
+
+
+@dataclass(frozen=True)
+class NetCacTerms:
+    """The pieces of a channel's net CAC, per unit of its revenue and of its spend.
+
+    ``cac_net = (spend_cost * x + cost_per_revenue * R) / (customers_per_revenue * R)`` for
+    period spend ``x`` and period revenue ``R``; ``None`` where the panel lacks the ratio a
+    piece needs (or, for ``cost_per_revenue``, the economics lack a gross margin).
+
+    Attributes
+    ----------
+    cost_per_revenue : float or None
+        ``cr + cpo / revenue_per_order + gm * (1 - (1 - rr) * (1 - cx))``: commission,
+        logistics, and the margin lost to returns and lost orders, per unit of revenue.
+    spend_cost : float
+        ``1 + platform_fee_rate``: what a unit of media spend costs.
+    customers_per_revenue : float or None
+        New customers per unit of revenue (the panel's ratio).
+    revenue_per_order : float or None
+        The panel's average order value.
+    margin_per_revenue : float or None
+        ``k`` of :func:`margin_terms` (net margin objective): net margin per unit of revenue
+        before media.
+    """
+
+    cost_per_revenue: float | None
+    spend_cost: float
+    customers_per_revenue: float | None
+    revenue_per_order: float | None
+    margin_per_revenue: float | None
+
+
+def net_cac_terms(econ: ChannelEconomics, ratios: Mapping[str, float]) -> NetCacTerms:
+    """The net CAC pieces of a channel (see :class:`NetCacTerms`); never raises.
+
+    Examples
+    --------
+    >>> t = net_cac_terms(ChannelEconomics(gross_margin=0.5, return_rate=0.1,
+    ...                   cancellation_rate=0.2, cost_per_order=5.0),
+    ...                   {"revenue_per_order": 50.0, "new_customers_per_revenue": 0.01})
+    >>> round(t.cost_per_revenue, 12)  # 5 / 50 + 0.5 * (1 - 0.9 * 0.8)
+    0.24
+    """
+    rpo = ratios.get("revenue_per_order")
+    rpo = float(rpo) if rpo is not None and rpo > 0 else None
+    ncr = ratios.get("new_customers_per_revenue")
+    ncr = None if ncr is None else float(ncr)
+    a: float | None = None
+    k: float | None = None
+    if econ.gross_margin is not None and (rpo is not None or econ.cost_per_order == 0.0):
+        lost = 1.0 - (1.0 - econ.return_rate) * (1.0 - econ.cancellation_rate)
+        logistics = 0.0 if rpo is None else econ.cost_per_order / rpo
+        a = econ.commission_rate + logistics + econ.gross_margin * lost
+        k = margin_terms(econ, ratios, "net_margin")[0]
+    return NetCacTerms(a, 1.0 + econ.platform_fee_rate, ncr, rpo, k)
 
 
 def margin_coefficient(

@@ -1,8 +1,9 @@
 """Curves + scenario -> a plan for the next period (one step or a glide path of steps).
 
 ``build_plan`` turns the current spend into bounded boxes, asks the LP for the allocation
-with the highest objective in each step, and evaluates every channel at the current and the
-recommended spend.  The result is a frozen :class:`Plan`: the reports read it, and the run
+with the highest objective (one step; the steps of a glide path together, each channel one
+way: :mod:`optimizer.glide`), prices each scenario constraint (:mod:`optimizer.targets`), and
+evaluates every channel at the current and the recommended spend.  The result is a frozen :class:`Plan`: the reports read it, and the run
 behind ``roiste plan`` (:func:`optimizer.runs.run_plan`) writes it.
 
 Spend and money are for the whole planning period (``period_weeks`` weeks) unless a name says
@@ -22,20 +23,33 @@ from tqdm import tqdm
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import RoisteError, ScenarioError
+from roiste.optimizer.budget import budget_signal
 from roiste.optimizer.context import PlanContext
+from roiste.optimizer.economics import NetCacTerms
+from roiste.optimizer.glide import GlidePath, glide_path
 from roiste.optimizer.lp import (
     AllocationProblem,
     ShareConstraint,
     TargetConstraint,
-    solve,
+)
+from roiste.optimizer.risk import (
+    SUPPORT_THRESHOLD,
+    move_support,
+    quantiles,
+    solve_step,
+    unchanged,
+    uplift_draws,
 )
 from roiste.optimizer.scenario import (
     CostPerNewCustomerConstraint,
     ExistingRoasConstraint,
+    NetCacConstraint,
+    NewRoasConstraint,
     RoasConstraint,
     Scenario,
 )
 from roiste.optimizer.steps import reachable, step_box, step_budgets
+from roiste.optimizer.targets import Certified, price_constraints
 from roiste.version import __version__
 
 
@@ -110,6 +124,19 @@ class Plan:
     iterations: int = 0
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    glide: dict[str, Any] = field(default_factory=dict)
+    risk: str = "point"
+    risk_level: float | None = None
+    draws: int = 0
+    support_threshold: float = SUPPORT_THRESHOLD
+    uplift_p05: float | None = None
+    uplift_p50: float | None = None
+    uplift_p95: float | None = None
+    held: list[str] = field(default_factory=list)
+    best_budget: float | None = None
+    net_margin_at_best_budget: float | None = None
+    best_budget_gap: float | None = None
+    budget_notes: list[str] = field(default_factory=list)
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -144,13 +171,44 @@ def _existing_weights(curves: CurveSet | None, channels: Sequence[str], name: st
     return out
 
 
+def _new_weights(curves: CurveSet | None, channels: Sequence[str], name: str) -> np.ndarray:
+    """``new_customer_revenue_share`` per channel: the new customers' share of revenue."""
+    return 1.0 - _existing_weights(curves, channels, name)
+
+
+def _net_cac_target(name: str, target: float, channels: Sequence[str], members: list[str],
+                    terms: Sequence[NetCacTerms] | None) -> TargetConstraint:
+    """A net-CAC target: spend x (1 + fee) + costs per unit of revenue x revenue <= target x
+    new customers over the members (:func:`optimizer.economics.net_cac_terms`)."""
+    n = len(channels)
+    cost, spend, cust = np.zeros(n), np.ones(n), np.zeros(n)
+    for j, c in enumerate(channels):
+        if c not in members:
+            continue
+        t = None if terms is None else terms[j]
+        if t is None or t.customers_per_revenue is None:
+            raise ScenarioError(
+                f"constraint {name!r}: channel {c!r} has no new_customers_per_revenue (the "
+                "panel has no new_customers column), so its net CAC is unknown")
+        if t.cost_per_revenue is None:
+            raise ScenarioError(
+                f"constraint {name!r}: channel {c!r}'s net CAC needs economics.gross_margin "
+                "(and, with cost_per_order, an orders column in the panel)")
+        cost[j], spend[j], cust[j] = t.cost_per_revenue, t.spend_cost, t.customers_per_revenue
+    return TargetConstraint(name, "max_cac_net", target, members, weights=cost,
+                            spend_weights=spend, customer_weights=cust, label="net CAC")
+
+
 def _constraints(
-    scenario: Scenario, channels: Sequence[str], curves: CurveSet | None = None
+    scenario: Scenario, channels: Sequence[str], curves: CurveSet | None = None,
+    terms: Sequence[NetCacTerms] | None = None,
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
     """Scenario constraints -> the LP's share and target constraints, and their descriptions.
 
     The ROAS on existing customers is the blended ROAS with each channel's revenue weighted
-    by ``1 - new_customer_revenue_share`` (every member channel needs that ratio).
+    by ``1 - new_customer_revenue_share``, the ROAS on new customers with the share itself
+    (every member channel needs that ratio).  A net-CAC target needs each member's net CAC
+    pieces (``terms``, one per channel in order).
     """
     shares: list[Any] = []
     targets: list[Any] = []
@@ -170,6 +228,18 @@ def _constraints(
                 TargetConstraint(name, "min_roas", float(c.target_roas_existing), members,
                                  weights=weights, label="ROAS on existing customers")
             )
+        elif isinstance(c, NewRoasConstraint):
+            name = c.name or f"target_roas_new_{i}"
+            weights = np.ones(len(channels))
+            idx = [list(channels).index(m) for m in members if m in channels]
+            weights[idx] = _new_weights(curves, [channels[j] for j in idx], name)
+            targets.append(
+                TargetConstraint(name, "min_roas", float(c.target_roas_new), members,
+                                 weights=weights, label="ROAS on new customers")
+            )
+        elif isinstance(c, NetCacConstraint):
+            name = c.name or f"max_cac_net_{i}"
+            targets.append(_net_cac_target(name, float(c.max_cac_net), channels, members, terms))
         elif isinstance(c, CostPerNewCustomerConstraint):
             name = c.name or f"max_cost_per_new_customer_{i}"
             targets.append(
@@ -223,13 +293,25 @@ def build_plan(
     t0 = time.perf_counter()
     ctx = PlanContext.create(curves, scenario, current_weekly)
     fn_obj, channels = ctx.objective_functions, ctx.channels
-    shares, targets, described = _constraints(scenario, channels, ctx.curves)
+    shares, targets, described = _constraints(scenario, channels, ctx.curves,
+                                              ctx.net_cac_terms())
     n_steps = int(scenario.steps)
     budgets = step_budgets(ctx.current_total, ctx.budget, n_steps)
     steps: list[PlanStep] = []
     notes: list[str] = []
+    risk_notes: list[str] = list(ctx.draws.notes) if ctx.draws is not None else []
+    risk_kind = str(scenario.risk.kind)
+    held = np.zeros(len(channels), dtype=bool)
     x_prev = ctx.x0.copy()
-    for k in tqdm(range(n_steps), desc="plan steps", disable=not progress or n_steps == 1):
+    gp: GlidePath | None = None
+    if n_steps > 1:  # the steps solved together, each channel one way (optimizer.glide)
+        gp = glide_path(ctx, shares, targets, budgets)
+        steps, risk_kind = path_steps(ctx, gp, budgets), gp.risk_kind
+        notes += gp.notes
+        risk_notes += [n for n in gp.risk_notes if n not in risk_notes]
+        held |= gp.held
+    # one step is solved on its own, under the scenario's risk objective
+    for k in tqdm(range(1 if n_steps == 1 else 0), desc="plan steps", disable=True):
         lo, hi, clipped = step_box(x_prev, float(scenario.step), ctx.mins, ctx.maxs, ctx.locked)
         for i in clipped:
             notes.append(
@@ -247,11 +329,16 @@ def build_plan(
             targets=targets,
         )
         try:
-            sol = solve(problem, tol=float(scenario.tolerance), solver=str(scenario.solver))
+            rs = solve_step(problem, ctx.draws, x_prev, kind=str(scenario.risk.kind),
+                            level=scenario.risk.cvar_level, tol=float(scenario.tolerance),
+                            solver=str(scenario.solver))
         except RoisteError as exc:
             if n_steps == 1:
                 raise
             raise type(exc)(f"step {k + 1} of {n_steps}: {exc}") from None
+        sol, risk_kind = rs.solution, rs.kind
+        held |= rs.held
+        risk_notes += [n for n in rs.notes if n not in risk_notes]
         x = np.clip(np.asarray(sol.x, dtype=float), lo, hi)
         steps.append(
             PlanStep(
@@ -275,15 +362,101 @@ def build_plan(
             )
         )
         x_prev = x
+    tb = time.perf_counter()
+    lo_reach, hi_reach = reachable(np.array(steps[0].lower), np.array(steps[0].upper),
+                                   n_steps - 1, ctx.step, ctx.mins, ctx.maxs, ctx.locked)
+    signal = budget_signal(
+        ctx, lo_reach, hi_reach, shares=shares, targets=targets, budget=ctx.budget,
+        spent=steps[-1].total_spend, net_margin=steps[-1].net_margin,
+        shadow_price=steps[-1].shadow_price, held=held,
+    )
+    budget_seconds = time.perf_counter() - tb
+    if scenario.risk.kind != "point" and (ctx.draws is None or not ctx.draws.n_draws):
+        risk_notes.append(
+            f"risk {scenario.risk.kind} needs curves with bootstrap draws and these have none "
+            "(fit with --bootstrap N): the plan ignores the uncertainty of the curves and is "
+            "made on their point estimate.")
+    if held.any():
+        risk_notes.append(
+            f"Held at current spend for want of support in the draws: "
+            f"{', '.join(c for c, h in zip(channels, held, strict=True) if h)}.")
+    tc = time.perf_counter()
+    priced = _price_constraints(ctx, shares, targets, described, steps, gp, budgets)
+    constraint_seconds = time.perf_counter() - tc
     plan = assemble_plan(
         ctx,
         steps,
-        constraints=described,
-        notes=notes,
+        constraints=priced,
+        notes=[*risk_notes, *notes],
+        risk_kind=risk_kind,
+        held=[c for c, h in zip(channels, held, strict=True) if h],
         hashes={"data": data_hash, "scenario": scenario_hash, "curves": curves_hash},
         attribution_hash=attribution_hash,
     )
-    return replace(plan, timings={**plan.timings, "plan_seconds": time.perf_counter() - t0})
+    if gp is not None:
+        plan = replace(plan, glide=gp.summary, timings={**plan.timings, **gp.seconds})
+    if described:
+        plan = replace(plan, timings={**plan.timings, "constraint_seconds": constraint_seconds})
+    return replace(
+        plan,
+        timings={**plan.timings, "budget_seconds": budget_seconds,
+                 "plan_seconds": time.perf_counter() - t0},
+        best_budget=signal.best_budget,
+        net_margin_at_best_budget=signal.net_margin_at_best_budget,
+        best_budget_gap=signal.best_gap,
+        budget_notes=list(signal.notes),
+        notes=[*signal.notes, *plan.notes],
+    )
+
+
+def _price_constraints(ctx: PlanContext, shares: Sequence[ShareConstraint],
+                       targets: Sequence[TargetConstraint], described: Sequence[dict[str, Any]],
+                       steps: Sequence[PlanStep], gp: GlidePath | None,
+                       budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """Each constraint's figure, whether it binds, and its cost from a re-solve without it
+    under the same rules (:func:`optimizer.targets.price_constraints`)."""
+    if not described:
+        return []
+    sc = ctx.scenario
+    tol, solver = float(sc.tolerance), str(sc.solver)
+    if gp is not None:
+        with_ = Certified(gp.path.value, gp.path.upper_bound)
+
+        def resolve(sh: Sequence[ShareConstraint], tg: Sequence[TargetConstraint]) -> Certified:
+            p = glide_path(ctx, sh, tg, budgets, certify=False).path
+            return Certified(p.value, p.upper_bound)
+    else:
+        with_ = Certified(steps[-1].objective_value, steps[-1].upper_bound)
+
+        def resolve(sh: Sequence[ShareConstraint], tg: Sequence[TargetConstraint]) -> Certified:
+            problem = AllocationProblem(ctx.channels, np.array(steps[0].lower),
+                                        np.array(steps[0].upper), ctx.objective_functions,
+                                        budgets[0], ctx.budget_mode, list(sh), list(tg))
+            sol = solve_step(problem, ctx.draws, ctx.x0, kind=str(sc.risk.kind),
+                             level=sc.risk.cvar_level, tol=tol, solver=solver).solution
+            return Certified(float(sol.value), float(sol.upper_bound))
+
+    spends = [np.array(s.spend, dtype=float) for s in steps]
+    return price_constraints(ctx, shares, targets, described, spends, with_, resolve)
+
+
+def path_steps(ctx: PlanContext, gp: GlidePath, budgets: Sequence[float]) -> list[PlanStep]:
+    """The steps of a glide path solved together, each with its certificate (neighbours held)."""
+    out = []
+    for k, cert in enumerate(gp.path.steps):
+        x = gp.x[k]
+        out.append(PlanStep(
+            index=k + 1, budget=float(budgets[k]),
+            lower=tuple(float(v) for v in gp.lower[k]),
+            upper=tuple(float(v) for v in gp.upper[k]),
+            spend=tuple(float(v) for v in x), objective_value=cert.value,
+            upper_bound=cert.upper_bound, optimality_gap=cert.gap, status=cert.status,
+            net_margin=ctx.net_margin(x), shadow_price=cert.shadow_price,
+            solver=gp.path.solver, n_breakpoints=max(cert.n_breakpoints, gp.path.n_breakpoints),
+            milp=cert.milp or gp.path.milp,
+            iterations=cert.iterations + (gp.path.iterations if k == 0 else 0),
+            build_seconds=cert.build_seconds, solve_seconds=cert.solve_seconds))
+    return out
 
 
 def assemble_plan(
@@ -294,8 +467,16 @@ def assemble_plan(
     notes: Sequence[str] = (),
     hashes: Mapping[str, str | None] | None = None,
     attribution_hash: str | None = None,
+    risk_kind: str = "point",
+    held: Sequence[str] = (),
 ) -> Plan:
-    """Turn solved steps into a :class:`Plan`: evaluate every channel before and after."""
+    """Turn solved steps into a :class:`Plan`: evaluate every channel before and after.
+
+    ``risk_kind`` is the risk objective the steps were solved on (their objective values are
+    on it); ``held`` the channels held at their spend for want of support.  With curve draws,
+    each channel's ``move_support`` (from the current to the recommended spend, at the final
+    step's budget price) and the uplift's quantiles over the draws are added.
+    """
     if not steps:
         raise ValueError("a plan needs at least one step")
     first, final = steps[0], steps[-1]
@@ -321,7 +502,9 @@ def assemble_plan(
             "marginal_roas": rec["marginal_roas"],
         }
     )
-    for col in ("rpv", "marginal_rpv", "cac_net", "new_customers"):
+    for col in ("rpv", "marginal_rpv", "cac_net", "new_customers", "marginal_cpa",
+                "marginal_cost_per_new_customer", "mrpv_over_mcpa", "break_even_cpa",
+                "break_even_marginal_roas", "break_even_mrpv_over_mcpa"):
         if col in rec:
             alloc[col] = rec[col]
     alloc["locked"] = ctx.locked
@@ -335,9 +518,23 @@ def assemble_plan(
     if len(steps) > 1:
         for s in steps:
             alloc[f"spend_step_{s.index}"] = np.array(s.spend)
+    if ctx.draws is not None and ctx.draws.n_draws:
+        support = move_support(ctx.draws, x0, x1, ctx.budget)
+    else:
+        support = np.where(unchanged(x0, x1, ctx.budget), 1.0, np.nan)
+    alloc["move_support"] = support
+    alloc["supported"] = [None if np.isnan(v) else bool(v >= SUPPORT_THRESHOLD) for v in support]
+    uplift = (uplift_draws(ctx.margin_draws, x0, x1)
+              if ctx.margin_draws is not None and ctx.margin_draws.n_draws else np.zeros(0))
+    p05, p50, p95 = quantiles(uplift)
 
     sc = ctx.scenario
     fn_obj = ctx.objective_functions
+    objective_current = float(np.sum(fn_obj.value(x0)))
+    if risk_kind == "expected" and ctx.draws is not None:
+        objective_current = float(np.sum(ctx.draws.optimisable().value(x0).mean(axis=0)))
+    elif risk_kind == "cvar":
+        objective_current = 0.0  # the CVaR of the current allocation's uplift over itself
     dropped = [f"{c}: left out {', '.join(d)}" for c, d in sorted(fn_obj.dropped.items())]
     dropped += ctx.value_notes
     return Plan(
@@ -355,7 +552,7 @@ def assemble_plan(
         tolerance=float(sc.tolerance),
         solver=final.solver,
         status=final.status,
-        objective_current=float(np.sum(fn_obj.value(x0))),
+        objective_current=objective_current,
         objective_recommended=final.objective_value,
         upper_bound=final.upper_bound,
         optimality_gap=final.optimality_gap,
@@ -375,6 +572,13 @@ def assemble_plan(
         milp=any(s.milp for s in steps),
         iterations=sum(s.iterations for s in steps),
         notes=[*dropped, *notes],
+        risk=risk_kind,
+        risk_level=sc.risk.cvar_level if risk_kind == "cvar" else None,
+        draws=int(ctx.draws.n_draws) if ctx.draws is not None else 0,
+        uplift_p05=p05,
+        uplift_p50=p50,
+        uplift_p95=p95,
+        held=list(held),
         timings={
             "build_seconds": sum(s.build_seconds for s in steps),
             "solve_seconds": sum(s.solve_seconds for s in steps),

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from roiste.models.curves import CurveSet
+from roiste.models.experiments import read_experiments
 from roiste.models.fit.channel import fit_panel_file
 from roiste.models.io import file_sha256
 from roiste.models.panel import read_panel
@@ -61,6 +62,7 @@ from roiste.optimizer.report.output import (
     sibling_dir,
     write_plan,
 )
+from roiste.optimizer.risk import RISK_BOOTSTRAP
 from roiste.optimizer.scenario import (
     check_against_data,
     load_scenario,
@@ -83,7 +85,9 @@ def run_plan(
     """The whole ``roiste plan`` run: scenario -> data -> curves -> plan -> output directory.
 
     Curves come from the scenario's ``curves`` file when it names one, otherwise they are
-    fitted from the data with the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``.
+    fitted from the data with the scenario's ``seed``, ``bootstrap`` and ``holdout_weeks``; a
+    plan over the curves' uncertainty (``risk`` other than ``point``) fits
+    :data:`~roiste.optimizer.risk.RISK_BOOTSTRAP` draws unless ``bootstrap`` is written.
     The output directory is checked before any work and written atomically at the end; a
     failed run leaves no output directory.
 
@@ -136,9 +140,11 @@ def run_plan(
             scenario.data,
             **panel_kw,
             holdout_weeks=int(scenario.holdout_weeks or 0),
-            bootstrap=int(scenario.bootstrap or 0),
+            bootstrap=scenario.fit_draws(RISK_BOOTSTRAP),
             seed=int(scenario.seed or 0),
             progress=progress,
+            experiments=() if scenario.experiments is None
+            else read_experiments(scenario.experiments),
         )
         curves_json = curves.to_json()
         curves_hash = hashlib.sha256(curves_json.encode("utf-8")).hexdigest()

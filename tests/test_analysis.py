@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError, ScenarioError
+from roiste.models.experiments import Experiment
 from roiste.models.fit.channel import fit_long
 from roiste.models.panel import panel_from_frame
 from roiste.models.transforms import Geometric, MichaelisMenten
@@ -354,6 +355,7 @@ FIGURES = {
     "plan_comparison": lambda c: an.plot_plan_comparison({"one": c["base"], "three": c["glide"]}),
     "sweep": lambda c: an.plot_sweep(c["sweep"]),
     "families": lambda c: an.plot_family_comparison(c["families"]),
+    "experiment": lambda c: an.plot_experiment({"fitted": c["curves"]}, "display", [_holdout(c)]),
 }
 
 
@@ -368,11 +370,19 @@ def figure_inputs(demo_curves, what_if, base, glide, known_world) -> dict:
     }
 
 
+def _holdout(c: dict) -> Experiment:
+    """A holdout of display that measured 90 % of what its fitted curve says spend earns."""
+    x = float(c["curves"]["display"].recent_spend)
+    dy = -0.9 * float(c["curves"]["display"].response(x))
+    return Experiment("display", x, -x, dy, 0.05 * abs(dy), kind="holdout")
+
+
 def test_every_plot_function_is_exercised() -> None:
     public = {n for n in an.__all__ if n.startswith("plot_")}
     used = {"plot_response", "plot_marginal_roas", "plot_curves", "plot_marginal_rpv",
             "plot_saturation", "plot_margin_transfer", "plot_glide_path",
             "plot_plan_comparison", "plot_sweep", "plot_family_comparison",
+            "plot_experiment",
             "plot_attribution_shares"}  # the last in tests/test_analysis_attribution.py
     assert public == used
 

@@ -225,7 +225,7 @@ def test_a_broken_orders_file_names_file_row_and_column(tmp_path: Path) -> None:
     econ = {"gross_margin": GM, "new_customer_value": "from_cohorts"}
     with pytest.raises(ScenarioError) as exc:
         build_plan(cs, scenario(path, economics=econ), current(cs))
-    assert str(exc.value) == f"{path}: row 4, column 'value': not a number >= 0"
+    assert str(exc.value) == f"{path}: row 5, column 'value': not a number >= 0"
 
 
 # ------------------------------------------------------------------ ROAS on existing customers
@@ -311,10 +311,17 @@ def test_roas_on_existing_customers_holds_binds_and_is_optimal() -> None:
     assert plan.net_margin_recommended <= value + 1e-6 * abs(value)
     assert plan.net_margin_recommended >= value - 1e-5 * abs(value)
     assert plan.net_margin_recommended < free.net_margin_recommended
-    assert plan.constraints == [{
+    (entry,) = plan.constraints
+    assert {k: entry[k] for k in ("name", "kind", "rule")} == {
         "name": "returning", "kind": "roas_existing",
         "rule": f"existing-customer revenue of all channels at least {target:g} x their spend",
-    }]
+    }
+    # reported: the figure by hand, binding, and its cost against the free plan solved apart
+    assert entry["achieved"] == pytest.approx(roas, rel=1e-9) and entry["limit"] == target
+    assert entry["binding"] is True and entry["side"] == "at_least"
+    gain = free.objective_recommended - plan.objective_recommended
+    assert entry["cost_low"] <= gain <= entry["cost_high"]
+    assert entry["cost"] == pytest.approx(gain, rel=1e-6)
 
 
 def test_roas_on_existing_customers_over_one_channel() -> None:
@@ -476,7 +483,7 @@ def test_bad_orders_in_a_plan_run_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plan", str(sc), "--out", str(tmp_path / "o"), "--quiet"])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"error: {bad}: row 7, column 'customer_type': not new or existing"]
+        f"error: {bad}: row 8, column 'customer_type': not new or existing"]
     assert not (tmp_path / "o").exists()
     assert isinstance(ScenarioError("x"), RoisteError)
 

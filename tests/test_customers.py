@@ -64,7 +64,7 @@ def test_a_partly_observed_month_is_left_out() -> None:
 def test_bad_tagged_orders_name_row_and_column() -> None:
     bad = HAND.copy()
     bad.loc[2, "customer_type"] = "returning"
-    with pytest.raises(CustomerDataError, match=r"row 3, column 'customer_type'"):
+    with pytest.raises(CustomerDataError, match=r"row 4, column 'customer_type'"):
         cohort_table(bad)
     with pytest.raises(CustomerDataError, match="missing column"):
         cohort_table(HAND.drop(columns=["customer_key"]))

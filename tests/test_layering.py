@@ -73,7 +73,7 @@ def test_models_package_exists_with_layers() -> None:
         assert (ROOT / sub / "__init__.py").exists()
 
 
-LP_ORDER = ["problem", "pieces", "model", "infeasible", "solve"]
+LP_ORDER = ["problem", "pieces", "model", "infeasible", "solve", "scenarios", "path"]
 
 
 def _lp_imports(path: Path) -> set[str]:
@@ -126,7 +126,9 @@ OPTIMIZER_RANKS = [
     {"report"},
     {"backtest", "monitor"},
     {"plan"},
+    {"budget", "glide", "targets", "voi"},
     {"context"},
+    {"risk"},
     {"economics"},
     {"scenario"},
     {"steps", "lp"},

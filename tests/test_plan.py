@@ -21,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
-from roiste.models.errors import InfeasibleError, RoisteError
+from roiste.models.errors import InfeasibleError, OutputError, RoisteError
 from roiste.models.io import file_sha256
 from roiste.models.simulate import write_world
 from roiste.models.transforms import Exponential, Geometric, Hill, Logistic, MichaelisMenten
@@ -211,9 +211,10 @@ def test_net_margins_recomputed_from_curves_and_formula() -> None:
         nc = rev * curves[c].ratios["new_customers_per_revenue"]
         assert a.at[c, "new_customers"] == pytest.approx(nc, rel=1e-12)
         e = econ_of(c)
+        orders = rev / curves[c].ratios["revenue_per_order"]
         cost = x1 * (1 + e["platform_fee_rate"]) + e["commission_rate"] * rev + (
             e["gross_margin"] * e["return_rate"] * rev
-        )
+        ) + e["cost_per_order"] * orders  # net CAC counts logistics too
         assert a.at[c, "cac_net"] == pytest.approx(cost / nc, rel=1e-12)
         assert a.at[c, "marginal_net_margin_recommended"] == pytest.approx(
             margin_slope(curves, c, x1), rel=1e-9, abs=1e-12
@@ -364,10 +365,11 @@ def test_a_failure_while_writing_keeps_the_old_directory(
         raise OSError("No space left on device")
 
     monkeypatch.setattr(output, "render_html", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    # an OS error while writing is one line naming the directory (exit 2 on the command line)
+    with pytest.raises(OutputError, match="plan: cannot write"):
         write_plan(plan, out, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match="new: cannot write"):
         write_plan(plan, tmp_path / "new")
     assert not (tmp_path / "new").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]

@@ -92,7 +92,8 @@ WRONG: dict[str, tuple[str, type[RoisteError], str]] = {
         "Input should be less than or equal to 0.01, got 0.05 (at tolerance)"),
     "constraint_kind": ("load", ScenarioError,
         "a constraint needs one of max_share / min_share (with channels), target_roas, "
-        "target_roas_existing or max_cost_per_new_customer (at constraints -> 0)"),
+        "target_roas_existing, target_roas_new, max_cost_per_new_customer or max_cac_net "
+        "(at constraints -> 0)"),
     "constraint_name_twice": ("load", ScenarioError,
         "constraint name 'cap' is listed twice (at constraints)"),
     "missing_name": ("load", ScenarioError, "Missing required key 'name' (at top level)"),
@@ -265,7 +266,7 @@ def test_minimal_scenario_takes_the_documented_defaults() -> None:
     assert sc.economics.model_dump() == {
         "gross_margin": 0.4, "return_rate": 0.0, "cost_per_order": 0.0,
         "platform_fee_rate": 0.0, "commission_rate": 0.0, "new_customer_value": 0.0,
-        "existing_incrementality": 1.0,
+        "existing_incrementality": 1.0, "cancellation_rate": 0.0,
     }  # fmt: skip
     assert sc.channels == {} and sc.constraints == []
     assert sc.period_budget(14_000.0) == 14_000.0

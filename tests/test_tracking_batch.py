@@ -122,14 +122,18 @@ GOOD = "order_id,timestamp,value,channel,email\n1,2024-01-01T10:00:00Z,10,search
     ("text", "pattern"),
     [
         ("order_id,timestamp,value,email\n1,2024-01-01,10,ann@example.com\n", r"missing column\(s\) 'channel'"),
-        (GOOD + "2,2024-01-02,5,search,ann.example.com\n", r"row 2, column 'email': not an e-mail"),
-        (GOOD + "2,31/01/2024,5,search,bob@example.com\n", r"row 2, column 'timestamp'"),
-        (GOOD + "2,2024-01-02,-3,search,bob@example.com\n", r"row 2, column 'value': must be a finite"),
-        (GOOD + "2,2024-01-02,abc,search,bob@example.com\n", r"row 2, column 'value'"),
-        (GOOD + ",2024-01-02,1,search,bob@example.com\n", r"row 2, column 'order_id'"),
-        (GOOD + "2,2024-01-02,1,,bob@example.com\n", r"row 2, column 'channel'"),
-        (GOOD + "2,2024-01-02,1,search,\n", r"row 2, column 'email': missing"),
+        (GOOD + "2,2024-01-02,5,search,ann.example.com\n", r"row 3, column 'email': not an e-mail"),
+        (GOOD + "2,31/01/2024,5,search,bob@example.com\n", r"row 3, column 'timestamp'"),
+        (GOOD + "2,2024-01-02,-3,search,bob@example.com\n", r"row 3, column 'value': must be a finite"),
+        (GOOD + "2,2024-01-02,abc,search,bob@example.com\n", r"row 3, column 'value'"),
+        (GOOD + ",2024-01-02,1,search,bob@example.com\n", r"row 3, column 'order_id'"),
+        (GOOD + "2,2024-01-02,1,,bob@example.com\n", r"row 3, column 'channel'"),
+        (GOOD + "2,2024-01-02,1,search,\n", r"row 3, column 'email': missing"),
         ("order_id,timestamp,value,channel,email\n", r"no orders"),
+        (GOOD + "1,2024-01-02,5,search,bob@example.com\n",
+         r"row 3, column 'order_id': the same order id as row 2 with another customer"),
+        (GOOD + "2,2024-01-02,5,search,bob\x1b@example.com\n", r"row 3, column 'email': holds a control"),
+        (GOOD + "2,2024-01-02,5,sea\x07rch,bob@example.com\n", r"row 3, column 'channel': holds a control"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_records_nothing(text: str, pattern: str, tmp_path: Path) -> None:
@@ -143,6 +147,76 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(text: str, pattern: st
     assert re.search(pattern, lines[0]), lines[0]
     assert "ann.example.com" not in r.output
     assert not out.exists() and not (tmp_path / "store.db").exists()
+
+
+EXTRA = (
+    "order_id,timestamp,value,channel,email,billing_email,shipTo Street,market,note,contact\n"
+    "1,2024-01-01T10:00:00Z,10,search,ann@example.com,ann.bills@example.com,1 Main St,IE,gift,none\n"
+    "2,2024-01-02T10:00:00Z,12,social,bob@example.com,bob.bills@example.com,2 High St,FR,"
+    "ask bob.b@example.org,+353 1 234 5678\n"
+)
+
+
+def test_tagged_output_has_only_the_documented_columns_and_those_kept(tmp_path: Path) -> None:
+    src = tmp_path / "orders.csv"
+    src.write_text(EXTRA)
+    url = f"sqlite:///{tmp_path}/store.db"
+    out = tmp_path / "tagged.csv"
+    assert _tag([str(src), "--store", url, "--out", str(out)]).exit_code == 0
+    documented = ["order_id", "timestamp", "value", "channel", "customer_key", "customer_type",
+                  "first_purchase_at"]
+    assert list(pd.read_csv(out).columns) == documented
+    text = out.read_text().lower()
+    assert "@" not in text and "main st" not in text and "353" not in text
+    r = _tag([str(src), "--store", url, "--out", str(tmp_path / "kept.csv"), "--keep", "market"])
+    assert r.exit_code == 0, r.output
+    kept = pd.read_csv(tmp_path / "kept.csv")
+    assert list(kept.columns) == [*documented[:4], "market", *documented[4:]]
+    assert list(kept["market"]) == ["IE", "FR"]
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [
+        ("billing_email", "its name holds the word 'email'"),
+        ("shipTo Street", "its name holds the word 'street'"),
+        ("note", "a value looks like an e-mail address"),
+        ("contact", "a value looks like a phone number"),
+        ("email", None),
+        ("nowhere", None),
+    ],
+)
+def test_a_column_that_looks_like_an_address_is_not_kept(tmp_path: Path, column: str, reason) -> None:
+    src = tmp_path / "orders.csv"
+    src.write_text(EXTRA)
+    out = tmp_path / "tagged.csv"
+    r = _tag([str(src), "--store", f"sqlite:///{tmp_path}/store.db", "--out", str(out),
+              "--keep", f"market,{column}"])
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {src}: ") and f"'{column}'" in lines[0]
+    if reason:
+        assert lines[0].endswith(f"cannot be kept: it looks like an address ({reason})")
+    assert "@" not in r.output
+    assert not out.exists() and not (tmp_path / "store.db").exists()
+
+
+def test_an_order_id_stored_for_another_customer_stops_the_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    first = tmp_path / "first.csv"
+    first.write_text(GOOD)
+    assert _tag([str(first), "--store", url, "--out", str(tmp_path / "one.csv")]).exit_code == 0
+    before = _snapshot(url)
+    second = tmp_path / "second.csv"
+    second.write_text(GOOD.splitlines()[0] + "\n9,2024-01-03,5,search,cat@example.com\n"
+                      "1,2024-01-04,7,search,bob@example.com\n")
+    out = tmp_path / "two.csv"
+    r = _tag([str(second), "--store", url, "--out", str(out)])
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: {second}: row 3, column 'order_id': already recorded in the store for another customer"
+    ]
+    assert _snapshot(url) == before and not out.exists()
 
 
 def test_no_salt_no_run(tmp_path: Path) -> None:

@@ -126,10 +126,36 @@ def test_answers_equal_the_batch_command(server, tmp_path: Path) -> None:
         oid: (batch.loc[oid, "customer_type"], batch.loc[oid, "first_purchase_at"]) for oid in answers
     }
     assert sum(kind == "new" for kind, _ in answers.values()) == world["customer_key"].nunique()
-    # a re-sent order gets its first answer, even with another address
+    # a re-sent order gets its first answer; with another buyer's address it is refused (409)
+    # with nothing about the first buyer in the answer, and nothing changes
     first = orders.iloc[0].to_dict()
-    status, body, _ = _post(server["port"], {**first, "email": "other.person@example.com"})
+    status, body, _ = _post(server["port"], {**first, "value": 1.0})
     assert (status, (body["customer_type"], body["first_purchase_at"])) == (200, answers[first["order_id"]])
+    before = _snapshot(server["url"])
+    status, body, _ = _post(server["port"], {**first, "email": "other.person@example.com"})
+    assert (status, body) == (409, {"error": "field 'order_id': already recorded for another customer"})
+    assert _snapshot(server["url"]) == before
+
+
+def test_an_earlier_purchase_arriving_late_is_the_first_one(server) -> None:
+    base = {"email": "Late.Reveal@example.com", "value": 20.0, "channel": "search"}
+    sent = [("lr-2", "2024-07-02T09:00:00Z"), ("lr-3", "2024-07-03T09:00:00Z"),
+            ("lr-1", "2024-07-01T09:00:00Z")]
+    got = [_post(server["port"], {**base, "order_id": oid, "timestamp": ts}) for oid, ts in sent]
+    assert [g[0] for g in got] == [200, 200, 200]
+    assert got[0][1] == {"customer_type": "new", "first_purchase_at": "2024-07-02T09:00:00Z"}
+    assert got[1][1] == {"customer_type": "existing", "first_purchase_at": "2024-07-02T09:00:00Z"}
+    assert got[2][1] == {"customer_type": "new", "first_purchase_at": "2024-07-01T09:00:00Z",
+                         "corrects": "lr-2"}
+    # re-sent, each order gets the corrected answer
+    for oid, ts in sent[:2]:
+        status, body, _ = _post(server["port"], {**base, "order_id": oid, "timestamp": ts})
+        assert (status, body) == (200, {"customer_type": "existing",
+                                        "first_purchase_at": "2024-07-01T09:00:00Z"})
+    snap = _snapshot(server["url"])
+    assert [r for r in snap["roiste_corrections"] if r[0].startswith("lr-")] == [
+        ("lr-2", "new", "existing", "lr-1", 1719824400000000)
+    ]
 
 
 GOOD = {"order_id": "bad-0", "email": "Rita.Refused@example.com", "value": 12.5,
@@ -144,6 +170,9 @@ GOOD = {"order_id": "bad-0", "email": "Rita.Refused@example.com", "value": 12.5,
         ("malformed JSON", TOKEN, None, b'{"order_id": "bad-1", "email": ', 400),
         ("missing field", TOKEN, {k: v for k, v in GOOD.items() if k != "channel"}, None, 422),
         ("not an e-mail", TOKEN, {**GOOD, "email": "rita.refused.example.com"}, None, 422),
+        ("NUL in e-mail", TOKEN, {**GOOD, "email": "rita.refused@example.com\u0000"}, None, 422),
+        ("escape in e-mail", TOKEN, {**GOOD, "email": "rita\u001b.refused@example.com"}, None, 422),
+        ("NUL in order id", TOKEN, {**GOOD, "order_id": "bad\u00002"}, None, 422),
         ("no address", TOKEN, {k: v for k, v in GOOD.items() if k != "email"}, None, 422),
         ("bad digest", TOKEN, {**GOOD, "email": None, "email_sha256": "abc"}, None, 422),
         ("value as text", TOKEN, {**GOOD, "value": "12.5"}, None, 422),

@@ -77,7 +77,10 @@ def test_key_is_hmac_of_sha256_of_normalised_address() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "plain", "a@b", "two@@x.com", "sp ace@x.com", "a@b.", "@x.com", 42, None, "x" * 250 + "@x.com"]
+    "bad",
+    ["", "plain", "a@b", "two@@x.com", "sp ace@x.com", "a@b.", "@x.com", 42, None, "x" * 250 + "@x.com",
+     "nul\x00byte@example.com", "ann@example.com\x00", "esc\x1b[31m@example.com", "bell\x07@example.com",
+     "zero\u200bwidth@example.com", "rtl\u202e@example.com", "del\x7f@example.com"],
 )
 def test_not_an_email_is_refused_without_echoing_it(bad: object) -> None:
     with pytest.raises(OrderError) as info:
@@ -85,6 +88,15 @@ def test_not_an_email_is_refused_without_echoing_it(bad: object) -> None:
     assert info.value.field == "email"
     if isinstance(bad, str) and bad:
         assert bad not in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["order_id", "channel"])
+def test_control_characters_in_order_id_and_channel_are_refused(field: str) -> None:
+    fields = {"order_id": "A-1", "channel": "search"}
+    with pytest.raises(OrderError, match="control character") as info:
+        make_order(**{**fields, field: "A\x00-1"}, email="ann@example.com", value=1.0,
+                   timestamp="2024-01-01", salt=SALT)
+    assert info.value.field == field
 
 
 def test_salt_comes_from_configuration_or_nothing_runs(tmp_path: Path) -> None:
@@ -117,25 +129,74 @@ def test_new_then_existing_and_replay(store_url: str) -> None:
         assert (t1.customer_type, t2.customer_type, t3.customer_type) == ("new", "existing", "new")
         assert t2.first_purchase_at == "2024-01-05T10:00:00Z"
         before = s.snapshot()
-        # Re-sent order ids get their first answer back, whatever they carry now.
-        again = s.tag(order("o1", "someone.else@example.com", "2030-01-01T00:00:00Z"))
+        # A re-sent order id of the same customer gets its answer back, whatever else it carries.
+        again = s.tag(order("o1", "ann@example.com", "2030-01-01T00:00:00Z", value=99.0))
         assert (again.customer_type, again.first_purchase_at, again.replayed) == (
             "new", "2024-01-05T10:00:00Z", True,
         )
         assert s.tag(order("o2", "ann@example.com", "2024-02-01T10:00:00Z")).customer_type == "existing"
+        # The same order id with another buyer is a conflict: no answer about the first buyer,
+        # and nothing recorded (the second purchase is refused, not silently merged).
+        other = s.tag(order("o1", "someone.else@example.com", "2023-01-01T00:00:00Z"))
+        assert other.conflict and other.customer_type == "" and not other.replayed
         assert s.snapshot() == before
         assert s.counts() == {"customers": 2, "orders": 3}
 
 
 def test_first_purchase_time_is_the_earliest_seen(store_url: str) -> None:
     with open_store(store_url, SALT) as s:
-        s.tag(order("late", "cy@example.com", "2024-05-01T00:00:00Z"))
+        assert s.tag(order("late", "cy@example.com", "2024-05-01T00:00:00Z")).customer_type == "new"
+        assert s.tag(order("later", "cy@example.com", "2024-05-02T00:00:00Z")).customer_type == "existing"
         early = s.tag(order("early", "cy@example.com", "2024-04-01T00:00:00Z"))
-        # The first order to arrive was answered "new"; the earlier one that came later is
-        # an existing customer's, and the customer's first purchase moves back to it.
-        assert early.customer_type == "existing"
-        assert early.first_purchase_at == "2024-04-01T00:00:00Z"
+        # The earlier purchase arrived last: it is the first one, and the order answered "new"
+        # before is corrected to "existing", with the correction recorded.
+        assert (early.customer_type, early.first_purchase_at, early.corrects) == (
+            "new", "2024-04-01T00:00:00Z", "late",
+        )
+        again = s.tag(order("late", "cy@example.com", "2024-05-01T00:00:00Z"))
+        assert (again.customer_type, again.first_purchase_at, again.replayed) == (
+            "existing", "2024-04-01T00:00:00Z", True,
+        )
         assert s.tag(order("next", "cy@example.com", "2024-06-01")).first_purchase_at == "2024-04-01T00:00:00Z"
+        snap = s.snapshot()
+    april = parse_timestamp("2024-04-01T00:00:00Z")
+    assert snap["roiste_corrections"] == [("late", "new", "existing", "early", april)]
+    assert {r[0]: (r[5], r[6]) for r in snap["roiste_orders"]} == {
+        "early": ("new", april), "late": ("existing", april), "later": ("existing", april),
+        "next": ("existing", april),
+    }
+
+
+def _final_state(snap: dict) -> dict:
+    """What must not depend on arrival order: customers, and each order's answer."""
+    return {
+        "customers": snap["roiste_customers"],
+        "orders": sorted((r[0], r[1], r[5], r[6]) for r in snap["roiste_orders"]),
+    }
+
+
+def test_the_first_purchase_does_not_depend_on_arrival_order(new_store_url) -> None:
+    # Two customers, four orders each (two at the same instant: the smaller order id is first);
+    # every one of the 8! / (4! 4!) * 4! * 4! arrival orders would do, a sample of 24 is tried.
+    rows = [("d3", "dan@example.com", "2024-03-03"), ("d1", "dan@example.com", "2024-03-01"),
+            ("d4", "dan@example.com", "2024-03-04"), ("d2", "dan@example.com", "2024-03-02"),
+            ("e2", "eva@example.com", "2024-02-01"), ("e1", "eva@example.com", "2024-02-01"),
+            ("e9", "eva@example.com", "2024-01-15"), ("e5", "eva@example.com", "2024-06-01")]
+    truth_new = {"d1", "e9"}  # the earliest purchase of each customer, found by hand
+    perms = list(itertools.permutations(range(len(rows))))[:: 40320 // 24][:24]
+    states = []
+    for perm in perms:
+        with open_store(new_store_url(), SALT) as s:
+            answers = {rows[i][0]: s.tag(order(*rows[i])) for i in perm}
+            snap = s.snapshot()
+        state = _final_state(snap)
+        assert {oid for oid, _, kind, _ in state["orders"] if kind == "new"} == truth_new
+        # Each order answered "new" that is not the first purchase was corrected, and said so.
+        wrongly_new = {oid for oid, t in answers.items() if t.customer_type == "new"} - truth_new
+        assert {r[0] for r in snap["roiste_corrections"]} == wrongly_new
+        assert {t.corrects for t in answers.values() if t.corrects} == wrongly_new
+        states.append(state)
+    assert all(st == states[0] for st in states)
 
 
 def test_a_transaction_is_all_or_nothing(store_url: str) -> None:
@@ -226,9 +287,13 @@ def test_eight_processes_one_new_per_customer(store_url: str, tmp_path: Path) ->
     n_customers, n_proc, per_customer = 1000, 8, 4
     parts: list[list[dict]] = [[] for _ in range(n_proc)]
     first_time: dict[str, int] = {}
+    first_order: dict[str, int] = {}
+    by_customer: dict[int, list[str]] = {}
     for c in range(n_customers):
         for j in range(per_customer):
             ts = f"2024-{1 + (c * 7 + j * 3) % 12:02d}-{1 + (c + 5 * j) % 28:02d}T10:00:00Z"
+            first_order[f"c{c}-{j}"] = parse_timestamp(ts)
+            by_customer.setdefault(c, []).append(f"c{c}-{j}")
             row = {"order_id": f"c{c}-{j}", "email": f"buyer{c}@shop.example", "value": 1.0,
                    "timestamp": ts, "channel": f"ch{j}"}
             parts[(c + 2 * j) % n_proc].append(row)
@@ -243,16 +308,19 @@ def test_eight_processes_one_new_per_customer(store_url: str, tmp_path: Path) ->
     for _, out in procs:
         answers.update(_answers(out))
     assert len(answers) == n_customers * per_customer
-    new = [oid for oid, (kind, _) in answers.items() if kind == "new"]
-    assert len(new) == n_customers
-    assert sorted(oid.split("-")[0] for oid in new) == sorted(f"c{c}" for c in range(n_customers))
     with open_store(store_url, SALT) as s:
         snap = s.snapshot()
     assert len(snap["roiste_customers"]) == n_customers and len(snap["roiste_orders"]) == 4000
+    # Exactly one first purchase per customer, the earliest (equal times: the smaller id).
+    truth_new = {min(oids, key=lambda o: (first_order[o], o)) for oids in by_customer.values()}
+    stored_new = {r[0] for r in snap["roiste_orders"] if r[5] == "new"}
+    assert stored_new == truth_new
     keys = {order("k", f"buyer{c}@shop.example", "2024-01-01").key: f"buyer{c}" for c in range(n_customers)}
     for key, first_us, new_order_id, _ in snap["roiste_customers"]:
-        assert first_us == first_time[keys[key]]
-        assert answers[new_order_id][0] == "new"
+        assert first_us == first_time[keys[key]] and new_order_id in truth_new
+    # Every other order answered "new" (it arrived before an earlier one) was corrected.
+    answered_new = {oid for oid, (kind, _) in answers.items() if kind == "new"}
+    assert {r[0] for r in snap["roiste_corrections"]} == answered_new - truth_new
 
 
 def test_killed_process_loses_nothing_and_rerun_changes_nothing(

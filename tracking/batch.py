@@ -2,22 +2,26 @@
 
 Orders (CSV or Parquet: ``order_id, timestamp, value, channel`` and ``email`` or
 ``email_sha256``) are validated first -- a bad row stops the run before anything is recorded,
-naming the file, row and column -- then tagged in chronological order (ties keep file order),
-a transaction per chunk.  The store remembers each order id with its answer, so a run that was
+naming the file, row and column -- then tagged in chronological order (equal times by order
+id, the store's own rule), a transaction per chunk.  An order id given twice for two customers,
+in the file or against the store, is such a bad row.  The store remembers each order id with its answer, so a run that was
 killed can simply be run again: the orders already recorded get their first answer back and the
 rest are tagged, and a run repeated on the same file changes nothing.
 
-The output keeps the input's columns and rows, drops ``email`` and ``email_sha256`` (no address
-or unsalted hash leaves this step), and adds ``customer_key`` (the salted key),
-``customer_type`` (``new`` | ``existing``) and ``first_purchase_at`` (ISO-8601 UTC).
+The output keeps the input's rows and only the columns ``order_id, timestamp, value, channel``
+(plus those the user names with ``--keep``, never one that looks like an address: see
+:mod:`tracking.privacy`), so no address or unsalted hash leaves this step, and adds
+``customer_key`` (the salted key), ``customer_type`` (``new`` | ``existing``) and
+``first_purchase_at`` (ISO-8601 UTC).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +32,7 @@ from tqdm.auto import tqdm
 
 from roiste.tracking.errors import OrderError, TrackingError
 from roiste.tracking.orders import Order, make_order
+from roiste.tracking.privacy import address_reason
 from roiste.tracking.store import Tag, open_store
 
 REQUIRED = ("order_id", "timestamp", "value", "channel")
@@ -62,18 +67,37 @@ def _suffix(path: Path) -> str:
 
 
 def read_orders_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an orders file as it is (CSV cells kept as text), checking its columns."""
+    """Read an orders file as it is (CSV cells kept as text), checking its columns.
+
+    The index holds each order's row number as the panel reader counts rows: the header is
+    row 1, so row ``n`` of a CSV file is its line ``n``; blank lines keep their numbers but
+    hold no order.
+    """
     path = Path(path)
     kind = _suffix(path)
-    if not path.is_file():
-        raise TrackingError(f"{path}: no such file")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TrackingError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise TrackingError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):  # a FIFO or a device would block the reader or never end
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else (
+            "a device or a socket")
+        raise TrackingError(f"{path}: is {kind}, not a regular file")
     try:
         if kind == "csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                             skip_blank_lines=False)
         else:
             df = pd.read_parquet(path)
     except Exception as exc:  # any reader failure is bad input here
         raise TrackingError(f"{path}: cannot read orders ({exc.__class__.__name__})") from None
+    # rows as the panel reader counts them: the header is row 1, a blank line keeps its number
+    # but holds no order
+    df.index = pd.RangeIndex(2, len(df) + 2)
+    if kind == "csv":
+        df = df[df.notna().any(axis=1)]
     missing = [c for c in REQUIRED if c not in df.columns]
     if not any(c in df.columns for c in EMAIL_COLUMNS):
         missing.append("email or email_sha256")
@@ -88,6 +112,29 @@ def read_orders_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     if len(df) == 0:
         raise TrackingError(f"{path}: no orders")
     return df
+
+
+def kept_columns(df: pd.DataFrame, keep: Sequence[str], *, source: str = "orders") -> list[str]:
+    """The columns written out: the required ones and ``keep``, in the file's order.
+
+    Raises
+    ------
+    TrackingError
+        For a name in ``keep`` that is not a column, is an address column, or looks like one
+        (:func:`tracking.privacy.address_reason`).
+    """
+    for name in keep:
+        if name in EMAIL_COLUMNS:
+            raise TrackingError(f"{source}: column '{name}' holds addresses and cannot be kept")
+        if name not in df.columns:
+            raise TrackingError(f"{source}: --keep names column '{name}', which the file does not have")
+        reason = address_reason(name, df[name].tolist())
+        if reason:
+            raise TrackingError(
+                f"{source}: column '{name}' cannot be kept: it looks like an address ({reason})"
+            )
+    wanted = set(REQUIRED) | set(keep)
+    return [c for c in df.columns if c in wanted]
 
 
 def _cell(v: Any) -> Any:
@@ -111,8 +158,24 @@ def _number(v: Any) -> Any:
     return v
 
 
+def row_numbers(df: pd.DataFrame) -> list[int]:
+    """Each row's number in messages: the header is row 1.
+
+    A frame from :func:`read_orders_frame` carries its numbers in its index; any other frame
+    (a default ``RangeIndex`` from 0) is numbered as if written to CSV: position + 2.
+    """
+    idx = df.index
+    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+        return list(range(2, len(df) + 2))
+    return [int(v) for v in idx]
+
+
 def orders_from_frame(df: pd.DataFrame, salt: bytes, *, source: str = "orders") -> list[Order]:
-    """Validate and key every row; the error names the source, row (1-based) and column."""
+    """Validate and key every row; the error names the source, row and column.
+
+    Rows are numbered by :func:`row_numbers` (the header is row 1).
+    """
+    rows = row_numbers(df)
     cols = {c: [_cell(v) for v in df[c].tolist()] for c in (*REQUIRED, *EMAIL_COLUMNS) if c in df}
     n = len(df)
     email = cols.get("email", [None] * n)
@@ -132,21 +195,47 @@ def orders_from_frame(df: pd.DataFrame, salt: bytes, *, source: str = "orders") 
                 )
             )
         except OrderError as exc:
-            raise TrackingError(f"{source}: row {i + 1}, column '{exc.field}': {exc.reason}") from None
+            raise TrackingError(f"{source}: row {rows[i]}, column '{exc.field}': {exc.reason}") from None
+    owner: dict[str, tuple[str, int]] = {}
+    for i, o in enumerate(out):
+        key, row = owner.setdefault(o.order_id, (o.key, rows[i]))
+        if key != o.key:
+            raise TrackingError(
+                f"{source}: row {rows[i]}, column 'order_id': the same order id as row {row} "
+                "with another customer"
+            )
     return out
 
 
-def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+def check_output(path: Path) -> None:
+    """Refuse an output that exists and is not a regular file (a directory, a device, a FIFO,
+    a socket, a symbolic link): it is never replaced or written through."""
     try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise TrackingError(f"{path}: cannot be used as output ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else (
+            "a device, a FIFO or a socket")
+        raise TrackingError(f"{path}: exists and is {kind}, not a regular file; not replacing it")
+
+
+def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
         writer(Path(tmp))
+        check_output(path)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:  # a read-only folder, a full disk: one line
+        raise TrackingError(f"{exc.filename or path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
-        raise
 
 
 def tag_orders(
@@ -157,8 +246,13 @@ def tag_orders(
     chunk_size: int = 500,
     progress: bool = True,
     synchronous: str = "NORMAL",
+    source: str = "orders",
+    rows: Sequence[int] | None = None,
 ) -> list[Tag]:
     """Tag orders in chronological order (stable), a transaction per chunk.
+
+    An order id already recorded for another customer stops the run before anything is recorded;
+    the message names ``rows[i]`` (default: ``i + 2``, the header being row 1).
 
     Returns
     -------
@@ -167,15 +261,28 @@ def tag_orders(
     """
     if chunk_size < 1:
         raise TrackingError(f"chunk size must be >= 1, not {chunk_size}")
-    order_idx = sorted(range(len(orders)), key=lambda i: orders[i].timestamp_us)
+    row = list(rows) if rows is not None else list(range(2, len(orders) + 2))
+    order_idx = sorted(range(len(orders)), key=lambda i: (orders[i].timestamp_us, orders[i].order_id))
     tags: list[Tag | None] = [None] * len(orders)
     with (
         open_store(store_url, salt, synchronous=synchronous) as store,
         tqdm(total=len(orders), unit="order", disable=not progress, desc="tagging") as bar,
     ):
+        recorded = store.recorded_keys([o.order_id for o in orders])
+        for i, o in enumerate(orders):
+            if recorded.get(o.order_id, o.key) != o.key:
+                raise TrackingError(
+                    f"{source}: row {row[i]}, column 'order_id': already recorded in the store "
+                    "for another customer"
+                )
         for start in range(0, len(order_idx), chunk_size):
             idx = order_idx[start : start + chunk_size]
             for i, tag in zip(idx, store.tag_many([orders[i] for i in idx]), strict=True):
+                if tag.conflict:  # recorded by another client since the check above
+                    raise TrackingError(
+                        f"{source}: row {row[i]}, column 'order_id': already recorded in the "
+                        "store for another customer"
+                    )
                 tags[i] = tag
             bar.update(len(idx))
     return [t for t in tags if t is not None]
@@ -190,6 +297,7 @@ def tag_file(
     chunk_size: int = 500,
     progress: bool = True,
     synchronous: str = "NORMAL",
+    keep: Sequence[str] = (),
 ) -> TagSummary:
     """Read, validate, tag and write: the library side of ``roiste customers tag``.
 
@@ -209,6 +317,9 @@ def tag_file(
         Show a progress bar.
     synchronous : {"NORMAL", "FULL"}, default "NORMAL"
         SQLite durability (see :class:`tracking.store.SQLiteStore`).
+    keep : sequence of str, default ()
+        Further input columns to write out (a market, a segment); a column that looks like an
+        address is refused.
 
     Returns
     -------
@@ -216,12 +327,15 @@ def tag_file(
     """
     orders_path, out_path = Path(orders_path), Path(out_path)
     out_kind = _suffix(out_path)
+    check_output(out_path)
     df = read_orders_frame(orders_path)
+    columns = kept_columns(df, keep, source=str(orders_path))
     orders = orders_from_frame(df, salt, source=str(orders_path))
     tags = tag_orders(
-        orders, store_url, salt, chunk_size=chunk_size, progress=progress, synchronous=synchronous
+        orders, store_url, salt, chunk_size=chunk_size, progress=progress, synchronous=synchronous,
+        source=str(orders_path), rows=row_numbers(df),
     )
-    out = df.drop(columns=[c for c in EMAIL_COLUMNS if c in df.columns])
+    out = df[columns].copy()
     out["customer_key"] = [o.key for o in orders]
     out["customer_type"] = [t.customer_type for t in tags]
     out["first_purchase_at"] = [t.first_purchase_at for t in tags]

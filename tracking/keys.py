@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,17 @@ SALT_ENV = "ROISTE_SALT"
 MIN_SALT_LENGTH = 16
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def has_control(text: str) -> bool:
+    """True when ``text`` holds a control or format character (NUL, escape, bidi marks, ...).
+
+    Examples
+    --------
+    >>> has_control("a\x00b"), has_control("ab")
+    (True, False)
+    """
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
 
 
 def normalise_email(raw: object, *, field: str = "email") -> str:
@@ -42,7 +54,8 @@ def normalise_email(raw: object, *, field: str = "email") -> str:
     Raises
     ------
     OrderError
-        When ``raw`` is not a string of the form ``local@domain.tld``.
+        When ``raw`` is not a string of the form ``local@domain.tld``, or holds a control or
+        format character (NUL, a line break inside, zero-width or direction marks).
 
     Examples
     --------
@@ -52,6 +65,8 @@ def normalise_email(raw: object, *, field: str = "email") -> str:
     if not isinstance(raw, str):
         raise OrderError(field, "must be a string holding an e-mail address")
     email = raw.strip().lower()
+    if has_control(email):
+        raise OrderError(field, "holds a control character")
     if len(email) > 254 or not _EMAIL.fullmatch(email):
         raise OrderError(field, "not an e-mail address")
     return email

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from roiste.tracking.errors import OrderError
-from roiste.tracking.keys import check_digest, customer_key, email_digest
+from roiste.tracking.keys import check_digest, customer_key, email_digest, has_control
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TEXT = 200
@@ -72,6 +72,8 @@ def _text(value: object, field: str) -> str:
     text = value.strip()
     if len(text) > MAX_TEXT:
         raise OrderError(field, f"longer than {MAX_TEXT} characters")
+    if has_control(text):
+        raise OrderError(field, "holds a control character")
     return text
 
 

@@ -5,8 +5,14 @@ answers ``{customer_type, first_purchase_at}``; ``GET /health`` says the server 
 ``GET /openapi.json`` is the OpenAPI schema.  Purchases need ``Authorization: Bearer <token>``
 with the token from ``ROISTE_TOKEN``.  Errors are JSON ``{"error": "<one line>"}``: 400 for a
 body that is not JSON, 401 for a missing or wrong token, 413 for a body over 64 KiB, 422 for a
-missing field or a value that is not valid (an e-mail that is not one, ...), 503 when the
-store fails.  A rejected request records nothing.
+missing field or a value that is not valid (an e-mail that is not one, a control character,
+...), 409 for an order id already recorded for another customer, 503 when the store fails.  A
+rejected request records nothing.
+
+The customer's first purchase is the earliest by timestamp, whatever the order in which the
+requests arrive: a purchase earlier than the one answered ``new`` before is answered ``new``
+with ``corrects`` naming that order, which the store now counts as ``existing`` (the correction
+is recorded in ``roiste_corrections``; a re-sent order gets its corrected answer).
 
 Requests are committed in groups: purchases that arrive while the store is writing wait for
 the next transaction, so a durable commit (an fsync, a network round trip) is paid once per
@@ -85,6 +91,11 @@ class Tagged(BaseModel):
 
     customer_type: Literal["new", "existing"]
     first_purchase_at: str = Field(description="ISO-8601 UTC time of the first purchase.")
+    corrects: str | None = Field(
+        default=None,
+        description="Present when this purchase is earlier than the order answered `new` before: "
+        "that order's id (it is now an existing customer's).",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -299,7 +310,12 @@ def create_app(store: CustomerStore, token: bytes, salt: bytes) -> ASGIApp:
             tag = await committer.submit(order)
         except TrackingError as exc:
             return 503, {"error": f"store failure: {exc.__class__.__name__}"}
-        return 200, {"customer_type": tag.customer_type, "first_purchase_at": tag.first_purchase_at}
+        if tag.conflict:
+            return 409, {"error": "field 'order_id': already recorded for another customer"}
+        answer = {"customer_type": tag.customer_type, "first_purchase_at": tag.first_purchase_at}
+        if tag.corrects is not None:
+            answer["corrects"] = tag.corrects
+        return 200, answer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -364,6 +380,7 @@ def create_app(store: CustomerStore, token: bytes, salt: bytes) -> ASGIApp:
         responses={
             400: {"model": ErrorBody, "description": "Body is not JSON"},
             401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+            409: {"model": ErrorBody, "description": "Order id recorded for another customer"},
             413: {"model": ErrorBody, "description": "Body over 64 KiB"},
             422: {"model": ErrorBody, "description": "Missing or invalid field"},
             503: {"model": ErrorBody, "description": "The store failed"},

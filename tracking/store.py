@@ -3,19 +3,25 @@
 Three tables, named with a ``roiste_`` prefix so that they can share a PostgreSQL database:
 
 ``roiste_customers(key, first_purchase_us, new_order_id, new_channel)``
-    One row per customer key.  ``new_order_id`` and ``new_channel`` belong to the order that
-    was answered ``new``; ``first_purchase_us`` is the earliest purchase time seen.
+    One row per customer key.  ``new_order_id`` and ``new_channel`` belong to the customer's
+    first purchase (the earliest time seen; equal times: the smaller order id), whose time is
+    ``first_purchase_us``.
 ``roiste_orders(order_id, key, purchase_us, value, channel, customer_type, first_purchase_us)``
-    One row per order id with the answer it got, so that a re-sent order gets it again.
+    One row per order id with its current answer, so that a re-sent order gets it again.
+``roiste_corrections(order_id, answered, corrected, cause_order_id, first_purchase_us)``
+    Orders answered ``new`` that an earlier purchase, arriving later, turned into ``existing``.
 ``roiste_meta(name, value)``
     The schema version and a fingerprint of the salt (a store refuses another salt).
 
-Tagging an order is, inside one transaction: return the stored answer if the order id is known;
-otherwise upsert the customer (``INSERT ... ON CONFLICT (key) DO UPDATE`` keeping the earliest
-time, ``RETURNING`` the row) -- the order is ``new`` exactly when the returned row names it as
-the customer's first order -- and record the order with its answer.  SQLite takes the write
-lock at ``BEGIN IMMEDIATE``; PostgreSQL locks the customer row in the upsert, so two concurrent
-first purchases of one customer are serialised and exactly one of them is ``new``.
+Tagging an order is, inside one transaction: if the order id is known, return its stored answer
+(or a conflict, when it was recorded for another customer: nothing changes); otherwise read the
+customer.  A customer seen for the first time is inserted and the order is ``new``; an order
+earlier than the customer's first purchase becomes the first purchase (``new``), the order that
+held that place is corrected to ``existing`` (the correction is recorded) and the customer's
+orders get the earlier first-purchase time; any other order is ``existing``.  So the answer
+depends on the purchase times only, never on the order in which the requests arrive.  SQLite
+takes the write lock at ``BEGIN IMMEDIATE``; PostgreSQL takes an advisory lock per customer,
+in key order, before reading, so concurrent purchases of one customer are serialised.
 """
 
 from __future__ import annotations
@@ -37,17 +43,24 @@ from roiste.tracking.keys import salt_fingerprint
 from roiste.tracking.orders import Order, format_timestamp
 
 SCHEMA_VERSION = "1"
-TABLES = ("roiste_meta", "roiste_customers", "roiste_orders")
+TABLES = ("roiste_meta", "roiste_customers", "roiste_orders", "roiste_corrections")
 
 
 @dataclass(frozen=True, slots=True)
 class Tag:
-    """The answer for one order: ``new`` or ``existing`` and the customer's first purchase."""
+    """The answer for one order: ``new`` or ``existing`` and the customer's first purchase.
+
+    ``corrects`` names the order that was the customer's first purchase until this earlier one
+    arrived (it is now ``existing``); ``conflict`` is True when the order id is already recorded
+    for another customer (nothing was recorded; ``customer_type`` is empty).
+    """
 
     order_id: str
     customer_type: str
     first_purchase_us: int
     replayed: bool = False
+    corrects: str | None = None
+    conflict: bool = False
 
     @property
     def first_purchase_at(self) -> str:
@@ -71,7 +84,6 @@ class CustomerStore(ABC):
     """
 
     placeholder = "?"
-    least = "min"
     retryable: tuple[type[BaseException], ...] = (_Race,)
     db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
     max_attempts = 50
@@ -84,14 +96,29 @@ class CustomerStore(ABC):
         self._fingerprint = salt_fingerprint(salt)
         self._conn: Any = None
         p = self.placeholder
+        # The order (when recorded) and the customer (when known), in one round trip.
         self._sql_select = (
-            f"SELECT customer_type, first_purchase_us FROM roiste_orders WHERE order_id = {p}"
+            "SELECT o.key, o.customer_type, o.first_purchase_us, c.first_purchase_us, "
+            "c.new_order_id FROM (SELECT 1 AS one) AS q "
+            f"LEFT JOIN roiste_orders AS o ON o.order_id = {p} "
+            f"LEFT JOIN roiste_customers AS c ON c.key = {p}"
         )
-        self._sql_upsert = (
+        self._sql_new_customer = (
             "INSERT INTO roiste_customers (key, first_purchase_us, new_order_id, new_channel) "
-            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (key) DO UPDATE SET first_purchase_us = "
-            f"{self.least}(roiste_customers.first_purchase_us, excluded.first_purchase_us) "
-            "RETURNING new_order_id, first_purchase_us"
+            f"VALUES ({p}, {p}, {p}, {p})"
+        )
+        self._sql_earlier = (
+            f"UPDATE roiste_customers SET first_purchase_us = {p}, new_order_id = {p}, "
+            f"new_channel = {p} WHERE key = {p}"
+        )
+        self._sql_demote = (
+            f"UPDATE roiste_orders SET customer_type = 'existing' WHERE order_id = {p}"
+        )
+        self._sql_move_first = f"UPDATE roiste_orders SET first_purchase_us = {p} WHERE key = {p}"
+        self._sql_correction = (
+            "INSERT INTO roiste_corrections (order_id, answered, corrected, cause_order_id, "
+            f"first_purchase_us) VALUES ({p}, 'new', 'existing', {p}, {p}) "
+            "ON CONFLICT (order_id) DO NOTHING"
         )
         self._sql_insert = (
             "INSERT INTO roiste_orders (order_id, key, purchase_us, value, channel, "
@@ -140,6 +167,14 @@ class CustomerStore(ABC):
                 "channel TEXT NOT NULL, customer_type TEXT NOT NULL, "
                 f"first_purchase_us {bigint} NOT NULL)"
             )
+            # Added after schema version 1 was released; created on open, so older stores
+            # gain them without a migration step.
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS roiste_corrections (order_id TEXT PRIMARY KEY, "
+                "answered TEXT NOT NULL, corrected TEXT NOT NULL, cause_order_id TEXT NOT NULL, "
+                f"first_purchase_us {bigint} NOT NULL)"
+            )
+            self._execute("CREATE INDEX IF NOT EXISTS roiste_orders_key ON roiste_orders (key)")
             for name, value in (("schema_version", SCHEMA_VERSION), ("salt_check", self._fingerprint)):
                 self._execute(
                     f"INSERT INTO roiste_meta (name, value) VALUES ({p}, {p}) "
@@ -170,20 +205,44 @@ class CustomerStore(ABC):
 
     # -- tagging -------------------------------------------------------------------------
     def _tag_one(self, order: Order) -> Tag:
-        row = self._execute(self._sql_select, (order.order_id,)).fetchone()
-        if row is not None:
-            return Tag(order.order_id, row[0], int(row[1]), replayed=True)
-        new_order_id, first_us = self._execute(
-            self._sql_upsert, (order.key, order.timestamp_us, order.order_id, order.channel)
+        oid, key, ts = order.order_id, order.key, order.timestamp_us
+        known_key, known_type, known_first, cust_first, cust_new = self._execute(
+            self._sql_select, (oid, key)
         ).fetchone()
-        kind = "new" if new_order_id == order.order_id else "existing"
+        if known_key is not None:
+            if known_key != key:
+                return Tag(oid, "", 0, conflict=True)
+            return Tag(oid, known_type, int(known_first), replayed=True)
+        corrects: str | None = None
+        if cust_first is None:
+            if not self._record_first(order):
+                raise _Race(oid)
+            return Tag(oid, "new", ts)
+        if (ts, oid) < (int(cust_first), str(cust_new)):
+            # An earlier purchase than the one answered "new": it becomes the first purchase.
+            corrects = str(cust_new)
+            self._execute(self._sql_earlier, (ts, oid, order.channel, key))
+            self._execute(self._sql_demote, (corrects,))
+            self._execute(self._sql_move_first, (ts, key))
+            self._execute(self._sql_correction, (corrects, oid, ts))
+            kind, first_us = "new", ts
+        else:
+            kind, first_us = "existing", int(cust_first)
         inserted = self._execute(
-            self._sql_insert,
-            (order.order_id, order.key, order.timestamp_us, order.value, order.channel, kind, first_us),
+            self._sql_insert, (oid, key, ts, order.value, order.channel, kind, first_us)
         ).fetchone()
-        if inserted is None:
-            raise _Race(order.order_id)
-        return Tag(order.order_id, kind, int(first_us))
+        if inserted is None:  # recorded meanwhile by another connection: run it all again
+            raise _Race(oid)
+        return Tag(oid, kind, first_us, corrects=corrects)
+
+    def _record_first(self, order: Order) -> bool:
+        """Insert a new customer and its first order; False when the order id was taken meanwhile."""
+        self._execute(self._sql_new_customer, (order.key, order.timestamp_us, order.order_id, order.channel))
+        return self._execute(
+            self._sql_insert,
+            (order.order_id, order.key, order.timestamp_us, order.value, order.channel, "new",
+             order.timestamp_us),
+        ).fetchone() is not None
 
     def tag_many(self, orders: Sequence[Order]) -> list[Tag]:
         """Tag orders in one transaction, in the order given; all or none are recorded.
@@ -211,6 +270,20 @@ class CustomerStore(ABC):
         return self.tag_many([order])[0]
 
     # -- inspection ----------------------------------------------------------------------
+    def recorded_keys(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """The customer key of each of ``order_ids`` already recorded (absent ones are left out)."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(order_ids))
+        with self._transaction():
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ", ".join([self.placeholder] * len(part))
+                rows = self._execute(
+                    f"SELECT order_id, key FROM roiste_orders WHERE order_id IN ({marks})", part
+                ).fetchall()
+                out.update({str(r[0]): str(r[1]) for r in rows})
+        return out
+
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the store's tables, sorted: to compare a store before and after."""
         out: dict[str, list[tuple[Any, ...]]] = {}
@@ -297,7 +370,6 @@ class PostgresStore(CustomerStore):
     """A store in a PostgreSQL database, reached through a libpq connection URL (psycopg 3)."""
 
     placeholder = "%s"
-    least = "LEAST"
 
     def __init__(self, url: str, salt: bytes) -> None:
         super().__init__(url, salt)
@@ -331,46 +403,60 @@ class PostgresStore(CustomerStore):
             self._conn.close()
             self._conn = self._connect()
 
+    _SQL_FIRST = (
+        # A new customer and its first order in one round trip (data-modifying CTE).
+        "WITH c AS (INSERT INTO roiste_customers (key, first_purchase_us, new_order_id, "
+        "new_channel) VALUES (%(key)s, %(ts)s, %(oid)s, %(ch)s)) "
+        "INSERT INTO roiste_orders (order_id, key, purchase_us, value, channel, customer_type, "
+        "first_purchase_us) VALUES (%(oid)s, %(key)s, %(ts)s, %(val)s, %(ch)s, 'new', %(ts)s) "
+        "ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
+    )
+
     _SQL_TAG = (
-        # One round trip per order: the replay check, the customer upsert and the order
-        # insert as data-modifying CTEs of one statement (same transaction, same effects as
-        # the three statements of the base class).
-        "WITH prior AS (SELECT customer_type, first_purchase_us FROM roiste_orders "
+        # The common cases in one round trip: the stored answer of a known order id, or the
+        # order of a known customer recorded as "existing" when it is not earlier than the
+        # customer's first purchase (order ids compared byte-wise, as Python compares them).
+        # A new customer or an earlier purchase is finished by the general path.
+        "WITH prior AS (SELECT key, customer_type, first_purchase_us FROM roiste_orders "
         "WHERE order_id = %(oid)s), "
-        "up AS (INSERT INTO roiste_customers (key, first_purchase_us, new_order_id, new_channel) "
-        "SELECT %(key)s, %(ts)s, %(oid)s, %(ch)s WHERE NOT EXISTS (SELECT 1 FROM prior) "
-        "ON CONFLICT (key) DO UPDATE SET first_purchase_us = "
-        "LEAST(roiste_customers.first_purchase_us, excluded.first_purchase_us) "
-        "RETURNING new_order_id, first_purchase_us), "
+        "cust AS (SELECT first_purchase_us, new_order_id FROM roiste_customers WHERE key = %(key)s), "
         "ins AS (INSERT INTO roiste_orders (order_id, key, purchase_us, value, channel, "
         "customer_type, first_purchase_us) SELECT %(oid)s, %(key)s, %(ts)s, %(val)s, %(ch)s, "
-        "CASE WHEN up.new_order_id = %(oid)s THEN 'new' ELSE 'existing' END, "
-        "up.first_purchase_us FROM up ON CONFLICT (order_id) DO NOTHING "
-        "RETURNING customer_type, first_purchase_us) "
-        "SELECT 0, customer_type, first_purchase_us FROM prior UNION ALL "
-        "SELECT 1, customer_type, first_purchase_us FROM ins UNION ALL "
-        "SELECT 2, NULL, first_purchase_us FROM up"
+        "'existing', cust.first_purchase_us FROM cust WHERE NOT EXISTS (SELECT 1 FROM prior) "
+        "AND ROW(cust.first_purchase_us, cust.new_order_id COLLATE \"C\") "
+        "< ROW(%(ts)s::bigint, %(oid)s::text COLLATE \"C\") "
+        "ON CONFLICT (order_id) DO NOTHING RETURNING first_purchase_us) "
+        "SELECT prior.key, prior.customer_type, prior.first_purchase_us, cust.first_purchase_us, "
+        "(SELECT count(*) FROM ins) FROM (SELECT 1) AS q LEFT JOIN prior ON true "
+        "LEFT JOIN cust ON true"
     )
 
     def _tag_one(self, order: Order) -> Tag:
-        rows = self._execute(
+        oid, key = order.order_id, order.key
+        known_key, known_type, known_first, cust_first, inserted = self._execute(
             self._SQL_TAG,
-            {"oid": order.order_id, "key": order.key, "ts": order.timestamp_us,
-             "val": order.value, "ch": order.channel},
-        ).fetchall()
-        found = {int(r[0]): r for r in rows}
-        if 0 in found:
-            return Tag(order.order_id, found[0][1], int(found[0][2]), replayed=True)
-        if 1 not in found:
-            raise _Race(order.order_id)
-        return Tag(order.order_id, found[1][1], int(found[1][2]))
+            {"oid": oid, "key": key, "ts": order.timestamp_us, "val": order.value, "ch": order.channel},
+        ).fetchone()
+        if known_key is not None:
+            if known_key != key:
+                return Tag(oid, "", 0, conflict=True)
+            return Tag(oid, known_type, int(known_first), replayed=True)
+        if inserted:
+            return Tag(oid, "existing", int(cust_first))
+        return super()._tag_one(order)
+
+    def _record_first(self, order: Order) -> bool:
+        params = {"oid": order.order_id, "key": order.key, "ts": order.timestamp_us,
+                  "val": order.value, "ch": order.channel}
+        return self._execute(self._SQL_FIRST, params).fetchone() is not None
 
     def _lock_customers(self, keys: list[str]) -> None:
-        # Transactions that upsert many customers in time order would deadlock one another
-        # (and PostgreSQL detects a deadlock only after deadlock_timeout, 1 s by default);
-        # advisory locks taken in key order make them queue instead.  One statement: unnest
-        # yields the sorted array in order and the projection locks row by row.
-        if len(keys) > 1:
+        # Every transaction reads its customers before it decides, so it locks them first:
+        # advisory locks taken in key order, so that transactions touching many customers
+        # queue instead of deadlocking (PostgreSQL detects a deadlock only after
+        # deadlock_timeout, 1 s by default).  One statement: unnest yields the sorted array in
+        # order and the projection locks row by row.
+        if keys:
             self._execute(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
                 ([int(k[:15], 16) for k in keys],),

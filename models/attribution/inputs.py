@@ -30,6 +30,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from roiste.models.errors import AttributionError
+from roiste.models.io import input_problem, read_input_bytes
+from roiste.models.yamlsafe import MAX_YAML_BYTES, parse_yaml, yaml_problem
 
 __all__ = ["Inputs", "inputs_from_frames", "read_channel_map", "read_inputs", "read_spend", "read_table"]
 
@@ -75,6 +77,9 @@ def read_table(path: str | os.PathLike[str], what: str) -> pa.Table:
         raise AttributionError(f"{src}: {what} file not found")
     if path.is_dir():
         raise AttributionError(f"{src}: is a directory, not a {what} file")
+    problem = input_problem(path)  # a FIFO or a device would block the reader or never end
+    if problem:
+        raise AttributionError(f"{src}: {problem}")
     with open(path, "rb") as fh:
         head = fh.read(65536)
     if not head.strip():
@@ -301,14 +306,37 @@ def read_spend(path: str | os.PathLike[str], channel_map: Mapping[str, str] | No
 
 
 def read_channel_map(path: str | os.PathLike[str]) -> dict[str, str]:
-    """A channel grouping from a YAML or JSON file: ``{raw channel: channel credited}``."""
+    """A channel grouping from a YAML or JSON file: ``{raw channel: channel credited}``.
+
+    Read as scenario files are: a regular file of at most
+    :data:`models.yamlsafe.MAX_YAML_BYTES`, plain YAML with alias expansion bounded and keys
+    written twice refused (:func:`models.yamlsafe.parse_yaml`).
+
+    Raises
+    ------
+    AttributionError
+        One line naming the file (and the line and column of a YAML problem).
+    """
     src = str(path)
+    problem = input_problem(path)
+    if problem == "file not found":
+        raise AttributionError(f"{src}: channel map file not found")
+    if problem:
+        raise AttributionError(f"{src}: {problem}")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AttributionError(f"{src}: channel map file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise AttributionError(f"{src}: cannot read the channel map ({type(exc).__name__})") from None
+        raw = read_input_bytes(path, MAX_YAML_BYTES)
+        if raw is None:
+            raise AttributionError(f"{src}: larger than {MAX_YAML_BYTES // 1024} KiB; a channel "
+                                   "map is a page of 'raw channel: channel' lines")
+        data = parse_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AttributionError(f"{src}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise AttributionError(f"{src}: cannot read the channel map ({exc.strerror or exc})") from None
+    except yaml.MarkedYAMLError as exc:
+        raise AttributionError(f"{src}: {yaml_problem(exc, 'channel maps')}") from None
+    except yaml.YAMLError as exc:
+        raise AttributionError(f"{src}: YAML error: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise AttributionError(f"{src}: a channel map is a mapping 'raw channel: channel'")
     for k, v in data.items():

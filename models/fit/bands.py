@@ -52,10 +52,24 @@ def sandwich_ratio(feature: FloatArray, resid: FloatArray, lags: int) -> float:
     return max(1.0, s / v0)
 
 
+def temperature(obj: FloatArray, zw: FloatArray, q: FloatArray, resid: FloatArray,
+                valid: np.ndarray, lags: int) -> tuple[float, float]:
+    """The noise variance per weighted week ``s2`` and the temperature ``tau`` of the draws.
+
+    ``s2`` is the best candidate's RSS over its degrees of freedom; ``tau`` is :data:`TEMPER`
+    times the sandwich ratio of its media feature (baseline projected out) and the residuals.
+    """
+    dof = max(int(np.count_nonzero(valid)) - q.shape[1] - 3, 1)
+    best = int(np.argmin(obj))
+    s2 = max(float(obj[best]) / dof, 1e-300)
+    zb = zw[best] - q @ (zw @ q)[best]  # the same product as the draws' (same bits)
+    return s2, TEMPER * sandwich_ratio(zb[valid], resid[valid], lags)
+
+
 def profile_draws(
     obj: FloatArray, beta: FloatArray, zw: FloatArray, q: FloatArray, cap: FloatArray,
     families: Sequence[str], resid: FloatArray, valid: np.ndarray, n_draws: int, lags: int,
-    seed: int,
+    seed: int, temper: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, FloatArray]:
     """Candidates and ``beta`` of ``n_draws`` draws from the tempered profile likelihood.
 
@@ -77,6 +91,9 @@ def profile_draws(
         Weeks with an outcome.
     n_draws, lags, seed : int
         Draws, sandwich lags and the seed.
+    temper : (float, float), optional
+        ``(s2, tau)`` of :func:`temperature`, when ``obj`` holds more than the panel's RSS
+        (the experiments' chi-square times ``s2 tau``, untempered by the division).
 
     Returns
     -------
@@ -86,12 +103,10 @@ def profile_draws(
         Its ``beta``.
     """
     rng = np.random.default_rng(seed)
-    dof = max(int(np.count_nonzero(valid)) - q.shape[1] - 3, 1)
     best = int(np.argmin(obj))
-    s2 = max(float(obj[best]) / dof, 1e-300)
+    s2, tau = temper or temperature(obj, zw, q, resid, valid, lags)
     zq = zw @ q
     zz = np.einsum("cn,cn->c", zw, zw) - np.einsum("cp,cp->c", zq, zq)
-    tau = TEMPER * sandwich_ratio((zw[best] - q @ zq[best])[valid], resid[valid], lags)
     fam = np.asarray(families)
     names = sorted(set(fam.tolist()))
     prior = np.zeros(len(fam))
@@ -119,3 +134,53 @@ def draw_spread(draws: Sequence[Component], w: float, fitted: Component, level: 
         lo, hi = np.quantile(values, [q, 1.0 - q])
         out.append(float((hi - lo) / ref) if ref > 0 else float("inf"))
     return out[0], out[1]
+
+
+def form_weights(cv: dict[str, float], test_weeks: int, tau: float) -> dict[str, float]:
+    """Weights of the media forms from their cross-validated forecast errors.
+
+    A form whose forecasts miss by a root mean squared error ``r_f`` over ``test_weeks``
+    held-out weeks has the Gaussian log-likelihood ``-test_weeks log(r_f)`` (up to a constant);
+    tempered by ``tau`` like the draws' likelihood (neighbouring weeks are not independent),
+    the forms weigh ``exp(-test_weeks log(r_f / r_best) / tau)``.  Forms that forecast about
+    as well as the chosen one keep a share of the draws, so the band shows that the data cannot
+    tell them apart; a form that forecasts clearly worse gets almost none.
+
+    Parameters
+    ----------
+    cv : dict
+        Form -> cross-validated root mean squared (weighted) forecast error.
+    test_weeks : int
+        Held-out weeks over all folds.
+    tau : float
+        Temperature (:func:`temperature`), at least 1.
+
+    Returns
+    -------
+    dict
+        Form -> weight, summing to 1 (sorted by form name).
+    """
+    finite = {f: r for f, r in sorted(cv.items()) if np.isfinite(r) and r > 0}
+    if not finite:
+        return {}
+    best = min(finite.values())
+    logw = {f: -test_weeks * float(np.log(r / best)) / max(tau, 1.0) for f, r in finite.items()}
+    w = {f: float(np.exp(v)) for f, v in logw.items()}
+    total = sum(w.values())
+    return {f: v / total for f, v in w.items()}
+
+
+def split_draws(weights: dict[str, float], n_draws: int, chosen: str) -> dict[str, int]:
+    """Draws per form in proportion to ``weights`` (largest remainders; the rest to ``chosen``).
+
+    A form gets draws only when its share rounds to at least one; ``chosen`` keeps the others.
+    """
+    raw = {f: w * n_draws for f, w in weights.items() if f != chosen}
+    out = {f: int(np.floor(v)) for f, v in raw.items()}
+    left = n_draws - sum(out.values()) - int(np.floor(weights.get(chosen, 0.0) * n_draws))
+    for f in sorted(raw, key=lambda f: (-(raw[f] - out[f]), f))[:max(left, 0)]:
+        if raw[f] - out[f] >= 0.5:
+            out[f] += 1
+    out = {f: n for f, n in out.items() if n > 0}
+    out[chosen] = n_draws - sum(out.values())
+    return out

@@ -54,6 +54,7 @@ from tqdm import tqdm
 from roiste.models.attribution.credit import attribution_meta
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.experiments import Experiment, check_channels, lift_data, lift_predictions
 from roiste.models.fit.bands import LEVEL_SPREAD, SLOPE_SPREAD, draw_spread
 from roiste.models.fit.baseline import EPOCH, BaselineDesign, week_index
 from roiste.models.fit.mmm import fit_wide
@@ -258,6 +259,7 @@ def fit_channel(
     extras: Mapping[str, ArrayLike] | None = None,
     settings: FitSettings | None = None,
     seed: int = 0,
+    experiments: Sequence[Experiment] = (),
 ) -> ResponseCurve:
     """Fit one channel's response curve (and visitors curve) from weekly arrays.
 
@@ -277,6 +279,10 @@ def fit_channel(
         Fit settings (defaults: family chosen by cross-validation, geometric adstock).
     seed : int
         Seed of the bootstrap.
+    experiments : sequence of Experiment
+        The channel's lift tests (:mod:`roiste.models.experiments`): measurements of the curve
+        in the likelihood.  The diagnostics' ``experiments`` say what each predicted without
+        and with them, and how far they moved the marginal ROAS at recent spend.
 
     Returns
     -------
@@ -286,7 +292,9 @@ def fit_channel(
     x = np.asarray(spend, dtype=float)
     y = np.asarray(revenue, dtype=float)
     t = week_index(pd.DatetimeIndex(weeks))
-    fit = fit_arrays(x, y, t, settings, seed)
+    ratios = _ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()})
+    lift = lift_data(experiments, ratios) if experiments else None
+    fit = fit_arrays(x, y, t, settings, seed, lift)
     vis = None
     if visitors is not None:
         # visitors only serve RPV: the family is chosen in-sample (no cross-validation)
@@ -311,6 +319,22 @@ def fit_channel(
         "demand_share": fit.share,
         "form_cv": dict(sorted(fit.form_cv.items())),
     }
+    # the weekly revenue and its relative noise: what a test of the channel must see through
+    level = float(np.nanmean(y[-RATIO_WEEKS:]))
+    noise = float(np.sqrt(fit.s2)) if settings.noise == "multiplicative" else (
+        float(np.sqrt(fit.s2)) / level if level > 0 else float("nan"))
+    diag.update(weekly_revenue=level, noise_sd=noise)
+    if lift is not None:
+        point = FitSettings(**{**settings.__dict__, "bootstrap": 0})
+        alone = fit_arrays(x, y, t, point, seed)
+        # with several tests, each one's own pull: the fit with that test alone
+        each = ([fit_arrays(x, y, t, point, seed, lift.subset([j])).component
+                 for j in range(len(lift))] if len(lift) > 1 else [fit.component])
+        diag["experiments"] = experiment_diagnostics(experiments, lift, alone.component,
+                                                     fit.component, float(np.nanmean(x[-RECENT_WEEKS:])),
+                                                     each)
+        diag["experiments"].update(level=fit.level, level_sd=fit.level_sd,
+                                   level_prior_sd=fit.level_prior)
     if fit.demand is not None:
         start, profile = fit.coming_year()
         diag["seasonal_effect"] = {
@@ -332,9 +356,32 @@ def fit_channel(
             diag["warning"] = "; ".join([*filter(None, [diag.get("warning")]), unpinned])
     return ResponseCurve(
         channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
-        ratios=_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()}),
-        draws=tuple(fit.draws), diagnostics=diag,
+        ratios=ratios, draws=tuple(fit.draws), diagnostics=diag,
     )  # fmt: skip
+
+
+def experiment_diagnostics(experiments: Sequence[Experiment], lift: Any, without: Component,
+                           with_: Component, recent: float,
+                           each: Sequence[Component] | None = None) -> dict[str, Any]:
+    """What a channel's curve rests on: each test, what the fit without and with the tests
+    predicted for it (in all-customer revenue), and the marginal ROAS at recent spend both ways;
+    with ``each`` (the fit with each test alone), how far each test alone moved it.
+    """
+    before, after = lift_predictions(without, lift), lift_predictions(with_, lift)
+    m0, m1 = float(without.derivative(recent)), float(with_.derivative(recent))
+    alone = [float(c.derivative(recent)) for c in (each or [with_] * len(experiments))]
+    tests = []
+    for j, e in enumerate(experiments):
+        tests.append({**e.to_dict(), "label": e.label, "measured": float(lift.delta_y[j]),
+                      "measured_sigma": float(lift.sigma[j]),
+                      "predicted_without": float(before[j]), "predicted_with": float(after[j]),
+                      "z_without": float((lift.delta_y[j] - before[j]) / lift.sigma[j]),
+                      "z_with": float((lift.delta_y[j] - after[j]) / lift.sigma[j]),
+                      "marginal_roas_alone": alone[j],
+                      "marginal_roas_change_alone": alone[j] / m0 - 1.0 if m0 > 0 else float("nan")})
+    return {"tests": tests, "curve_without": without.to_dict(),
+            "marginal_roas_without": m0, "marginal_roas_with": m1,
+            "marginal_roas_change": m1 / m0 - 1.0 if m0 > 0 else float("nan")}
 
 
 def _identification(diag: dict[str, Any], draws: Sequence[Component], fitted: Component,
@@ -361,7 +408,7 @@ def _fit_one(job: dict[str, Any]) -> tuple[ResponseCurve, dict[str, float]]:
     weeks = job["weeks"]
     curve = fit_channel(job["spend"], job["revenue"], weeks, channel=job["channel"],
                         visitors=job["visitors"], extras=job["extras"], settings=settings,
-                        seed=job["seed"])
+                        seed=job["seed"], experiments=job.get("experiments", ()))
     stats: dict[str, float] = {}
     y = np.asarray(job["revenue"], dtype=float)
     ok = np.isfinite(y)
@@ -396,6 +443,7 @@ def fit_long(
     progress: bool = True,
     settings: FitSettings | None = None,
     n_jobs: int | None = None,
+    experiments: Sequence[Experiment] = (),
 ) -> CurveSet:
     """Fit every channel of a long panel (``models.panel.Panel``) into a CurveSet.
 
@@ -418,6 +466,9 @@ def fit_long(
     n_jobs : int, optional
         Worker processes (default: up to 2 when there are many channels).  Results do not
         depend on it.
+    experiments : sequence of Experiment
+        Lift tests (:func:`roiste.models.experiments.read_experiments`); each channel's enter
+        its fit (:func:`fit_channel`).  A test of a channel the panel does not have is an error.
     """
     if panel.revenue is None:
         raise CurveError(f"{panel.source}: the long fit needs a revenue column")
@@ -427,6 +478,8 @@ def fit_long(
     if holdout_weeks < 0 or (holdout_weeks and n - holdout_weeks < 26):
         raise CurveError(f"{panel.source}: holdout of {holdout_weeks} weeks leaves fewer than "
                          f"26 of the {n} weeks to fit on")
+    if experiments:
+        check_channels(experiments, list(panel.channels))
     jobs = []
     for c in panel.channels:
         extras = {k: v[c].to_numpy(dtype=float) for k, v in panel.extras.items()
@@ -438,6 +491,7 @@ def fit_long(
             "visitors": None if vis is None else vis[c].to_numpy(dtype=float),
             "extras": extras, "settings": settings, "seed": _channel_seed(seed, c),
             "holdout": int(holdout_weeks),
+            "experiments": tuple(e for e in experiments if e.channel == c),
         })
     if n_jobs is None:
         n_jobs = min(2, os.cpu_count() or 1) if len(jobs) * (1 + bootstrap / 50) >= 16 else 1
@@ -486,6 +540,8 @@ def fit_long(
             "ratio_weeks": RATIO_WEEKS,
         },
     }
+    if experiments:
+        meta["fit"]["experiments"] = [{**e.to_dict(), "label": e.label} for e in experiments]
     return CurveSet(curves, diagnostics=diag, meta=meta)
 
 
@@ -500,21 +556,26 @@ def fit_panel_file(
     bootstrap: int = 0,
     seed: int = 0,
     progress: bool = True,
+    experiments: Sequence[Experiment] = (),
 ) -> CurveSet:
     """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide).
 
     A channel whose spend never changes stops the fit with a ``PanelError`` naming it.  When an
     attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
     label go to the curves' meta, so that plans name the rule their revenue stands on.
+    ``experiments`` (long layout only) enter the per-channel fits (:func:`fit_long`).
     """
     panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
                        require_variation=True)
+    if layout == "wide" and experiments:
+        raise CurveError(f"{path}: experiments pin the per-channel fit of a long panel; the wide "
+                         f"(marketing-mix) fit does not read them")
     if layout == "wide":
         curves = fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
                           progress=progress)
     else:
         curves = fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
-                          progress=progress)
+                          progress=progress, experiments=experiments)
     curves.meta.update(attribution_meta(path))
     return curves
 

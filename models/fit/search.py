@@ -25,7 +25,8 @@ from sklearn.model_selection import TimeSeriesSplit
 
 from roiste.models.curves import Component
 from roiste.models.errors import CurveError
-from roiste.models.fit.bands import profile_draws
+from roiste.models.experiments import LiftData, calibrate, level_prior, lift_features
+from roiste.models.fit.bands import form_weights, profile_draws, split_draws, temperature
 from roiste.models.fit.baseline import (
     PROFILE_WEEKS,
     BaselineDesign,
@@ -112,6 +113,7 @@ class _Grid:
     k: FloatArray
     log_rel_k: FloatArray  # log(k / recent adstocked spend)
     z: FloatArray  # (candidates, weeks), unweighted saturation features
+    ze: FloatArray | None = None  # (candidates, experiments): each test's change per unit beta
 
     def rows(self, families: Sequence[str]) -> IntArray:
         """Indices of the candidates of the given families."""
@@ -130,8 +132,10 @@ def _build_grid(
     families: Sequence[str],
     ads: Sequence[Ad],
     shape: Mapping[str, float] | None,
+    lift: LiftData | None = None,
 ) -> _Grid:
     fams: list[str] = []
+    zes: list[FloatArray] = []
     shapes: list[dict[str, float]] = []
     al: list[Ad] = []
     ks: list[FloatArray] = []
@@ -144,12 +148,15 @@ def _build_grid(
         for fam in families:
             for sh in [dict(shape)] if shape is not None else _shape_grid(fam):
                 zs.append(_unit(fam, sh).value(u))
+                if lift is not None:
+                    zes.append(lift_features(_unit(fam, sh), k, _as_adstock(ad).total_weight, lift))
                 fams += [fam] * nk
                 shapes += [sh] * nk
                 al += [ad] * nk
                 ks.append(k)
     rel = np.tile(np.log(K_RELATIVE), len(ks))
-    return _Grid(fams, shapes, al, np.concatenate(ks), rel, np.vstack(zs))
+    return _Grid(fams, shapes, al, np.concatenate(ks), rel, np.vstack(zs),
+                 np.vstack(zes) if zes else None)
 
 
 def _basis(bw: FloatArray) -> FloatArray:
@@ -206,6 +213,10 @@ class ChannelFit:
     share: float = 0.0  # share of the media effect that scales with demand
     demand: DemandIndex | None = None
     form_cv: dict[str, float] = field(default_factory=dict)
+    s2: float = float("nan")  # the panel's noise variance per weighted week
+    level: float = 1.0  # the experiments' calibration of the media effect (1 without them)
+    level_sd: float = 0.0  # its standard error
+    level_prior: float = 0.0  # its prior standard deviation
 
     def scale_at(self, t: FloatArray) -> FloatArray:
         """Multiplier of the media term at week indices ``t`` (1 in the additive form)."""
@@ -239,7 +250,7 @@ class ChannelFit:
         """The steady-state response component: weekly response at a constant spend,
         averaged over the coming year (``beta`` times :attr:`year_scale`)."""
         sat = SATURATIONS[self.family].from_scale(self.k, **self.shape)
-        return Component(float(self.beta) * self.year_scale, sat, self.adstock)
+        return Component(float(self.beta) * self.year_scale * self.level, sat, self.adstock)
 
     def effect(self, x: FloatArray, t: FloatArray | None = None) -> FloatArray:
         """Weekly incremental outcome of the spend series ``x`` (carry-over from its start)
@@ -396,6 +407,17 @@ class _Problem:
     sw: FloatArray  # their square roots
     lam: float = 0.0  # penalty per unit of log(k / recent adstocked spend) squared
     scale: FloatArray | None = None  # media multiplier of each week (None: 1)
+    lift: LiftData | None = None  # the channel's experiments
+    lift_s2: float | None = None  # RSS units per unit of their chi-square (None: not counted)
+    lift_scale: float = 1.0  # steady-state multiplier of the media term (the year's mean scale)
+    lift_prior: float = 1.0  # prior sd of the level the experiments calibrate (level_prior)
+
+    def lift_row(self, family: str, shape: Mapping[str, float], ad: Ad, k: float) -> FloatArray | None:
+        """Experiment features of one candidate, ``(1, experiments)`` (None without experiments)."""
+        if self.lift is None:
+            return None
+        return lift_features(_unit(family, shape), np.array([k]), _as_adstock(ad).total_weight,
+                             self.lift)
 
     def features(self, family: str, shape: Mapping[str, float], ad: Ad, k: float) -> tuple[FloatArray, float]:
         """Media feature of one candidate (saturation times the scale) and its log relative scale."""
@@ -404,14 +426,22 @@ class _Problem:
         return z if self.scale is None else z * self.scale, float(np.log(k / _a_ref(a)))
 
     def score(self, q: FloatArray, zw: FloatArray, rows: slice, rel: FloatArray,
-              yw: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-        """Penalised RSS and beta of candidates ``zw`` (weighted features) on the weeks ``rows``."""
+              yw: FloatArray | None = None, ze: FloatArray | None = None
+              ) -> tuple[FloatArray, FloatArray]:
+        """Penalised RSS and beta of candidates ``zw`` (weighted features) on the weeks ``rows``;
+        with ``ze`` (the candidates' experiment features) and experiments counted, each
+        candidate's RSS gains ``lift_s2`` times the experiments' chi-square at its calibrated
+        level (:func:`roiste.models.experiments.calibrate`)."""
         sw = self.sw[rows]
         yw = self.y[rows] * sw if yw is None else yw
         zr = zw[:, rows]
         zm = zr @ sw  # = sum_t w_t z_t
         cap = np.where(zm > 0, float(self.y[rows] @ self.w[rows]) / np.maximum(zm, 1e-300), np.inf)
         rss, beta = _profile(q, zr, yw, cap)
+        if ze is not None and self.lift is not None and self.lift_s2 is not None and rss.ndim == 1:
+            _, _, cost = calibrate(beta[:, None] * ze * self.lift_scale, self.lift,
+                                   self.lift_prior)
+            rss = rss + self.lift_s2 * cost
         pen = self.lam * rel**2
         return rss + (pen[:, None] if rss.ndim == 2 else pen), beta
 
@@ -476,27 +506,48 @@ def _estimate_demand(grid: _Grid, design: BaselineDesign, b: FloatArray, t: Floa
     return demand
 
 
-def _cv_forms(grid: _Grid, prob: _Problem, forms: Mapping[str, tuple[FloatArray, FloatArray]],
-              splits: int, test_weeks: int) -> dict[str, FloatArray]:
-    """Weighted mean squared forecast error of each media form (its best candidate over all
-    families) on each ``TimeSeriesSplit`` fold; ``forms`` maps a form to its baseline columns
-    and media multipliers."""
-    y, sw = prob.y, prob.sw
-    n = len(y)
+def _form_folds(n: int, splits: int, test_weeks: int) -> tuple[int, int]:
+    """``(folds, weeks per fold)`` of the media forms' cross-validation over ``n`` weeks."""
     test_size = max(4, min(test_weeks, n // 10))
-    splits = min(splits, (n - 52) // test_size)
+    return min(splits, (n - 52) // test_size), test_size
+
+
+def _cv_forms(grid: _Grid, design: BaselineDesign, b: FloatArray, t: FloatArray,
+              prob: _Problem, shares: Mapping[str, float], splits: int, test_weeks: int
+              ) -> dict[str, FloatArray]:
+    """Weighted mean squared forecast error of the additive form and of each demand-scaled form
+    of ``shares`` (its best candidate over all families) on each ``TimeSeriesSplit`` fold.
+
+    Each fold learns everything from its training weeks alone: the baseline's coefficients and,
+    for a demand-scaled form, its demand index (:func:`_estimate_demand` on the training weeks),
+    so no form forecasts weeks whose seasonal shape it has already seen.
+    """
+    y, sw = prob.y, prob.sw
+    splits, test_size = _form_folds(len(y), splits, test_weeks)
     if splits < 2:
         return {}
-    err: dict[str, list[float]] = {f: [] for f in forms}
-    for f, (b, scale) in forms.items():
-        bw = b * sw[:, None]
-        z = grid.z * scale[None, :]
-        zw = z * sw[None, :]
-        for tr, te in TimeSeriesSplit(n_splits=splits, test_size=test_size).split(y):
-            obj, beta = prob.score(_basis(bw[tr]), zw, slice(0, len(tr)), grid.log_rel_k)
-            c = int(np.argmin(obj))
-            theta = _solve_theta(bw[tr], y[tr] * sw[tr], zw[c, tr], beta[c])
-            pred = b[te] @ theta + beta[c] * z[c, te]
+    err: dict[str, list[float]] = {f: [] for f in ["additive", *shares]}
+    zw_add = grid.z * sw[None, :]
+    for tr, te in TimeSeriesSplit(n_splits=splits, test_size=test_size).split(y):
+        n = len(tr)  # the training weeks are the first n
+        forms = {"additive": (b, np.ones_like(t))}
+        if shares:
+            sub = _Problem(prob.x[:n], y[:n], prob.w[:n], sw[:n], lam=prob.lam)
+            sub_grid = replace(grid, z=grid.z[:, :n])
+            obj, beta = sub.score(_basis(b[:n] * sw[:n, None]), zw_add[:, :n], slice(None),
+                                  grid.log_rel_k)
+            for f, m in shares.items():
+                d = _estimate_demand(sub_grid, design, b[:n], t[:n], sub, obj, beta, m,
+                                     design.n_harmonics)
+                forms[f] = (design.with_demand(d).matrix(t), media_scale(d.at(t), m))
+        for f, (bf, scale) in forms.items():
+            bw = bf * sw[:, None]
+            z = grid.z * scale[None, :]
+            zw = z * sw[None, :]
+            obj_f, beta_f = prob.score(_basis(bw[:n]), zw, slice(0, n), grid.log_rel_k)
+            c = int(np.argmin(obj_f))
+            theta = _solve_theta(bw[:n], y[:n] * sw[:n], zw[c, :n], beta_f[c])
+            pred = bf[te] @ theta + beta_f[c] * z[c, te]
             err[f].append(float(np.mean((sw[te] * (y[te] - pred)) ** 2)))
     return {f: np.asarray(e) for f, e in err.items()}
 
@@ -511,20 +562,19 @@ def _choose_form(
     error over the folds is smaller by more than ``SCALED_MARGIN`` (then the best of them);
     additive when the history is too short to cross-validate.
     """
-    if settings.media_form not in ("auto", "additive", "demand"):
-        raise CurveError(f"media_form must be 'auto', 'additive' or 'demand', not "
-                         f"{settings.media_form!r}")
+    if settings.media_form not in ("auto", "additive", *DEMAND_SHARES):
+        raise CurveError(f"media_form must be 'auto', 'additive' or one of "
+                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {settings.media_form!r}")
     if settings.media_form == "additive":
         return "additive", 0.0, None, {}
-    shares = DEMAND_SHARES if settings.media_form == "auto" else {"demand": 1.0}
+    fixed = settings.media_form != "auto"
+    shares = {settings.media_form: DEMAND_SHARES[settings.media_form]} if fixed else DEMAND_SHARES
     demands = {f: _estimate_demand(grid, design, b, t, prob, obj, beta, m, design.n_harmonics)
                for f, m in shares.items()}
-    if settings.media_form == "demand":
-        return "demand", 1.0, demands["demand"], {}
-    forms = {"additive": (b, np.ones_like(t))}
-    forms.update({f: (design.with_demand(demands[f]).matrix(t), media_scale(demands[f].at(t), m))
-                  for f, m in shares.items()})
-    errors = _cv_forms(grid, prob, forms, settings.cv_splits, settings.cv_test_weeks)
+    if fixed:
+        return settings.media_form, shares[settings.media_form], demands[settings.media_form], {}
+    errors = _cv_forms(grid, design, b, t, prob, shares, settings.cv_splits,
+                       settings.cv_test_weeks)
     if not errors:
         return "additive", 0.0, None, {}
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
@@ -573,7 +623,8 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
     def objective(p: FloatArray) -> float:
         k, alpha, sh = unpack(p)
         z, rel = prob.features(fam, sh, alpha, k)
-        return float(prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]))[0][0])
+        return float(prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]),
+                                ze=prob.lift_row(fam, sh, alpha, k))[0][0])
 
     res = minimize(objective, np.array(start), method="Nelder-Mead", bounds=bounds,
                    options={"xatol": 1e-3, "fatol": 1e-7 * max(best["obj"], 1e-300), "maxfev": 300})
@@ -581,15 +632,25 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
         return best
     k, alpha, sh = unpack(res.x)
     z, rel = prob.features(fam, sh, alpha, k)
-    _, beta = prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]))
+    _, beta = prob.score(q, (z * prob.sw)[None, :], every, np.array([rel]),
+                         ze=prob.lift_row(fam, sh, alpha, k))
     return {**best, "k": k, "ad": alpha, "shape": sh, "obj": float(res.fun),
             "beta": float(beta[0]), "z": z}
 
 
 def fit_arrays(
-    x: FloatArray, y: FloatArray, t: FloatArray, settings: FitSettings, seed: int | None = None
+    x: FloatArray, y: FloatArray, t: FloatArray, settings: FitSettings, seed: int | None = None,
+    lift: LiftData | None = None,
 ) -> ChannelFit:
-    """Fit one channel from spend ``x``, outcome ``y`` and week indices ``t``."""
+    """Fit one channel from spend ``x``, outcome ``y`` and week indices ``t``.
+
+    ``lift`` (the channel's experiments, :func:`roiste.models.experiments.lift_data`) adds
+    each test as a measurement ``delta_y ~ N(R(x + dx) - R(x), sigma**2)`` of the steady-state
+    curve to the likelihood once the baseline and the media form are chosen: the grid's scores,
+    the family, the refinement and the draws count it, with the curve's level calibrated by
+    the tests (:func:`roiste.models.experiments.calibrate`).
+    """
+    lift = lift if lift is not None and len(lift) else None
     x = np.nan_to_num(np.asarray(x, dtype=float), nan=0.0)
     y = np.asarray(y, dtype=float)
     t = np.asarray(t, dtype=float)
@@ -606,7 +667,7 @@ def fit_arrays(
     b = design.matrix(t)
     w = _weights(y, b, x, valid, settings.noise)
     prob = _Problem(x, y, w, np.sqrt(w))
-    grid = _build_grid(x, families, ads, settings.shape)
+    grid = _build_grid(x, families, ads, settings.shape, lift)
     every = slice(None)
     q = _basis(b * prob.sw[:, None])
     zw = grid.z * prob.sw[None, :]
@@ -645,7 +706,17 @@ def fit_arrays(
         prob.scale = media_scale(demand.at(t), share)
         grid = replace(grid, z=grid.z * prob.scale[None, :])
         zw = grid.z * prob.sw[None, :]
+        coming = float(t.max()) + np.arange(1.0, PROFILE_WEEKS + 1.0)
+        prob.lift_scale = float(np.mean(media_scale(demand.at(coming), share)))
         obj, beta = prob.score(q, zw, every, grid.log_rel_k)
+    # the panel's noise variance per (weighted) week: the experiments' chi-square counts
+    # s2 RSS units, so that RSS / s2 + chi-square is -2 log-likelihood of both
+    s2 = float(np.min(obj)) / max(int(valid.sum()) - q.shape[1] - 3, 1)
+    if lift is not None and grid.ze is not None:
+        c0 = int(np.argmin(obj))
+        prob.lift, prob.lift_s2 = lift, s2
+        prob.lift_prior = level_prior(float(beta[c0]) * prob.lift_scale * grid.ze[c0], lift)
+        obj, beta = prob.score(q, zw, every, grid.log_rel_k, ze=grid.ze)
     errors = (_cv_errors(grid, b, prob, settings.cv_splits, families, settings.cv_test_weeks)
               if len(families) > 1 else {})
     cv = {f: float(np.sqrt(e.mean())) for f, e in errors.items()}
@@ -669,15 +740,39 @@ def fit_arrays(
         family=family, shape=best["shape"], ad=best["ad"], k=best["k"], beta=best["beta"], theta=theta, design=design, t=t, x=x,
         rss=float(np.sum((resid * prob.sw[valid]) ** 2)), cv_scores=cv,
         r2_train=1.0 - float(resid @ resid) / max(float(np.var(y[valid]) * valid.sum()), 1e-300),
-        form=form, share=share, demand=demand, form_cv=form_cv,
+        form=form, share=share, demand=demand, form_cv=form_cv, s2=s2,
     )  # fmt: skip
+    if lift is not None:
+        pred = best["beta"] * prob.lift_scale * prob.lift_row(family, best["shape"], best["ad"], best["k"])
+        fit.level, fit.level_sd, _ = (float(v[0]) for v in calibrate(pred, lift, prob.lift_prior))
+        fit.level_prior = prob.lift_prior
     if settings.bootstrap > 0:
         # the draws may take any family: the profile likelihood weighs them
         fit.draws = _bootstrap(grid, grid.rows(families), q, prob, mu, valid, settings, seed or 0)
         if fit.demand is not None:  # a draw's beta multiplies the demand scale: average it over the year
             year = fit.year_scale
             fit.draws = [replace(d, beta=d.beta * year) for d in fit.draws]
+        if settings.media_form == "auto" and len(form_cv) > 1:
+            _, tau = temperature(obj, zw, q, (y - mu) * prob.sw, valid, settings.block_weeks)
+            fit.draws = _form_draws(fit, x, np.where(valid, y, np.nan), t, settings, seed or 0,
+                                    tau, lift)
     return fit
+
+
+def _form_draws(fit: ChannelFit, x: FloatArray, y: FloatArray, t: FloatArray,
+                settings: FitSettings, seed: int, tau: float, lift: LiftData | None
+                ) -> list[Component]:
+    """The draws over the media forms: each form that forecast about as well as the chosen one
+    (:func:`models.fit.bands.form_weights`) takes its share of the draws, from its own fit."""
+    folds, weeks = _form_folds(len(y), settings.cv_splits, settings.cv_test_weeks)
+    weights = form_weights(fit.form_cv, folds * weeks, tau)
+    counts = split_draws(weights, settings.bootstrap, fit.form)
+    draws = list(fit.draws[:counts.pop(fit.form)])
+    for i, (form, n) in enumerate(sorted(counts.items()), start=1):
+        other = fit_arrays(x, y, t, replace(settings, media_form=form, bootstrap=n),
+                           seed=seed + 7919 * i, lift=lift)
+        draws += other.draws
+    return draws
 
 
 def _bootstrap(
@@ -690,13 +785,29 @@ def _bootstrap(
     """
     sw = prob.sw
     zw = grid.z[rows] * sw[None, :]
+    saved = prob.lift_s2
+    prob.lift_s2 = None
     obj, beta = prob.score(q, zw, slice(None), grid.log_rel_k[rows])
     zm = zw @ sw
     cap = np.where(zm > 0, float(prob.y @ prob.w) / np.maximum(zm, 1e-300), np.inf)
     fams = [grid.family[int(r)] for r in rows]
-    picks, betas = profile_draws(obj, beta, zw, q, cap, fams, (prob.y - mu) * sw,
-                                 np.asarray(valid, dtype=bool), settings.bootstrap,
-                                 settings.block_weeks, seed)
+    resid, ok = (prob.y - mu) * sw, np.asarray(valid, dtype=bool)
+    temper = None
+    if prob.lift is not None and grid.ze is not None:
+        # the draws temper the panel's likelihood by tau, never the experiments': their
+        # chi-square counts s2 tau RSS units, so that the tempered weight keeps each sigma
+        temper = temperature(obj, zw, q, resid, ok, settings.block_weeks)
+        prob.lift_s2 = temper[0] * temper[1]
+        obj, beta = prob.score(q, zw, slice(None), grid.log_rel_k[rows], ze=grid.ze[rows])
+    prob.lift_s2 = saved
+    picks, betas = profile_draws(obj, beta, zw, q, cap, fams, resid, ok, settings.bootstrap,
+                                 settings.block_weeks, seed, temper=temper)
+    if prob.lift is not None and grid.ze is not None:
+        # each draw's level from its conditional normal given the experiments (its own stream)
+        pred = betas[:, None] * prob.lift_scale * grid.ze[rows[picks]]
+        level, level_sd, _ = calibrate(pred, prob.lift, prob.lift_prior)
+        noise = np.random.default_rng([seed, 1]).standard_normal(len(betas))
+        betas = betas * np.maximum(level + level_sd * noise, 0.0)
     draws = []
     adstocks: dict[int, Adstock] = {}
     for c, b in zip(picks, betas, strict=True):

@@ -16,6 +16,7 @@ spend, bounds and economics).  Spend and money are per planning period in the da
 - :mod:`optimizer.analysis.families`: one channel under every saturation family.
 - :mod:`optimizer.analysis.whatif`: scenario variations planned in memory, plans compared.
 - :mod:`optimizer.analysis.figures`: the figures, drawn with :mod:`optimizer.report.charts`.
+- :mod:`optimizer.analysis.experiments`: the tests each curve rests on, what to test next.
 - :mod:`optimizer.analysis.datasets`: public datasets outside the repository.
 - :mod:`optimizer.analysis.attribution`: attribution rules against simulated journeys with
   known causes, and plans fitted from each rule valued under the true response.
@@ -49,6 +50,13 @@ from roiste.optimizer.analysis.datasets import (
     missing_dataset_message,
     stop_here,
 )
+from roiste.optimizer.analysis.experiments import (
+    curve_errors,
+    experiments_table,
+    plans_on_truth,
+    plot_experiment,
+    test_next_table,
+)
 from roiste.optimizer.analysis.families import FamilyComparison, compare_families
 from roiste.optimizer.analysis.figures import (
     plot_curves,
@@ -80,8 +88,10 @@ __all__ = [
     "WhatIf",
     "attribution_shares",
     "compare_families",
+    "curve_errors",
     "curve_frame",
     "datasets_dir",
+    "experiments_table",
     "find_dataset",
     "glide_path_table",
     "margin_breakeven",
@@ -90,8 +100,10 @@ __all__ = [
     "missing_dataset_message",
     "plan_summary",
     "plan_table",
+    "plans_on_truth",
     "plot_attribution_shares",
     "plot_curves",
+    "plot_experiment",
     "plot_family_comparison",
     "plot_glide_path",
     "plot_margin_transfer",
@@ -111,6 +123,7 @@ __all__ = [
     "share_distance",
     "spend_grid",
     "stop_here",
+    "test_next_table",
     "true_plan_outcome",
     "truth_table",
     "view",

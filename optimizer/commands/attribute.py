@@ -13,7 +13,13 @@ import click
 from roiste.models.attribution.credit import parse_rule, write_attribution_panel
 from roiste.models.attribution.inputs import read_channel_map
 from roiste.models.errors import AttributionError
-from roiste.optimizer.commands.options import PATH, quiet_option, split_list
+from roiste.optimizer.commands.options import (
+    PATH,
+    output_dir,
+    output_file,
+    quiet_option,
+    split_list,
+)
 from roiste.optimizer.report.attribution import compare_rules
 
 
@@ -83,7 +89,7 @@ def attribute_group() -> None:
 @click.argument("touchpoints", type=PATH)
 @click.argument("conversions", type=PATH)
 @click.option("--rule", required=True, help="Attribution rule, e.g. position-based.")
-@click.option("--out", "out", type=PATH, required=True, help="Weekly panel to write (CSV or .parquet).")
+@click.option("--out", "out", type=PATH, callback=output_file, required=True, help="Weekly panel to write (CSV or .parquet).")
 @click.option("--spend", type=PATH, default=None, help="Spend file: date (or week), channel, spend.")
 @lookback_option
 @rule_param_option
@@ -109,7 +115,7 @@ def attribute_run(touchpoints: Path, conversions: Path, rule: str, out: Path, sp
 @click.argument("touchpoints", type=PATH)
 @click.argument("conversions", type=PATH)
 @click.option("--rules", required=True, help="Comma-separated rules, e.g. last-click,linear,markov.")
-@click.option("--out", "out", type=PATH, required=True, help="Directory for compare.csv and compare.html.")
+@click.option("--out", "out", type=PATH, callback=output_dir, required=True, help="Directory for compare.csv and compare.html.")
 @lookback_option
 @channel_map_option
 @quiet_option

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, quiet_option
+from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
 from roiste.optimizer.runs import run_backtest
 
 
 @click.command()
 @click.argument("scenario", type=PATH)
-@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@click.option("--out", "out", type=PATH, callback=output_dir, required=True, help="Output directory.")
 @click.option("--folds", type=click.IntRange(1, None), default=None, help="Number of folds.")
 @click.option("--horizon-weeks", type=click.IntRange(1, None), default=4, show_default=True)
 @click.option("--cohorts", type=PATH, default=None,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, quiet_option
+from roiste.models.io import input_problem
+from roiste.optimizer.commands.options import PATH, output_file, quiet_option
 from roiste.tracking.batch import tag_file
-from roiste.tracking.errors import TrackingError
+from roiste.tracking.errors import ConfigError, TrackingError
 from roiste.tracking.keys import load_salt
 from roiste.tracking.store import open_store
 
@@ -19,8 +20,20 @@ SERVE_PACKAGES = frozenset({"fastapi", "starlette", "uvicorn"})
 store_option = click.option(
     "--store", "store_url", required=True, help="sqlite:///PATH (default kind) or postgresql://..."
 )
+
+
+def _salt_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse, before any work, a salt file that is not a regular file (a FIFO would block)."""
+    if value is not None:
+        problem = input_problem(value)
+        if problem:
+            raise ConfigError(f"{value}: cannot read the salt file ({problem})")
+    return value
+
+
 salt_option = click.option(
-    "--salt-file", type=PATH, default=None, help="File holding the salt (default: env ROISTE_SALT)."
+    "--salt-file", type=PATH, default=None, callback=_salt_file,
+    help="File holding the salt (default: env ROISTE_SALT).",
 )
 durable_option = click.option(
     "--durable", is_flag=True, help="SQLite: fsync every commit (survives a power cut; slower)."
@@ -35,10 +48,12 @@ def customers() -> None:
 @customers.command("tag")
 @click.argument("orders", type=PATH)
 @store_option
-@click.option("--out", "out", type=PATH, required=True, help="Tagged orders (CSV or Parquet).")
+@click.option("--out", "out", type=PATH, callback=output_file, required=True, help="Tagged orders (CSV or Parquet).")
 @salt_option
 @click.option("--chunk-size", type=click.IntRange(1, None), default=500, show_default=True,
               help="Orders per store transaction.")
+@click.option("--keep", "keep", multiple=True, metavar="COLUMN",
+              help="Also write this input column (repeatable; never one that looks like an address).")
 @durable_option
 @quiet_option
 def customers_tag(
@@ -49,8 +64,13 @@ def customers_tag(
     chunk_size: int,
     durable: bool,
     quiet: bool,
+    keep: tuple[str, ...],
 ) -> None:
-    """Tag each order new or existing, in chronological order; re-running changes nothing."""
+    """Tag each order new or existing, in chronological order; re-running changes nothing.
+
+    The output has order_id, timestamp, value, channel, the columns named with --keep, and
+    customer_key, customer_type, first_purchase_at; no address leaves this step.
+    """
     summary = tag_file(
         orders,
         store_url,
@@ -59,6 +79,7 @@ def customers_tag(
         chunk_size=chunk_size,
         progress=not quiet,
         synchronous="FULL" if durable else "NORMAL",
+        keep=[name.strip() for item in keep for name in item.split(",") if name.strip()],
     )
     click.echo(summary.headline(out))
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from roiste.models.curves import CurveSet
+from roiste.models.experiments import read_experiments
 from roiste.models.fit.channel import fit_panel_file
 from roiste.models.simulate import write_world
-from roiste.optimizer.commands.options import PATH, quiet_option, seed_option, split_list
+from roiste.optimizer.commands.options import (
+    PATH,
+    output_file,
+    quiet_option,
+    seed_option,
+    split_list,
+)
+from roiste.optimizer.voi import experiments_table, test_next_table
 
 
 @click.command()
-@click.option("--out", "out", type=PATH, required=True, help="Panel CSV to write.")
+@click.option("--out", "out", type=PATH, callback=output_file, required=True, help="Panel CSV to write.")
 @seed_option
 @click.option("--channels", "n_channels", type=click.IntRange(1, 10_000), default=6, show_default=True)
 @click.option("--weeks", "n_weeks", type=click.IntRange(20, 2_000), default=156, show_default=True)
@@ -25,13 +34,15 @@ def simulate(out: Path, seed: int, n_channels: int, n_weeks: int) -> None:
 
 @click.command()
 @click.argument("panel", type=PATH)
-@click.option("--out", "out", type=PATH, required=True, help="Curves JSON to write.")
+@click.option("--out", "out", type=PATH, callback=output_file, required=True, help="Curves JSON to write.")
 @click.option("--layout", type=click.Choice(["long", "wide"]), default="long", show_default=True)
 @click.option("--target", default=None, help="Wide layout: the target column.")
 @click.option("--spend", default=None, help="Wide layout: spend columns, comma-separated.")
 @click.option("--controls", default=None, help="Wide layout: control columns, comma-separated.")
 @click.option("--holdout-weeks", type=click.IntRange(0, None), default=0, show_default=True)
 @click.option("--bootstrap", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--experiments", "experiments", type=PATH, default=None,
+              help="Lift tests (CSV: channel, x, delta_x, delta_y, sigma, ...) the fit honours.")
 @seed_option
 @quiet_option
 def fit(
@@ -43,6 +54,7 @@ def fit(
     controls: str | None,
     holdout_weeks: int,
     bootstrap: int,
+    experiments: Path | None,
     seed: int,
     quiet: bool,
 ) -> None:
@@ -57,6 +69,7 @@ def fit(
         bootstrap=bootstrap,
         seed=seed,
         progress=not quiet,
+        experiments=() if experiments is None else read_experiments(experiments),
     )
     curves.save(out)
     d = curves.diagnostics
@@ -68,7 +81,26 @@ def fit(
 
 @click.command("curves")
 @click.argument("curves_path", metavar="CURVES", type=PATH)
-def curves_cmd(curves_path: Path) -> None:
-    """Per-channel table: recent spend, ROAS, marginal ROAS, RPV, saturation."""
-    table = CurveSet.load(curves_path).summary_table()
-    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+@click.option("--scenario", "scenario_path", type=PATH, default=None,
+              help="Value what to test next in the scenario's net margin (default: revenue).")
+def curves_cmd(curves_path: Path, scenario_path: Path | None) -> None:
+    """Per-channel table: recent spend, ROAS, marginal ROAS, RPV, saturation.
+
+    Channels fitted with experiments get a second table (the tests each rests on and how far
+    they moved its marginal ROAS); curves with bootstrap draws a third: what to test next,
+    the channels ranked by the value of knowing their curve exactly.
+    """
+    curves = CurveSet.load(curves_path)
+    def show(frame: pd.DataFrame) -> str:
+        return frame.to_string(index=False, float_format=lambda v: f"{v:,.4g}")
+
+    click.echo(show(curves.summary_table()))
+    tested = experiments_table(curves)
+    if not tested.empty:
+        click.echo("\nexperiments (weekly revenue change: measured, predicted without and with "
+                   "the tests)")
+        click.echo(show(tested))
+    if any(curves[c].draws for c in curves.channels):
+        values, unit = test_next_table(curves, scenario_path)
+        click.echo(f"\nwhat to test next (value of knowing each curve exactly, in {unit})")
+        click.echo(show(values))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, quiet_option
+from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
 from roiste.optimizer.runs import run_monitor
 
 
@@ -14,7 +14,7 @@ from roiste.optimizer.runs import run_monitor
 @click.argument("panel", type=PATH)
 @click.option("--rules", "rules", type=PATH, required=True, help="Alert rules (YAML).")
 @click.option("--plan", "plan_dir", type=PATH, default=None, help="A plan directory to compare with.")
-@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@click.option("--out", "out", type=PATH, callback=output_dir, required=True, help="Output directory.")
 @click.option("--no-notify", is_flag=True, help="Write the outputs but send no notification.")
 @force_option
 @quiet_option

@@ -6,21 +6,23 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, quiet_option
+from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
 from roiste.optimizer.report.compare import compare_plans
-from roiste.optimizer.report.text import headline
+from roiste.optimizer.report.text import budget_lines, headline
 from roiste.optimizer.runs import run_demo, run_plan
 
 
 @click.command()
 @click.argument("scenario", type=PATH)
-@click.option("--out", "out", type=PATH, required=True, help="Output directory.")
+@click.option("--out", "out", type=PATH, callback=output_dir, required=True, help="Output directory.")
 @force_option
 @quiet_option
 def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
     """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
     result = run_plan(scenario, out, force=force, progress=not quiet)
     click.echo(headline(result))
+    for line in budget_lines(result):
+        click.echo(line)
     click.echo(f"report: {out / 'report.html'}")
 
 
@@ -33,7 +35,7 @@ def compare(plan_a: Path, plan_b: Path) -> None:
 
 
 @click.command()
-@click.option("--out", "out", type=PATH, default=Path("demo-output"), show_default=True)
+@click.option("--out", "out", type=PATH, callback=output_dir, default=Path("demo-output"), show_default=True)
 @force_option
 @quiet_option
 def demo(out: Path, force: bool, quiet: bool) -> None:

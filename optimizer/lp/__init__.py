@@ -2,14 +2,17 @@
 
 Layers inside the package, each importing only those before it: :mod:`.problem` (the frozen
 problem and solution types), :mod:`.pieces` (piecewise-linear bounds of the values),
-:mod:`.model` (the PuLP model), :mod:`.infeasible` (conflicts explained) and :mod:`.solve`
-(the certificate loop).  Callers import from here::
+:mod:`.model` (the PuLP model), :mod:`.infeasible` (conflicts explained), :mod:`.solve`
+(the certificate loop), :mod:`.scenarios` (the CVaR plan over curve draws) and :mod:`.path`
+(a glide path's steps solved together, each channel one way).  Callers
+import from here::
 
     from roiste.optimizer.lp import AllocationProblem, solve
 """
 
 from roiste.optimizer.lp.infeasible import explain, prepare
 from roiste.optimizer.lp.model import SOLVERS
+from roiste.optimizer.lp.path import PathProblem, PathSolution, certify_steps, solve_path
 from roiste.optimizer.lp.problem import (
     TARGET_KINDS,
     AllocationProblem,
@@ -19,18 +22,27 @@ from roiste.optimizer.lp.problem import (
     Solution,
     TargetConstraint,
 )
+from roiste.optimizer.lp.scenarios import CvarSolution, DrawModel, cvar, solve_cvar
 from roiste.optimizer.lp.solve import solve
 
 __all__ = [
     "SOLVERS",
     "TARGET_KINDS",
     "AllocationProblem",
+    "CvarSolution",
+    "DrawModel",
+    "PathProblem",
+    "PathSolution",
     "PeriodModel",
     "Prepared",
     "ShareConstraint",
     "Solution",
     "TargetConstraint",
+    "certify_steps",
+    "cvar",
     "explain",
     "prepare",
     "solve",
+    "solve_cvar",
+    "solve_path",
 ]

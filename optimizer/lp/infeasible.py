@@ -129,11 +129,14 @@ def prepare(problem: AllocationProblem) -> Prepared:
         m = members_mask(t.members, names, f"constraint {t.name!r}")
         if not m.any():
             raise InfeasibleError(f"constraint {t.name!r}: no member channels")
-        if t.weights is not None:
-            w = t.revenue_weights(n)
+        for label, given in (("weights", t.weights), ("spend_weights", t.spend_weights),
+                             ("customer_weights", t.customer_weights)):
+            if given is None:
+                continue
+            w = np.asarray(given, dtype=float).reshape(-1)
             if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise InfeasibleError(
-                    f"constraint {t.name!r}: weights must be {n} finite numbers >= 0")
+                    f"constraint {t.name!r}: {label} must be {n} finite numbers >= 0")
         targets.append((t, m))
     return Prepared(lo, hi, shares, targets)
 
@@ -197,6 +200,8 @@ def _describe(row: str, problem: AllocationProblem, prep: Prepared) -> str:
     t = prep.targets[int(row.split("_")[1])][0]
     if t.kind == "min_roas":
         return f"target {t.label or 'ROAS'} {t.target:g} ({t.name})"
+    if t.kind == "max_cac_net":
+        return f"target net CAC {t.target:g} ({t.name})"
     return f"target cost per new customer {t.target:g} ({t.name})"
 
 
@@ -320,6 +325,10 @@ def _target_message(problem: AllocationProblem, prep: Prepared, solver: str,
         budget, mode = float(problem.budget), problem.budget_mode
     else:
         budget, mode = float(prep.hi.sum()), "at_most"
+    if t.kind == "max_cac_net":
+        lowest = _lowest_cac_net(problem, prep, solver, solve, t, m, budget, mode, shares)
+        return (f"target net CAC {t.target:g} ({t.name}) cannot be met: the lowest "
+                f"achievable within {within} is {lowest:.2f}")
     w = t.revenue_weights(len(m)) if t.kind == "min_roas" else np.ones(len(m))
     best = 0.0
     for _ in range(30):
@@ -341,3 +350,57 @@ def _target_message(problem: AllocationProblem, prep: Prepared, solver: str,
     cost = math.inf if best <= 0 else 1.0 / best
     return (f"target cost per new customer {t.target:g} ({t.name}) cannot be met: the lowest "
             f"achievable within {within} is {cost:.2f}")
+
+
+class _NetCacModel(_RatioModel):
+    """``sum over members of (n - rho a) R(x) - rho s x``: Dinkelbach's objective for the
+    highest new customers per unit of all-in cost (the inverse of the lowest net CAC)."""
+
+    def __init__(self, f: PeriodModel, members: NDArray[np.bool_], rho: float,
+                 t: TargetConstraint) -> None:
+        super().__init__(f, members, "revenue", rho)
+        n = len(members)
+        cust = np.asarray(t.customer_weights, dtype=float).reshape(-1)
+        cost = np.zeros(n) if t.weights is None else np.asarray(t.weights, dtype=float).reshape(-1)
+        self.s = (np.ones(n) if t.spend_weights is None
+                  else np.asarray(t.spend_weights, dtype=float).reshape(-1))
+        self.w = cust - rho * cost
+        self.coefficient = np.where(members, self.w, 0.0)
+        self.concave = (self.revenue_concave & (self.w >= 0)) | ~members
+
+    def _s(self, x: Any) -> NDArray[Any]:
+        return self.s if np.asarray(x).ndim == 1 else self.s[:, None]
+
+    def value(self, x: Any) -> FloatArray:
+        return np.where(self._mask(x), self._w(x) * self.num(x)
+                        - self.rho * self._s(x) * np.asarray(x), 0.0)
+
+    def slope(self, x: Any) -> FloatArray:
+        return np.where(self._mask(x), self._w(x) * self.num_slope(x) - self.rho * self._s(x), 0.0)
+
+
+def _lowest_cac_net(problem: AllocationProblem, prep: Prepared, solver: str,
+                    solve: SolveFunction, t: TargetConstraint, m: NDArray[np.bool_],
+                    budget: float, mode: Any, shares: list[ShareConstraint]) -> float:
+    """The lowest net CAC the other constraints of the conflict allow (Dinkelbach iterations
+    on new customers per unit of all-in cost; ``inf`` when no plan wins a customer)."""
+    f = problem.functions
+    n = len(m)
+    cust = np.asarray(t.customer_weights, dtype=float).reshape(-1)
+    r, s = t.net_weights(n)
+    cost_rev = t.target * cust - r  # the costs per unit of revenue, as given
+    best = 0.0
+    for _ in range(30):
+        sub = AllocationProblem(problem.names, prep.lo, prep.hi, _NetCacModel(f, m, best, t),
+                                budget, mode, shares, ())
+        x = solve(sub, tol=1e-7, solver=solver).x
+        rev = np.asarray(f.revenue(x), dtype=float)
+        cost = float((s * x + cost_rev * rev)[m].sum())
+        if cost <= 0:
+            break
+        ratio = float((cust * rev)[m].sum()) / cost
+        if ratio <= best * (1 + 1e-6):
+            best = max(best, ratio)
+            break
+        best = ratio
+    return math.inf if best <= 0 else 1.0 / best

@@ -81,6 +81,14 @@ def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -
     return pulp.getSolver(key, **kwargs)
 
 
+def get_solver(name: str, *, gap: float | None = None, time_limit: float | None = None,
+               msg: bool = False) -> Any:
+    """A PuLP solver object for ``name`` (``"CBC"``, ``"HiGHS"`` or a PuLP name), checked for
+    availability, HiGHS without presolve and without its banner; ``gap`` is the relative MIP
+    gap at which it stops."""
+    return _solver(name, time_limit, msg, gap)
+
+
 _BANNER_SHOWN: list[bool] = []
 
 
@@ -182,6 +190,10 @@ def solve_pieces(
             w = t.revenue_weights(len(lo))  # exact: a positive scale keeps chords and tangents
             coefs = p.slopes["revenue"] * w[ch] - t.target
             rhs = t.target * float(lo[m].sum()) - float((p.offset["revenue"] * w)[m].sum())
+        elif t.kind == "max_cac_net":
+            # its own outcome r R - s x, with inner pieces on the lower side (pieces.py)
+            coefs = p.slopes[f"target_{i}"]
+            rhs = -float(p.offset[f"target_{i}"][m].sum())
         else:
             coefs = t.target * p.slopes["new_customers"] - 1.0
             rhs = float(lo[m].sum()) - t.target * float(p.offset["new_customers"][m].sum())

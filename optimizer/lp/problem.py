@@ -25,6 +25,8 @@ TARGET_KINDS = {
     "roas": "min_roas",
     "max_cost_per_new_customer": "max_cost_per_new_customer",
     "cost_per_new_customer": "max_cost_per_new_customer",
+    "max_cac_net": "max_cac_net",
+    "cac_net": "max_cac_net",
 }
 
 
@@ -72,10 +74,14 @@ class TargetConstraint:
     """A group's efficiency target over its period totals.
 
     ``min_roas``: revenue >= target * spend.  ``max_cost_per_new_customer``: spend <= target *
-    new customers.  ``members`` as in :class:`ShareConstraint`; None means every channel.
-    ``weights`` (``min_roas`` only) scale each channel's revenue, one entry >= 0 per channel
-    (e.g. ``1 - new_customer_revenue_share`` for the ROAS on existing customers); ``label``
-    names the ratio in messages (default ``ROAS``).
+    new customers.  ``max_cac_net``: ``sum(spend_weights * x + weights * revenue) <= target *
+    sum(customer_weights * revenue)`` over the members, i.e. a net CAC (all-in cost per new
+    customer) of at most ``target``; ``weights`` are then each channel's costs per unit of
+    revenue, ``spend_weights`` what a unit of spend costs (default 1) and ``customer_weights``
+    its new customers per unit of revenue (required).  ``members`` as in
+    :class:`ShareConstraint`; None means every channel.  ``weights`` (``min_roas``) scale each
+    channel's revenue, one entry >= 0 per channel (e.g. ``1 - new_customer_revenue_share`` for
+    the ROAS on existing customers); ``label`` names the ratio in messages (default ``ROAS``).
     """
 
     name: str
@@ -84,6 +90,8 @@ class TargetConstraint:
     members: Any = None
     weights: Any = None
     label: str = ""
+    spend_weights: Any = None
+    customer_weights: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
@@ -93,8 +101,36 @@ class TargetConstraint:
         object.__setattr__(self, "kind", TARGET_KINDS[self.kind])
         if not (math.isfinite(self.target) and self.target > 0):
             raise InfeasibleError(f"constraint {self.name!r}: target must be > 0, got {self.target}")
-        if self.weights is not None and self.kind != "min_roas":
-            raise InfeasibleError(f"constraint {self.name!r}: weights are for min_roas only")
+        if self.weights is not None and self.kind == "max_cost_per_new_customer":
+            raise InfeasibleError(
+                f"constraint {self.name!r}: weights are for min_roas and max_cac_net only")
+        if (self.kind == "max_cac_net") != (self.customer_weights is not None):
+            raise InfeasibleError(
+                f"constraint {self.name!r}: customer_weights are required by max_cac_net "
+                "and used by it alone")
+        if self.spend_weights is not None and self.kind != "max_cac_net":
+            raise InfeasibleError(f"constraint {self.name!r}: spend_weights are for max_cac_net only")
+
+    def net_weights(self, n: int) -> tuple[FloatArray, FloatArray]:
+        """``(r, s)`` of a ``max_cac_net`` target: it holds when ``sum(r * R - s * x) >= 0``.
+
+        ``r = target * customer_weights - weights`` (any sign) and ``s = spend_weights``.
+
+        Parameters
+        ----------
+        n : int
+            Number of channels.
+
+        Returns
+        -------
+        r, s : ndarray
+            Per-channel coefficients of revenue and of spend.
+        """
+        cust = np.asarray(self.customer_weights, dtype=float).reshape(-1)
+        cost = np.zeros(n) if self.weights is None else np.asarray(self.weights, dtype=float).reshape(-1)
+        spend = (np.ones(n) if self.spend_weights is None
+                 else np.asarray(self.spend_weights, dtype=float).reshape(-1))
+        return self.target * cust - cost, spend
 
     def revenue_weights(self, n: int) -> FloatArray:
         """The per-channel revenue weights of ``n`` channels (ones when the target has none).

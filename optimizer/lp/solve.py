@@ -45,7 +45,26 @@ def _outcomes(problem: AllocationProblem, prep: Prepared) -> dict[str, tuple[Any
         out["revenue"] = (f.revenue, f.revenue_slope, no_flip)
     if any(t.kind == "max_cost_per_new_customer" for t, _ in prep.targets):
         out["new_customers"] = (f.new_customers, f.new_customers_slope, no_flip)
+    for i, (t, _) in enumerate(prep.targets):
+        if t.kind == "max_cac_net":
+            r, s = t.net_weights(len(prep.lo))
+            out[f"target_{i}"] = (*_net_outcome(f, r, s), r < 0)
     return out
+
+
+def _net_outcome(f: Any, r: FloatArray, s: FloatArray) -> tuple[Any, Any]:
+    """Value and slope of ``r R(x) - s x`` per channel (rows), for spends of shape (N,) or (N, m)."""
+
+    def col(v: FloatArray, x: Any) -> Any:
+        return v if np.ndim(x) == 1 else v[:, None]
+
+    def value(x: Any) -> FloatArray:
+        return col(r, x) * np.asarray(f.revenue(x), dtype=float) - col(s, x) * np.asarray(x, dtype=float)
+
+    def slope(x: Any) -> FloatArray:
+        return col(r, x) * np.asarray(f.revenue_slope(x), dtype=float) - col(s, x)
+
+    return value, slope
 
 
 def _evaluate(outs: dict[str, tuple[Any, Any, Any]], bp: FloatArray) -> dict[str, Any]:
@@ -75,6 +94,10 @@ def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool
         if t.kind == "min_roas":
             w = t.revenue_weights(len(x))
             if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
+                return False
+        elif t.kind == "max_cac_net":
+            r_net, s_net = t.net_weights(len(x))
+            if float((r_net * f.revenue(x) - s_net * x)[m].sum()) < -tol:
                 return False
         elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
             return False
@@ -153,6 +176,9 @@ def solve(
     rev_conc = np.asarray(f.revenue_concave, dtype=bool)
     inflection = pc.inflection_points(f.revenue_slope, lo, hi, ~rev_conc & (hi > lo))
     ordered = ~(np.asarray(f.concave, dtype=bool) & rev_conc)
+    for t, m in prep.targets:
+        if t.kind == "max_cac_net":  # r R - s x is convex where r < 0: filled in order
+            ordered |= m & (t.net_weights(len(lo))[0] < 0) & (hi > lo)
     bp = _initial_breakpoints(problem, prep, inflection)
     mip_gap = min(tol / 20.0, 1e-6)
     build_s = solve_s = 0.0

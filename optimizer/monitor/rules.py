@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from roiste.models.errors import RoisteError, ScenarioError
+from roiste.models.io import input_problem
 from roiste.optimizer.scenario import explain, read_yaml
 
 __all__ = [
@@ -355,8 +356,11 @@ def load_rules(path: str | os.PathLike[str]) -> Rules:
     """
     path = Path(path)
     label = str(path)
-    if not path.is_file():
+    problem = input_problem(path)  # a FIFO or a device would block or never end
+    if problem == "file not found":
         raise MonitorError(f"{label}: rules file not found")
+    if problem:
+        raise MonitorError(f"{label}: {problem}")
     try:
         raw = read_yaml(path, label)
     except ScenarioError as exc:

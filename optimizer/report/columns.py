@@ -142,7 +142,15 @@ CONTRACT_COLUMNS = (
     "roas",
     "marginal_roas",
 )
-OPTIONAL_COLUMNS = ("rpv", "marginal_rpv", "cac_net", "new_customers")
+OPTIONAL_COLUMNS = (
+    "rpv",
+    "marginal_rpv",
+    "cac_net",
+    "new_customers",
+    "marginal_cpa",
+    "marginal_cost_per_new_customer",
+    "mrpv_over_mcpa",
+)
 EXTRA_COLUMNS = (
     "locked",
     "revenue_current",
@@ -157,8 +165,16 @@ EXTRA_COLUMNS = (
     "new_customers_current",
     "cost_per_new_customer",
     "cost_per_new_customer_current",
+    "marginal_cpa_current",
+    "marginal_cost_per_new_customer_current",
+    "mrpv_over_mcpa_current",
+    "break_even_marginal_roas",
+    "break_even_cpa",
+    "break_even_mrpv_over_mcpa",
+    "break_even_mrpv_over_mcpa_current",
     "saturation_spend",
 )
+EVIDENCE_COLUMNS = ("move_support", "supported")
 STEP_SPEND_PREFIX = "spend_step_"
 
 ALLOCATION: dict[str, Column] = _registry([
@@ -191,8 +207,20 @@ ALLOCATION: dict[str, Column] = _registry([
     _col("new_customers_current", COUNT, "count", summable=True),
     _col("cost_per_new_customer", MONEY_PER_CUSTOMER, "money"),
     _col("cost_per_new_customer_current", MONEY_PER_CUSTOMER, "money"),
+    _col("marginal_cpa", MONEY_PER_UNIT, "money"),
+    _col("marginal_cpa_current", MONEY_PER_UNIT, "money"),
+    _col("marginal_cost_per_new_customer", MONEY_PER_CUSTOMER, "money"),
+    _col("marginal_cost_per_new_customer_current", MONEY_PER_CUSTOMER, "money"),
+    _col("mrpv_over_mcpa", RATIO, "ratio"),
+    _col("mrpv_over_mcpa_current", RATIO, "ratio"),
+    _col("break_even_marginal_roas", RATIO, "ratio"),
+    _col("break_even_cpa", MONEY_PER_UNIT, "money"),
+    _col("break_even_mrpv_over_mcpa", RATIO, "ratio"),
+    _col("break_even_mrpv_over_mcpa_current", RATIO, "ratio"),
     _col("saturation_spend", MONEY, "money"),
     _col("locked", FLAG, "text"),
+    _col("move_support", SHARE, "share"),
+    _col("supported", FLAG, "text"),
 ])
 
 
@@ -222,6 +250,61 @@ STEPS: dict[str, Column] = _registry([
 ])
 
 
+# ------------------------------------------------------------------------ experiments
+
+WEEKLY_MONEY = Unit("money per week", "money")
+
+EXPERIMENTS: dict[str, Column] = _registry(
+    Column(name, T.EXPERIMENT_LABELS[name], unit, fmt) for name, unit, fmt in (
+        ("channel", TEXT, "text"),
+        ("test", TEXT, "text"),
+        ("kind", TEXT, "text"),
+        ("x", WEEKLY_MONEY, "money"),
+        ("delta_x", WEEKLY_MONEY, "money"),
+        ("measured", WEEKLY_MONEY, "money"),
+        ("sigma", WEEKLY_MONEY, "money"),
+        ("predicted_without", WEEKLY_MONEY, "money"),
+        ("predicted_with", WEEKLY_MONEY, "money"),
+        ("marginal_roas_without", RATIO, "ratio"),
+        ("marginal_roas_with", RATIO, "ratio"),
+        ("marginal_roas_change", PERCENT, "pct"),
+        ("marginal_roas_change_alone", PERCENT, "pct"),
+    )
+)
+"""The tests each curve rests on (report section and workbook sheet)."""
+
+TEST_NEXT: dict[str, Column] = _registry(
+    Column(name, T.TEST_NEXT_LABELS[name], unit, fmt) for name, unit, fmt in (
+        ("rank", COUNT, "int"),
+        ("channel", TEXT, "text"),
+        ("value_of_knowing", MONEY, "money"),
+        ("test_spend_change", PERCENT, "pct"),
+        ("test_value", MONEY, "money"),
+        ("test_effect", WEEKLY_MONEY, "money"),
+        ("weeks_needed", WEEKS, "int"),
+    )
+)
+"""What to test next, ranked by the value of knowing each curve (report and workbook)."""
+
+
+# ------------------------------------------------------------------------ constraints
+
+CONSTRAINTS: dict[str, Column] = _registry(
+    Column(name, T.CONSTRAINT_LABELS[name], unit, fmt) for name, unit, fmt in (
+        ("name", TEXT, "text"),
+        ("rule", TEXT, "text"),
+        ("achieved", RATIO, "ratio"),
+        ("limit", RATIO, "ratio"),
+        ("binding", FLAG, "text"),
+        ("cost", MONEY, "money"),
+        ("cost_low", MONEY, "money"),
+        ("cost_high", MONEY, "money"),
+    )
+)
+"""The columns of the constraints' table (report and workbook); a share's figure and limit
+are shown as percentages."""
+
+
 # ------------------------------------------------------------------------ summary fields
 
 SUMMARY: dict[str, Column] = _registry(
@@ -241,7 +324,17 @@ SUMMARY: dict[str, Column] = _registry(
         ("net_margin_recommended", MONEY, "money", "=Allocation!{total[expected_net_margin]}"),
         ("net_margin_change", MONEY, "money", "={net_margin_recommended}-{net_margin_current}"),
         ("net_margin_change_pct", SHARE, "pct",
-         '=IF({net_margin_current}=0,"",{net_margin_change}/ABS({net_margin_current}))'),
+         '=IF({net_margin_current}<=0,"",{net_margin_change}/{net_margin_current})'),
+        ("best_budget", MONEY, "money", None),
+        ("net_margin_at_best_budget", MONEY, "money", None),
+        ("best_budget_gap", RATIO, "gap", None),
+        ("risk", TEXT, "text", None),
+        ("risk_level", SHARE, "share", None),
+        ("draws", COUNT, "int", None),
+        ("support_threshold", SHARE, "share", None),
+        ("uplift_p05", MONEY, "money", None),
+        ("uplift_p50", MONEY, "money", None),
+        ("uplift_p95", MONEY, "money", None),
         ("revenue_current", MONEY, "money", None),
         ("revenue_recommended", MONEY, "money", None),
         ("objective_current", MONEY, "money", None),
@@ -269,6 +362,12 @@ SUMMARY_SHEET = (
     "net_margin_recommended",
     "net_margin_change",
     "net_margin_change_pct",
+    "best_budget",
+    "net_margin_at_best_budget",
+    "risk",
+    "uplift_p05",
+    "uplift_p50",
+    "uplift_p95",
     "optimality_gap",
     "solver",
     "status",

@@ -19,6 +19,7 @@ from roiste.optimizer.report import charts
 from roiste.optimizer.report import text as T
 from roiste.optimizer.report.columns import (
     ALLOCATION,
+    CONSTRAINTS,
     ECONOMICS,
     STEPS,
     TEXT,
@@ -26,6 +27,7 @@ from roiste.optimizer.report.columns import (
     money_columns,
     pick,
 )
+from roiste.optimizer.report.experiments import section_experiments
 from roiste.optimizer.report.pages import Cell, fmt, image, kv, render, stylesheet, table
 
 if TYPE_CHECKING:
@@ -60,10 +62,13 @@ def section_header(plan: Plan) -> Context:
         "net_margin_change": fmt(plan.net_margin_change),
         "optimality_gap": fmt(plan.optimality_gap, "gap"),
     }
+    if plan.best_budget is not None:
+        values["best_budget"] = fmt(plan.best_budget)
     return {
         "title": T.TITLE.format(name=plan.name),
         "subtitle": T.SUBTITLE.format(weeks=plan.period_weeks),
         "headline": T.headline(plan),
+        "signals": T.budget_lines(plan),
         "kpis": [{"label": T.KPI_BOXES[k], "value": v} for k, v in values.items()],
     }
 
@@ -184,6 +189,52 @@ def section_customers(plan: Plan) -> Context:
     }
 
 
+DECISION_COLUMNS = (
+    "cac_net_current", "cac_net", "marginal_cpa_current", "marginal_cpa", "break_even_cpa",
+    "marginal_cost_per_new_customer_current", "marginal_cost_per_new_customer",
+    "mrpv_over_mcpa_current", "mrpv_over_mcpa", "break_even_mrpv_over_mcpa_current",
+    "break_even_mrpv_over_mcpa", "marginal_roas", "break_even_marginal_roas",
+)
+"""The columns of the decision-rules table and sheet (those the plan has)."""
+
+
+def section_evidence(plan: Plan) -> Context:
+    """Each move's support in the curve draws, and the plan's uplift over the draws."""
+    if not plan.draws:
+        return {"title": T.SECTION_EVIDENCE, "intro": T.EVIDENCE_NO_DRAWS, "uplift": None,
+                "table": None}
+    cols = pick(ALLOCATION, ("channel", "current_spend", "recommended_spend", "change_pct",
+                             "move_support", "supported"))
+    intro = T.EVIDENCE_INTRO.format(
+        draws=plan.draws, risk=plan.risk if plan.risk_level is None
+        else f"{plan.risk} {plan.risk_level:.0%}",
+        threshold=plan.support_threshold,
+        held_rule=T.EVIDENCE_HELD_RULE if plan.risk != "point" else T.EVIDENCE_NO_HOLD,
+    )
+    uplift = None
+    if plan.uplift_p50 is not None:
+        uplift = T.EVIDENCE_UPLIFT.format(p05=fmt(plan.uplift_p05), p50=fmt(plan.uplift_p50),
+                                          p95=fmt(plan.uplift_p95))
+    rows = [{**r, "supported": T.SUPPORTED_WORDS[r["supported"]],
+             "channel": T.HELD_CHANNEL.format(channel=r["channel"])
+             if r["channel"] in plan.held else r["channel"]}
+            for r in _with_locks(_records(plan))]
+    return {"title": T.SECTION_EVIDENCE, "intro": intro, "uplift": uplift,
+            "table": table(cols, rows)}
+
+
+def section_decision(plan: Plan) -> Context | None:
+    """Net CAC, marginal CPA, marginal RPV / marginal CPA and their break-even points."""
+    cols = _present(plan, DECISION_COLUMNS)
+    if not any(c.name != "marginal_roas" and c.name != "break_even_marginal_roas" for c in cols):
+        return None
+    return {
+        "title": T.SECTION_DECISION,
+        "intro": T.DECISION_INTRO,
+        "table": table([ALLOCATION["channel"], *cols], _records(plan)),
+    }
+
+
 def bridge_bars(channels: list[str], deltas: np.ndarray) -> tuple[list[str], list[float]]:
     """The bridge's bars: every channel, or the largest moves and one bar for the others."""
     if len(channels) <= MAX_BRIDGE_BARS:
@@ -255,13 +306,52 @@ def section_glide(plan: Plan) -> Context | None:
             fig.subplots_adjust(left=0.14, right=0.86, bottom=0.15)
             chart = image(charts.png_data_uri(fig), T.CHART_ALT_GLIDE)
     spend = cast(list[dict[str, Any]], plan.step_table().reset_index().to_dict("records"))
+    together = None
+    if plan.glide:
+        g = plan.glide
+        moves = ", ".join(f"{c} {T.GLIDE_MOVES.get(d, d)}" for c, d in g["directions"].items())
+        together = T.GLIDE_TOGETHER.format(
+            moves=moves, objective=T.OBJECTIVE_WORDS.get(plan.objective, plan.objective),
+            value=fmt(g["value"]), upper=fmt(g["upper_bound"]),
+            gap=fmt(g["optimality_gap"], "gap"))
     return {
         "title": T.SECTION_GLIDE,
         "intro": T.GLIDE_INTRO.format(n=len(plan.steps)),
+        "together": together,
         "image": chart,
         "steps": table(list(STEPS.values()), rows),
         "spend": table([STEPS["step"], *money_columns(plan.channels)], spend),
     }
+
+
+def constraint_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per constraint for the report and the workbook: a share's figure and limit as
+    percentages (text), the others as numbers; whether it binds in words."""
+    rows = []
+    for c in plan.constraints:
+        row = {k: c.get(k) for k in CONSTRAINTS}
+        if c.get("kind") == "share":
+            for k in ("achieved", "limit"):
+                v = c.get(k)
+                row[k] = None if v is None else f"{100.0 * float(v):.1f} %"
+        if "binding" in c:
+            row["binding"] = T.BINDING[bool(c["binding"])]
+        rows.append(row)
+    return rows
+
+
+def section_targets(plan: Plan) -> Context | None:
+    """Each constraint's figure, limit, whether it binds and its certified cost (None when the
+    scenario has none)."""
+    if not plan.constraints or "achieved" not in plan.constraints[0]:
+        return None
+    words = T.OBJECTIVE_WORDS.get(plan.objective, plan.objective)
+    words = T.RISK_OBJECTIVE_WORDS.get(plan.risk, "{objective}").format(objective=words)
+    intro = T.TARGETS_INTRO.format(objective=words)
+    if len(plan.steps) > 1:
+        intro += " " + T.TARGETS_PATH
+    cols = list(CONSTRAINTS.values())
+    return {"title": T.SECTION_TARGETS, "intro": intro, "table": table(cols, constraint_rows(plan))}
 
 
 def section_notes(plan: Plan) -> Context | None:
@@ -316,14 +406,17 @@ def section_proof(plan: Plan, timings: Mapping[str, float]) -> Context:
     rows = [
         kv(L["status"], plan.status),
         kv(L["solver"], plan.solver),
+        kv(L["risk"], T.RISK_OBJECTIVES[plan.risk].format(
+            level=plan.risk_level if plan.risk_level is not None else 0.0)),
         kv(L["objective_value"], fmt(plan.objective_recommended)),
         kv(L["upper_bound"], fmt(plan.upper_bound)),
         kv(L["optimality_gap"], fmt(plan.optimality_gap, "gap")),
         kv(L["shadow_price"], fmt(plan.shadow_price, "ratio")),
         kv(L["n_breakpoints"], str(plan.n_breakpoints)),
         kv(L["milp"], fmt(plan.milp)),
-        kv(L["runtime"], f"{runtime:.3f}"),
     ]
+    if timings:  # none on the page a plan writes: they change from run to run (timings.json)
+        rows.append(kv(L["runtime"], f"{runtime:.3f}"))
     rows += [kv(L[k], plan.hashes[k], code=True) for k in ("data", "scenario", "curves") if k in plan.hashes]
     if plan.attribution_hash:
         rows.append(kv(L["attribution"], plan.attribution_hash, code=True))
@@ -336,16 +429,24 @@ def section_proof(plan: Plan, timings: Mapping[str, float]) -> Context:
         "title": T.SECTION_PROOF,
         "intro": T.PROOF_INTRO,
         "rows": rows,
-        "timings": {"head": list(T.TIMINGS_HEAD), "rows": timing_rows},
+        "timings": {"head": list(T.TIMINGS_HEAD), "rows": timing_rows} if timing_rows else None,
     }
 
 
 def render_html(
     plan: Plan, timings: Mapping[str, float] | None = None, *, timestamp: str | None = None
 ) -> str:
-    """The whole report page as one string (no external resources)."""
+    """The whole report page as one string (no external resources).
+
+    With ``timings`` empty and no ``timestamp`` the page holds no clock time at all: the same
+    plan gives the same bytes (what ``write_plan`` writes; the timings go to timings.json).
+    """
     timings = dict(plan.timings if timings is None else timings)
-    ts = timestamp or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if timestamp is None and not timings:
+        footer = T.FOOTER_STABLE.format(version=plan.version)
+    else:
+        ts = timestamp or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        footer = T.FOOTER.format(version=plan.version, timestamp=ts)
     return render(
         "report.html.j2",
         title=T.TITLE.format(name=plan.name),
@@ -355,10 +456,14 @@ def render_html(
         curves=section_curves(plan),
         marginal=section_marginal(plan),
         customers=section_customers(plan),
+        decision=section_decision(plan),
+        evidence=section_evidence(plan),
+        experiments=section_experiments(plan),
         bridge=section_bridge(plan),
         glide=section_glide(plan),
+        targets=section_targets(plan),
         notes_section=section_notes(plan),
         assumptions=section_assumptions(plan),
         proof=section_proof(plan, timings),
-        footer=T.FOOTER.format(version=plan.version, timestamp=ts),
+        footer=footer,
     )

@@ -1,20 +1,29 @@
 """Writing a plan's output directory, all or nothing.
 
 Everything is built in a temporary sibling directory which is renamed into place at the end:
-a reader sees either no directory, the old one, or the complete new one.
+a reader sees either no directory, the old one, or the complete new one.  The staging
+directories of runs that were killed are removed by the next run beside the same output
+(:func:`roiste.models.io.clean_staging`), and an operating-system error while writing (a
+read-only folder, a full disk) is one :class:`~roiste.models.errors.OutputError` line.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from roiste.models.errors import RoisteError
+from roiste.models.errors import OutputError, RoisteError
+from roiste.models.io import (
+    check_output_path,
+    clean_staging,
+    os_error_line,
+    output_errors,
+    staging_name,
+)
 from roiste.optimizer.plan import Plan
 from roiste.optimizer.report.html import render_html
 from roiste.optimizer.report.tables import allocation_csv, summary_json
@@ -31,16 +40,21 @@ OUTPUT_FILES = (
 
 
 def sibling_dir(out: Path, kind: str) -> Path:
-    """A new empty hidden directory next to ``out`` (same file system, so renames are atomic)."""
+    """A new empty hidden directory next to ``out`` (same file system, so renames are atomic).
+
+    What killed runs left beside ``out`` is removed first.
+    """
     out = Path(os.path.abspath(out))
-    for _ in range(100):
-        d = out.parent / f".{out.name}.{secrets.token_hex(4)}.{kind}"
-        try:
-            d.mkdir()
-        except FileExistsError:
-            continue
-        return d
-    raise RoisteError(f"{out.parent}: cannot create a temporary directory")
+    with output_errors(out.parent):
+        clean_staging(out)
+        for _ in range(100):
+            d = out.parent / staging_name(out, kind)
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            return d
+    raise OutputError(f"{out.parent}: cannot create a temporary directory")
 
 
 def publish_dir(tmp: Path, out: Path, check: Callable[[], None]) -> None:
@@ -49,14 +63,15 @@ def publish_dir(tmp: Path, out: Path, check: Callable[[], None]) -> None:
     An existing ``out`` is first passed to ``check`` (which raises to refuse it), then swapped
     out in one rename and deleted, so a reader never sees a half-written directory.
     """
-    if out.exists():
-        check()
-        old = sibling_dir(out, "old")
-        os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    with output_errors(out):
+        if out.exists():
+            check()
+            old = sibling_dir(out, "old")
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
 
 
 def check_output_dir(
@@ -64,15 +79,14 @@ def check_output_dir(
 ) -> None:
     """Refuse an existing output, unless ``force`` and it is a directory that may be replaced.
 
-    Never replaced, even with ``force``: a file, the working directory or a directory that
-    contains it, and (when ``outputs`` names the files a run writes, and ``prefixes`` the
-    starts of names it writes many of) a directory holding anything else, so that ``--force``
-    cannot wipe a folder of other work.
+    Never replaced, even with ``force``: a file, a symbolic link, a device, a FIFO or a
+    socket, the working directory or a directory that contains it, and (when ``outputs`` names
+    the files a run writes, and ``prefixes`` the starts of names it writes many of) a directory
+    holding anything else, so that ``--force`` cannot wipe a folder of other work.
     """
+    check_output_path(out, directory=True)
     if not (out.exists() or out.is_symlink()):
         return
-    if not out.is_dir():
-        raise RoisteError(f"{out}: exists and is not a directory")
     if not force:
         raise RoisteError(f"{out}: output directory exists (use --force to replace it)")
     here, target = Path.cwd().resolve(), out.resolve()
@@ -122,7 +136,8 @@ def write_plan(
     """
     out = Path(os.path.abspath(out_dir))
     check_output_dir(out, force, OUTPUT_FILES)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with output_errors(out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_dir(out, "tmp")
     try:
         t0 = time.perf_counter()
@@ -136,11 +151,15 @@ def write_plan(
             (tmp / "curves.json").write_text(plan.curves.to_json(), encoding="utf-8", newline="\n")
         (tmp / "plan.xlsx").write_bytes(xlsx_bytes(plan))
         all_timings = {**plan.timings, **dict(timings or {})}
-        (tmp / "report.html").write_text(render_html(plan, all_timings), encoding="utf-8")
+        # no timings and no clock time on the page: a rerun writes the same bytes
+        (tmp / "report.html").write_text(render_html(plan, {}), encoding="utf-8")
         all_timings["write_seconds"] = time.perf_counter() - t0
         text = json.dumps({k: round(v, 4) for k, v in sorted(all_timings.items())}, indent=2)
         (tmp / "timings.json").write_text(text + "\n", encoding="utf-8")
         publish_dir(tmp, out, lambda: check_output_dir(out, force, OUTPUT_FILES))
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile, ...
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(os_error_line(out, exc)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -17,6 +17,7 @@ import numpy as np
 
 from roiste.optimizer.report.columns import (
     CONTRACT_COLUMNS,
+    EVIDENCE_COLUMNS,
     EXTRA_COLUMNS,
     OPTIONAL_COLUMNS,
     STEP_SPEND_PREFIX,
@@ -78,6 +79,7 @@ def allocation_columns(plan: Plan) -> list[str]:
     return (
         list(CONTRACT_COLUMNS)
         + [c for c in OPTIONAL_COLUMNS if c in present]
+        + [c for c in EVIDENCE_COLUMNS if c in present]
         + [c for c in EXTRA_COLUMNS if c in present]
         + [c for c in plan.allocation.columns if str(c).startswith(STEP_SPEND_PREFIX)]
     )
@@ -103,6 +105,22 @@ def _rounded(obj: Any, kind: str = "money") -> Any:
     return round_value(obj, kind)
 
 
+BREAK_EVEN = {"marginal_roas": "break_even_marginal_roas", "cpa": "break_even_cpa"}
+"""The break-even points per channel in ``summary.json``, and the columns they come from."""
+
+
+def break_even(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Per channel, where the next unit of spend earns zero net margin: its marginal ROAS
+    (``(1 + fee) / k``) and its marginal CPA (``k x average order value / (1 + fee)``); null
+    where unknown (no gross margin, no orders, or ``k <= 0``)."""
+    a = plan.allocation
+    cols = {key: col for key, col in BREAK_EVEN.items() if col in a.columns}
+    return {
+        str(rec["channel"]): {key: rec[col] for key, col in cols.items()}
+        for rec in a[["channel", *cols.values()]].to_dict("records")
+    } if cols else {}
+
+
 def summary_dict(plan: Plan) -> dict[str, Any]:
     """The content of ``summary.json``: deterministic, so wall-clock times are left out.
 
@@ -125,6 +143,18 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         "net_margin_current": plan.net_margin_current,
         "net_margin_recommended": plan.net_margin_recommended,
         "net_margin_change": plan.net_margin_change,
+        "best_budget": plan.best_budget,
+        "net_margin_at_best_budget": plan.net_margin_at_best_budget,
+        "best_budget_gap": plan.best_budget_gap,
+        "break_even": break_even(plan),
+        "risk": plan.risk,
+        "risk_level": plan.risk_level,
+        "draws": plan.draws,
+        "support_threshold": plan.support_threshold,
+        "uplift_p05": plan.uplift_p05,
+        "uplift_p50": plan.uplift_p50,
+        "uplift_p95": plan.uplift_p95,
+        "held": list(plan.held),
         "revenue_current": plan.revenue_current,
         "revenue_recommended": plan.revenue_recommended,
         "objective_current": plan.objective_current,
@@ -150,11 +180,14 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
                 "total_spend": s.total_spend,
                 "net_margin": s.net_margin,
                 "objective_value": s.objective_value,
+                "upper_bound": s.upper_bound,
                 "optimality_gap": s.optimality_gap,
                 "status": s.status,
             }
             for s in plan.steps
         ],
+        "constraints": [dict(c) for c in plan.constraints],
+        **({"glide_path": dict(plan.glide)} if plan.glide else {}),
         "notes": list(plan.notes),
     }
 

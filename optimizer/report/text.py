@@ -23,9 +23,10 @@ SUBTITLE = (
 )
 
 HEADLINE = (
-    "{name}: {what} {current} -> {recommended} ({delta}, {delta_pct}) over {weeks} weeks "
+    "{name}: {what} {current} -> {recommended} ({delta}{delta_pct}) over {weeks} weeks "
     "at a budget of {budget}; certified gap {gap}, {status} ({solver})"
 )
+HEADLINE_PCT = ", {pct:+.1%}"
 HEADLINE_NET_MARGIN = "net margin"
 HEADLINE_REVENUE = "revenue (no gross margin given, so no net margin)"
 
@@ -37,7 +38,8 @@ def headline(plan: Plan) -> str:
         cur, rec = plan.objective_current, plan.objective_recommended
         what = HEADLINE_REVENUE
     delta = rec - cur
-    pct = f"{delta / abs(cur):+.1%}" if cur else "n/a"
+    # a change in per cent only on a positive base: on a negative or zero one it misleads
+    pct = HEADLINE_PCT.format(pct=delta / cur) if cur > 0 else ""
     return HEADLINE.format(
         name=plan.name,
         what=what,
@@ -51,6 +53,11 @@ def headline(plan: Plan) -> str:
         status=plan.status,
         solver=plan.solver,
     )
+
+
+def budget_lines(plan: Plan) -> list[str]:
+    """The spend-less / spend-more sentences shown under the headline (empty when none)."""
+    return list(plan.budget_notes)
 
 
 SECTION_RECOMMENDATION = "Recommendation"
@@ -82,8 +89,20 @@ MARGINAL_CHART_NOTE = "Marginal ROAS against period spend; markers at current an
 SECTION_CUSTOMERS = "Visitors and new customers"
 CUSTOMERS_INTRO = (
     "RPV is incremental revenue per incremental visitor. Net CAC is spend plus platform fees, "
-    "commissions and the margin lost to returns, per new customer; cost per new customer is "
-    "spend alone per new customer."
+    "commissions, logistics (cost per order x orders) and the margin lost to returns and to "
+    "orders cancelled after ordering, per new customer; cost per new customer is spend alone "
+    "per new customer."
+)
+SECTION_DECISION = "Decision rules: net CAC and the cost of the next order"
+DECISION_INTRO = (
+    "Marginal CPA is the spend that brings the next order (average order value / marginal "
+    "ROAS); marginal cost per new customer the spend that brings the next new customer. The "
+    "next unit of spend earns zero net margin where marginal ROAS equals the break-even "
+    "marginal ROAS (1 + platform fee) / k, with k the net margin per unit of revenue before "
+    "media; equivalently where marginal CPA equals the break-even CPA k x average order value "
+    "/ (1 + fee), and where marginal RPV / marginal CPA equals marginal RPV / break-even CPA. "
+    "A channel earns on its next unit of spend while its marginal CPA is below the break-even "
+    "CPA (its marginal RPV / marginal CPA above the break-even ratio)."
 )
 CUSTOMERS_MISSING = "The panel had neither visitors nor new customers: nothing to show here."
 
@@ -105,6 +124,33 @@ GLIDE_INTRO = (
 
 SECTION_NOTES = "Notes"
 
+SECTION_EVIDENCE = "Evidence of each move"
+EVIDENCE_INTRO = (
+    "The plan is chosen on {draws} draws of the curves (bootstrap refits), with the risk "
+    "objective {risk}. The money of a move comes from somewhere: a raise is right in a draw "
+    "when the channel earns more with the money than the channels the plan cuts earned with it "
+    "(new budget costs only its spend); a cut is right when the money earns more in the "
+    "channels the plan raises (money left unspent earns nothing). A channel's move support is "
+    "the share of draws in which its move is right (1 for an unchanged channel). A move is "
+    "supported from {threshold:.0%} on{held_rule}"
+)
+SUPPORTED_WORDS = {True: "yes", False: "no", None: "no draws"}
+HELD_CHANNEL = "{channel} (held: its move was not supported)"
+RISK_OBJECTIVES: dict[str, str] = {
+    "point": "the objective on the fitted curves",
+    "expected": "the mean over the curve draws",
+    "cvar": "the mean uplift over the current plan in the worst {level:.0%} of the curve draws",
+}
+EVIDENCE_HELD_RULE = "; a move below that is not made: the channel stays at its current spend."
+EVIDENCE_NO_HOLD = "."
+EVIDENCE_UPLIFT = (
+    "Net margin uplift of the plan over the draws: P5 {p05}, median {p50}, P95 {p95}."
+)
+EVIDENCE_NO_DRAWS = (
+    "The curves have no bootstrap draws, so the plan is made on their point estimate and no "
+    "move carries evidence (fit with --bootstrap N to have them)."
+)
+
 SECTION_ASSUMPTIONS = "Economic assumptions"
 ASSUMPTIONS_INTRO = (
     "Every rate and value the net margin uses, per channel after the scenario's overrides."
@@ -112,6 +158,85 @@ ASSUMPTIONS_INTRO = (
 SETTINGS_TITLE = "Planning settings"
 CONSTRAINTS_TITLE = "Extra constraints"
 NO_CONSTRAINTS = "No extra constraints."
+
+SECTION_TARGETS = "Targets and constraints"
+TARGETS_INTRO = (
+    "Each constraint of the scenario at the recommended spend: the figure it reaches, its "
+    "limit, whether the plan sits at the limit, and what it costs. The cost is the {objective} "
+    "the plan would add without the constraint: the plan is solved again without it under the "
+    "same rules, and both solves are certified, so the true cost lies in the range shown."
+)
+TARGETS_PATH = "For a glide path the cost is summed over its steps."
+CONSTRAINT_LABELS: dict[str, str] = {
+    "name": "Constraint",
+    "rule": "Rule",
+    "achieved": "Reached",
+    "limit": "Limit",
+    "binding": "Binds",
+    "cost": "Cost",
+    "cost_low": "Cost at least",
+    "cost_high": "Cost at most",
+}
+BINDING = {True: "yes", False: "no"}
+
+SECTION_EXPERIMENTS = "Experiments and what to test next"
+EXPERIMENTS_INTRO = (
+    "Lift tests measure a curve directly: moving a channel's weekly spend by the tested change "
+    "moved its weekly revenue by the measured amount (all customers, with its standard error). "
+    "The fit counts each test in its likelihood; the table shows what the curve predicted for "
+    "the test without and with the tests, and the marginal ROAS at recent spend both ways."
+)
+EXPERIMENTS_NONE = (
+    "No curve of this plan rests on an experiment: each is what the weekly history shows, and "
+    "where spend follows the season that history confuses the season with the media."
+)
+TEST_NEXT_INTRO = (
+    "What to test next: the {objective} per period a plan would gain by knowing each channel's "
+    "curve exactly (the expected value of perfect information over the {draws} curve draws: "
+    "the mean over draws of the best value of the channel's spend within +-{span:.0%} of "
+    "current, money moved to or from the other channels at their marginal value, less the "
+    "best value of the mean), highest first; the spend change a test should make, the value "
+    "of its information at {test_weeks} weeks, the weekly revenue change it would measure and "
+    "the weeks it needs for a {precision:.0%} standard error."
+)
+EXPERIMENT_LABELS: dict[str, str] = {
+    "channel": "Channel",
+    "test": "Test",
+    "kind": "Kind",
+    "x": "Weekly spend tested",
+    "delta_x": "Spend change",
+    "measured": "Measured revenue change",
+    "sigma": "Standard error",
+    "predicted_without": "Predicted without tests",
+    "predicted_with": "Predicted with tests",
+    "marginal_roas_without": "Marginal ROAS without tests",
+    "marginal_roas_with": "Marginal ROAS with tests",
+    "marginal_roas_change": "Marginal ROAS change",
+    "marginal_roas_change_alone": "Change by this test alone",
+}
+TEST_NEXT_LABELS: dict[str, str] = {
+    "rank": "Rank",
+    "channel": "Channel",
+    "value_of_knowing": "Value of knowing the curve",
+    "test_spend_change": "Test spend change",
+    "test_value": "Value of the test",
+    "test_effect": "Weekly revenue change to measure",
+    "weeks_needed": "Weeks needed",
+}
+SHEET_EXPERIMENTS = "Experiments"
+SHEET_TEST_NEXT = "Test next"
+OBJECTIVE_WORDS = {"net_margin": "net margin", "revenue": "revenue"}
+RISK_OBJECTIVE_WORDS = {
+    "expected": "expected {objective} over the curve draws",
+    "cvar": "mean {objective} uplift of the worst draws (CVaR)",
+}
+GLIDE_TOGETHER = (
+    "The steps are solved together: every channel moves one way from the current spend to the "
+    "last step ({moves}), and the path maximises the {objective} summed over the steps, what "
+    "the plan earns along the way: {value}, at most {upper} on any such path (certified gap "
+    "{gap}). Each step's gap certifies it with the steps before and after it held."
+)
+GLIDE_MOVES = {"up": "up", "down": "down", "unchanged": "unchanged"}
 
 SECTION_PROOF = "Optimality and provenance"
 PROOF_INTRO = (
@@ -121,6 +246,8 @@ PROOF_INTRO = (
 )
 
 FOOTER = "Generated by roiste {version} on {timestamp}."
+# the page a plan writes: no clock time, so that a rerun writes the same bytes
+FOOTER_STABLE = "Generated by roiste {version}; the timings of the run are in timings.json."
 
 KPI_BOXES: dict[str, str] = {
     "budget": "Budget for the period",
@@ -129,6 +256,7 @@ KPI_BOXES: dict[str, str] = {
     "net_margin_recommended": "Net margin planned",
     "net_margin_change": "Change",
     "optimality_gap": "Certified gap",
+    "best_budget": "Best budget within the bounds",
 }
 CHART_ALT_RESPONSE = "response curves per channel"
 CHART_ALT_MARGINAL = "marginal ROAS per channel"
@@ -141,6 +269,7 @@ TIMINGS_HEAD = ("timing", "seconds")
 ECONOMICS_LABELS: dict[str, str] = {
     "gross_margin": "Gross margin (share of net revenue)",
     "return_rate": "Return rate (share of revenue refunded)",
+    "cancellation_rate": "Cancellation rate (share of orders lost after ordering)",
     "cost_per_order": "Cost per order (logistics, handling)",
     "platform_fee_rate": "Platform fee (share of spend)",
     "commission_rate": "Commission (share of revenue)",
@@ -191,6 +320,16 @@ COLUMN_LABELS: dict[str, str] = {
     "new_customers_current": "New customers at current",
     "cost_per_new_customer": "Cost per new customer",
     "cost_per_new_customer_current": "Cost per new customer at current",
+    "marginal_cpa": "Marginal CPA (spend for the next order)",
+    "marginal_cpa_current": "Marginal CPA at current",
+    "marginal_cost_per_new_customer": "Marginal cost per new customer",
+    "marginal_cost_per_new_customer_current": "Marginal cost per new customer at current",
+    "mrpv_over_mcpa": "Marginal RPV / marginal CPA",
+    "mrpv_over_mcpa_current": "Marginal RPV / marginal CPA at current",
+    "break_even_marginal_roas": "Break-even marginal ROAS",
+    "break_even_cpa": "Break-even marginal CPA",
+    "break_even_mrpv_over_mcpa": "Break-even marginal RPV / marginal CPA",
+    "break_even_mrpv_over_mcpa_current": "Break-even marginal RPV / marginal CPA at current",
     "saturation_spend": "Saturation point (period spend)",
     "locked": "Locked",
     "step": "Step",
@@ -200,6 +339,8 @@ COLUMN_LABELS: dict[str, str] = {
     "gap": "Certified gap",
     "status": "Solver status",
     "margin_change": "Net margin change",
+    "move_support": "Move support (share of draws)",
+    "supported": "Supported by the data",
 }
 
 SUMMARY_LABELS: dict[str, str] = {
@@ -231,6 +372,16 @@ SUMMARY_LABELS: dict[str, str] = {
     "total_spend": "Total spend of the step",
     "net_margin": "Net margin after the step",
     "objective_value": "Objective after the step",
+    "best_budget": "Best budget within the bounds",
+    "net_margin_at_best_budget": "Net margin at the best budget",
+    "best_budget_gap": "Certified gap of the best budget",
+    "risk": "Risk objective",
+    "risk_level": "CVaR level (share of worst draws)",
+    "draws": "Curve draws",
+    "support_threshold": "Least move support that counts as supported",
+    "uplift_p05": "Net margin uplift, P5 over the draws",
+    "uplift_p50": "Net margin uplift, P50 over the draws",
+    "uplift_p95": "Net margin uplift, P95 over the draws",
 }
 SUMMARY_SHEET_HEAD = ("Item", "Value")
 SUMMARY_HASH = "{name} SHA-256"
@@ -240,6 +391,7 @@ GLIDE_SHEET_HEAD = ("Step", "Budget", "Total spend", "Net margin", "Gap")
 PROOF_LABELS: dict[str, str] = {
     "status": "Solver status",
     "solver": "Solver",
+    "risk": "Objective certified",
     "objective_value": "Objective at the plan",
     "upper_bound": "Upper bound (no plan beats it)",
     "optimality_gap": "Certified optimality gap",

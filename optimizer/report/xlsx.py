@@ -26,10 +26,13 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from roiste.models.io import atomic_write_bytes
 from roiste.optimizer.report import text as T
+from roiste.optimizer.report.cells import sheet_value
 from roiste.optimizer.report.columns import (
     ALLOCATION,
+    CONSTRAINTS,
     GAP_FMT,
     MONEY_FMT,
+    PCT_FMT,
     RATIO_FMT,
     SUMMARY,
     SUMMARY_SHEET,
@@ -37,6 +40,7 @@ from roiste.optimizer.report.columns import (
     allocation_column,
     pick,
 )
+from roiste.optimizer.report.experiments import experiment_sheets
 from roiste.optimizer.report.tables import summary_dict
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ ALLOCATION_SHEET = (
     "margin_change",
     "roas",
     "marginal_roas",
+    "move_support",
+    "supported",
 )
 """The columns of the allocation sheet, in order (labels, formats and formulas: the registry)."""
 MARGINALS_SHEET = (
@@ -85,6 +91,24 @@ CUSTOMERS_SHEET = (
     "cost_per_new_customer",
 )
 
+DECISION_SHEET = (
+    "channel",
+    "cac_net_current",
+    "cac_net",
+    "marginal_cpa_current",
+    "marginal_cpa",
+    "break_even_cpa",
+    "marginal_cost_per_new_customer_current",
+    "marginal_cost_per_new_customer",
+    "mrpv_over_mcpa_current",
+    "mrpv_over_mcpa",
+    "break_even_mrpv_over_mcpa_current",
+    "break_even_mrpv_over_mcpa",
+    "marginal_roas",
+    "break_even_marginal_roas",
+)
+"""The columns of the decision-rules sheet: net CAC, marginal CPA and their break-even points."""
+
 
 def letters(names: Sequence[str]) -> dict[str, str]:
     """The column letter of each name in a sheet laid out in the order of ``names``."""
@@ -100,17 +124,17 @@ def _cell_value(v: Any) -> Any:
     if v is None:
         return None
     if isinstance(v, bool | str):
-        return v
+        return sheet_value(v)
     try:
         f = float(v)
     except (TypeError, ValueError):
-        return str(v)
+        return sheet_value(str(v))
     return f if math.isfinite(f) else None
 
 
 def _header(ws: Worksheet, headers: Sequence[str], row: int = 1) -> None:
     for j, h in enumerate(headers, start=1):
-        c = ws.cell(row=row, column=j, value=h)
+        c = ws.cell(row=row, column=j, value=sheet_value(h))  # glide headers are channel names
         c.font = BOLD
         c.fill = HEAD_FILL
         ws.column_dimensions[get_column_letter(j)].width = max(12, min(34, len(h) + 4))
@@ -163,7 +187,7 @@ def _summary_value(v: Any) -> Any:
     """A summary figure for a cell: floats as floats, non-finite ones empty, others as they are."""
     if isinstance(v, float):
         return float(v) if math.isfinite(v) else None
-    return v
+    return sheet_value(v)
 
 
 def _summary_sheet(ws: Worksheet, plan: Plan, total_row: int) -> None:
@@ -185,7 +209,7 @@ def _summary_sheet(ws: Worksheet, plan: Plan, total_row: int) -> None:
         extra.append((T.SUMMARY_ATTRIBUTION_HASH, plan.attribution_hash))
     for r, (k, v) in enumerate(extra, start=len(rows) + 2):
         ws.cell(row=r, column=1, value=k)
-        ws.cell(row=r, column=2, value=v).number_format = "@"
+        ws.cell(row=r, column=2, value=sheet_value(v)).number_format = "@"
 
 
 def _glide_sheet(ws: Worksheet, plan: Plan) -> None:
@@ -207,6 +231,22 @@ def _glide_sheet(ws: Worksheet, plan: Plan) -> None:
             ws.cell(row=r, column=j, value=float(table.iloc[i][c])).number_format = MONEY_FMT
 
 
+def _constraints_sheet(ws: Worksheet, plan: Plan) -> None:
+    """Each constraint's figure, limit, whether it binds and its certified cost."""
+    cols = list(CONSTRAINTS.values())
+    _header(ws, [c.label for c in cols])
+    for i, con in enumerate(plan.constraints, start=2):
+        for j, c in enumerate(cols, start=1):
+            v = con.get(c.name)
+            if c.name == "binding":
+                v = T.BINDING[bool(v)]
+            cell = ws.cell(row=i, column=j, value=_cell_value(v))
+            if c.name in ("achieved", "limit") and con.get("kind") == "share":
+                cell.number_format = PCT_FMT
+            elif c.fmt != "text":
+                cell.number_format = c.excel_format
+
+
 def _assumptions_sheet(ws: Worksheet, plan: Plan) -> None:
     keys = list(T.ECONOMICS_LABELS)
     _header(ws, ["Channel", *(T.ECONOMICS_LABELS[k] for k in keys)])
@@ -214,7 +254,7 @@ def _assumptions_sheet(ws: Worksheet, plan: Plan) -> None:
     for j, k in enumerate(keys, start=2):
         ws.cell(row=2, column=j, value=_cell_value(plan.base_economics.get(k)))
     for i, c in enumerate(plan.channels, start=3):
-        ws.cell(row=i, column=1, value=c)
+        ws.cell(row=i, column=1, value=sheet_value(c))
         for j, k in enumerate(keys, start=2):
             ws.cell(row=i, column=j, value=_cell_value(plan.economics[c].get(k)))
     r = len(plan.channels) + 4
@@ -233,14 +273,14 @@ def _assumptions_sheet(ws: Worksheet, plan: Plan) -> None:
     ]
     for i, (k, v) in enumerate(settings, start=r + 1):
         ws.cell(row=i, column=1, value=T.SETTING_LABELS[k])
-        ws.cell(row=i, column=2, value=v)
+        ws.cell(row=i, column=2, value=sheet_value(v))
     r += len(settings) + 2
     ws.cell(row=r, column=1, value=T.CONSTRAINTS_TITLE).font = BOLD
     if not plan.constraints:
         ws.cell(row=r + 1, column=1, value=T.NO_CONSTRAINTS)
     for i, con in enumerate(plan.constraints, start=r + 1):
-        ws.cell(row=i, column=1, value=str(con.get("name", "")))
-        ws.cell(row=i, column=2, value=str(con.get("rule", "")))
+        ws.cell(row=i, column=1, value=sheet_value(str(con.get("name", ""))))
+        ws.cell(row=i, column=2, value=sheet_value(str(con.get("rule", ""))))
 
 
 def build_workbook(plan: Plan) -> Workbook:
@@ -254,9 +294,14 @@ def build_workbook(plan: Plan) -> Workbook:
     _table_sheet(wb.create_sheet("Marginals"), plan, MARGINALS_SHEET, RATIO_FMT)
     if "new_customers" in plan.allocation.columns:
         _table_sheet(wb.create_sheet("Customers"), plan, CUSTOMERS_SHEET)
+    if any(c in plan.allocation.columns for c in DECISION_SHEET[1:-2]):
+        _table_sheet(wb.create_sheet("Decision rules"), plan, DECISION_SHEET)
     if len(plan.steps) > 1:
         _glide_sheet(wb.create_sheet("Glide path"), plan)
+    if plan.constraints and "achieved" in plan.constraints[0]:
+        _constraints_sheet(wb.create_sheet("Constraints"), plan)
     _assumptions_sheet(wb.create_sheet("Assumptions"), plan)
+    experiment_sheets(wb, plan)
     wb.properties.creator = "roiste"
     wb.properties.created = FIXED_TIME
     return wb

@@ -24,9 +24,15 @@ from roiste.optimizer.scenario.economics import (
 )
 from roiste.optimizer.scenario.errors import LocatedValueError, explain, read_yaml
 from roiste.optimizer.scenario.schema import (
+    DEFAULT_CVAR_LEVEL,
+    DEFAULT_RISK,
+    RISK_KINDS,
     Constraint,
     CostPerNewCustomerConstraint,
     ExistingRoasConstraint,
+    NetCacConstraint,
+    NewRoasConstraint,
+    Risk,
     RoasConstraint,
     Scenario,
     ShareConstraint,
@@ -35,9 +41,12 @@ from roiste.optimizer.scenario.schema import (
 )
 
 __all__ = [
+    "DEFAULT_CVAR_LEVEL",
+    "DEFAULT_RISK",
     "ECONOMICS",
     "ECONOMICS_KEYS",
     "FROM_COHORTS",
+    "RISK_KINDS",
     "ChannelSpec",
     "Constraint",
     "CostPerNewCustomerConstraint",
@@ -46,6 +55,9 @@ __all__ = [
     "EconomicsKey",
     "ExistingRoasConstraint",
     "LocatedValueError",
+    "NetCacConstraint",
+    "NewRoasConstraint",
+    "Risk",
     "RoasConstraint",
     "Scenario",
     "ShareConstraint",

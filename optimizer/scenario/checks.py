@@ -132,8 +132,16 @@ def check_against_data(
 
 
 def check_weeks(scenario: Scenario, n_weeks: int) -> None:
-    """Check ``baseline_weeks`` and ``holdout_weeks`` against the weeks of the panel."""
+    """Check ``period_weeks``, ``baseline_weeks`` and ``holdout_weeks`` against the weeks of
+    the panel: a period longer than the history would extrapolate the curves beyond anything
+    the data show."""
     chk = _Checker(scenario)
+    if scenario.period_weeks > n_weeks:
+        chk.fail(
+            f"period_weeks {scenario.period_weeks} plans further ahead than the {n_weeks} weeks "
+            "of history the curves come from",
+            ("period_weeks",),
+        )
     if scenario.baseline_weeks > n_weeks:
         chk.fail(
             f"baseline_weeks {scenario.baseline_weeks} is more than the {n_weeks} weeks "

@@ -27,10 +27,14 @@ def _read_tagged(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):  # what `roiste customers tag` may write
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"order_id": str, "customer_key": str, "channel": str})
+        frame = pd.read_csv(path, dtype={"order_id": str, "customer_key": str, "channel": str},
+                            skip_blank_lines=False)
     except (OSError, ValueError, ImportError, pd.errors.ParserError) as exc:
         msg = " ".join(str(exc).split())
         raise ScenarioError(f"{path}: cannot read the tagged orders ({msg})") from None
+    # rows numbered as the panel reader does: the header is row 1, blank lines keep their number
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return frame[frame.notna().any(axis=1)]
 
 
 def _cohort_values(

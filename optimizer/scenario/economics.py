@@ -64,6 +64,12 @@ ECONOMICS: dict[str, EconomicsKey] = {
     "return_rate": EconomicsKey(
         0.0, "rate", "Share of revenue refunded through returns, in [0, 1]."
     ),
+    "cancellation_rate": EconomicsKey(
+        0.0, "rate",
+        "Share of orders lost after the order is placed (cancelled, unpaid, charged back, "
+        "churned before delivery), in [0, 1]. A lost order keeps no revenue and no margin and "
+        "wins no customer, while its logistics, commission, fees and media were still paid.",
+    ),
     "cost_per_order": EconomicsKey(
         0.0, "money", "Logistics and handling cost of one order, in the data's currency."
     ),
@@ -149,6 +155,7 @@ class Economics(BaseModel):
 
     gross_margin: float | None = _econ("gross_margin")
     return_rate: float = _econ("return_rate")
+    cancellation_rate: float = _econ("cancellation_rate")
     cost_per_order: float = _econ("cost_per_order")
     platform_fee_rate: float = _econ("platform_fee_rate")
     commission_rate: float = _econ("commission_rate")
@@ -170,6 +177,7 @@ class ChannelSpec(BaseModel):
     )
     gross_margin: float | None = _econ("gross_margin", override=True)
     return_rate: float | None = _econ("return_rate", override=True)
+    cancellation_rate: float | None = _econ("cancellation_rate", override=True)
     cost_per_order: float | None = _econ("cost_per_order", override=True)
     platform_fee_rate: float | None = _econ("platform_fee_rate", override=True)
     commission_rate: float | None = _econ("commission_rate", override=True)

@@ -1,7 +1,8 @@
 """Reading scenario YAML safely and explaining validation errors in one line.
 
-Helpers of :mod:`optimizer.scenario`: ``yaml.safe_load`` plus a check that refuses
-keys written twice, and the rewriting of pydantic ``ValidationError``s into lines such as
+Helpers of :mod:`optimizer.scenario`: the bounded safe loader of :mod:`models.yamlsafe` (keys
+written twice refused, alias expansion bounded in count and depth) with a size limit on the
+file, and the rewriting of pydantic ``ValidationError``s into lines such as
 ``Unknown key 'budgte' (at top level). Did you mean 'budget'?``.
 """
 
@@ -17,54 +18,48 @@ import yaml
 from pydantic import BaseModel, Tag
 
 from roiste.models.errors import ScenarioError
-
-
-def _refuse_duplicate_keys(node: yaml.Node | None) -> None:
-    """Raise on a mapping key written twice (YAML would keep the last one silently).
-
-    Works on the node graph of ``yaml.compose``, which builds no Python objects.
-    """
-    stack = [node] if node is not None else []
-    while stack:
-        n = stack.pop()
-        if isinstance(n, yaml.MappingNode):
-            seen: set[tuple[str, str]] = set()
-            for key_node, value_node in n.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    key = (key_node.tag, key_node.value)
-                    if key in seen:
-                        raise DuplicateKeyError(
-                            None, None, f"key {key_node.value!r} is written twice",
-                            key_node.start_mark,
-                        )
-                    seen.add(key)
-                stack.append(value_node)
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
+from roiste.models.io import input_problem, read_input_bytes
+from roiste.models.yamlsafe import (
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    DuplicateKeyError,
+    YamlLimitError,
+    check_node_graph,
+    parse_yaml,
+    yaml_problem,
+)
 
 
 def read_yaml(path: Path, label: str) -> Any:
-    """Plain YAML of a file; any problem is a one-line ``ScenarioError`` with line and column."""
+    """Plain YAML of a file; any problem is a one-line ``ScenarioError`` with line and column.
+
+    The file must be a regular file (a FIFO or a device would block or never end) of at most
+    :data:`MAX_YAML_BYTES`.
+    """
+    problem = input_problem(path)
+    if problem == "file not found":
+        raise ScenarioError(f"{label}: scenario file not found")
+    if problem:
+        raise ScenarioError(f"{label}: {problem}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{label}: scenario file not found") from None
+        data = read_input_bytes(path, MAX_YAML_BYTES)
+        if data is None:
+            raise ScenarioError(
+                f"{label}: larger than {MAX_YAML_BYTES // 1024} KiB; scenario and rules files are "
+                "a page of keys (the data go in the files they name)"
+            )
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(f"{label}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ScenarioError(f"{label}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
-        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-        return data
+        return parse_yaml(text)
     except yaml.MarkedYAMLError as exc:
-        raise ScenarioError(f"{label}: {_yaml_problem(exc)}") from None
+        raise ScenarioError(f"{label}: {yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{label}: YAML error: {' '.join(str(exc).split())}") from None
-
-
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping key written twice."""
 
 
 class LocatedValueError(ValueError):
@@ -73,29 +68,6 @@ class LocatedValueError(ValueError):
     def __init__(self, message: str, *at: str) -> None:
         super().__init__(message)
         self.at = at
-
-
-def _line_col(mark: Any) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = f" at {_line_col(mark)}" if mark else ""
-    problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-    if isinstance(exc, DuplicateKeyError):
-        return f"{problem}{where} (YAML would silently keep only the last value)"
-    if "could not determine a constructor" in problem:
-        tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
-        return (
-            f"YAML tag {tag} is not allowed{where} (scenario files are plain YAML: "
-            "mappings, lists, numbers and text)"
-        )
-    started = ""
-    if exc.context and exc.problem and exc.context_mark is not None:
-        context = " ".join(str(exc.context).split())
-        started = f" ({context} that starts at {_line_col(exc.context_mark)})"
-    return f"YAML syntax error{where}: {problem}{started}"
 
 
 def _at(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -234,3 +206,17 @@ def _home(root: type[BaseModel], key: str) -> str | None:
         if isinstance(tp, type) and issubclass(tp, BaseModel) and key in tp.model_fields:
             return name
     return None
+
+
+__all__ = [
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+    "DuplicateKeyError",
+    "LocatedValueError",
+    "YamlLimitError",
+    "check_node_graph",
+    "explain",
+    "parse_yaml",
+    "read_yaml",
+]

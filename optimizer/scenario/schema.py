@@ -197,9 +197,72 @@ class ExistingRoasConstraint(_ConstraintBase):
         )
 
 
+class NewRoasConstraint(_ConstraintBase):
+    """ROAS on new customers: their revenue >= target x spend of the channels.
+
+    New-customer revenue is the channels' revenue times ``new_customer_revenue_share`` (a
+    ratio of the panel), so the panel needs a ``new_customer_revenue`` column.
+    """
+
+    model_config = _CONFIG
+
+    target_roas_new: float = Field(
+        gt=0.0,
+        description="Least new-customer revenue per unit of spend, e.g. 1.5 = 150 of revenue "
+        "from first-time customers per 100 spent.",
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"roas_new"``."""
+        return "roas_new"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``new-customer revenue of all channels at least 1.5 x ...``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"new-customer revenue of {group} at least {self.target_roas_new:g} x their spend"
+
+
+class NetCacConstraint(_ConstraintBase):
+    """Net CAC of a group: what its new customers cost, all in, at most a target each.
+
+    Net CAC is (spend x (1 + platform fee) + commission + logistics + the margin lost to
+    returns and cancellations) / new customers over the channels of the group; the panel needs
+    a ``new_customers`` column (and ``orders`` when ``cost_per_order`` is set).
+    """
+
+    model_config = _CONFIG
+
+    max_cac_net: float = Field(
+        gt=0.0,
+        description="Most net acquisition cost per new customer, in the data's currency: "
+        "spend, fees, commissions, logistics, and margin lost to returns and cancellations.",
+    )
+    channels: ChannelList | None = Field(
+        default=None, description="The channels counted; all if omitted."
+    )
+    name: str | None = _name_field()
+
+    @property
+    def kind(self) -> str:
+        """``"cac_net"``."""
+        return "cac_net"
+
+    def describe(self) -> str:
+        """Human wording, e.g. ``net CAC of all channels at most 80 per new customer``."""
+        group = " + ".join(self.channels) if self.channels else "all channels"
+        return f"net CAC of {group} at most {self.max_cac_net:,.10g} per new customer"
+
+
 _CONSTRAINT_KINDS: dict[str, type[BaseModel]] = {
     "target_roas": RoasConstraint,
     "target_roas_existing": ExistingRoasConstraint,
+    "target_roas_new": NewRoasConstraint,
+    "max_cac_net": NetCacConstraint,
     "max_cost_per_new_customer": CostPerNewCustomerConstraint,
     "max_share": ShareConstraint,
     "min_share": ShareConstraint,
@@ -222,16 +285,60 @@ Constraint = Annotated[
         Annotated[RoasConstraint, Tag("RoasConstraint")],
         Annotated[CostPerNewCustomerConstraint, Tag("CostPerNewCustomerConstraint")],
         Annotated[ExistingRoasConstraint, Tag("ExistingRoasConstraint")],
+        Annotated[NewRoasConstraint, Tag("NewRoasConstraint")],
+        Annotated[NetCacConstraint, Tag("NetCacConstraint")],
     ],
     Discriminator(
         _constraint_kind,
         custom_error_type="constraint_kind",
         custom_error_message=(
             "a constraint needs one of max_share / min_share (with channels), target_roas, "
-            "target_roas_existing or max_cost_per_new_customer"
+            "target_roas_existing, target_roas_new, max_cost_per_new_customer or max_cac_net"
         ),
     ),
 ]
+
+RISK_KINDS = ("cvar", "expected", "point")
+DEFAULT_RISK: Literal["cvar", "expected", "point"] = "cvar"
+DEFAULT_CVAR_LEVEL = 0.2
+
+
+class Risk(BaseModel):
+    """How the plan treats the uncertainty of the curves (their bootstrap draws).
+
+    Written as a word (``risk: cvar``) or a mapping (``risk: {kind: cvar, level: 0.2}``).
+    """
+
+    model_config = _CONFIG
+
+    kind: Literal["cvar", "expected", "point"] = Field(
+        default=DEFAULT_RISK,
+        description="cvar: maximise the mean uplift of the worst `level` share of the curve "
+        "draws; expected: maximise the mean net margin over the draws; point: plan on the "
+        "fitted curves alone. With cvar and expected a move the draws do not support is not "
+        "made.",
+    )
+    level: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description=f"cvar only: the share of worst draws averaged (default {DEFAULT_CVAR_LEVEL}).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _level_for_cvar(self) -> Risk:
+        if self.level is not None and self.kind != "cvar":
+            raise ValueError(f"level is for kind: cvar only, not {self.kind}")
+        return self
+
+    @property
+    def cvar_level(self) -> float:
+        """The CVaR level (the default when none is written)."""
+        return DEFAULT_CVAR_LEVEL if self.level is None else float(self.level)
+
 
 # Field declaration order matters: a field validator sees the fields declared before it.
 
@@ -265,6 +372,12 @@ class Scenario(BaseModel):
         description="A fitted curves JSON (from `roiste fit`), relative to the scenario file; "
         "if omitted, curves are fitted from the data.",
     )
+    experiments: Path | None = Field(
+        default=None,
+        description="Lift tests (CSV: channel, x, delta_x, delta_y, sigma, ...; weekly units), "
+        "relative to the scenario file: measurements of the curves that the fit honours. "
+        "Not with curves (fit those with `roiste fit --experiments`).",
+    )
     period_weeks: int = Field(default=4, ge=1, description="Weeks in the planning period.")
     baseline_weeks: int = Field(
         default=8,
@@ -291,7 +404,10 @@ class Scenario(BaseModel):
         "down. Within 0.10 .. 0.20 unless allow_large_step is true.",
     )
     steps: int = Field(
-        default=1, ge=1, description="Number of successive bounded steps (a glide path of plans)."
+        default=1,
+        ge=1,
+        le=24,  # 24 steps of 10-20 % already move a channel by a factor of 10 to 80
+        description="Number of successive bounded steps (a glide path of plans), at most 24.",
     )
     objective: Literal["net_margin", "revenue"] = Field(
         default="net_margin", description="What the plan maximises."
@@ -312,6 +428,12 @@ class Scenario(BaseModel):
     holdout_weeks: int = Field(
         default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
     )
+    risk: Risk = Field(
+        default_factory=Risk,
+        description="Plans over the uncertainty of the curves: cvar (default, level 0.2), "
+        "expected or point; a word or {kind: cvar, level: 0.2}. A plan that fits its own "
+        "curves draws 30 bootstrap curves for it unless bootstrap is written.",
+    )
     customers: Customers | None = Field(
         default=None,
         description="Tagged orders for new_customer_value: from_cohorts (lifetime value per "
@@ -329,7 +451,7 @@ class Scenario(BaseModel):
     constraints: list[Constraint] = Field(
         default_factory=list,
         description="Extra linear constraints: share of spend, blended ROAS, ROAS on "
-        "existing customers, cost per new customer.",
+        "existing customers, ROAS on new customers, cost per new customer, net CAC.",
     )
 
     _source: Path | None = PrivateAttr(default=None)
@@ -434,6 +556,13 @@ class Scenario(BaseModel):
         merged.update(self.channel(channel).overrides())
         return Economics(**merged)
 
+    def fit_draws(self, risk_draws: int) -> int:
+        """Bootstrap draws for curves the plan fits: ``bootstrap`` when written, otherwise
+        ``risk_draws`` for a plan over the draws and 0 for ``risk: point``."""
+        if "bootstrap" in self.model_fields_set:
+            return int(self.bootstrap)
+        return 0 if self.risk.kind == "point" else int(risk_draws)
+
     def period_budget(self, current_total: float) -> float:
         """The period budget: the scenario's, or the current total when it keeps it."""
         return float(self.budget) if self.budget is not None else float(current_total)
@@ -501,13 +630,18 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     base = path.resolve().parent
     try:
         # Structure first: an unknown or misspelled key explains more than a missing file.
-        Scenario.model_validate({**raw, "data": "-", "curves": None})
+        Scenario.model_validate({**raw, "data": "-", "curves": None, "experiments": None})
     except ValidationError as exc:
-        errors = [e for e in exc.errors() if e["loc"] not in (("data",), ("curves",))]
+        errors = [e for e in exc.errors()
+                  if e["loc"] not in (("data",), ("curves",), ("experiments",))]
         if errors:
             raise ScenarioError(f"{label}: {explain(Scenario, errors)}") from None
     written = {"data": _resolve(raw, "data", base, "data file", label)}
     written["curves"] = _resolve(raw, "curves", base, "curves file", label)
+    written["experiments"] = _resolve(raw, "experiments", base, "experiments file", label)
+    if written["experiments"] is not None and written["curves"] is not None:
+        raise ScenarioError(f"{label}: experiments enter the fit, but curves names curves already "
+                            f"fitted; fit them with `roiste fit --experiments` (at experiments)")
     if isinstance(raw.get("customers"), dict):
         customers = dict(raw["customers"])
         orders = _resolve(
@@ -539,9 +673,15 @@ def json_schema() -> dict[str, Any]:
 
 
 __all__ = [
+    "DEFAULT_CVAR_LEVEL",
+    "DEFAULT_RISK",
+    "RISK_KINDS",
     "Constraint",
     "CostPerNewCustomerConstraint",
     "ExistingRoasConstraint",
+    "NetCacConstraint",
+    "NewRoasConstraint",
+    "Risk",
     "RoasConstraint",
     "Scenario",
     "ShareConstraint",

@@ -1,0 +1,211 @@
+"""A glide path of several steps: solved together, every channel moving one way.
+
+``steps: n`` moves the budget in ``n`` bounded steps.  The steps are one problem
+(:func:`roiste.optimizer.lp.solve_path`): each step stays in its box around the previous one,
+spends its budget and meets the scenario's constraints, every channel moves in one direction
+from the current spend to the last step, and the path maximises the objective summed over
+the steps, i.e. what the plan earns along the way.  Each step is then certified with its
+neighbours held (:func:`roiste.optimizer.lp.certify_steps`).
+
+Under ``risk: expected`` or ``cvar`` the path is planned on the mean over the curve draws
+(CVaR is a one-step objective), and a channel whose move from the current to the final spend
+the draws do not support is held at its current spend, as for one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from roiste.models.errors import InfeasibleError, RoisteError
+from roiste.optimizer.context import PlanContext
+from roiste.optimizer.lp import (
+    AllocationProblem,
+    PathProblem,
+    PathSolution,
+    ShareConstraint,
+    TargetConstraint,
+    certify_steps,
+    solve,
+    solve_path,
+)
+from roiste.optimizer.risk import SUPPORT_THRESHOLD, move_support, unchanged
+from roiste.optimizer.steps import step_box
+
+FloatArray = NDArray[np.float64]
+DIRECTIONS = {1: "up", -1: "down", 0: "unchanged"}
+
+
+@dataclass(frozen=True)
+class GlidePath:
+    """A solved glide path: spends, each step's box and certificate, and what to report.
+
+    ``x`` has one row per step; ``lower``/``upper`` are each step's box around the previous
+    step (the step rule); ``path`` carries the certificates; ``summary`` the figures of
+    ``summary.json`` (``glide_path``); ``held`` the channels held for want of support.
+    """
+
+    x: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    path: PathSolution
+    summary: dict[str, Any]
+    risk_kind: str
+    held: NDArray[np.bool_]
+    notes: list[str] = field(default_factory=list)
+    risk_notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def static_bounds(ctx: PlanContext, n: int) -> tuple[FloatArray, FloatArray, list[str]]:
+    """What each step can reach at all, and the notes on limits beyond one step.
+
+    Step ``k``'s bounds are the first step's box widened ``k - 1`` times by the step rule
+    (:func:`roiste.optimizer.steps.step_box` applied to the lower and the upper end, as
+    :func:`roiste.optimizer.steps.reachable` does); a channel whose own minimum or maximum lies
+    beyond one step is moved towards it as far as each step allows.
+
+    Returns
+    -------
+    lower, upper : ndarray (n, C)
+    notes : list of str
+    """
+    step = ctx.step
+    lows, highs, notes = [], [], []
+    lo_prev = hi_prev = ctx.x0
+    for k in range(n):
+        lo, _, clipped = step_box(lo_prev, step, ctx.mins, ctx.maxs, ctx.locked)
+        hi = step_box(hi_prev, step, ctx.mins, ctx.maxs, ctx.locked)[1]
+        for i in clipped:
+            if lo[i] == hi[i]:
+                notes.append(
+                    f"step {k + 1}: {ctx.channels[i]}'s own minimum/maximum lies beyond one step "
+                    f"from {lo_prev[i]:,.2f}; the step moves it to {lo[i]:,.2f}")
+        lows.append(lo)
+        highs.append(hi)
+        lo_prev, hi_prev = lo, hi
+    return np.array(lows), np.array(highs), notes
+
+
+def _explain(ctx: PlanContext, lows: FloatArray, highs: FloatArray, budgets: Sequence[float],
+             shares: Sequence[ShareConstraint], targets: Sequence[TargetConstraint],
+             exc: InfeasibleError) -> InfeasibleError:
+    """The reason a path is impossible: a step that no allocation within its reach can meet
+    (the one-step explanation, with the step), or else the one-way rule with the boxes."""
+    sc = ctx.scenario
+    n = len(budgets)
+    for k in range(n):
+        problem = AllocationProblem(ctx.channels, lows[k], highs[k], ctx.objective_functions,
+                                    float(budgets[k]), ctx.budget_mode, list(shares),
+                                    list(targets))
+        try:
+            solve(problem, tol=max(float(sc.tolerance), 1e-3), solver=str(sc.solver))
+        except RoisteError as step_exc:
+            return InfeasibleError(f"step {k + 1} of {n}: {step_exc}")
+    return InfeasibleError(f"{exc}; more steps or looser constraints leave more room")
+
+
+def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
+               targets: Sequence[TargetConstraint], budgets: Sequence[float], *,
+               certify: bool = True) -> GlidePath:
+    """Solve and certify a glide path of ``len(budgets)`` steps (see the module's text).
+
+    Parameters
+    ----------
+    ctx : PlanContext
+    shares, targets
+        The scenario's constraints, held at every step.
+    budgets : sequence of float
+        Each step's budget (:func:`roiste.optimizer.steps.step_budgets`).
+    certify : bool, default True
+        Certify each step with its neighbours held (the path's own certificate is always
+        there; without draws to weigh, the steps' certificates are then left out).
+
+    Returns
+    -------
+    GlidePath
+
+    Raises
+    ------
+    InfeasibleError
+        When no one-way path meets the constraints (the message names a step's conflict when
+        one step alone cannot meet them).
+    """
+    sc = ctx.scenario
+    n = len(budgets)
+    tol, solver = float(sc.tolerance), str(sc.solver)
+    lows, highs, notes = static_bounds(ctx, n)
+    draws = ctx.draws
+    kind = str(sc.risk.kind)
+    use_mean = kind != "point" and draws is not None and draws.n_draws > 0
+    fn = draws.mean() if use_mean and draws is not None else ctx.objective_functions
+    risk_notes: list[str] = []
+    if use_mean and kind == "cvar":
+        risk_notes.append(
+            "risk cvar: the glide path's steps are planned together on the expected net margin "
+            "over the curve draws (the worst-share objective is for one step).")
+    x0 = ctx.x0
+    holdable = np.all((lows <= x0) & (x0 <= highs), axis=0)
+    held = np.zeros(len(x0), dtype=bool)
+
+    def run(hold: NDArray[np.bool_]) -> PathSolution:
+        problem = PathProblem(ctx.channels, x0, np.where(hold, x0, lows),
+                              np.where(hold, x0, highs), ctx.step, fn, list(budgets),
+                              ctx.budget_mode, list(shares), list(targets))
+        try:
+            path = solve_path(problem, tol=tol, solver=solver)
+        except InfeasibleError as exc:
+            raise _explain(ctx, lows, highs, budgets, shares, targets, exc) from None
+        if not certify and not use_mean:
+            return path
+        return certify_steps(problem, path, tol=tol, solver=solver)
+
+    path = run(held)
+    while use_mean and draws is not None:
+        support = move_support(draws, x0, path.x[-1], float(budgets[-1]))
+        bad = ~held & holdable & (support < SUPPORT_THRESHOLD) & ~unchanged(
+            x0, path.x[-1], float(budgets[-1]))
+        if not bad.any():
+            break
+        try:
+            path2 = run(held | bad)
+        except InfeasibleError:
+            risk_notes.append(
+                "Holding the moves the draws do not support "
+                f"({', '.join(c for c, b in zip(ctx.channels, bad, strict=True) if b)}) leaves "
+                "no glide path within the constraints, so they are made and marked as not "
+                "supported.")
+            break
+        held, path = held | bad, path2
+    boxes_lo, boxes_hi = [], []
+    prev = x0
+    for k in range(n):
+        lo, hi, _ = step_box(prev, ctx.step, ctx.mins, ctx.maxs, ctx.locked)
+        boxes_lo.append(lo)
+        boxes_hi.append(hi)
+        prev = path.x[k]
+    summary = {
+        "objective": "sum over the steps",
+        "one_way": True,
+        "value": path.value,
+        "upper_bound": path.upper_bound,
+        "optimality_gap": path.gap,
+        "status": path.status,
+        "milp": path.milp,
+        "risk": "expected" if use_mean else "point",
+        "directions": {c: DIRECTIONS[int(d)]
+                       for c, d in zip(ctx.channels, path.directions, strict=True)},
+    }
+    return GlidePath(
+        x=path.x, lower=np.array(boxes_lo), upper=np.array(boxes_hi), path=path,
+        summary=summary, risk_kind="expected" if use_mean else "point", held=held,
+        notes=notes, risk_notes=risk_notes,
+        seconds={"glide_build_seconds": path.build_seconds,
+                 "glide_solve_seconds": path.solve_seconds})
+
+
+__all__ = ["DIRECTIONS", "GlidePath", "glide_path", "static_bounds"]

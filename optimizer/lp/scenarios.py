@@ -1,0 +1,390 @@
+"""The scenario LP: an allocation that maximises the CVaR of its uplift over curve draws.
+
+Each draw ``s`` of the curves gives every channel a concave period value ``V_sc``.  The plan's
+uplift in draw ``s`` is ``u_s(x) = sum_c V_sc(x_c) - base_s`` (``base_s``: the value of the
+current allocation in that draw), and its conditional value at risk at level ``a`` is the mean
+of the worst ``a`` share of the draws.  In the Rockafellar-Uryasev form::
+
+    CVaR_a(x) = max_t  t - 1 / (a S) * sum_s max(t - u_s(x), 0)
+
+so maximising it over the allocations is one LP once each ``V_sc`` is linear in ``x``.
+
+Certificate.  The *upper* LP replaces each ``V_sc`` by the minimum of its tangents at the
+breakpoints (``v_sc <= V_sc(b) + V_sc'(b) (x_c - b)``): every tangent lies above a concave
+function, so no allocation beats its optimum.  The *lower* bound is the true CVaR of the best
+feasible allocation found (the upper LP's, the inner LP's, and the candidates handed in),
+evaluated on the exact functions.  Breakpoints are added at the upper LP's solution (a
+cutting-plane step) until the two meet within ``tol``.  Target rows (ROAS, cost per new
+customer) are kept on the mean functions: outer tangents in the upper LP (a relaxation),
+chords in the inner LP (whose every solution meets the targets on the exact curves).
+
+The module knows arrays and the :class:`DrawModel` protocol, never a curve class; it needs
+every free channel's values concave in every draw (the caller checks this).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pulp
+
+from roiste.models.errors import InfeasibleError
+from roiste.optimizer.lp.infeasible import prepare
+from roiste.optimizer.lp.model import get_solver, solver_key
+from roiste.optimizer.lp.problem import AllocationProblem, FloatArray, Prepared, Solution
+
+
+class DrawModel(Protocol):
+    """Per-draw period values: ``value(x)`` has shape ``(S, N)`` for ``x`` of shape ``(N,)``
+    and ``(S, N, m)`` for ``(N, m)``; ``slope`` is its derivative in ``x``."""
+
+    n_draws: int
+
+    def value(self, x: Any) -> FloatArray: ...
+    def slope(self, x: Any) -> FloatArray: ...
+
+
+def cvar(uplift: Any, level: float) -> float:
+    """Mean of the worst ``level`` share of ``uplift`` (fractional draws weighted in).
+
+    Parameters
+    ----------
+    uplift : array (S,)
+        One value per draw.
+    level : float
+        Share in (0, 1]; 1 gives the mean.
+
+    Examples
+    --------
+    >>> cvar([4.0, 1.0, 3.0, 2.0], 0.5)
+    1.5
+    >>> cvar([4.0, 1.0, 3.0, 2.0], 0.375)
+    1.3333333333333333
+    """
+    u = np.sort(np.asarray(uplift, dtype=float).reshape(-1))
+    k = float(level) * len(u)
+    whole = math.floor(k + 1e-12)
+    total = float(u[:whole].sum())
+    if whole < len(u) and k - whole > 1e-12:
+        total += (k - whole) * float(u[whole])
+    return total / k
+
+
+@dataclass(frozen=True)
+class CvarSolution:
+    """A certified CVaR allocation and its per-draw uplifts (``solution.value`` is the CVaR)."""
+
+    solution: Solution
+    uplift: FloatArray
+
+
+def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool:
+    """Does ``x`` meet the budget, boxes, shares and targets (targets on the mean functions)?"""
+    f = problem.functions
+    eps = 1e-9 * max(float(problem.budget), 1.0)
+    total = float(x.sum())
+    if total > problem.budget + eps or (problem.budget_mode == "equal"
+                                        and total < problem.budget - eps):
+        return False
+    if np.any(x < prep.lo - eps) or np.any(x > prep.hi + eps):
+        return False
+    for s, m in prep.shares:
+        if s.max_share is not None and x[m].sum() > s.max_share * total + eps:
+            return False
+        if s.min_share is not None and x[m].sum() < s.min_share * total - eps:
+            return False
+    for t, m in prep.targets:
+        tol = 0.0  # targets are met on the curves, not within the solver's rounding
+        if t.kind == "min_roas":
+            w = t.revenue_weights(len(x))
+            if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
+                return False
+        elif t.kind == "max_cac_net":
+            r_net, s_net = t.net_weights(len(x))
+            if float((r_net * f.revenue(x) - s_net * x)[m].sum()) < -tol:
+                return False
+        elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
+            return False
+    return True
+
+
+def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatArray:
+    """Spread the solver's rounding of the budget row over the channels with room."""
+    x = np.clip(x, prep.lo, prep.hi)
+    r = float(problem.budget) - float(x.sum())
+    if problem.budget_mode == "at_most" and r >= 0:
+        return x
+    room = np.maximum(prep.hi - x if r > 0 else x - prep.lo, 0.0)
+    if r == 0 or room.sum() <= 0:
+        return x
+    return np.clip(x + r * room / room.sum(), prep.lo, prep.hi)
+
+
+def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: FloatArray,
+           level: float, bp: FloatArray, *, inner: bool, solver: str,
+           time_limit: float | None, msg: bool) -> tuple[FloatArray, float, float | None, str]:
+    """One LP: tangent cuts of every draw's value; targets outer (tangents) or inner (chords).
+
+    Returns the spends, the objective, the budget row's dual and the solver's status.
+    """
+    lo, hi = prep.lo, prep.hi
+    n, k = bp.shape
+    s_n = int(draws.n_draws)
+    free = hi > lo
+    prob = pulp.LpProblem("roiste_cvar", pulp.LpMaximize)
+    add = prob.add_variable
+    x = [add(f"x_{c}", float(lo[c]), float(hi[c])) for c in range(n)]
+    vals = np.asarray(draws.value(bp), dtype=float)  # (S, N, K)
+    slps = np.asarray(draws.slope(bp), dtype=float)
+    # a channel equal in every draw (no draws, or locked) needs one value variable, not S
+    same = np.all(vals == vals[:1], axis=(0, 2)) & np.all(slps == slps[:1], axis=(0, 2))
+    at_lo = np.asarray(draws.value(lo), dtype=float)  # (S, N)
+    v: list[list[Any]] = []
+    for c in range(n):
+        if not free[c]:
+            v.append([pulp.LpAffineExpression(constant=float(at_lo[s, c])) for s in range(s_n)])
+            continue
+        if same[c]:
+            shared = add(f"v_{c}")
+            v.append([shared] * s_n)
+            rows = [0]
+        else:
+            v.append([add(f"v_{c}_{s}") for s in range(s_n)])
+            rows = list(range(s_n))
+        for s in rows:
+            for j in range(k):
+                g = slps[s, c, j]
+                if (j > 0 and bp[c, j] == bp[c, j - 1]) or not np.isfinite(g):
+                    continue  # a repeated point; a vertical tangent at the lower end
+                b = float(bp[c, j])
+                prob.addConstraint(v[c][s] - float(g) * x[c] <= float(vals[s, c, j] - g * b),
+                                   f"cut_{c}_{s}_{j}")
+    t = add("t")
+    z = [add(f"z_{s}", 0.0) for s in range(s_n)]
+    for s in range(s_n):
+        prob.addConstraint(z[s] - t + pulp.lpSum(v[c][s] for c in range(n)) >= float(base[s]),
+                           f"tail_{s}")
+    budget_expr = pulp.lpSum(x)
+    if problem.budget_mode == "equal":
+        prob.addConstraint(budget_expr == float(problem.budget), "budget")
+    else:
+        prob.addConstraint(budget_expr <= float(problem.budget), "budget")
+    for i, (sh, m) in enumerate(prep.shares):
+        part = pulp.lpSum(x[c] for c in np.flatnonzero(m).tolist())
+        if sh.max_share is not None:
+            prob.addConstraint(part - sh.max_share * budget_expr <= 0, f"share_max_{i}")
+        if sh.min_share is not None:
+            prob.addConstraint(part - sh.min_share * budget_expr >= 0, f"share_min_{i}")
+    if prep.targets:
+        f = problem.functions
+        outcome: dict[str, list[Any]] = {}
+        for name, fn, dfn in (("revenue", f.revenue, f.revenue_slope),
+                              ("new_customers", f.new_customers, f.new_customers_slope)):
+            if name == "new_customers" and not any(
+                    tc.kind == "max_cost_per_new_customer" for tc, _ in prep.targets):
+                continue
+            ov = np.asarray(fn(bp), dtype=float)
+            og = np.asarray(dfn(bp), dtype=float)
+            exprs: list[Any] = []
+            for c in range(n):
+                if not free[c]:
+                    exprs.append(pulp.LpAffineExpression(constant=float(ov[c, 0])))
+                    continue
+                if inner:
+                    # chords between the breakpoints, filled in any order: never above the curve
+                    pts = np.unique(bp[c])
+                    vals_c = np.asarray(fn(np.tile(pts, (n, 1))), dtype=float)[c]
+                    us = [add(f"u_{name}_{c}_{j}", 0.0, 1.0) for j in range(len(pts) - 1)]
+                    ln = np.diff(pts)
+                    prob.addConstraint(x[c] - pulp.lpSum(float(ln[j]) * us[j] for j in range(len(us)))
+                                       == float(pts[0]), f"fill_{name}_{c}")
+                    exprs.append(float(vals_c[0]) + pulp.lpSum(
+                        float(vals_c[j + 1] - vals_c[j]) * us[j] for j in range(len(us))))
+                else:
+                    r = add(f"r_{name}_{c}")
+                    for j in range(k):
+                        g = og[c, j]
+                        if np.isfinite(g) and not (j > 0 and bp[c, j] == bp[c, j - 1]):
+                            b = float(bp[c, j])
+                            prob.addConstraint(r - float(g) * x[c] <= float(ov[c, j] - g * b),
+                                               f"rcut_{name}_{c}_{j}")
+                    exprs.append(r)
+            outcome[name] = exprs
+        # the inner LP keeps a hair of room (1e-8 of the target) against the solver's rounding
+        # of its rows, so that its allocations meet the targets exactly on the curves
+        tight = 1e-8 if inner else 0.0
+        for i, (tc, m) in enumerate(prep.targets):
+            idx = np.flatnonzero(m).tolist()
+            spend = pulp.lpSum(x[c] for c in idx)
+            if tc.kind == "min_roas":
+                w = tc.revenue_weights(n)
+                prob.addConstraint(pulp.lpSum(float(w[c]) * outcome["revenue"][c] for c in idx)
+                                   - tc.target * (1.0 + tight) * spend >= 0, f"target_{i}")
+            elif tc.kind == "max_cac_net":
+                # sum(r R - s x) >= 0; with r >= 0 on every member (checked in solve_cvar),
+                # chords of R keep the inner LP on the safe side and tangents the outer one
+                r_net, s_net = tc.net_weights(n)
+                prob.addConstraint(pulp.lpSum(float(r_net[c]) * outcome["revenue"][c]
+                                              - float(s_net[c]) * (1.0 + tight) * x[c]
+                                              for c in idx) >= 0, f"target_{i}")
+            else:
+                prob.addConstraint(spend - tc.target * (1.0 - tight) * pulp.lpSum(
+                    outcome["new_customers"][c] for c in idx) <= 0, f"target_{i}")
+    prob.setObjective(t - (1.0 / (level * s_n)) * pulp.lpSum(z))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        status = prob.solve(get_solver(solver, time_limit=time_limit, msg=msg))
+    st = pulp.LpStatus[status]
+    xs = np.array([float(xi.varValue or 0.0) for xi in x])
+    obj = float(pulp.value(prob.objective) or 0.0) if st == "Optimal" else math.nan
+    row = prob.get_constraint_by_name("budget")
+    dual = None if st != "Optimal" or row is None or row.pi is None else float(row.pi)
+    if dual is not None and solver_key(solver) == "HiGHS":
+        dual = -dual
+    return xs, obj, dual, st
+
+
+def _gap(lb: float, ub: float, budget: float) -> float:
+    if not (math.isfinite(lb) and math.isfinite(ub)):
+        return math.inf
+    return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(budget, 1e-9), 1e-12)
+
+
+def solve_cvar(
+    problem: AllocationProblem,
+    draws: DrawModel,
+    level: float,
+    base_x: Any,
+    *,
+    candidates: tuple[Any, ...] = (),
+    tol: float = 1e-4,
+    solver: str = "CBC",
+    time_limit: float | None = None,
+    msg: bool = False,
+    max_rounds: int = 40,
+) -> CvarSolution:
+    """Maximise the CVaR at ``level`` of the uplift over ``base_x``, certified.
+
+    Parameters
+    ----------
+    problem : AllocationProblem
+        Boxes, budget and constraints; its ``functions`` are the mean over the draws (the
+        targets are met on them).
+    draws : DrawModel
+        Each draw's period values; every free channel's must be concave in every draw.
+    level : float
+        Share of the worst draws averaged, in (0, 1].
+    base_x : array (N,)
+        The allocation the uplift is measured from (the current spend).
+    candidates : tuple of arrays
+        Allocations tried for the lower bound besides the LP's (e.g. the expected plan's).
+    tol : float, default=1e-4
+        Target certified relative gap ``(UB - LB) / max(|UB|, |LB|, 0.01 budget)``.
+    solver, time_limit, msg
+        As in :func:`roiste.optimizer.lp.solve`.
+    max_rounds : int, default=40
+        Rounds of cuts before returning with the gap reached.
+
+    Returns
+    -------
+    CvarSolution
+        ``solution.value`` is the true CVaR of ``solution.x``; ``solution.upper_bound`` no
+        allocation's CVaR exceeds; ``uplift`` the per-draw uplifts of ``solution.x``.
+
+    Raises
+    ------
+    InfeasibleError
+        When no allocation meets the constraints.
+    """
+    if not 0.0 < level <= 1.0:
+        raise InfeasibleError(f"CVaR level must lie in (0, 1], got {level}")
+    t_start = time.perf_counter()
+    prep = prepare(problem)
+    for t, m in prep.targets:
+        if t.kind == "max_cac_net":
+            r_net, _ = t.net_weights(len(prep.lo))
+            if np.any(m & (r_net < 0)):
+                c = problem.names[int(np.flatnonzero(m & (r_net < 0))[0])]
+                raise InfeasibleError(
+                    f"constraint {t.name!r}: channel {c!r} costs more than {t.target:g} per new "
+                    "customer at any spend (its commissions, logistics and lost margin alone); "
+                    "with risk cvar a net-CAC target needs every member able to meet it: drop "
+                    "the channel from the target or use risk expected")
+    lo, hi = prep.lo, prep.hi
+    budget = float(problem.budget)
+    base = np.asarray(draws.value(np.clip(np.asarray(base_x, dtype=float), 0.0, None)),
+                      dtype=float).sum(axis=1)
+
+    def true_cvar(x: FloatArray) -> tuple[float, FloatArray]:
+        u = np.asarray(draws.value(x), dtype=float).sum(axis=1) - base
+        return cvar(u, level), u
+
+    best_x: FloatArray | None = None
+    best_lb, best_u = -math.inf, np.zeros(int(draws.n_draws))
+    for cand in candidates:
+        xc = _repair(problem, prep, np.asarray(cand, dtype=float))
+        if _feasible(problem, prep, xc):
+            val, u = true_cvar(xc)
+            if val > best_lb:
+                best_lb, best_x, best_u = val, xc, u
+    grid = [lo + q * (hi - lo) for q in np.linspace(0.0, 1.0, 9)]
+    extra = [np.clip(np.asarray(c, dtype=float), lo, hi) for c in (*candidates, base_x)]
+    bp = np.sort(np.stack(grid + extra, axis=1), axis=1)
+    best_ub = math.inf
+    dual: float | None = None
+    status = "gap_above_tolerance"
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        xu, ub, du, st = _build(problem, prep, draws, base, level, bp, inner=False,
+                                solver=solver, time_limit=time_limit, msg=msg)
+        if st == "Infeasible":
+            raise InfeasibleError(
+                "no allocation meets the constraints within the channels' bounds (CVaR plan)")
+        if st != "Optimal":
+            status = "milp_not_proven"
+            break
+        dual = du
+        best_ub = min(best_ub, ub + 1e-9 * max(abs(ub), budget))
+        tried = [xu]
+        if prep.targets:
+            xi, _, _, sti = _build(problem, prep, draws, base, level, bp, inner=True,
+                                   solver=solver, time_limit=time_limit, msg=msg)
+            if sti == "Optimal":
+                tried.append(xi)
+        for xc in (_repair(problem, prep, t) for t in tried):
+            if _feasible(problem, prep, xc):
+                val, u = true_cvar(xc)
+                if val > best_lb:
+                    best_lb, best_x, best_u = val, xc, u
+        if _gap(best_lb, best_ub, budget) <= tol:
+            status = "optimal"
+            break
+        mids = [0.5 * (xu + np.max(np.where(bp < xu[:, None], bp, lo[:, None]), axis=1)),
+                0.5 * (xu + np.min(np.where(bp > xu[:, None], bp, hi[:, None]), axis=1))]
+        bp = np.sort(np.concatenate([bp, np.stack([np.clip(xu, lo, hi), *mids], axis=1)],
+                                    axis=1), axis=1)
+    if best_x is None:
+        raise InfeasibleError(
+            "the constraints leave no room: every allocation found misses a target on the "
+            "curves; loosen the targets or the bounds")
+    elapsed = time.perf_counter() - t_start
+    return CvarSolution(
+        solution=Solution(
+            x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
+            gap=_gap(best_lb, best_ub, budget), status=status, solver=solver_key(solver),
+            shadow_price=math.nan if dual is None else float(dual),
+            n_breakpoints=int(bp.shape[1]), milp=False, build_seconds=0.0,
+            solve_seconds=elapsed, iterations=rounds,
+            names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
+        ),
+        uplift=best_u,
+    )
+
+
+__all__ = ["CvarSolution", "DrawModel", "cvar", "solve_cvar"]
