@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from roiste.models.errors import RoisteError
-from roiste.models.io import atomic_write_text
+from roiste.models.io import atomic_write_text, input_problem
 from roiste.models.simulate import World
 from roiste.models.transforms import FloatArray, Saturation
 
@@ -194,6 +194,11 @@ def read_experiments(path: str | os.PathLike[str]) -> list[Experiment]:
     ExperimentError
         One line naming the file, the row and the column of the first bad cell.
     """
+    problem = input_problem(path)
+    if problem == "file not found":
+        raise ExperimentError(f"{path}: experiments file not found")
+    if problem is not None:
+        raise ExperimentError(f"{path}: the experiments file {problem}")
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             text = fh.read()

@@ -209,3 +209,33 @@ def test_each_of_several_tests_says_how_far_it_alone_moved_the_marginal_roas() -
         assert row["marginal_roas_alone"] == pytest.approx(
             float(alone.marginal(alone.recent_spend)), rel=1e-9)
     assert diag["marginal_roas_with"] == pytest.approx(float(both.marginal(both.recent_spend)))
+
+
+def test_validate_reads_the_scenarios_experiments_and_refuses_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from roiste.models.simulate import write_world
+
+    write_world(tmp_path / "panel.csv", seed=5, n_channels=2, n_weeks=80)
+    channel = (tmp_path / "panel.csv").read_text().splitlines()[1].split(",")[1]
+    scenario = tmp_path / "plan.yaml"
+    scenario.write_text("name: t\ndata: panel.csv\nexperiments: tests.csv\n"
+                        "economics: {gross_margin: 0.4}\n", encoding="utf-8")
+
+    def validate() -> tuple[int, str]:
+        res = CliRunner().invoke(main, ["validate", str(scenario)])
+        return res.exit_code, res.output
+
+    _write(tmp_path, f"channel,x,delta_x,delta_y,sigma\n{channel},100,-100,-300,50\n", "tests.csv")
+    code, out = validate()
+    assert code == 0 and ": ok (" in out, out
+    _write(tmp_path, "channel,x,delta_x,delta_y,sigma\nnowhere,100,-100,-300,50\n", "tests.csv")
+    code, out = validate()
+    assert code == 2 and out.count("\n") == 1 and "row 2" in out and "'nowhere'" in out, out
+    _write(tmp_path, f"channel,x,delta_x,delta_y,sigma\n{channel},100,-100,-300,-5\n", "tests.csv")
+    code, out = validate()
+    assert code == 2 and out.count("\n") == 1 and "sigma" in out, out
+    (tmp_path / "tests.csv").unlink()
+    os.mkfifo(tmp_path / "tests.csv")
+    code, out = validate()  # a FIFO would block the reader: refused at once
+    assert code == 2 and out.count("\n") == 1 and "not a regular file" in out, out

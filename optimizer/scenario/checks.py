@@ -21,6 +21,7 @@ import numpy as np
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
+from roiste.models.experiments import check_channels, read_experiments
 from roiste.models.panel import read_panel
 from roiste.optimizer.scenario.cohorts import cohort_customer_values
 from roiste.optimizer.scenario.schema import Scenario, ShareConstraint, load_scenario
@@ -330,6 +331,8 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
                 f"{path}: the curves file {scenario.written('curves')} has no curve for "
                 f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
             )
+    if scenario.experiments is not None:  # its rows, and a channel of the data for each
+        check_channels(read_experiments(scenario.experiments), [str(c) for c in panel.channels])
     if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
         cohort_customer_values(scenario, [str(c) for c in panel.channels])
     budget = scenario.period_budget(total)

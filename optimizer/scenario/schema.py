@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from roiste.models.errors import ScenarioError
+from roiste.models.io import input_problem
 from roiste.optimizer.scenario.economics import (
     FROM_COHORTS,
     ChannelSpec,
@@ -589,10 +590,13 @@ def _resolve(
     if not value.strip():
         raise ScenarioError(f"{label}: {key} is empty (at {at})")
     resolved = (base / os.path.expanduser(value)).resolve()
-    if not resolved.is_file():
+    problem = input_problem(resolved)
+    if problem == "file not found":
         raise ScenarioError(
             f"{label}: {what} not found: {value} (resolved to {resolved}) (at {at})"
         )
+    if problem is not None:  # a FIFO would block its reader, a device never ends
+        raise ScenarioError(f"{label}: {what} {value} {problem} (at {at})")
     raw[key] = str(resolved)
     return value
 
