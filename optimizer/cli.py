@@ -53,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "plan.xlsx."),
     "schema": ("roiste.optimizer.commands.scenarios", "schema",
                "Print the JSON Schema of scenario files."),
-    "serve": ("roiste.optimizer.commands.customers", "serve",
+    "serve": ("roiste.optimizer.commands.serve", "serve",
               "Serve POST /v1/purchases (bearer token from env ROISTE_TOKEN), /health, "
               "/openapi.json."),
     "simulate": ("roiste.optimizer.commands.estimate", "simulate",

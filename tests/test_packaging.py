@@ -60,6 +60,21 @@ def test_the_tagging_layer_imports_light(tmp_path: Path) -> None:
     assert res.stdout.strip() == "", res.stdout
 
 
+def test_starting_the_server_leaves_the_estimation_stack_unloaded(tmp_path: Path) -> None:
+    """``roiste serve`` (and a server restarted after a crash) loads the store and the web
+    framework, not pandas, the fit or the planner: its start-up stays short."""
+    res = _python("import sys\n"
+                  "from click.testing import CliRunner\n"
+                  "from roiste.optimizer.cli import main\n"
+                  "assert CliRunner().invoke(main, ['serve', '--help']).exit_code == 0\n"
+                  "from roiste.tracking import server\n"
+                  "heavy = [m for m in ('roiste.models.curves', 'roiste.optimizer.plan', 'pandas',\n"
+                  "         'pulp', 'matplotlib', 'scipy') if m in sys.modules]\n"
+                  "print(','.join(heavy))", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "", res.stdout
+
+
 def test_console_script_points_into_the_one_name() -> None:
     assert PYPROJECT["project"]["scripts"]["roiste"] == "roiste.optimizer.cli:main"
     assert PYPROJECT["project"]["license"] == "MIT"
