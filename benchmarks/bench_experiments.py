@@ -30,34 +30,23 @@ from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.experiments import lift_test_from_truth
 from roiste.models.fit.channel import FitSettings, fit_channel
 from roiste.models.worlds import draw_world
-from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.plan import build_plan
+from roiste.optimizer.analysis.experiments import worst_error
+from roiste.optimizer.backtest.truth import true_step_uplift
+from roiste.optimizer.economics import ChannelEconomics
 from roiste.optimizer.scenario import Scenario
 
-GRID = np.linspace(0.5, 1.5, 11)
 OUT = Path(__file__).resolve().parent / "out"
 GROSS_MARGIN = 0.4
-
-
-def worst_error(curve: ResponseCurve, truth: ResponseCurve) -> float:
-    """Worst relative error of the response over [0.5, 1.5] x the truth's recent spend."""
-    w = truth.recent_spend * GRID
-    return float(np.max(np.abs(curve.response(w) / truth.response(w) - 1.0)))
 
 
 def capture(world: Any, fitted: CurveSet) -> float:
     """Share of the achievable true uplift of one step that a plan on ``fitted`` captures."""
     sc = Scenario.model_validate({"name": "exam", "data": "unused.csv", "step": 0.15,
                                   "risk": "point", "economics": {"gross_margin": GROSS_MARGIN}})
-    current = world.spend.iloc[-8:].mean()
-    p = int(sc.period_weeks)
-    value = PeriodFunctions(world.truth, ChannelEconomics(gross_margin=GROSS_MARGIN), p,
-                            channels=list(current.index))
-    now = float(value.value(current.to_numpy(dtype=float) * p).sum())
+    economics = ChannelEconomics(gross_margin=GROSS_MARGIN)
     uplift = {}
     for label, curves in (("fit", fitted), ("true", world.truth)):
-        x = np.asarray(build_plan(curves, sc, current).steps[-1].spend, dtype=float)
-        uplift[label] = float(value.value(x).sum()) - now
+        uplift[label], now = true_step_uplift(world, curves, sc, economics)
     return uplift["fit"] / uplift["true"] if uplift["true"] > 1e-9 * abs(now) else float("nan")
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from roiste.models.errors import CurveError
-from roiste.models.io import atomic_write_text, input_problem
+from roiste.models.io import atomic_write_text, require_input
 from roiste.models.transforms import (
     Adstock,
     FloatArray,
@@ -323,11 +323,7 @@ class CurveSet(Mapping[str, ResponseCurve]):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CurveSet:
         """Read a curve set written by :meth:`save`."""
-        problem = input_problem(path)  # a FIFO or a device would block or never end
-        if problem == "file not found":
-            raise CurveError(f"{path}: no such curves file")
-        if problem:
-            raise CurveError(f"{path}: {problem}")
+        require_input(path, str(path), CurveError, "no such curves file")
         try:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)

@@ -106,6 +106,13 @@ def _number(src: str, row: int, col: str, text: str) -> float:
     return v
 
 
+def _one_of(src: str, row: int, col: str, text: str, allowed: Sequence[str]) -> str:
+    if text not in allowed:
+        raise ExperimentError(f"{src}: row {row}: column '{col}': {text!r} is not one of "
+                              f"{', '.join(allowed)}")
+    return text
+
+
 def _date(src: str, row: int, col: str, text: str) -> str | None:
     if not text:
         return None
@@ -156,14 +163,9 @@ def parse_experiments(text: str, source: str = "experiments") -> list[Experiment
         if sigma <= 0:
             raise ExperimentError(f"{source}: row {row}: column 'sigma': the standard error "
                                   f"must be > 0, got {sigma:g}")
-        kind = cell.get("kind") or "geo"
-        if kind not in KINDS:
-            raise ExperimentError(f"{source}: row {row}: column 'kind': {kind!r} is not one of "
-                                  f"{', '.join(KINDS)}")
-        ctype = cell.get("customer_type") or "all"
-        if ctype not in CUSTOMER_TYPES:
-            raise ExperimentError(f"{source}: row {row}: column 'customer_type': {ctype!r} is "
-                                  f"not one of {', '.join(CUSTOMER_TYPES)}")
+        kind = _one_of(source, row, "kind", cell.get("kind") or "geo", KINDS)
+        ctype = _one_of(source, row, "customer_type", cell.get("customer_type") or "all",
+                        CUSTOMER_TYPES)
         start = _date(source, row, "start", cell.get("start", ""))
         end = _date(source, row, "end", cell.get("end", ""))
         if start and end and end < start:
@@ -564,13 +566,9 @@ def readout(path: str | os.PathLike[str]) -> Readout:
         for c in ("test", "channel", "arm"):
             if not cell[c]:
                 raise ExperimentError(f"{src}: row {i}: column '{c}' is empty")
-        if cell["arm"] not in ARMS:
-            raise ExperimentError(f"{src}: row {i}: column 'arm': {cell['arm']!r} is not one of "
-                                  f"{', '.join(ARMS)}")
-        ctype = cell.get("customer_type") or "all"
-        if ctype not in CUSTOMER_TYPES:
-            raise ExperimentError(f"{src}: row {i}: column 'customer_type': {ctype!r} is not "
-                                  f"one of {', '.join(CUSTOMER_TYPES)}")
+        _one_of(src, i, "arm", cell["arm"], ARMS)
+        ctype = _one_of(src, i, "customer_type", cell.get("customer_type") or "all",
+                        CUSTOMER_TYPES)
         num = {c: _number(src, i, c, cell[c]) for c in ("visitors", "orders", "revenue", "weeks",
                                                         "spend")}
         if num["visitors"] < 2:
@@ -603,10 +601,7 @@ def readout(path: str | os.PathLike[str]) -> Readout:
                                   f"({ctype}) has two {cell['arm']} rows")
         arms.setdefault(key, {})[cell["arm"]] = Arm(num["visitors"], num["orders"],
                                                     num["revenue"], sq)
-        kind = cell.get("kind") or "ab"
-        if kind not in KINDS:
-            raise ExperimentError(f"{src}: row {i}: column 'kind': {kind!r} is not one of "
-                                  f"{', '.join(KINDS)}")
+        kind = _one_of(src, i, "kind", cell.get("kind") or "ab", KINDS)
         dx = (_number(src, i, "delta_x", cell["delta_x"]) if cell.get("delta_x")
               else -num["spend"])
         info.setdefault(key, {"weeks": num["weeks"], "spend": num["spend"], "kind": kind,

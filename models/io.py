@@ -208,6 +208,34 @@ def input_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def require_input(path: str | os.PathLike[str], label: str, error: type[Exception],
+                  missing: str) -> None:
+    """Raise ``error`` with one line when ``path`` cannot be read as an input file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The input file.
+    label : str
+        How the line names the file (its path as the user gave it).
+    error : type of Exception
+        The error to raise (the reader's own ``RoisteError`` subclass).
+    missing : str
+        What the line says when the file does not exist (``"rules file not found"``);
+        any other problem is :func:`input_problem`'s own words.
+
+    Raises
+    ------
+    Exception
+        ``error("<label>: <missing>")`` or ``error("<label>: <problem>")``.
+    """
+    problem = input_problem(path)  # a FIFO or a device would block or never end
+    if problem == "file not found":
+        raise error(f"{label}: {missing}")
+    if problem:
+        raise error(f"{label}: {problem}")
+
+
 def read_input_bytes(path: str | os.PathLike[str], max_bytes: int) -> bytes | None:
     """The bytes of a regular file of at most ``max_bytes``; None when it is larger.
 

@@ -171,9 +171,17 @@ def _existing_weights(curves: CurveSet | None, channels: Sequence[str], name: st
     return out
 
 
-def _new_weights(curves: CurveSet | None, channels: Sequence[str], name: str) -> np.ndarray:
-    """``new_customer_revenue_share`` per channel: the new customers' share of revenue."""
-    return 1.0 - _existing_weights(curves, channels, name)
+def _customer_roas_target(name: str, target: float, channels: Sequence[str],
+                          members: list[str], curves: CurveSet | None, *,
+                          new: bool) -> TargetConstraint:
+    """A ROAS target on the existing (``new=False``) or new customers' revenue: each member's
+    revenue weighted by that group's share (``1 - new_customer_revenue_share`` or the share)."""
+    weights = np.ones(len(channels))
+    idx = [list(channels).index(m) for m in members if m in channels]
+    existing = _existing_weights(curves, [channels[j] for j in idx], name)
+    weights[idx] = 1.0 - existing if new else existing
+    label = "ROAS on new customers" if new else "ROAS on existing customers"
+    return TargetConstraint(name, "min_roas", target, members, weights=weights, label=label)
 
 
 def _net_cac_target(name: str, target: float, channels: Sequence[str], members: list[str],
@@ -221,22 +229,12 @@ def _constraints(
             targets.append(TargetConstraint(name, "roas", float(c.target_roas), members))
         elif isinstance(c, ExistingRoasConstraint):
             name = c.name or f"target_roas_existing_{i}"
-            weights = np.ones(len(channels))
-            idx = [list(channels).index(m) for m in members if m in channels]
-            weights[idx] = _existing_weights(curves, [channels[j] for j in idx], name)
-            targets.append(
-                TargetConstraint(name, "min_roas", float(c.target_roas_existing), members,
-                                 weights=weights, label="ROAS on existing customers")
-            )
+            targets.append(_customer_roas_target(name, float(c.target_roas_existing), channels,
+                                                 members, curves, new=False))
         elif isinstance(c, NewRoasConstraint):
             name = c.name or f"target_roas_new_{i}"
-            weights = np.ones(len(channels))
-            idx = [list(channels).index(m) for m in members if m in channels]
-            weights[idx] = _new_weights(curves, [channels[j] for j in idx], name)
-            targets.append(
-                TargetConstraint(name, "min_roas", float(c.target_roas_new), members,
-                                 weights=weights, label="ROAS on new customers")
-            )
+            targets.append(_customer_roas_target(name, float(c.target_roas_new), channels,
+                                                 members, curves, new=True))
         elif isinstance(c, NetCacConstraint):
             name = c.name or f"max_cac_net_{i}"
             targets.append(_net_cac_target(name, float(c.max_cac_net), channels, members, terms))

@@ -47,7 +47,39 @@ RISK_BOOTSTRAP = 30
 """Bootstrap draws fitted for a risk plan whose scenario fits its own curves."""
 
 
-class DrawFunctions:
+class _PeriodOutcomes:
+    """The six outcome functions of a period model, each one evaluation by name.
+
+    A subclass says in :meth:`_outcome` how a named function of ``PeriodFunctions`` is
+    evaluated at period spends ``x``; the methods below are the LP's ``PeriodModel`` /
+    ``DrawModel`` names for it.
+    """
+
+    def _outcome(self, method: str, x: ArrayLike) -> FloatArray:
+        raise NotImplementedError
+
+    def value(self, x: ArrayLike) -> FloatArray:
+        """The period value ``V_c(x_c)`` (per draw where the class has draws)."""
+        return self._outcome("value", x)
+
+    def slope(self, x: ArrayLike) -> FloatArray:
+        """The marginal period value."""
+        return self._outcome("slope", x)
+
+    def revenue(self, x: ArrayLike) -> FloatArray:
+        return self._outcome("revenue", x)
+
+    def revenue_slope(self, x: ArrayLike) -> FloatArray:
+        return self._outcome("revenue_slope", x)
+
+    def new_customers(self, x: ArrayLike) -> FloatArray:
+        return self._outcome("new_customers", x)
+
+    def new_customers_slope(self, x: ArrayLike) -> FloatArray:
+        return self._outcome("new_customers_slope", x)
+
+
+class DrawFunctions(_PeriodOutcomes):
     """Period values of N channels in each of S curve draws, vectorised.
 
     Channels whose curves have draws use draw ``s`` in row ``s``; the others use their point
@@ -151,32 +183,16 @@ class DrawFunctions:
         """The draws the optimisation uses: channels with S-shaped draws at their point curve."""
         return OptimisedDraws(self)
 
-    def value(self, x: ArrayLike) -> FloatArray:
-        """Each draw's period value ``V_sc(x_c)``."""
-        return self._call("value", x)
-
-    def slope(self, x: ArrayLike) -> FloatArray:
-        """Each draw's marginal value."""
-        return self._call("slope", x)
-
-    def revenue(self, x: ArrayLike) -> FloatArray:
-        return self._call("revenue", x)
-
-    def revenue_slope(self, x: ArrayLike) -> FloatArray:
-        return self._call("revenue_slope", x)
-
-    def new_customers(self, x: ArrayLike) -> FloatArray:
-        return self._call("new_customers", x)
-
-    def new_customers_slope(self, x: ArrayLike) -> FloatArray:
-        return self._call("new_customers_slope", x)
+    def _outcome(self, method: str, x: ArrayLike) -> FloatArray:
+        """Each draw's ``method`` (e.g. the period value ``V_sc(x_c)``)."""
+        return self._call(method, x)
 
     def mean(self) -> MeanFunctions:
         """The mean over the draws, as a period model for the LP."""
         return MeanFunctions(self)
 
 
-class OptimisedDraws:
+class OptimisedDraws(_PeriodOutcomes):
     """The rows of :class:`DrawFunctions` the optimisation uses (a ``DrawModel`` of the LP)."""
 
     def __init__(self, draws: DrawFunctions) -> None:
@@ -184,26 +200,11 @@ class OptimisedDraws:
         self.n_draws = draws.n_draws
         self.n = draws.n
 
-    def value(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("value", x, optimised=True)
-
-    def slope(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("slope", x, optimised=True)
-
-    def revenue(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("revenue", x, optimised=True)
-
-    def revenue_slope(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("revenue_slope", x, optimised=True)
-
-    def new_customers(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("new_customers", x, optimised=True)
-
-    def new_customers_slope(self, x: ArrayLike) -> FloatArray:
-        return self.draws._call("new_customers_slope", x, optimised=True)
+    def _outcome(self, method: str, x: ArrayLike) -> FloatArray:
+        return self.draws._call(method, x, optimised=True)
 
 
-class MeanFunctions:
+class MeanFunctions(_PeriodOutcomes):
     """The mean over the optimised draws of :class:`DrawFunctions`: the LP's ``PeriodModel``.
 
     ``concave`` holds where every row's value is concave over the region (then so is the
@@ -216,23 +217,8 @@ class MeanFunctions:
         self.concave = draws.concave
         self.revenue_concave = draws.revenue_concave
 
-    def value(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.value(x).mean(axis=0), dtype=float)
-
-    def slope(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.slope(x).mean(axis=0), dtype=float)
-
-    def revenue(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.revenue(x).mean(axis=0), dtype=float)
-
-    def revenue_slope(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.revenue_slope(x).mean(axis=0), dtype=float)
-
-    def new_customers(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.new_customers(x).mean(axis=0), dtype=float)
-
-    def new_customers_slope(self, x: ArrayLike) -> FloatArray:
-        return np.asarray(self.rows.new_customers_slope(x).mean(axis=0), dtype=float)
+    def _outcome(self, method: str, x: ArrayLike) -> FloatArray:
+        return np.asarray(self.rows._outcome(method, x).mean(axis=0), dtype=float)
 
 
 CONCAVITY_GRID = 257

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -22,30 +21,21 @@ from roiste.models.errors import ScenarioError
 from roiste.models.experiments import lift_test_from_truth, write_experiments
 from roiste.models.fit.channel import FitSettings, fit_channel
 from roiste.models.worlds import draw_world
-from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.plan import build_plan
+from roiste.optimizer.analysis.experiments import worst_error
+from roiste.optimizer.backtest.truth import true_step_uplift
+from roiste.optimizer.economics import ChannelEconomics
 from roiste.optimizer.runs import run_plan
 from roiste.optimizer.scenario import Scenario, load_scenario
 
 SEEDS = (1, 2, 3, 4)
-GRID = np.linspace(0.5, 1.5, 11)
 GROSS_MARGIN = 0.4
-
-
-def _error(curve: ResponseCurve, truth: ResponseCurve) -> float:
-    w = truth.recent_spend * GRID
-    return float(np.max(np.abs(curve.response(w) / truth.response(w) - 1.0)))
 
 
 def _uplift(world: Any, curves: CurveSet) -> float:
     """True net-margin uplift of one step planned on ``curves`` (valued on the truth)."""
     sc = Scenario.model_validate({"name": "exam", "data": "unused.csv", "step": 0.15,
                                   "risk": "point", "economics": {"gross_margin": GROSS_MARGIN}})
-    current = world.spend.iloc[-8:].mean()
-    value = PeriodFunctions(world.truth, ChannelEconomics(gross_margin=GROSS_MARGIN), 4,
-                            channels=list(current.index))
-    x = np.asarray(build_plan(curves, sc, current).steps[-1].spend, dtype=float)
-    return float(value.value(x).sum() - value.value(current.to_numpy(dtype=float) * 4).sum())
+    return true_step_uplift(world, curves, sc, ChannelEconomics(gross_margin=GROSS_MARGIN))[0]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +58,8 @@ def exam() -> tuple[pd.DataFrame, pd.DataFrame]:
                 fitted.diagnostics["experiments"]["curve_without"]), fitted.recent_spend)
             without.append(alone)
             with_.append(fitted)
-            row = {"seed": seed, "channel": name, "without": _error(alone, world.truth[name]),
-                   "with": _error(fitted, world.truth[name])}
+            row = {"seed": seed, "channel": name, "without": worst_error(alone, world.truth[name]),
+                   "with": worst_error(fitted, world.truth[name])}
             if draws:
                 plain = fit_channel(x, y, world.weeks, channel=name,
                                     settings=FitSettings(bootstrap=draws), seed=3)

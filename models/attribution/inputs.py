@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from roiste.models.errors import AttributionError
-from roiste.models.io import input_problem, read_input_bytes
+from roiste.models.io import input_problem, read_input_bytes, require_input
 from roiste.models.yamlsafe import MAX_YAML_BYTES, parse_yaml, yaml_problem
 
 __all__ = ["Inputs", "inputs_from_frames", "read_channel_map", "read_inputs", "read_spend", "read_table"]
@@ -318,11 +318,7 @@ def read_channel_map(path: str | os.PathLike[str]) -> dict[str, str]:
         One line naming the file (and the line and column of a YAML problem).
     """
     src = str(path)
-    problem = input_problem(path)
-    if problem == "file not found":
-        raise AttributionError(f"{src}: channel map file not found")
-    if problem:
-        raise AttributionError(f"{src}: {problem}")
+    require_input(path, src, AttributionError, "channel map file not found")
     try:
         raw = read_input_bytes(path, MAX_YAML_BYTES)
         if raw is None:

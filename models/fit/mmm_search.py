@@ -99,23 +99,21 @@ def refine(
     x0: list[float] = []
     lo: list[float] = []
     hi: list[float] = []
+
+    def add(c: int, kind: str, nm: str, v: float, b0: float, b1: float) -> None:
+        layout.append((c, kind, nm))
+        x0.append(v)
+        lo.append(b0)
+        hi.append(b1)
+
     for c, s in enumerate(specs):
         for nm, v in s.adstock_params:
             b0, b1 = ADSTOCKS[s.adstock].mmm_bounds[nm]
-            layout.append((c, "adstock", nm))
-            x0.append(min(max(v, b0), b1))
-            lo.append(b0)
-            hi.append(b1)
-        layout.append((c, "k", "k_mult"))
-        x0.append(math.log(s.k_mult))
-        lo.append(math.log(k_bounds[0]))
-        hi.append(math.log(k_bounds[1]))
+            add(c, "adstock", nm, min(max(v, b0), b1), b0, b1)
+        add(c, "k", "k_mult", math.log(s.k_mult), math.log(k_bounds[0]), math.log(k_bounds[1]))
         for nm, v in s.shape:
             b0, b1 = SATURATIONS[s.family].shape_bounds[nm]
-            layout.append((c, "shape", nm))
-            x0.append(min(max(v, b0), b1))
-            lo.append(b0)
-            hi.append(b1)
+            add(c, "shape", nm, min(max(v, b0), b1), b0, b1)
 
     def unpack(v: FloatArray) -> list[ChannelSpec]:
         out = []

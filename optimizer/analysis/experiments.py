@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from roiste.models.curves import CurveSet
+from roiste.models.curves import CurveSet, ResponseCurve
 from roiste.models.experiments import Experiment
 from roiste.optimizer.analysis.figures import PALETTE, figure_with_axes
 from roiste.optimizer.economics import margin_terms
@@ -32,6 +32,26 @@ from roiste.optimizer.voi import (
 )
 
 ERROR_GRID = np.linspace(0.5, 1.5, 11)
+
+
+def worst_error(curve: ResponseCurve, truth: ResponseCurve) -> float:
+    """Worst relative error of a curve's response over [0.5, 1.5] x the true recent spend.
+
+    Parameters
+    ----------
+    curve : ResponseCurve
+        A fitted curve of the channel.
+    truth : ResponseCurve
+        The channel's true curve.
+
+    Returns
+    -------
+    float
+        ``max |curve(w) / truth(w) - 1|`` over the weekly spends of :data:`ERROR_GRID` times
+        the truth's recent spend.
+    """
+    w = truth.recent_spend * ERROR_GRID
+    return float(np.max(np.abs(curve.response(w) / truth.response(w) - 1.0)))
 
 
 def curve_errors(fitted: Mapping[str, CurveSet], truth: CurveSet) -> pd.DataFrame:
@@ -51,10 +71,7 @@ def curve_errors(fitted: Mapping[str, CurveSet], truth: CurveSet) -> pd.DataFram
     """
     rows = {}
     for ch in truth.channels:
-        w = truth[ch].recent_spend * ERROR_GRID
-        r = truth[ch].response(w)
-        rows[ch] = {label: float(np.max(np.abs(c[ch].response(w) / r - 1.0)))
-                    for label, c in fitted.items()}
+        rows[ch] = {label: worst_error(c[ch], truth[ch]) for label, c in fitted.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -117,4 +134,4 @@ def plot_experiment(curves: Mapping[str, CurveSet], channel: str,
 
 
 __all__ = ["curve_errors", "experiments_table", "information_values", "plans_on_truth",
-           "plot_experiment", "test_next_table"]
+           "plot_experiment", "test_next_table", "worst_error"]

@@ -32,7 +32,8 @@ from roiste.optimizer.backtest.forecast import (
     plan_from,
     value_objective,
 )
-from roiste.optimizer.economics import PeriodFunctions
+from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
+from roiste.optimizer.plan import build_plan
 from roiste.optimizer.scenario import Scenario
 
 RATIO_COLUMNS = ("orders", "new_customers", "new_customer_revenue", "returns")
@@ -92,6 +93,38 @@ def true_margins(world: World, scenario: Scenario, period_spend: np.ndarray, wee
     fn = PeriodFunctions(world.truth, economics_of(scenario, world.channels), weeks,
                          value_objective(scenario), channels=world.channels)
     return np.asarray(fn.value(np.asarray(period_spend, dtype=float)), dtype=float)
+
+
+def true_step_uplift(world: World, curves: CurveSet, scenario: Scenario,
+                     economics: ChannelEconomics) -> tuple[float, float]:
+    """The true uplift of one plan made on ``curves``, valued on the world's truth.
+
+    The plan starts from the mean weekly spend of the world's last 8 weeks; its last step's
+    period spends and that start are both valued with the true curves.
+
+    Parameters
+    ----------
+    world : World
+        A simulated world (its ``spend`` and ``truth``).
+    curves : CurveSet
+        The curves the plan is made on (fitted ones, or the truth for the achievable uplift).
+    scenario : Scenario
+        The plan's scenario.
+    economics : ChannelEconomics
+        The economics the true value is computed with.
+
+    Returns
+    -------
+    tuple of float
+        The true period value of the plan's last step minus that of the start, and the true
+        period value of the start.
+    """
+    current = world.spend.iloc[-8:].mean()
+    p = int(scenario.period_weeks)
+    value = PeriodFunctions(world.truth, economics, p, channels=list(current.index))
+    now = float(value.value(current.to_numpy(dtype=float) * p).sum())
+    x = np.asarray(build_plan(curves, scenario, current).steps[-1].spend, dtype=float)
+    return float(value.value(x).sum()) - now, now
 
 
 def replan_world(
@@ -155,4 +188,4 @@ def replan_world(
     return pd.DataFrame(rows)
 
 
-__all__ = ["replan_world", "true_margins", "truth_path", "world_from_truth"]
+__all__ = ["replan_world", "true_margins", "true_step_uplift", "truth_path", "world_from_truth"]

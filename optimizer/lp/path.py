@@ -46,7 +46,7 @@ from roiste.optimizer.lp.problem import (
     ShareConstraint,
     TargetConstraint,
 )
-from roiste.optimizer.lp.solve import solve
+from roiste.optimizer.lp.solve import outcomes, relative_gap, rows_met, solve
 
 
 @dataclass(frozen=True)
@@ -447,31 +447,10 @@ def _feasible(problem: PathProblem, prep: _Prep, x: FloatArray, monotone: bool) 
                          np.any((d < 0) & (xk > prev + tol_x)) or
                          np.any((d == 0) & (np.abs(xk - prev) > tol_x))):
             return False
-        for s, m in prep.shares:
-            if s.max_share is not None and xk[m].sum() > s.max_share * total + eps:
-                return False
-            if s.min_share is not None and xk[m].sum() < s.min_share * total - eps:
-                return False
-        for t, m in prep.targets:
-            tol = eps * max(t.target, 1.0)
-            if t.kind == "min_roas":
-                w = t.revenue_weights(prep.c)
-                if float((f.revenue(xk) * w)[m].sum()) < t.target * float(xk[m].sum()) - tol:
-                    return False
-            elif t.kind == "max_cac_net":
-                r, sp = t.net_weights(prep.c)
-                if float((r * f.revenue(xk) - sp * xk)[m].sum()) < -tol:
-                    return False
-            elif float(xk[m].sum()) > t.target * float(f.new_customers(xk)[m].sum()) + tol:
-                return False
+        if not rows_met(f, xk, prep.shares, prep.targets, eps):
+            return False
         prev = xk
     return True
-
-
-def _gap(lb: float, ub: float, scale: float) -> float:
-    if not (math.isfinite(lb) and math.isfinite(ub)):
-        return math.inf
-    return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(scale, 1e-9), 1e-12)
 
 
 def _initial_breakpoints(problem: PathProblem, prep: _Prep) -> FloatArray:
@@ -509,33 +488,11 @@ def _initial_breakpoints(problem: PathProblem, prep: _Prep) -> FloatArray:
 
 
 def _outcomes(stacked: Stacked, prep: _Prep) -> dict[str, tuple[Any, Any, Any]]:
-    k = stacked.coefficient
-    out: dict[str, tuple[Any, Any, Any]] = {"value": (stacked.value, stacked.slope, k < 0)}
-    no_flip = np.zeros(len(k), dtype=bool)
-    if prep.targets or not np.all(stacked.revenue_concave):
-        out["revenue"] = (stacked.revenue, stacked.revenue_slope, no_flip)
-    if any(t.kind == "max_cost_per_new_customer" for t, _ in prep.targets):
-        out["new_customers"] = (stacked.new_customers, stacked.new_customers_slope, no_flip)
-    for j, (t, _) in enumerate(prep.targets):
-        if t.kind == "max_cac_net":
-            r, s = (np.tile(v, prep.n) for v in t.net_weights(prep.c))
-            out[f"target_{j}"] = (*_net_outcome(stacked, r, s), r < 0)
-    return out
+    def tiled(t: TargetConstraint) -> tuple[FloatArray, FloatArray]:
+        r, s = t.net_weights(prep.c)
+        return np.tile(r, prep.n), np.tile(s, prep.n)
 
-
-def _net_outcome(f: Stacked, r: FloatArray, s: FloatArray) -> tuple[Any, Any]:
-    """Value and slope of ``r R(x) - s x`` per stacked row (a net-CAC target's own outcome)."""
-
-    def col(v: FloatArray, x: Any) -> Any:
-        return v if np.ndim(x) == 1 else v[:, None]
-
-    def value(x: Any) -> FloatArray:
-        return col(r, x) * f.revenue(x) - col(s, x) * np.asarray(x, dtype=float)
-
-    def slope(x: Any) -> FloatArray:
-        return col(r, x) * f.revenue_slope(x) - col(s, x)
-
-    return value, slope
+    return outcomes(stacked, prep.targets, tiled)
 
 
 def solve_path(
@@ -642,7 +599,7 @@ def solve_path(
             unproven += 1
         best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), scale))
         n_rounds = rounds
-        if _gap(best_lb, best_ub, scale) <= tol:
+        if relative_gap(best_lb, best_ub, scale) <= tol:
             status = "optimal"
             break
         bp = _refine(stacked, upper_p, bp, lo_flat, hi_flat, up.x.reshape(-1),
@@ -657,7 +614,7 @@ def solve_path(
     n_bp = int(np.sum(np.diff(bp, axis=1) > 0) + len(bp))
     return PathSolution(
         x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
-        gap=_gap(best_lb, best_ub, scale), status=status, solver=solver_key(solver),
+        gap=relative_gap(best_lb, best_ub, scale), status=status, solver=solver_key(solver),
         step_values=vals, directions=_directions(best_x, prep.x0), n_breakpoints=n_bp,
         milp=milp, iterations=n_rounds, build_seconds=build_s, solve_seconds=solve_s)
 
@@ -757,7 +714,7 @@ def certify_steps(
                                          None, 0, False, 0, 0.0, 0.0))
             continue
         ub = max(float(sol.upper_bound), value)
-        gap = _gap(value, ub, budget)
+        gap = relative_gap(value, ub, budget)
         certs.append(StepCertificate(
             value=value, upper_bound=ub, gap=gap,
             status="optimal" if gap <= tol else "gap_above_tolerance", lower=lo, upper=hi,

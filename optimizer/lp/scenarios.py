@@ -37,6 +37,7 @@ from roiste.models.errors import InfeasibleError
 from roiste.optimizer.lp.infeasible import prepare
 from roiste.optimizer.lp.model import get_solver, solver_key
 from roiste.optimizer.lp.problem import AllocationProblem, FloatArray, Prepared, Solution
+from roiste.optimizer.lp.solve import feasible, relative_gap, repair
 
 
 class DrawModel(Protocol):
@@ -83,46 +84,9 @@ class CvarSolution:
     uplift: FloatArray
 
 
-def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool:
-    """Does ``x`` meet the budget, boxes, shares and targets (targets on the mean functions)?"""
-    f = problem.functions
-    eps = 1e-9 * max(float(problem.budget), 1.0)
-    total = float(x.sum())
-    if total > problem.budget + eps or (problem.budget_mode == "equal"
-                                        and total < problem.budget - eps):
-        return False
-    if np.any(x < prep.lo - eps) or np.any(x > prep.hi + eps):
-        return False
-    for s, m in prep.shares:
-        if s.max_share is not None and x[m].sum() > s.max_share * total + eps:
-            return False
-        if s.min_share is not None and x[m].sum() < s.min_share * total - eps:
-            return False
-    for t, m in prep.targets:
-        tol = 0.0  # targets are met on the curves, not within the solver's rounding
-        if t.kind == "min_roas":
-            w = t.revenue_weights(len(x))
-            if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
-                return False
-        elif t.kind == "max_cac_net":
-            r_net, s_net = t.net_weights(len(x))
-            if float((r_net * f.revenue(x) - s_net * x)[m].sum()) < -tol:
-                return False
-        elif float(x[m].sum()) > t.target * float(f.new_customers(x)[m].sum()) + tol:
-            return False
-    return True
-
-
 def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatArray:
-    """Spread the solver's rounding of the budget row over the channels with room."""
-    x = np.clip(x, prep.lo, prep.hi)
-    r = float(problem.budget) - float(x.sum())
-    if problem.budget_mode == "at_most" and r >= 0:
-        return x
-    room = np.maximum(prep.hi - x if r > 0 else x - prep.lo, 0.0)
-    if r == 0 or room.sum() <= 0:
-        return x
-    return np.clip(x + r * room / room.sum(), prep.lo, prep.hi)
+    """Clip ``x`` into the boxes, then spread the budget row's rounding over the room."""
+    return repair(problem, prep, np.clip(x, prep.lo, prep.hi))
 
 
 def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: FloatArray,
@@ -249,12 +213,6 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     return xs, obj, dual, st
 
 
-def _gap(lb: float, ub: float, budget: float) -> float:
-    if not (math.isfinite(lb) and math.isfinite(ub)):
-        return math.inf
-    return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(budget, 1e-9), 1e-12)
-
-
 def solve_cvar(
     problem: AllocationProblem,
     draws: DrawModel,
@@ -328,7 +286,7 @@ def solve_cvar(
     best_lb, best_u = -math.inf, np.zeros(int(draws.n_draws))
     for cand in candidates:
         xc = _repair(problem, prep, np.asarray(cand, dtype=float))
-        if _feasible(problem, prep, xc):
+        if feasible(problem, prep, xc, exact_targets=True):
             val, u = true_cvar(xc)
             if val > best_lb:
                 best_lb, best_x, best_u = val, xc, u
@@ -358,11 +316,11 @@ def solve_cvar(
             if sti == "Optimal":
                 tried.append(xi)
         for xc in (_repair(problem, prep, t) for t in tried):
-            if _feasible(problem, prep, xc):
+            if feasible(problem, prep, xc, exact_targets=True):
                 val, u = true_cvar(xc)
                 if val > best_lb:
                     best_lb, best_x, best_u = val, xc, u
-        if _gap(best_lb, best_ub, budget) <= tol:
+        if relative_gap(best_lb, best_ub, budget) <= tol:
             status = "optimal"
             break
         mids = [0.5 * (xu + np.max(np.where(bp < xu[:, None], bp, lo[:, None]), axis=1)),
@@ -377,7 +335,7 @@ def solve_cvar(
     return CvarSolution(
         solution=Solution(
             x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
-            gap=_gap(best_lb, best_ub, budget), status=status, solver=solver_key(solver),
+            gap=relative_gap(best_lb, best_ub, budget), status=status, solver=solver_key(solver),
             shadow_price=math.nan if dual is None else float(dual),
             n_breakpoints=int(bp.shape[1]), milp=False, build_seconds=0.0,
             solve_seconds=elapsed, iterations=rounds,

@@ -19,41 +19,86 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import roiste.optimizer.lp.pieces as pc
 from roiste.models.errors import InfeasibleError
 from roiste.optimizer.lp.infeasible import explain, explain_locked, prepare
 from roiste.optimizer.lp.model import solve_pieces, solver_key
-from roiste.optimizer.lp.problem import AllocationProblem, FloatArray, Prepared, Solution
+from roiste.optimizer.lp.problem import (
+    AllocationProblem,
+    FloatArray,
+    Prepared,
+    ShareConstraint,
+    Solution,
+    TargetConstraint,
+)
 
 _DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
 
 
-def _outcomes(problem: AllocationProblem, prep: Prepared) -> dict[str, tuple[Any, Any, Any]]:
-    f = problem.functions
+def outcomes(
+    f: Any, targets: Sequence[tuple[TargetConstraint, NDArray[np.bool_]]],
+    net_weights: Callable[[TargetConstraint], tuple[FloatArray, FloatArray]],
+) -> dict[str, tuple[Any, Any, Any]]:
+    """The outcomes whose pieces the model needs: name -> ``(value, slope, flip)``.
+
+    Parameters
+    ----------
+    f
+        The period functions (a ``PeriodModel``, or the stacked steps of a path), one row per
+        variable.
+    targets
+        The problem's target constraints with their member masks.
+    net_weights
+        The ``(r, s)`` per row of a ``max_cac_net`` target (the target's
+        :meth:`~TargetConstraint.net_weights`, laid out as ``f``'s rows).
+
+    Returns
+    -------
+    dict
+        ``value`` always; ``revenue`` when a target or a non-concave revenue needs it;
+        ``new_customers`` for a cost-per-new-customer target; ``target_<i>`` (``r R - s x``)
+        for each net-CAC target.  ``flip`` marks the rows where the outcome enters with a
+        negative sign.
+    """
     k = np.asarray(f.coefficient, dtype=float)
     out: dict[str, tuple[Any, Any, Any]] = {"value": (f.value, f.slope, k < 0)}
-    no_flip = np.zeros(len(prep.lo), dtype=bool)
+    no_flip = np.zeros(len(k), dtype=bool)
     # revenue's tangents set the split point of every outcome's pieces (they cross where the
     # tangents of any k R(x) - f x do), so it is evaluated whenever an outcome besides the
     # value is: with k = 0 the value alone does not tell where to split
-    need_r = bool(prep.targets) or not np.all(f.revenue_concave)
+    need_r = bool(targets) or not np.all(f.revenue_concave)
     if need_r:
         out["revenue"] = (f.revenue, f.revenue_slope, no_flip)
-    if any(t.kind == "max_cost_per_new_customer" for t, _ in prep.targets):
+    if any(t.kind == "max_cost_per_new_customer" for t, _ in targets):
         out["new_customers"] = (f.new_customers, f.new_customers_slope, no_flip)
-    for i, (t, _) in enumerate(prep.targets):
+    for i, (t, _) in enumerate(targets):
         if t.kind == "max_cac_net":
-            r, s = t.net_weights(len(prep.lo))
-            out[f"target_{i}"] = (*_net_outcome(f, r, s), r < 0)
+            r, s = net_weights(t)
+            out[f"target_{i}"] = (*net_outcome(f, r, s), r < 0)
     return out
 
 
-def _net_outcome(f: Any, r: FloatArray, s: FloatArray) -> tuple[Any, Any]:
-    """Value and slope of ``r R(x) - s x`` per channel (rows), for spends of shape (N,) or (N, m)."""
+def net_outcome(f: Any, r: FloatArray, s: FloatArray) -> tuple[Any, Any]:
+    """Value and slope of ``r R(x) - s x`` per row, for spends of shape (N,) or (N, m).
+
+    Parameters
+    ----------
+    f
+        Period functions with ``revenue`` and ``revenue_slope``.
+    r, s
+        Per-row coefficients of revenue and of spend (a net-CAC target's own outcome).
+
+    Returns
+    -------
+    value, slope : callable
+        Functions of the spends.
+    """
 
     def col(v: FloatArray, x: Any) -> Any:
         return v if np.ndim(x) == 1 else v[:, None]
@@ -74,8 +119,26 @@ def _evaluate(outs: dict[str, tuple[Any, Any, Any]], bp: FloatArray) -> dict[str
     }
 
 
-def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool:
-    """Does ``x`` meet every constraint on the true curves (to a relative 1e-9)?"""
+def feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray, *,
+             exact_targets: bool = False) -> bool:
+    """Does ``x`` meet every constraint on the true curves (to a relative 1e-9)?
+
+    Parameters
+    ----------
+    problem, prep
+        The problem and its checked arrays.
+    x
+        Period spends per channel.
+    exact_targets
+        Hold the target rows to no tolerance at all (met on the curves, not within a
+        solver's rounding); by default a target row gets the relative tolerance scaled by
+        its target, as the solvers' own tolerance is.
+
+    Returns
+    -------
+    bool
+        Whether the budget, boxes, shares and targets are all met.
+    """
     f = problem.functions
     eps = 1e-9 * max(float(problem.budget), 1.0)
     total = float(x.sum())
@@ -83,14 +146,42 @@ def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool
         return False
     if np.any(x < prep.lo - eps) or np.any(x > prep.hi + eps):
         return False
-    for s, m in prep.shares:
+    return rows_met(f, x, prep.shares, prep.targets, eps, exact_targets=exact_targets)
+
+
+def rows_met(f: Any, x: FloatArray,
+             shares: Sequence[tuple[ShareConstraint, NDArray[np.bool_]]],
+             targets: Sequence[tuple[TargetConstraint, NDArray[np.bool_]]], eps: float, *,
+             exact_targets: bool = False) -> bool:
+    """Do the share and target rows hold at period spends ``x`` on the true curves?
+
+    Parameters
+    ----------
+    f
+        The period functions (a ``PeriodModel``).
+    x
+        Period spends per channel (one period, one step of a path).
+    shares, targets
+        The constraints with their member masks.
+    eps
+        The tolerance in money (a relative 1e-9 of the budget).
+    exact_targets
+        Hold the target rows to no tolerance; by default ``eps`` times the target.
+
+    Returns
+    -------
+    bool
+        Whether every share and target row holds.
+    """
+    total = float(x.sum())
+    for s, m in shares:
         if s.max_share is not None and x[m].sum() > s.max_share * total + eps:
             return False
         if s.min_share is not None and x[m].sum() < s.min_share * total - eps:
             return False
-    for t, m in prep.targets:
+    for t, m in targets:
         # a target row is in money times the target: the solvers' tolerance scales with it
-        tol = eps * max(t.target, 1.0)
+        tol = 0.0 if exact_targets else eps * max(t.target, 1.0)
         if t.kind == "min_roas":
             w = t.revenue_weights(len(x))
             if float((f.revenue(x) * w)[m].sum()) < t.target * float(x[m].sum()) - tol:
@@ -104,7 +195,21 @@ def _feasible(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> bool
     return True
 
 
-def _gap(lb: float, ub: float, budget: float) -> float:
+def relative_gap(lb: float, ub: float, budget: float) -> float:
+    """The certified relative gap ``(ub - lb) / max(|ub|, |lb|, 0.01 * budget)``.
+
+    Parameters
+    ----------
+    lb, ub
+        The best plan's true value and the bound no plan can beat.
+    budget
+        The money scale of the floor (the budget, or a path's largest budget).
+
+    Returns
+    -------
+    float
+        The gap, ``inf`` while either bound is not finite.
+    """
     if not (math.isfinite(lb) and math.isfinite(ub)):
         return math.inf
     return max(ub - lb, 0.0) / max(abs(ub), abs(lb), 0.01 * max(budget, 1e-9), 1e-12)
@@ -165,13 +270,13 @@ def solve(
     budget = float(problem.budget)
     if not np.any(hi > lo):  # every channel locked: nothing to choose
         value = float(np.asarray(f.value(lo)).sum())
-        if not _feasible(problem, prep, lo):
+        if not feasible(problem, prep, lo):
             explain_locked(problem, prep)
         return Solution(x=lo.copy(), value=value, upper_bound=value, gap=0.0, status="optimal",
                         solver=solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
                         milp=False, build_seconds=0.0, solve_seconds=0.0, iterations=0,
                         names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)})
-    outs = _outcomes(problem, prep)
+    outs = outcomes(f, prep.targets, lambda t: t.net_weights(len(prep.lo)))
     split = "revenue" if "revenue" in outs else "value"
     rev_conc = np.asarray(f.revenue_concave, dtype=bool)
     inflection = pc.inflection_points(f.revenue_slope, lo, hi, ~rev_conc & (hi > lo))
@@ -207,8 +312,8 @@ def solve(
         build_s += lw.build_s
         solve_s += lw.solve_s
         candidates = [up.x] + ([lw.x] if lw.status in ("Optimal", "Not Solved") else [])
-        for x in (_repair(problem, prep, v) for v in candidates):
-            if _feasible(problem, prep, x):
+        for x in (repair(problem, prep, v) for v in candidates):
+            if feasible(problem, prep, x):
                 v = float(f.value(x).sum())
                 if v > best_lb:
                     best_lb, best_x = v, x
@@ -226,7 +331,7 @@ def solve(
             upper_fix = up_extra["binaries"] if up.milp else None
         # the solvers meet rows to a relative 1e-9: so much is added to the bound
         best_ub = min(best_ub, up.bound + 1e-9 * max(abs(up.bound), budget))
-        gap = _gap(best_lb, best_ub, budget)
+        gap = relative_gap(best_lb, best_ub, budget)
         if _DEBUG:
             print(f"round {rounds}: lb {best_lb!r} ub {best_ub!r} up.obj {up.objective!r} gap {gap:.3g}"
                   f" pieces {lower_p.n_pieces}/{upper_p.n_pieces}")
@@ -249,7 +354,7 @@ def solve(
     n_bp = int(np.sum(np.r_[np.ones((len(bp), 1), bool).T, (np.diff(bp, axis=1) > 0).T]))
     return Solution(
         x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
-        gap=_gap(best_lb, best_ub, budget), status=last_status,
+        gap=relative_gap(best_lb, best_ub, budget), status=last_status,
         solver=solver_key(solver), shadow_price=shadow,
         n_breakpoints=n_bp, milp=milp, build_seconds=build_s,
         solve_seconds=solve_s, iterations=rounds,
@@ -257,8 +362,22 @@ def solve(
     )
 
 
-def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatArray:
-    """Spread the solver's rounding of the budget row over the channels with room."""
+def repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatArray:
+    """Spread the solver's rounding of the budget row over the channels with room.
+
+    Parameters
+    ----------
+    problem, prep
+        The problem and its checked arrays.
+    x
+        Period spends per channel, as a solver returned them.
+
+    Returns
+    -------
+    FloatArray
+        ``x`` with the budget's shortfall or excess spread over the channels in proportion
+        to their room in the boxes (``x`` itself when nothing needs spreading).
+    """
     total = float(x.sum())
     r = float(problem.budget) - total
     if problem.budget_mode == "at_most" and r >= 0:

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from roiste.models.errors import RoisteError, ScenarioError
-from roiste.models.io import input_problem
+from roiste.models.io import require_input
 from roiste.optimizer.scenario import explain, read_yaml
 
 __all__ = [
@@ -356,11 +356,7 @@ def load_rules(path: str | os.PathLike[str]) -> Rules:
     """
     path = Path(path)
     label = str(path)
-    problem = input_problem(path)  # a FIFO or a device would block or never end
-    if problem == "file not found":
-        raise MonitorError(f"{label}: rules file not found")
-    if problem:
-        raise MonitorError(f"{label}: {problem}")
+    require_input(path, label, MonitorError, "rules file not found")
     try:
         raw = read_yaml(path, label)
     except ScenarioError as exc:

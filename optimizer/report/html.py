@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -110,14 +110,15 @@ def _chart_channels(plan: Plan) -> list[str]:
     return [str(c) for c in order["channel"].head(MAX_CHANNEL_CHARTS)]
 
 
-def _channel_grid(plan: Plan, draw: Callable[..., None], alt: str) -> Context:
-    """One chart per channel (the largest ones) in a grid, and a note when some are left out."""
+def _channel_grid(plan: Plan, alt: str, *, marginal: bool) -> Context:
+    """One chart per channel (the largest ones) in a grid, and a note when some are left out:
+    the response curves with the allowed range, or (``marginal``) the marginal ROAS."""
     chans = _chart_channels(plan)
     rows = plan.allocation.set_index("channel")
     with charts.style():
         fig, axes = charts.grid(len(chans))
         for i, (ax, c) in enumerate(zip(axes, chans, strict=True)):
-            draw(ax, plan, c, rows.loc[c], legend=i == 0)
+            _draw_channel(ax, plan, c, rows.loc[c], legend=i == 0, marginal=marginal)
         uri = charts.png_data_uri(fig)
     note = None
     if len(chans) < len(plan.channels):
@@ -125,27 +126,16 @@ def _channel_grid(plan: Plan, draw: Callable[..., None], alt: str) -> Context:
     return {"image": image(uri, alt), "note": note}
 
 
-def _draw_response(ax: Any, plan: Plan, c: str, r: Any, legend: bool) -> None:
-    charts.response_curve(
-        ax,
-        plan.curves[c],
-        plan.period_weeks,
-        current=float(r["current_spend"]),
-        recommended=float(r["recommended_spend"]),
-        bounds=(float(r["lower_bound"]), float(r["upper_bound"])),
-        legend=legend,
-    )
-
-
-def _draw_marginal(ax: Any, plan: Plan, c: str, r: Any, legend: bool) -> None:
-    charts.marginal_roas_curve(
-        ax,
-        plan.curves[c],
-        plan.period_weeks,
-        current=float(r["current_spend"]),
-        recommended=float(r["recommended_spend"]),
-        legend=legend,
-    )
+def _draw_channel(ax: Any, plan: Plan, c: str, r: Any, legend: bool, marginal: bool) -> None:
+    current, recommended = float(r["current_spend"]), float(r["recommended_spend"])
+    if marginal:
+        charts.marginal_roas_curve(ax, plan.curves[c], plan.period_weeks, current=current,
+                                   recommended=recommended, legend=legend)
+    else:
+        charts.response_curve(ax, plan.curves[c], plan.period_weeks, current=current,
+                              recommended=recommended,
+                              bounds=(float(r["lower_bound"]), float(r["upper_bound"])),
+                              legend=legend)
 
 
 def section_curves(plan: Plan) -> Context:
@@ -153,7 +143,7 @@ def section_curves(plan: Plan) -> Context:
     return {
         "title": T.SECTION_CURVES,
         "intro": T.CURVES_INTRO,
-        "grid": _channel_grid(plan, _draw_response, T.CHART_ALT_RESPONSE),
+        "grid": _channel_grid(plan, T.CHART_ALT_RESPONSE, marginal=False),
         "table": table(pick(ALLOCATION, ("channel", "saturation_spend")), _records(plan)),
     }
 
@@ -170,7 +160,7 @@ def section_marginal(plan: Plan) -> Context:
         "intro": T.MARGINAL_INTRO,
         "table": table(cols, _records(plan)),
         "note": T.MARGINAL_CHART_NOTE,
-        "grid": _channel_grid(plan, _draw_marginal, T.CHART_ALT_MARGINAL),
+        "grid": _channel_grid(plan, T.CHART_ALT_MARGINAL, marginal=True),
     }
 
 

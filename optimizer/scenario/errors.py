@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, Tag
 
 from roiste.models.errors import ScenarioError
-from roiste.models.io import input_problem, read_input_bytes
+from roiste.models.io import read_input_bytes, require_input
 from roiste.models.yamlsafe import (
     MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
@@ -37,11 +37,7 @@ def read_yaml(path: Path, label: str) -> Any:
     The file must be a regular file (a FIFO or a device would block or never end) of at most
     :data:`MAX_YAML_BYTES`.
     """
-    problem = input_problem(path)
-    if problem == "file not found":
-        raise ScenarioError(f"{label}: scenario file not found")
-    if problem:
-        raise ScenarioError(f"{label}: {problem}")
+    require_input(path, label, ScenarioError, "scenario file not found")
     try:
         data = read_input_bytes(path, MAX_YAML_BYTES)
         if data is None:
