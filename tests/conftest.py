@@ -10,6 +10,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# One BLAS thread per process, set before numpy loads (and inherited by the notebook kernels
+# and subprocesses): the fits solve many small systems, on which OpenBLAS's own threads cost
+# several times the work (the mmm_stan fit: 73 s of CPU with two threads, 19 s with one), and
+# two test workers would otherwise compete for the same two cores.  A value already set wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 
 def datasets_path() -> Path:
     """``$ROISTE_DATASETS``, else ``<repo>/../shared/datasets`` (never copied into the repo)."""

@@ -31,7 +31,8 @@ import pandas as pd
 from roiste.models.errors import RoisteError
 from roiste.models.io import atomic_write_text
 
-__all__ = ["DEFAULT_CHANNELS", "JourneyChannel", "JourneyWorld", "simulate_journeys", "write_journeys"]
+__all__ = ["DEFAULT_CHANNELS", "JourneyChannel", "JourneyWorld", "simulate_journeys", "write_journey_world",
+           "write_journeys"]
 
 BASELINE = "(baseline)"
 
@@ -232,7 +233,24 @@ def write_journeys(out_dir: str | os.PathLike[str], **kwargs: object) -> dict[st
 
     Returns the paths of ``touchpoints``, ``conversions``, ``spend`` and ``truth``.
     """
-    world = simulate_journeys(**kwargs)  # type: ignore[arg-type]
+    return write_journey_world(simulate_journeys(**kwargs), out_dir)  # type: ignore[arg-type]
+
+
+def write_journey_world(world: JourneyWorld, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write a simulated world's files into ``out_dir``, as :func:`write_journeys` does.
+
+    Parameters
+    ----------
+    world : JourneyWorld
+        A world from :func:`simulate_journeys`.
+    out_dir : path
+        Folder of ``touchpoints.csv``, ``conversions.csv``, ``spend.csv`` and ``truth.json``.
+
+    Returns
+    -------
+    dict of str to Path
+        The paths of ``touchpoints``, ``conversions``, ``spend`` and ``truth``.
+    """
     out = Path(out_dir)
     paths = {k: out / f"{k}.csv" for k in ("touchpoints", "conversions", "spend")}
     paths["truth"] = out / "truth.json"

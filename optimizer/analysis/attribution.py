@@ -34,7 +34,7 @@ from roiste.models.attribution.credit import (
     write_attribution_panel,
 )
 from roiste.models.attribution.inputs import Inputs, inputs_from_frames
-from roiste.models.attribution.journeys import JourneyWorld, simulate_journeys, write_journeys
+from roiste.models.attribution.journeys import JourneyWorld, simulate_journeys, write_journey_world
 from roiste.models.errors import RoisteError
 from roiste.optimizer.analysis.figures import PALETTE, figure_with_axes
 from roiste.optimizer.analysis.whatif import WhatIf, scenario_from_dict
@@ -92,8 +92,8 @@ class JourneyStudy:
                                   users_per_week=users_per_week,
                                   mean_order_value=mean_order_value)
         out = Path(out_dir)
-        files = write_journeys(out, **kw)
-        world = simulate_journeys(**kw)  # the same seed: the same world as the files
+        world = simulate_journeys(**kw)
+        files = write_journey_world(world, out)
         return cls(world, files, out, int(users_per_week), float(mean_order_value))
 
     @property
