@@ -296,26 +296,32 @@ def main() -> None:
     print(json.dumps(r, indent=2))
     print(line)
     if args.record:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        text = path.read_text() if path.exists() else "# Benchmark results\n"
-        header = "## Tagging endpoint (benchmarks/bench_serve.py)"
-        if header not in text:
-            text = text.rstrip("\n") + (
-                f"\n\n{header}\n\nMachine: {machine()}.\n\n"
-                "| date | store | conn. | offered req/s | requests | s | req/s | p50 ms | p99 ms | "
-                "max ms | errors | compared / mismatches | batch orders/s | server CPU ms/req | "
-                "load avg | target met |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-            )
-        # The new row goes at the end of this section's table, wherever the section is.
-        lines = text.split("\n")
-        at = lines.index(header) + 1
-        while at < len(lines) and not lines[at].startswith("|"):
-            at += 1
-        while at < len(lines) and lines[at].startswith("|"):
-            at += 1
-        lines.insert(at, line)
-        path.write_text("\n".join(lines))
+        record_row(
+            "## Tagging endpoint (benchmarks/bench_serve.py)",
+            f"Machine: {machine()}.\n\n"
+            "| date | store | conn. | offered req/s | requests | s | req/s | p50 ms | p99 ms | "
+            "max ms | errors | compared / mismatches | batch orders/s | server CPU ms/req | "
+            "load avg | target met |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            line,
+        )
+
+
+def record_row(header: str, intro: str, line: str) -> None:
+    """Add ``line`` at the end of the table of the section ``header`` in benchmarks/RESULTS.md
+    (the section, with ``intro`` and the table's head, is appended when missing)."""
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if header not in text:
+        text = text.rstrip("\n") + f"\n\n{header}\n\n{intro}"
+    lines = text.split("\n")
+    at = lines.index(header) + 1
+    while at < len(lines) and not lines[at].startswith("|"):
+        at += 1
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines.insert(at, line)
+    path.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from bench_serve import (  # a sibling script, not a package
     _wait_health,
     free_port,
     machine,
+    record_row,
     simulate_orders,
 )
 
@@ -356,27 +357,17 @@ def main() -> None:
     print(json.dumps(r, indent=2))
     print(line)
     if args.record:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        text = path.read_text()
-        header = "## Endpoint soak (benchmarks/bench_soak.py)"
-        if header not in text:
-            text = text.rstrip("\n") + (
-                f"\n\n{header}\n\nTwo `roiste serve` processes on one PostgreSQL database, one "
-                "killed (SIGKILL) and restarted every kill interval; failed requests are sent "
-                f"again to the other server. Machine: {machine()}.\n\n"
-                "| date | minutes | offered req/s | kills | answered | retried | lost | counted "
-                "twice | recorded, not answered | first = earliest | corrections | p50 ms | "
-                "p99 ms outside kills | p99 ms all | load avg | target met |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-            )
-        lines = text.split("\n")
-        at = lines.index(header) + 1
-        while at < len(lines) and not lines[at].startswith("|"):
-            at += 1
-        while at < len(lines) and lines[at].startswith("|"):
-            at += 1
-        lines.insert(at, line)
-        path.write_text("\n".join(lines))
+        record_row(
+            "## Endpoint soak (benchmarks/bench_soak.py)",
+            "Two `roiste serve` processes on one PostgreSQL database, one killed (SIGKILL) and "
+            "restarted every kill interval; failed requests are sent again to the other server. "
+            f"Machine: {machine()}.\n\n"
+            "| date | minutes | offered req/s | kills | answered | retried | lost | counted "
+            "twice | recorded, not answered | first = earliest | corrections | p50 ms | "
+            "p99 ms outside kills | p99 ms all | load avg | target met |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            line,
+        )
 
 
 if __name__ == "__main__":

@@ -243,6 +243,9 @@ def test_sigterm_removes_the_staging_folder(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "roiste.optimizer.cli", "demo", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # roiste leaves an inherited "ignore SIGTERM" alone (the nohup convention), and a CI
+        # runner may start the suite that way: the child gets the default disposition here.
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL),
     )
     try:
         deadline = time.time() + 60
