@@ -336,9 +336,19 @@ class CurveSet(Mapping[str, ResponseCurve]):
         return cls.from_dict(data, source=str(path))
 
     # -- tables ----------------------------------------------------------------------------
-    def summary_table(self) -> pd.DataFrame:
-        """Per channel: recent weekly spend, ROAS, marginal ROAS, RPV, saturation, break-even."""
+    def summary_table(self, level: float | None = None) -> pd.DataFrame:
+        """Per channel: recent weekly spend, ROAS, marginal ROAS, RPV, saturation, break-even.
+
+        Parameters
+        ----------
+        level : float, optional
+            With a level (e.g. 0.8) and curves that carry bootstrap draws, the columns
+            ``weekly_response``, ``roas`` and ``marginal_roas`` get ``_low`` and ``_high``
+            companions: the central ``level`` interval of the draws at the recent spend (empty
+            for a channel without draws).
+        """
         rows = []
+        with_draws = level is not None and any(c.draws for c in self._curves.values())
         for c in self._curves.values():
             w = c.recent_spend
             row: dict[str, Any] = {
@@ -351,6 +361,18 @@ class CurveSet(Mapping[str, ResponseCurve]):
                 "saturation_share": float(c.saturation_share(w)),
                 "spend_at_marginal_roas_1": c.spend_at_marginal(1.0),
             }
+            if with_draws and level is not None:
+                q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
+                resp = np.array([float(d.value(w)) for d in c.draws])
+                draws = {
+                    "weekly_response": resp,
+                    "roas": resp / w if w > 0 else np.array([float(d.derivative(0.0))
+                                                             for d in c.draws]),
+                    "marginal_roas": np.array([float(d.derivative(w)) for d in c.draws]),
+                }
+                for name, values in draws.items():
+                    lo, hi = np.quantile(values, q) if len(values) else (np.nan, np.nan)
+                    row[f"{name}_low"], row[f"{name}_high"] = float(lo), float(hi)
             if c.has_visitors:
                 row["rpv"] = float(c.rpv(w))
                 row["marginal_rpv"] = float(c.marginal_rpv(w))

@@ -3,8 +3,9 @@
 Two layouts (DESIGN.md, "The weekly panel"):
 
 * **long**: one row per (date, channel) with ``date, channel, spend, revenue`` and optionally
-  ``visitors, orders, new_customers, new_customer_revenue, returns``.  Extra text columns
-  (market, segment, ...) become part of the channel key ``"channel|market|segment"``.
+  ``visitors, orders, new_customers, new_customer_revenue, returns, clicks, impressions``.
+  Extra text columns (market, segment, ...) become part of the channel key
+  ``"channel|market|segment"``.
 * **wide** (marketing-mix): one row per week; the caller names the ``target`` column, the
   ``spend`` columns (one channel each, named by its column) and optional ``controls``.
 
@@ -37,9 +38,11 @@ from roiste.models.io import input_problem
 __all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", "read_panel"]
 
 REQUIRED = ("date", "channel", "spend", "revenue")
-OPTIONAL = ("visitors", "orders", "new_customers", "new_customer_revenue", "returns")
+OPTIONAL = ("visitors", "orders", "new_customers", "new_customer_revenue", "returns", "clicks",
+            "impressions")
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null", "<na>", "nat"})
 _DATE_NAME = re.compile(r"date|week|(?:^|[^a-z])(?:wk|dt|day)(?:[^a-z]|$)")
+_SPEND_NAME = re.compile(r"^(?:spend|cost|mdsp)_|_(?:spend|cost|s)$", re.IGNORECASE)
 _Rows = slice  # the builtin, before Panel.slice shadows it in the class body
 
 
@@ -334,6 +337,51 @@ def _absent(src: str, name: str, columns: Sequence[str], role: str) -> PanelErro
     return PanelError(f"{src}: {role} column '{_show(name)}' is not in the file; {hint}")
 
 
+def _holds_dates(s: pd.Series) -> bool:
+    """Does the column's first non-empty cell hold a date?"""
+    s = s.dropna()
+    return bool(is_datetime64_any_dtype(s)
+                or (len(s) and _parse_day(str(s.iloc[0]).strip()) is not pd.NaT))
+
+
+def _no_date(src: str, frame: pd.DataFrame) -> PanelError:
+    """No ``date`` column: name a column that holds dates, if one does."""
+    dated = [c for c in frame.columns if _holds_dates(frame[c])]
+    if not dated:
+        return _absent(src, "date", list(frame.columns), "required")
+    col = _show(dated[0])
+    return PanelError(f"{src}: required column 'date' is not in the file; column '{col}' holds "
+                      f"dates: name it with date_column: {col} (--date-column {col})")
+
+
+def _wide_hint(frame: pd.DataFrame) -> str | None:
+    """How to read a file without a channel column that looks like one row per week."""
+    if "channel" in {c.lower() for c in frame.columns}:
+        return None
+    numeric = [c for c in frame.columns if _share_numeric(frame[c])[0] == 1.0]
+    if len(numeric) < 2:
+        return None
+    spends = [c for c in numeric if _SPEND_NAME.search(c)]
+    dated = [c for c in frame.columns if _holds_dates(frame[c])]
+    if dated and frame[dated[0]].duplicated().any():
+        return None  # several rows a week: a long file with its channel column named otherwise
+    if not dated and not spends:
+        return None
+    how = "read it with layout: wide (--layout wide), naming its target and spend columns"
+    if not spends:
+        return f"a file of one row per week is read as wide: {how}"
+    shown = ", ".join(_show(c) for c in spends[:4]) + (" ..." if len(spends) > 4 else "")
+    return f"it looks like a wide file (one row per week, spend columns {shown}): {how}"
+
+
+def _long_hint(columns: Sequence[str]) -> str:
+    """A hint for a wide read of a file that holds the long layout's columns."""
+    if {"channel", "spend", "revenue"} <= {c.lower() for c in columns}:
+        return ("; the file has channel, spend and revenue columns: it looks like a long file "
+                "(one row per week and channel), read without layout: wide, target and spend")
+    return ""
+
+
 def _factor(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes and stripped text of the distinct values (an empty cell has the last, "", entry)."""
     codes, uniq = pd.factorize(s, use_na_sentinel=True)
@@ -509,15 +557,17 @@ def _date_column(frame: pd.DataFrame, src: str, date_column: str | None, wide: b
         return lower["date"]
     hinted = [c for c in columns if _looks_like_date(c)] if wide else []
     for col in hinted:  # the first that holds dates: wk_strt_dt, not a later seas_week_40
-        s = frame[col].dropna()
-        if is_datetime64_any_dtype(s) or (len(s) and _parse_day(str(s.iloc[0]).strip()) is not pd.NaT):
+        if _holds_dates(frame[col]):
             return col
     if hinted:
         return hinted[0]
-    raise _absent(src, "date", columns, "required")
+    raise _no_date(src, frame)
 
 
 def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> Panel:
+    wide = _wide_hint(frame)  # a wide file read as long: say so before naming its date
+    if wide is not None:
+        raise PanelError(f"{src}: required column 'channel' is not in the file; {wide}")
     date_col = _date_column(frame, src, date_column, wide=False)
     lower = {c.lower(): c for c in frame.columns}
     for name in REQUIRED[1:]:
@@ -604,7 +654,7 @@ def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
         if not col:
             raise PanelError(f"{src}: an empty name among the {role} columns")
         if col not in columns:
-            raise _absent(src, col, columns, role)
+            raise PanelError(f"{_absent(src, col, columns, role)}{_long_hint(columns)}")
         if col in seen:
             raise PanelError(f"{src}: column '{col}' is named twice (as {seen[col]} and {role})")
         seen[col] = role

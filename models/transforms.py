@@ -2,7 +2,8 @@
 
 A family is a small class with a ``lookup_name``; defining the class registers it.  A family
 owns its maths (a saturation's value and first derivative, vectorised over arrays of spend and
-of parameters; an adstock's lag weights), the grids the fits search it on, and rebuilds from
+of parameters, and where it has one its value as a spreadsheet formula; an adstock's lag
+weights), the grids the fits search it on, and rebuilds from
 ``{"lookup_name": ..., **params}``.  Nothing outside this module names a family, so nothing
 else changes when one is added.
 
@@ -145,6 +146,27 @@ class Saturation(_Family):
         """The derivative in ``a`` of :meth:`value_at` (same broadcasting)."""
         raise NotImplementedError
 
+    @staticmethod
+    def excel_value(p: Mapping[str, str], a: str) -> str | None:
+        """:meth:`value_at` as a spreadsheet expression (Excel and LibreOffice), or None.
+
+        ``a`` and each ``p[name]`` are spreadsheet expressions (a cell reference, or a
+        parenthesised expression) of the adstocked spend and of the parameters; the result is
+        one parenthesised expression that computes what :meth:`value_at` does.  A family with
+        no closed form in spreadsheet functions keeps the default, None: a workbook then
+        tabulates its response instead.
+        """
+        return None
+
+    @staticmethod
+    def excel_derivative(p: Mapping[str, str], a: str) -> str | None:
+        """:meth:`derivative_at` as a spreadsheet expression, or None (as :meth:`excel_value`).
+
+        Where the derivative is unbounded (at ``a = 0`` for some shapes) the expression gives
+        the empty text.
+        """
+        return None
+
     def value(self, a: ArrayLike) -> FloatArray:
         """The share of the maximum response reached at adstocked spend ``a``."""
         return self.value_at(self.params, a)
@@ -165,6 +187,12 @@ class Saturation(_Family):
     def is_concave(self) -> bool:
         """True when the value is concave on ``a >= 0`` (no S-shape)."""
         return not self.can_be_s_shaped
+
+    @property
+    def concave_from(self) -> float:
+        """The adstocked spend from which the value is concave: 0 for a concave value, its
+        inflection point for an S-shape, ``inf`` where the family does not know it."""
+        return 0.0 if self.is_concave else float(np.inf)
 
     @property
     def scale(self) -> float:
@@ -200,6 +228,18 @@ class Hill(Saturation):
         return r / (1.0 + r)
 
     @staticmethod
+    def excel_value(p: Mapping[str, str], a: str) -> str | None:
+        r = f"(MAX({a},0)/{p['k']})^{p['s']}"
+        return f"({r}/(1+{r}))"
+
+    @staticmethod
+    def excel_derivative(p: Mapping[str, str], a: str) -> str | None:
+        k, s = p["k"], p["s"]
+        r = f"(MAX({a},0)/{k})^{s}"
+        at_zero = f'IF({s}=1,1/{k},IF({s}<1,"",0))'
+        return f"IF(MAX({a},0)=0,{at_zero},{s}*{r}/(MAX({a},0)*(1+{r})^2))"
+
+    @staticmethod
     def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         k, s = p["k"], p["s"]
         a = np.maximum(_as_array(a), 0.0)
@@ -213,6 +253,15 @@ class Hill(Saturation):
     @property
     def is_concave(self) -> bool:
         return self.params["s"] <= 1.0 + 1e-12
+
+    @property
+    def concave_from(self) -> float:
+        """``k ((s - 1) / (s + 1))^(1/s)`` for ``s > 1``: the second derivative
+        ``s r (s - 1 - (s + 1) r) / (a^2 (1 + r)^3)`` (``r = (a / k)^s``) is negative above it."""
+        k, s = float(self.params["k"]), float(self.params["s"])
+        if self.is_concave:
+            return 0.0
+        return k * ((s - 1.0) / (s + 1.0)) ** (1.0 / s)
 
 
 class MichaelisMenten(Saturation):
@@ -229,6 +278,14 @@ class MichaelisMenten(Saturation):
     def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
         return a / (a + p["k"])
+
+    @staticmethod
+    def excel_value(p: Mapping[str, str], a: str) -> str | None:
+        return f"(MAX({a},0)/(MAX({a},0)+{p['k']}))"
+
+    @staticmethod
+    def excel_derivative(p: Mapping[str, str], a: str) -> str | None:
+        return f"({p['k']}/(MAX({a},0)+{p['k']})^2)"
 
     @staticmethod
     def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
@@ -251,6 +308,15 @@ class Exponential(Saturation):
     def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         a = np.maximum(_as_array(a), 0.0)
         return -np.expm1(-np.log(2.0) * a / p["k"])
+
+    @staticmethod
+    def excel_value(p: Mapping[str, str], a: str) -> str | None:
+        return f"(1-EXP(-LN(2)*MAX({a},0)/{p['k']}))"
+
+    @staticmethod
+    def excel_derivative(p: Mapping[str, str], a: str) -> str | None:
+        c = f"(LN(2)/{p['k']})"
+        return f"({c}*EXP(-{c}*MAX({a},0)))"
 
     @staticmethod
     def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
@@ -277,6 +343,17 @@ class Logistic(Saturation):
     def value_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:
         lam = np.log(3.0) / p["k"]
         return np.tanh(0.5 * lam * np.maximum(_as_array(a), 0.0))
+
+    @staticmethod
+    def excel_value(p: Mapping[str, str], a: str) -> str | None:
+        return f"TANH(0.5*(LN(3)/{p['k']})*MAX({a},0))"
+
+    @staticmethod
+    def excel_derivative(p: Mapping[str, str], a: str) -> str | None:
+        lam = f"(LN(3)/{p['k']})"
+        x = f"(0.5*{lam}*MAX({a},0))"
+        # sech^2 is 0 to double precision long before COSH overflows
+        return f"IF({x}>350,0,0.5*{lam}/COSH({x})^2)"
 
     @staticmethod
     def derivative_at(p: Mapping[str, Any], a: ArrayLike) -> FloatArray:

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -51,6 +52,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("roiste.optimizer.commands.planning", "plan",
              "Plan the next period: allocation.csv, summary.json, curves.json, report.html, "
              "plan.xlsx."),
+    "recovery": ("roiste.optimizer.commands.recovery", "recovery_group",
+                 "Cart recovery: which reminder or incentive each segment of abandoned carts "
+                 "gets."),
     "schema": ("roiste.optimizer.commands.scenarios", "schema",
                "Print the JSON Schema of scenario files."),
     "serve": ("roiste.optimizer.commands.serve", "serve",
@@ -74,7 +78,13 @@ class _RoisteGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attr, _ = COMMANDS[cmd_name]
+        t0 = time.perf_counter()
         cmd = getattr(importlib.import_module(module), attr)
+        # the command's import, for the timings a run writes (the first import costs; a
+        # module already loaded adds nothing); the key is commands.options.IMPORT_SECONDS,
+        # spelled out: --help must not load a command module
+        key = "roiste.import_seconds"
+        ctx.meta[key] = ctx.meta.get(key, 0.0) + time.perf_counter() - t0
         if not isinstance(cmd, click.Command):
             raise TypeError(f"{module}.{attr} is not a click command")
         return cmd

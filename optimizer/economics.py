@@ -359,6 +359,9 @@ class PeriodFunctions:
         ``V_c`` is concave: a concave response and ``k_c >= 0``.
     revenue_concave : ndarray of bool
         The response itself is concave.
+    concave_from : ndarray
+        The period spend from which the response is concave (0 where it is concave; the
+        inflection point of an S-shape, carry-over included).
     has_new_customers : ndarray of bool
         The panel gave the channel a new-customers ratio.
     dropped : dict
@@ -410,6 +413,12 @@ class PeriodFunctions:
         self.adstock_weight = np.array([c.revenue.adstock.total_weight for c in cs], dtype=float)
         self.revenue_concave = np.array([c.is_concave for c in cs], dtype=bool)
         self.concave = self.revenue_concave & (k >= 0.0)
+        # the period spend from which revenue P beta S(x w / P) is concave: S's own point,
+        # scaled as _saturation scales the spend
+        start = np.array([c.revenue.saturation.concave_from for c in cs], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            from_x = start * self.period_weeks / self.adstock_weight
+        self.concave_from = np.where(start <= 0.0, 0.0, np.where(np.isnan(from_x), np.inf, from_x))
         by_family: dict[str, list[int]] = {}
         for i, c in enumerate(cs):
             by_family.setdefault(c.family, []).append(i)

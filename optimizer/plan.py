@@ -137,6 +137,8 @@ class Plan:
     net_margin_at_best_budget: float | None = None
     best_budget_gap: float | None = None
     budget_notes: list[str] = field(default_factory=list)
+    weeks: pd.DataFrame | None = None  # a plan with period: allocation_weeks.csv's rows
+    flighting: dict[str, Any] = field(default_factory=dict)  # its certificate and margins
 
     # -- views --------------------------------------------------------------------------------
     @property

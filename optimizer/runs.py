@@ -21,25 +21,17 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from roiste.models.curves import CurveSet
+from roiste.models.executor import Executor, choose_executor
 from roiste.models.experiments import read_experiments
-from roiste.models.fit.channel import fit_panel_file
 from roiste.models.io import file_sha256
 from roiste.models.panel import read_panel
 from roiste.models.simulate import write_world
 from roiste.optimizer.backtest.cohorts import cohort_check, read_cohorts
-from roiste.optimizer.backtest.forecast import BOOTSTRAP, MIN_TRAIN_WEEKS
-from roiste.optimizer.backtest.truth import replan_world, truth_path, world_from_truth
-from roiste.optimizer.backtest.walk import (
-    MAX_FOLDS,
-    BacktestError,
-    BacktestResult,
-    backtest_panel,
-)
 from roiste.optimizer.demo import (
     DEMO_BOOTSTRAP,
     DEMO_CHANNELS,
@@ -48,15 +40,22 @@ from roiste.optimizer.demo import (
     DEMO_WEEKS,
     demo_settings,
 )
+from roiste.optimizer.flighting import plan_weeks
+from roiste.optimizer.monitor.cohorts import read_tagged_orders
 from roiste.optimizer.monitor.kpis import load_plan
 from roiste.optimizer.monitor.notify import deliver
 from roiste.optimizer.monitor.rules import load_rules
-from roiste.optimizer.monitor.watch import MonitorResult, alerts_doc, evaluate, write_draft
+from roiste.optimizer.monitor.watch import (
+    MonitorResult,
+    alerts_doc,
+    evaluate,
+    write_cohort_draft,
+    write_draft,
+)
 from roiste.optimizer.plan import Plan, build_plan
-from roiste.optimizer.report.backtest import write_backtest
 from roiste.optimizer.report.dashboard import render_dashboard
 from roiste.optimizer.report.output import (
-    OUTPUT_FILES,
+    PLAN_FILES,
     check_output_dir,
     publish_dir,
     sibling_dir,
@@ -64,10 +63,14 @@ from roiste.optimizer.report.output import (
 )
 from roiste.optimizer.risk import RISK_BOOTSTRAP
 from roiste.optimizer.scenario import (
-    check_against_data,
+    check_plan_inputs,
+    load_for_data,
     load_scenario,
     validate_scenario_file,
 )
+
+if TYPE_CHECKING:  # the walk loads the fits and scikit-learn: a type only here
+    from roiste.optimizer.backtest.walk import BacktestResult
 
 MONITOR_FILES = ("dashboard.html", "kpis.csv", "alerts.json")
 
@@ -81,6 +84,11 @@ def run_plan(
     *,
     force: bool = False,
     progress: bool = True,
+    date_column: str | None = None,
+    import_seconds: float = 0.0,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Plan:
     """The whole ``roiste plan`` run: scenario -> data -> curves -> plan -> output directory.
 
@@ -101,32 +109,35 @@ def run_plan(
         Replace an existing output directory (one holding only the files a plan writes).
     progress : bool, default True
         Progress bars while fitting and over the steps of a glide path.
+    date_column : str, optional
+        The panel's week column (``--date-column``), replacing the scenario's ``date_column``.
+    import_seconds : float, default 0
+        Seconds the command spent importing its code before the run (measured by the command
+        line).  ``timings.json`` holds ``import_seconds`` (these, and the fitting code's import
+        when the run fits), ``fit_seconds`` (the fit alone) and ``total_seconds`` (both).
+    executor, scheduler, workers : optional
+        Where the per-channel fits run (:func:`roiste.models.executor.choose_executor`); each
+        given one replaces the scenario's key of the same name.
 
     Returns
     -------
     Plan
     """
     t0 = time.perf_counter()
+    startup = float(import_seconds)
     out = Path(out_dir)
-    check_output_dir(out, force, OUTPUT_FILES)
+    check_output_dir(out, force, PLAN_FILES)
     scenario_path = Path(scenario_path)
-    scenario = load_scenario(scenario_path)
+    scenario, panel = load_for_data(scenario_path, date_column=date_column)
     panel_kw: dict[str, Any] = {
         "layout": scenario.layout,
         "target": scenario.target,
         "spend": scenario.spend,
         "controls": scenario.controls,
+        "date_column": scenario.date_column,
     }
-    panel = read_panel(scenario.data, **panel_kw)
-    current_weekly = panel.recent_spend(int(scenario.baseline_weeks)).astype(float)
-    current = current_weekly * int(scenario.period_weeks)
-    check_against_data(
-        scenario,
-        list(panel.channels),
-        float(current.sum()),
-        {str(c): float(v) for c, v in current.items()},
-        n_weeks=panel.n_weeks,
-    )
+    # every check against the data that needs no fit, the same as roiste validate's
+    current_weekly = check_plan_inputs(scenario, panel)
 
     t_fit = time.perf_counter()
     curves_file: Path | None = None
@@ -136,6 +147,13 @@ def run_plan(
         curves = CurveSet.load(curves_file)
         curves_hash = file_sha256(curves_file)
     else:
+        t_import = time.perf_counter()
+        # loaded when a run fits: the fitting code and scikit-learn take a second to import,
+        # which a plan on fitted curves does not spend (counted as import time, not fit time)
+        from roiste.models.fit.channel import fit_panel_file
+        loaded = time.perf_counter() - t_import
+        import_seconds += loaded
+        t_fit += loaded
         curves = fit_panel_file(
             scenario.data,
             **panel_kw,
@@ -145,24 +163,42 @@ def run_plan(
             progress=progress,
             experiments=() if scenario.experiments is None
             else read_experiments(scenario.experiments),
+            executor=_executor(scenario, executor, scheduler, workers),
         )
         curves_json = curves.to_json()
         curves_hash = hashlib.sha256(curves_json.encode("utf-8")).hexdigest()
     fit_s = time.perf_counter() - t_fit
-    plan = build_plan(
-        curves,
-        scenario,
-        current_weekly,
-        data_hash=str(panel.sha256),
-        scenario_hash=file_sha256(scenario_path),
-        curves_hash=curves_hash,
-        progress=progress,
-    )
-    timings = {"fit_seconds": fit_s, "total_seconds": time.perf_counter() - t0}
+    if scenario.period is not None:  # spend per channel and week of the period
+        plan = plan_weeks(curves, scenario, current_weekly, panel.spend,
+                          data_hash=str(panel.sha256), scenario_hash=file_sha256(scenario_path),
+                          curves_hash=curves_hash)
+    else:
+        plan = build_plan(
+            curves,
+            scenario,
+            current_weekly,
+            data_hash=str(panel.sha256),
+            scenario_hash=file_sha256(scenario_path),
+            curves_hash=curves_hash,
+            progress=progress,
+        )
+    timings = {"fit_seconds": fit_s, "import_seconds": import_seconds,
+               "total_seconds": time.perf_counter() - t0 + startup}
     write_plan(
         plan, out, force=force, curves_file=curves_file, curves_json=curves_json, timings=timings
     )
     return plan
+
+
+def _executor(scenario: Any, kind: str | None, scheduler: str | None,
+              workers: int | None) -> Executor:
+    """The run's executor: the command line's settings, else the scenario's keys (a
+    ``--scheduler`` means dask; the scenario's address serves its dask executor only)."""
+    k = kind if kind is not None else ("dask" if scheduler is not None else scenario.executor)
+    address = scheduler if scheduler is not None else scenario.scheduler
+    if k == "local" and scheduler is None:
+        address = None
+    return choose_executor(k, address, workers if workers is not None else scenario.workers)
 
 
 # -------------------------------------------------------------------------------- backtest
@@ -173,6 +209,8 @@ def run_backtest(
     folds: int | None = None, horizon_weeks: int = 4, force: bool = False, progress: bool = True,
     cohorts: str | os.PathLike[str] | None = None, truth: str | os.PathLike[str] | None = None,
     replan_months: int | None = None, bootstrap: int | None = None,
+    date_column: str | None = None, executor: str | None = None, scheduler: str | None = None,
+    workers: int | None = None,
 ) -> BacktestResult:
     """The whole ``roiste backtest`` run: scenario -> folds -> output directory.
 
@@ -194,24 +232,48 @@ def run_backtest(
         12, of ``period_weeks`` weeks each; 0 turns it off).
     bootstrap : int, optional
         Draws of each fit (default: the scenario's ``bootstrap``, or 50 when it is 0).
+    date_column : str, optional
+        The panel's week column (``--date-column``), replacing the scenario's ``date_column``.
+    executor, scheduler, workers : optional
+        Where the folds and fits run (:func:`roiste.models.executor.choose_executor`); each
+        given one replaces the scenario's key of the same name.
 
     Returns
     -------
     optimizer.backtest.walk.BacktestResult
     """
+    # loaded when a backtest runs: its folds fit curves (scikit-learn), which a plan may not
+    from roiste.optimizer.backtest.forecast import BOOTSTRAP, MIN_TRAIN_WEEKS
+    from roiste.optimizer.backtest.truth import (  # the same: loads the fits
+        replan_world,
+        truth_path,
+        world_from_truth,
+    )
+    from roiste.optimizer.backtest.walk import (  # the same
+        MAX_FOLDS,
+        BacktestError,
+        backtest_panel,
+    )
+    from roiste.optimizer.report.backtest import write_backtest  # the same: loads the walk
+
     out = Path(out_dir)
     check_output_dir(out, force)
     scenario = load_scenario(scenario_path)
+    if date_column is not None:
+        scenario = scenario.model_copy(update={"date_column": date_column})
     if scenario.layout != "long":
         raise BacktestError(f"{scenario_path}: layout: the backtest needs a long panel (revenue per "
                             "channel), not layout: wide")
-    panel = read_panel(scenario.data)
+    panel = read_panel(scenario.data, date_column=scenario.date_column)
     tpath = Path(truth) if truth is not None else truth_path(scenario.data)
     truth_curves = CurveSet.load(tpath) if truth is not None or tpath.exists() else None
     table = read_cohorts(cohorts) if cohorts is not None else None
     draws = int(bootstrap if bootstrap is not None else (scenario.bootstrap or BOOTSTRAP))
+    # the cohorts are judged before the walk, so that a problem with them costs no fit
+    judged = cohort_check(table, scenario, list(panel.channels)) if table is not None else None
     result = backtest_panel(panel, scenario, folds=folds, horizon_weeks=horizon_weeks,
-                            bootstrap=draws, truth=truth_curves, progress=progress)
+                            bootstrap=draws, truth=truth_curves, progress=progress,
+                            executor=_executor(scenario, executor, scheduler, workers))
     if truth_curves is not None:
         world = world_from_truth(panel, truth_curves)
         p = int(scenario.period_weeks)
@@ -222,8 +284,8 @@ def run_backtest(
                                   progress=progress)
             result.summary.setdefault("truth", {})["replanning"] = replay.to_dict("records")
         result.summary.setdefault("truth", {})["file"] = tpath.name
-    if table is not None:
-        result.summary["cohorts"] = cohort_check(table, scenario, list(panel.channels))
+    if judged is not None:
+        result.summary["cohorts"] = judged
     write_backtest(result, out, force=force)
     return result
 
@@ -246,6 +308,7 @@ def run_monitor(
     out: str | os.PathLike[str],
     *,
     plan_dir: str | os.PathLike[str] | None = None,
+    orders_path: str | os.PathLike[str] | None = None,
     force: bool = False,
     notify: bool = True,
     progress: bool = True,
@@ -276,6 +339,9 @@ def run_monitor(
         Output directory (refused when it exists, unless ``force``).
     plan_dir : path, optional
         A ``roiste plan`` output directory.
+    orders_path : path, optional
+        Tagged orders (``roiste customers tag`` output): recent cohorts at equal age are
+        watched (the rules' ``cohorts`` section).
     force : bool, default False
         Replace an existing output directory of the monitor.
     notify : bool, default True
@@ -294,15 +360,23 @@ def run_monitor(
     rules = load_rules(rules_path)
     panel = read_panel(panel_path, min_weeks=1)
     plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
-    result = evaluate(panel, rules, plan, progress=progress)
+    orders = read_tagged_orders(orders_path) if orders_path is not None else None
+    result = evaluate(panel, rules, plan, orders=orders, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_dir(out, "tmp")
     try:
         alerted = frozenset(a["channel"] for a in result.alerts)
         for i, alert in enumerate(result.alerts, start=1):
             name = f"draft-{i:02d}-{_slug(alert['channel'])}.yml"
-            alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan, Path(panel_path),
-                                         avoid=alerted)
+            if "age_days" in alert:  # a cohort alert: the next plan with the value it implies
+                moved = write_cohort_draft(tmp / name, alert, panel, rules, plan,
+                                           Path(panel_path), result.cohort_econ)
+                if moved is None:
+                    continue
+                alert["draft"] = moved
+            else:
+                alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan,
+                                             Path(panel_path), avoid=alerted)
             alert["draft_scenario"] = name
             validate_scenario_file(tmp / name)
         if notify and rules.notify is not None and result.alerts:
@@ -357,6 +431,9 @@ def run_demo(out: str | os.PathLike[str], *, force: bool = False, progress: bool
     try:
         panel = tmp / "data" / "panel.csv"
         write_world(panel, seed=DEMO_SEED, n_channels=DEMO_CHANNELS, n_weeks=DEMO_WEEKS)
+        # loaded when a run fits (see run_plan)
+        from roiste.models.fit.channel import fit_panel_file
+
         curves = fit_panel_file(
             panel,
             holdout_weeks=int(settings.get("holdout_weeks", 0) or 0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -161,7 +162,109 @@ def test_markov_removal_effects_by_hand() -> None:
     orders = [("u1", 3, 90.0), ("u3", 2, 30.0)]
     res = attribute(inputs_from_frames(*world(touches, orders)), AttributionRule("markov"))
     assert res.details["removal_effects"] == pytest.approx({"a": 0.5, "b": 1.0})
-    assert credit(touches, orders, "markov", "u1") == {"a": 30.0, "b": 60.0}  # 0.5 : 1
+    journey = AttributionRule("markov", {"split": "journey"})
+    assert credit(touches, orders, journey, "u1") == {"a": 30.0, "b": 60.0}  # 0.5 : 1
+    # global shares: every conversion leaves from b, worth (90 + 30) / 2 = 60 on average, so
+    # the value effects equal the conversion effects: a 0.5 / 1.5 of 120 = 40, b 80; b's 80
+    # is 30 from u3's journey (b alone) and 50 from u1's
+    assert res.details["removal_effects_value"] == pytest.approx({"a": 0.5, "b": 1.0})
+    assert credit(touches, orders, "markov") == {"a": 40.0, "b": 80.0}
+    assert credit(touches, orders, "markov", "u1") == {"a": 40.0, "b": 50.0}
+    assert res.totals.set_index("channel")["orders"].to_dict() == pytest.approx(
+        {"a": 2 / 3, "b": 4 / 3})
+
+
+# three channels, a loop (b > a > b), journeys that end in different states with different
+# values, and journeys that do not convert
+MARKOV3 = {  # customer: (channels in order, revenue or None)
+    "u1": ("abc", 100.0), "u2": ("ac", 40.0), "u3": ("b", None), "u4": ("ca", 70.0),
+    "u5": ("a", None), "u6": ("bc", 20.0), "u7": ("bab", 55.0), "u8": ("c", None),
+    "u9": ("ab", None), "u10": ("cc", None),
+}
+
+
+def _markov_oracle(journeys: dict[str, tuple[str, float | None]]) -> tuple[dict, dict]:
+    """Global Markov credits by a dense absorbing-chain solve written from the definition.
+
+    Returns each channel's total credited revenue and orders: its removal effect over the sum
+    of all channels' effects, times the total (value effects for revenue, each conversion worth
+    the mean revenue per conversion of the journeys that end in the same channel).
+    """
+    chans = sorted({c for path, _ in journeys.values() for c in path})
+    k = {c: i for i, c in enumerate(chans)}
+    n = len(chans)
+    start, moves = np.zeros(n), np.zeros((n, n))
+    to_conv, to_null, value_end = np.zeros(n), np.zeros(n), np.zeros(n)
+    for path, revenue in journeys.values():
+        start[k[path[0]]] += 1
+        for x, y in itertools.pairwise(path):
+            moves[k[x], k[y]] += 1
+        if revenue is None:
+            to_null[k[path[-1]]] += 1
+        else:
+            to_conv[k[path[-1]]] += 1
+            value_end[k[path[-1]]] += revenue
+    out = moves.sum(axis=1) + to_conv + to_null
+    q, r = moves / out[:, None], to_conv / out
+    mean_value = np.divide(value_end, to_conv, out=np.zeros(n), where=to_conv > 0)
+
+    def solve(keep: list[int]) -> tuple[float, float]:
+        visits = start[keep] / start.sum() @ np.linalg.inv(np.eye(len(keep)) - q[np.ix_(keep, keep)])
+        return float(visits @ r[keep]), float(visits @ (r * mean_value)[keep])
+
+    p_all, v_all = solve(list(range(n)))
+    eff_c = np.array([1 - solve([j for j in range(n) if j != i])[0] / p_all for i in range(n)])
+    eff_v = np.array([1 - solve([j for j in range(n) if j != i])[1] / v_all for i in range(n)])
+    revenue = sum(v for _, v in journeys.values() if v is not None)
+    orders = sum(1 for _, v in journeys.values() if v is not None)
+    return (dict(zip(chans, eff_v / eff_v.sum() * revenue, strict=True)),
+            dict(zip(chans, eff_c / eff_c.sum() * orders, strict=True)))
+
+
+def test_markov_global_shares_equal_a_dense_absorbing_chain_solve() -> None:
+    touches = [(u, i + 1, c) for u, (path, _) in MARKOV3.items() for i, c in enumerate(path)]
+    orders = [(u, 10, v) for u, (_, v) in MARKOV3.items() if v is not None]
+    res = attribute(inputs_from_frames(*world(touches, orders)), AttributionRule("markov"))
+    revenue, n_orders = _markov_oracle(MARKOV3)
+    totals = res.totals.set_index("channel")
+    assert res.details["global_split_gap"] < 1e-9
+    for ch in revenue:
+        assert totals.loc[ch, "revenue"] == pytest.approx(revenue[ch], abs=0.015), ch
+        assert totals.loc[ch, "orders"] == pytest.approx(n_orders[ch], rel=1e-6), ch
+    # the value effects differ from the conversion effects here (conversions leaving c are
+    # worth 53.33, leaving a 70, leaving b 55), so the two shares differ too
+    assert res.details["removal_effects_value"] != pytest.approx(res.details["removal_effects"])
+    # credit stays on the journey: each order's revenue goes to its own channels, in full
+    c = res.credits
+    for u, (path, v) in MARKOV3.items():
+        mine = c[c["customer_id"] == u]
+        if v is not None:
+            assert set(mine["channel"]) <= set(path), u
+            assert mine["revenue"].sum() == pytest.approx(v), u
+    # the per-journey split gives other totals
+    journey = attribute(inputs_from_frames(*world(touches, orders)),
+                        AttributionRule("markov", {"split": "journey"})).totals.set_index("channel")
+    assert max(abs(journey.loc[ch, "revenue"] - revenue[ch]) for ch in revenue) > 1.0
+
+
+def test_markov_global_shares_hold_when_a_channel_touched_no_converting_journey() -> None:
+    # c sits only on a journey that did not convert, but the chain converts b > c > b paths:
+    # its removal effect is 1/3 of b's, so the standard gives it 25 % of the revenue.  That
+    # revenue cannot stay on c's own journeys: it leaves b's share on u2's journey
+    journeys = {"u0": ("a", None), "u1": ("bcb", None), "u2": ("b", 70.0)}
+    touches = [(u, i + 1, c) for u, (path, _) in journeys.items() for i, c in enumerate(path)]
+    res = attribute(inputs_from_frames(*world(touches, [("u2", 10, 70.0)])), AttributionRule("markov"))
+    revenue, orders = _markov_oracle(journeys)
+    assert revenue == pytest.approx({"a": 0.0, "b": 52.5, "c": 17.5})
+    totals = res.totals.set_index("channel")
+    for ch in ("b", "c"):
+        assert totals.loc[ch, "revenue"] == pytest.approx(revenue[ch], abs=0.015)
+        assert totals.loc[ch, "orders"] == pytest.approx(orders[ch], rel=1e-9)
+    assert res.credits["revenue"].sum() == pytest.approx(70.0)
+    assert res.details["global_split_gap"] == pytest.approx(0.25)
+    # the per-journey split keeps everything on b
+    journey = AttributionRule("markov", {"split": "journey"})
+    assert credit(touches, [("u2", 10, 70.0)], journey) == {"b": 70.0}
 
 
 def test_markov_self_loops_change_nothing_at_first_order() -> None:
@@ -269,6 +372,7 @@ def test_parse_rule_reads_parameters() -> None:
     ("position-based", {"weights": [0.5, 0.5]}, "three numbers"),
     ("time-decay", {"half_life_days": 0}, "'half_life_days' must be above 0"),
     ("markov", {"order": 1.5}, "'order' must be an integer"),
+    ("markov", {"split": "path"}, "'split' must be one of global, journey"),
 ])
 def test_bad_rules_are_named(rule: str, params: dict, message: str) -> None:
     with pytest.raises(AttributionError, match=message):
@@ -288,10 +392,15 @@ def test_attribution_meta_reads_the_sidecar(tmp_path: Path) -> None:
     Path(f"{panel}.attribution.json").write_text(json.dumps(
         {"attribution_hash": rule.config_hash, "rule": rule.to_dict()}))
     assert attribution_meta(panel) == {"attribution_hash": rule.config_hash,
-                                       "attribution_rule": "markov(order=2)"}
+                                       "attribution_rule": "markov(order=2,split=global)"}
     Path(f"{panel}.attribution.json").write_text(json.dumps(
         {"attribution_hash": "0" * 64, "rule": rule.to_dict()}))
     with pytest.raises(AttributionError, match="does not match"):
+        attribution_meta(panel)
+    old = {**rule.to_dict(), "params": {"order": 2}}  # a markov rule before 'split'
+    Path(f"{panel}.attribution.json").write_text(json.dumps(
+        {"attribution_hash": "1" * 64, "rule": old}))
+    with pytest.raises(AttributionError, match="older markov rule"):
         attribution_meta(panel)
 
 

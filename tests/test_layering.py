@@ -73,7 +73,7 @@ def test_models_package_exists_with_layers() -> None:
         assert (ROOT / sub / "__init__.py").exists()
 
 
-LP_ORDER = ["problem", "pieces", "model", "infeasible", "solve", "scenarios", "path"]
+LP_ORDER = ["problem", "pieces", "model", "infeasible", "solve", "scenarios", "path", "weekly"]
 
 
 def _lp_imports(path: Path) -> set[str]:
@@ -125,8 +125,9 @@ OPTIMIZER_RANKS = [
     {"analysis", "demo"},
     {"report"},
     {"backtest", "monitor"},
+    {"flighting"},
     {"plan"},
-    {"budget", "glide", "targets", "voi"},
+    {"budget", "glide", "recovery", "targets", "voi"},
     {"context"},
     {"risk"},
     {"economics"},

@@ -39,11 +39,26 @@ def test_dom_shows_the_alert_above_the_kpi_table(dashboard: Path, tmp_path: Path
     assert dom.index('id="alerts"') < dom.index('id="kpi-table"')
     alerts = dom[dom.index('id="alerts"'):dom.index("</table>", dom.index('id="alerts"'))]
     assert "social_meta" in alerts and "draft-01-social_meta.yml" in alerts
-    table = dom[dom.index('id="kpi-table"'):]
-    table = table[:table.index("</table>")]
-    # one row per channel and one for all channels, each with a sparkline per KPI
-    assert len(re.findall(r"<tr class=\"level-", table)) == 5
-    assert len(re.findall(r"<svg class=\"spark\"", table)) >= 5 * 6
+    tables = re.findall(r'<table id="kpi-table[^"]*".*?</table>', dom, re.S)
+    assert len(tables) >= 2
+    for table in tables:
+        # one row per channel and one for all channels, each with a sparkline per KPI
+        assert len(re.findall(r"<tr class=\"level-", table)) == 5
+        n_kpis = len(re.findall(r"<th>", table)) - 1
+        assert 1 <= n_kpis <= 5
+        assert len(re.findall(r"<svg class=\"spark\"", table)) == 5 * n_kpis
+
+
+def test_every_table_fits_a_1000_pixel_window(dashboard: Path, tmp_path: Path) -> None:
+    """The page's width as laid out by the browser: nothing runs past the window."""
+    page = tmp_path / "measured.html"
+    page.write_text(dashboard.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.body.setAttribute('data-width', "
+        "document.documentElement.scrollWidth);</script></body>"), encoding="utf-8")
+    res = _run(["--window-size=1000,800", "--dump-dom", page.as_uri()], tmp_path)
+    width = re.search(r'data-width="(\d+)"', res.stdout)
+    assert width, res.stderr[-2000:]
+    assert int(width.group(1)) <= 1000, width.group(1)
 
 
 def test_screenshot_shows_the_page_drawn(dashboard: Path, tmp_path: Path) -> None:

@@ -409,7 +409,7 @@ def test_rows_in_any_order_and_blank_lines(tmp_path: Path) -> None:
 
 
 def test_extra_key_columns_and_optional_outcomes(tmp_path: Path) -> None:
-    header = ["date", "channel", "market", "segment", "spend", "revenue", "orders", "clicks"]
+    header = ["date", "channel", "market", "segment", "spend", "revenue", "orders", "likes"]
     rows = []
     for w in range(30):
         for i, (ch, market, seg) in enumerate([("search", "FR", "brand"), ("search", "DE", "brand"),
@@ -417,7 +417,7 @@ def test_extra_key_columns_and_optional_outcomes(tmp_path: Path) -> None:
             rows.append([_day(w), ch, market, seg, f"{_spend(w, i)}", f"{2 * _spend(w, i)}",
                          str(w + i), str(99 * w)])
     p = _write(tmp_path / "p.csv", rows, header)
-    with pytest.warns(PanelWarning, match=r"column\(s\) 'clicks' are empty or numeric"):
+    with pytest.warns(PanelWarning, match=r"column\(s\) 'likes' are empty or numeric"):
         panel = read_panel(p)
     assert panel.channels == ["search|FR|brand", "search|DE|brand", "social|FR|prospect"]
     assert set(panel.extras) == {"orders"}

@@ -78,32 +78,19 @@ def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, Path]:
 # ------------------------------------------------------------------------------- Excel
 
 
-def _formula_value(ws: Any, formula: str) -> float:
-    """Evaluate the few formula shapes the workbook uses, from the cells' stored values."""
-    f = formula.lstrip("=")
-    if m := re.fullmatch(r"SUM\(([A-Z]+)(\d+):([A-Z]+)(\d+)\)", f):
-        col, r0, r1 = m.group(1), int(m.group(2)), int(m.group(4))
-        return float(sum(_value(ws, f"{col}{r}") for r in range(r0, r1 + 1)))
-    if m := re.fullmatch(r"([A-Z]+\d+)-([A-Z]+\d+)", f):
-        return _value(ws, m.group(1)) - _value(ws, m.group(2))
-    if m := re.fullmatch(r'IF\(([A-Z]+\d+)=0,"",([A-Z]+\d+)/([A-Z]+\d+)\)', f):
-        return _value(ws, m.group(2)) / _value(ws, m.group(3))
-    raise AssertionError(f"unexpected formula {formula}")
-
-
-def _value(ws: Any, ref: str) -> float:
-    v = ws[ref].value
-    return _formula_value(ws, v) if isinstance(v, str) and v.startswith("=") else float(v)
-
-
 def test_workbook_formulas_reference_the_right_cells(plan_dir: tuple[Plan, Path]) -> None:
+    """The formulas name the right cells, and each formula cell stores the plan's figure (the
+    recalculation itself: tests/test_workbook_model.py, in LibreOffice)."""
     plan, out = plan_dir
     wb = load_workbook(out / "plan.xlsx")
+    stored = load_workbook(out / "plan.xlsx", data_only=True)
     assert wb.sheetnames[:2] == ["Allocation", "Summary"]
-    assert {"Marginals", "Customers", "Glide path", "Assumptions"} <= set(wb.sheetnames)
-    ws = wb["Allocation"]
+    assert {"Marginals", "Customers", "Glide path", "Assumptions", "Curves"} <= set(wb.sheetnames)
+    ws, vs = wb["Allocation"], stored["Allocation"]
     headers = [c.value for c in ws[1]]
     assert headers[:5] == ["Channel", "Current spend", "Recommended spend", "Change", "Change %"]
+    assert headers[7:13] == ["Expected revenue", "Revenue at current", "Expected net margin",
+                             "Net margin at current", "Net margin change", "ROAS"]
     n = len(plan.channels)
     t = n + 2
     a = plan.allocation
@@ -111,32 +98,42 @@ def test_workbook_formulas_reference_the_right_cells(plan_dir: tuple[Plan, Path]
         r = i + 2
         assert ws[f"A{r}"].value == c
         assert ws[f"D{r}"].value == f"=C{r}-B{r}"
-        assert _value(ws, f"D{r}") == pytest.approx(
+        assert ws[f"J{r}"].value == f"=Assumptions!$J${r + 1}*H{r}-Assumptions!$K${r + 1}*C{r}"
+        assert ws[f"K{r}"].value == f"=Assumptions!$J${r + 1}*I{r}-Assumptions!$K${r + 1}*B{r}"
+        assert ws[f"L{r}"].value == f"=J{r}-K{r}"
+        assert f"C{r}/Assumptions!$B$" in ws[f"H{r}"].value and f"Curves!$D${r}" in ws[f"H{r}"].value
+        assert vs[f"D{r}"].value == pytest.approx(
             a["recommended_spend"].iloc[i] - a["current_spend"].iloc[i], rel=1e-12, abs=1e-9
         )
-        assert _value(ws, f"E{r}") == pytest.approx(a["change_pct"].iloc[i] / 100, rel=1e-9, abs=1e-12)
-        assert _value(ws, f"L{r}") == pytest.approx(a["roas"].iloc[i], rel=1e-12)
+        assert vs[f"E{r}"].value == pytest.approx(a["change_pct"].iloc[i] / 100, rel=1e-9, abs=1e-12)
+        for col, name in (("H", "expected_revenue"), ("I", "revenue_current"),
+                          ("J", "expected_net_margin"), ("K", "net_margin_current"), ("M", "roas")):
+            assert vs[f"{col}{r}"].value == pytest.approx(a[name].iloc[i], rel=1e-12), (col, c)
     assert ws[f"A{t}"].value == "total"
-    assert ws[f"B{t}"].value == f"=SUM(B2:B{t - 1})"
-    assert _value(ws, f"B{t}") == pytest.approx(plan.current_total, rel=1e-12)
-    assert _value(ws, f"C{t}") == pytest.approx(a["recommended_spend"].sum(), rel=1e-12)
-    assert _value(ws, f"I{t}") == pytest.approx(plan.net_margin_recommended, rel=1e-9)
-    assert _value(ws, f"J{t}") == pytest.approx(plan.net_margin_current, rel=1e-9)
+    assert ws[f"B{t}"].value == f"=SUM(B2:B{t - 1})" and ws[f"J{t}"].value == f"=SUM(J2:J{t - 1})"
+    assert vs[f"B{t}"].value == pytest.approx(plan.current_total, rel=1e-12)
+    assert vs[f"C{t}"].value == pytest.approx(a["recommended_spend"].sum(), rel=1e-12)
+    assert vs[f"J{t}"].value == pytest.approx(plan.net_margin_recommended, rel=1e-9)
+    assert vs[f"K{t}"].value == pytest.approx(plan.net_margin_current, rel=1e-9)
     assert ws["B2"].number_format == "#,##0.00" and ws["E2"].number_format == "0.0%"
     summary = wb["Summary"]
     assert summary["A8"].value == "Net margin at current"
-    assert summary["B8"].value == f"=Allocation!J{t}"
-    assert summary["B9"].value == f"=Allocation!I{t}"
+    assert summary["B8"].value == f"=Allocation!K{t}"
+    assert summary["B9"].value == f"=Allocation!J{t}"
     assert summary["B10"].value == "=B9-B8"
+    assert stored["Summary"]["B10"].value == pytest.approx(plan.net_margin_change, rel=1e-9)
     glide = wb["Glide path"]
     assert glide["C2"].value.startswith("=SUM(F2:")
     assert sum(glide.cell(row=4, column=6 + j).value for j in range(n)) == pytest.approx(
         plan.steps[-1].total_spend
     )
+    assert stored["Glide path"]["C4"].value == pytest.approx(plan.steps[-1].total_spend)
     assumptions = wb["Assumptions"]
     assert assumptions["B2"].value == 0.5  # scenario-wide gross margin
     col = 1 + 1 + list(plan.base_economics).index("commission_rate")
     assert assumptions.cell(row=4, column=col).value == 0.05  # the override of the 2nd channel
+    letter = assumptions.cell(row=3, column=col).column_letter
+    assert assumptions.cell(row=3, column=col).value == f"={letter}$2"  # follows the default
 
 
 def test_workbook_bytes_are_stable(plan_dir: tuple[Plan, Path]) -> None:
@@ -280,11 +277,21 @@ def test_every_output_column_is_registered_once(plan_dir: tuple[Plan, Path]) -> 
     for name in allocation_columns(plan):
         col = allocation_column(name)
         assert col.rounding in ("money", "count", "ratio") and col.label
-    # a workbook formula only names columns of the allocation sheet
+    # a workbook formula only names columns of the allocation sheet (directly, or the revenue
+    # at one of its spends) and the channel's cells of the assumptions sheet
+    from roiste.optimizer.report.sheetmodel import CHANNEL_CELLS
+
     for col in ALLOCATION.values():
         if col.formula:
-            names = set(re.findall(r"\{(\w+)\}", col.formula))
-            assert names and names <= set(ALLOCATION_SHEET), col.name
+            fields = re.findall(r"\{(\w+)(?:\[(\w+)\])?\}", col.formula)
+            assert fields, col.name
+            for name, key in fields:
+                if name == "assumption":
+                    assert key in CHANNEL_CELLS, col.name
+                elif key:
+                    assert name in ("revenue", "marginal") and key in ALLOCATION_SHEET, col.name
+                else:
+                    assert name in ALLOCATION_SHEET, col.name
     with pytest.raises(KeyError, match="unknown allocation column"):
         allocation_column("spend")
 

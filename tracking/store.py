@@ -284,6 +284,27 @@ class CustomerStore(ABC):
                 out.update({str(r[0]): str(r[1]) for r in rows})
         return out
 
+    def first_purchases(self, keys: Sequence[str]) -> dict[str, int]:
+        """The first purchase time (microseconds, UTC) of each of ``keys`` the store knows.
+
+        Read only: nothing is recorded.  Keys the store does not know are left out.
+        """
+        out: dict[str, int] = {}
+        ids = list(dict.fromkeys(keys))
+        try:
+            with self._transaction():
+                for i in range(0, len(ids), 500):
+                    part = ids[i : i + 500]
+                    marks = ", ".join([self.placeholder] * len(part))
+                    rows = self._execute(
+                        f"SELECT key, first_purchase_us FROM roiste_customers WHERE key IN ({marks})",
+                        part,
+                    ).fetchall()
+                    out.update({str(r[0]): int(r[1]) for r in rows})
+        except self.db_errors as exc:
+            raise StoreError(f"{self.url}: {exc.__class__.__name__}: {_one_line(exc)}") from None
+        return out
+
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the store's tables, sorted: to compare a store before and after."""
         out: dict[str, list[tuple[Any, ...]]] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +27,9 @@ import scipy.sparse.linalg as spla
 from roiste.models.errors import RoisteError
 
 __all__ = [
+    "MarkovEffects",
+    "balance",
+    "markov_effects",
     "markov_removal_effects",
     "paths_to_arrays",
     "set_values",
@@ -100,6 +104,34 @@ def _states(path_index: IntArray, channel: IntArray, n_channels: int, order: int
     return key
 
 
+@dataclass(frozen=True)
+class MarkovEffects:
+    """What a fitted Markov chain says about each channel.
+
+    Attributes
+    ----------
+    p_conversion : float
+        Probability that a journey converts under the fitted chain.
+    conversion : ndarray of float, shape (n_channels,)
+        Removal effect on conversions: ``1 - P(conversion without the channel) / P(conversion)``,
+        the share of converting journeys of the chain that pass through the channel.
+    value : ndarray of float, shape (n_channels,)
+        Removal effect on value: the share of the chain's expected converted value carried by
+        journeys that pass through the channel, each conversion worth the mean value per
+        conversion of the observed journeys that end in the same state.
+    """
+
+    p_conversion: float
+    conversion: FloatArray
+    value: FloatArray
+
+    def shares(self, *, by_value: bool = False) -> FloatArray:
+        """Removal effects normalised to add up to 1 (all zeros when every effect is 0)."""
+        e = self.value if by_value else self.conversion
+        total = float(e.sum())
+        return e / total if total > 0 else np.zeros_like(e)
+
+
 def markov_removal_effects(
     path_index: IntArray,
     channel: IntArray,
@@ -138,13 +170,47 @@ def markov_removal_effects(
     >>> round(p, 3), re.round(3).tolist()
     (0.5, [0.5, 1.0])
     """
+    fx = markov_effects(path_index, channel, n_channels, conversions, nulls, order=order)
+    return fx.p_conversion, fx.conversion
+
+
+def markov_effects(
+    path_index: IntArray,
+    channel: IntArray,
+    n_channels: int,
+    conversions: FloatArray,
+    nulls: FloatArray,
+    *,
+    values: FloatArray | None = None,
+    order: int = 1,
+) -> MarkovEffects:
+    """Removal effects of every channel on conversions and on converted value.
+
+    The chain is solved exactly (an absorbing chain: one sparse solve with all states and one
+    per channel without the states that hold it), not simulated.  The shares of these effects
+    times the total conversions (value) are what ChannelAttribution's ``markov_model`` reports
+    as ``total_conversions`` (``total_conversion_value``), up to its simulation noise.
+
+    Parameters
+    ----------
+    path_index, channel, n_channels, conversions, nulls, order
+        As in :func:`markov_removal_effects`.
+    values : ndarray of float, optional
+        Per path: the value its conversions brought (0 for a path that did not convert).
+        Without it every conversion is worth 1 and ``value`` equals ``conversion``.
+
+    Returns
+    -------
+    MarkovEffects
+    """
     path_index = np.asarray(path_index, dtype=np.int64)
     channel = np.asarray(channel, dtype=np.int64)
     conversions = np.asarray(conversions, dtype=float)
     nulls = np.asarray(nulls, dtype=float)
+    vals = conversions if values is None else np.asarray(values, dtype=float)
     n_paths = len(conversions)
     if len(channel) == 0 or n_paths == 0:
-        return 0.0, np.zeros(n_channels)
+        return MarkovEffects(0.0, np.zeros(n_channels), np.zeros(n_channels))
     weight = conversions + nulls
     keys = _states(path_index, channel, n_channels, order)
     uniq, state = unique_inverse(keys)
@@ -158,6 +224,9 @@ def markov_removal_effects(
     w_inner = weight[path_index[inner]]
     out_conv = np.bincount(state[last], weights=conversions[path_index[last]], minlength=n_states)
     out_null = np.bincount(state[last], weights=nulls[path_index[last]], minlength=n_states)
+    out_value = np.bincount(state[last], weights=vals[path_index[last]], minlength=n_states)
+    # a conversion that leaves a state is worth the mean value per conversion leaving it
+    per_conv = np.where(out_conv > 0, out_value / np.where(out_conv > 0, out_conv, 1.0), 0.0)
     out_total = np.bincount(src, weights=w_inner, minlength=n_states) + out_conv + out_null
     out_total = np.where(out_total > 0, out_total, 1.0)
     q = sp.csr_matrix((w_inner / out_total[src], (src, dst)), shape=(n_states, n_states))
@@ -174,22 +243,98 @@ def markov_removal_effects(
         holds[rows, digit[rows] - 1] = True
         rest //= base
 
-    def p_conv(keep: np.ndarray) -> float:
+    def absorbed(keep: np.ndarray) -> tuple[float, float]:
+        """P(conversion) and expected converted value with only the ``keep`` states."""
         idx = np.flatnonzero(keep)
         if len(idx) == 0:
-            return 0.0
-        sub = sp.identity(len(idx), format="csc") - q[idx][:, idx].tocsc()
-        x = spla.spsolve(sub, r[idx]) if len(idx) > 1 else r[idx] / sub.toarray()[0]
-        return float(np.dot(start[idx], np.atleast_1d(x)))
+            return 0.0, 0.0
+        # expected visits to each state: solve (I - Q)^T y = start
+        sub = (sp.identity(len(idx), format="csc") - q[idx][:, idx].tocsc()).T.tocsc()
+        if len(idx) > 1:
+            y = np.atleast_1d(spla.spsolve(sub, start[idx]))
+        else:
+            y = start[idx] / sub.toarray()[0]
+        conv = y * r[idx]
+        return float(conv.sum()), float(np.dot(conv, per_conv[idx]))
 
-    p_all = p_conv(np.ones(n_states, dtype=bool))
+    p_all, v_all = absorbed(np.ones(n_states, dtype=bool))
     effects = np.zeros(n_channels)
+    v_effects = np.zeros(n_channels)
     if p_all <= 0:
-        return 0.0, effects
+        return MarkovEffects(0.0, effects, v_effects)
     seen = holds.any(axis=0)
     for c in np.flatnonzero(seen):
-        effects[c] = 1.0 - p_conv(~holds[:, c]) / p_all
-    return p_all, np.clip(effects, 0.0, 1.0)
+        p_c, v_c = absorbed(~holds[:, c])
+        effects[c] = 1.0 - p_c / p_all
+        v_effects[c] = 1.0 - v_c / v_all if v_all > 0 else 0.0
+    return MarkovEffects(p_all, np.clip(effects, 0.0, 1.0), np.clip(v_effects, 0.0, 1.0))
+
+
+def balance(
+    row: IntArray,
+    col: IntArray,
+    weight: FloatArray,
+    row_totals: FloatArray,
+    col_totals: FloatArray,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 5000,
+) -> tuple[FloatArray, float]:
+    """Scale a sparse table of weights to given row and column sums (iterative proportional fitting).
+
+    Entries stay where they are (a zero stays zero); among the tables with the row sums and
+    the column sums asked for, the result is the one closest to ``weight`` in relative entropy.
+
+    Parameters
+    ----------
+    row, col : ndarray of int
+        Row and column of each entry.
+    weight : ndarray of float
+        Starting weight of each entry (non-negative).
+    row_totals, col_totals : ndarray of float
+        The sums asked for (their totals should agree).
+    tol : float, default 1e-10
+        Stop when every column sum is within ``tol`` (relative to the grand total) of its target.
+    max_iter : int, default 5000
+        Stop after this many sweeps when no table has these sums.
+
+    Returns
+    -------
+    amounts : ndarray of float
+        One per entry; each row adds up to its total exactly (up to rounding).
+    gap : float
+        Largest distance of a column sum from its target, relative to the grand total.
+
+    Examples
+    --------
+    >>> a, gap = balance(np.array([0, 0, 1]), np.array([0, 1, 1]), np.ones(3),
+    ...                  np.array([2.0, 1.0]), np.array([1.0, 2.0]))
+    >>> a.round(6).tolist(), gap < 1e-9
+    ([1.0, 1.0, 1.0], True)
+    """
+    row = np.asarray(row, dtype=np.int64)
+    col = np.asarray(col, dtype=np.int64)
+    x = np.asarray(weight, dtype=float).copy()
+    row_totals = np.asarray(row_totals, dtype=float)
+    col_totals = np.asarray(col_totals, dtype=float)
+    n_r, n_c = len(row_totals), len(col_totals)
+    grand = max(float(row_totals.sum()), 1e-300)
+
+    def fit_rows(x: np.ndarray) -> np.ndarray:
+        s = np.bincount(row, weights=x, minlength=n_r)
+        return x * np.where(s > 0, row_totals / np.where(s > 0, s, 1.0), 0.0)[row]
+
+    x = fit_rows(x)
+    gap = np.inf
+    for _ in range(max_iter):
+        s = np.bincount(col, weights=x, minlength=n_c)
+        gap = float(np.abs(s - col_totals).max()) / grand if n_c else 0.0
+        if gap <= tol:
+            break
+        x = fit_rows(x * np.where(s > 0, col_totals / np.where(s > 0, s, 1.0), 0.0)[col])
+    s = np.bincount(col, weights=x, minlength=n_c)
+    gap = float(np.abs(s - col_totals).max()) / grand if n_c else 0.0
+    return x, gap
 
 
 def set_values(members: IntArray, masks: IntArray, rates: FloatArray) -> FloatArray:

@@ -11,8 +11,13 @@ Rules (DESIGN.md names): ``last-click``, ``first-click``, ``linear``, ``position
 (``weights`` for first, middle, last; default 0.4, 0.2, 0.4; with no middle touch the first
 and last share in proportion), ``time-decay`` (weight ``2 ** (-age / half_life_days)``, the
 age counted back from the conversion), ``markov`` (removal effects of a Markov chain of
-``order`` 1 or more, fitted on converting and non-converting journeys; each journey's credit
-is split among its channels in proportion to their removal effects) and ``shapley`` (see
+``order`` 1 or more, fitted on converting and non-converting journeys; by default, ``split:
+global``, each channel is credited its removal effect's share of the sum of all effects, times
+the revenue (orders) of the journeys, the standard of ChannelAttribution's ``markov_model``,
+kept on the journeys that touched the channel as far as the shares allow; with ``split:
+journey`` each
+journey's credit is split among its own channels in proportion to their removal effects) and
+``shapley`` (see
 :mod:`models.attribution_models`).  Touches at the same instant are equals: the first and last
 click are shared among the touches at the earliest and latest instant.
 
@@ -39,7 +44,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from roiste.models.attribution.algorithms import (
-    markov_removal_effects,
+    balance,
+    markov_effects,
     shapley_of_set,
     unique_inverse,
     unique_sorted,
@@ -256,10 +262,12 @@ def _data_driven_weights(j: _Journeys, rule: AttributionRule, progress: bool,
         n_open = len(o_starts)
         conv = np.r_[j.ev_orders[conv_events], np.zeros(n_open)]
         null = np.r_[np.zeros(len(conv_events)), np.ones(n_open)]
-        p, effects = markov_removal_effects(path, ch, n_ch, conv, null, order=rule.params["order"])
-        details["p_conversion"] = p
-        details["removal_effects"] = dict(zip(j.names, effects.tolist(), strict=True))
-        return pe, pc, effects[pc]
+        value = np.r_[j.ev_cents[conv_events].astype(float), np.zeros(n_open)]
+        fx = markov_effects(path, ch, n_ch, conv, null, values=value, order=rule.params["order"])
+        details["p_conversion"] = fx.p_conversion
+        details["removal_effects"] = dict(zip(j.names, fx.conversion.tolist(), strict=True))
+        details["removal_effects_value"] = dict(zip(j.names, fx.value.tolist(), strict=True))
+        return pe, pc, fx.conversion[pc]
     if n_ch > 62:
         raise AttributionError(f"rule 'shapley' handles at most 62 channels, not {n_ch}; "
                                "group them with a channel map")
@@ -281,6 +289,71 @@ def _data_driven_weights(j: _Journeys, rule: AttributionRule, progress: bool,
                              samples=rule.params["samples"], seed=rule.params["seed"])
         w[rows] = phi[np.searchsorted(members, pc[rows])]
     return pe, pc, w
+
+
+@dataclass
+class _GlobalSplit:
+    """Rows of the events that ``markov``'s global shares credit, and their credit."""
+
+    events: np.ndarray   # the events credited here (sorted); their other rows are dropped
+    pe: np.ndarray       # per row: event
+    pc: np.ndarray       # per row: channel
+    cents: np.ndarray    # per row: revenue in whole cents (each event's add up to its own)
+    orders: np.ndarray   # per row: orders (each event's add up to its own)
+
+
+def _global_split(pe: np.ndarray, pc: np.ndarray, w: np.ndarray, j: _Journeys,
+                  details: dict[str, Any]) -> _GlobalSplit:
+    """Revenue and orders per (event, channel) that give each channel its global share.
+
+    Each channel's credit over all journeys is its removal effect divided by the sum of all
+    channels' effects, times the revenue (orders) of the journeys (value effects for revenue,
+    conversion effects for orders).  The credit stays on the journeys that touched the channel
+    as far as it can: the per-journey split is rescaled, journey by journey and channel by
+    channel, until each journey's credit adds up to its revenue (orders) and each channel's to
+    its share (:func:`balance`).  The chain also converts paths nobody took, so a channel's
+    share can be more than the revenue of the journeys that touched it (or it touched no
+    converting journey at all); then the channels over their share are scaled down to it and the
+    revenue this frees in each journey goes to the channels still short, in proportion to what
+    each lacks.  Every journey's credit adds up to its revenue and every channel's total is its
+    share; ``details["global_split_gap"]`` is the share of all revenue (or orders) that had to
+    leave the journeys that touched a channel (0 when none).  Events without a touch and events
+    whose channels all have no effect keep the per-event split.
+    """
+    names = j.names
+    n_ch, n_ev = len(names), len(j.ev_ts)
+    ch_ok = pc < n_ch  # "(direct)" rows sit past the named channels
+    ev_w = np.bincount(pe, weights=np.where(ch_ok, w, 0.0), minlength=n_ev)
+    rows = ch_ok & (w > 0) & (ev_w[pe] > 0)
+    events = unique_sorted(pe[rows])
+    own = pe[rows] * n_ch + pc[rows]
+    amounts: list[dict[int, float]] = []
+    moved = []
+    for key, totals in (("removal_effects_value", j.ev_cents.astype(float)),
+                        ("removal_effects", j.ev_orders)):
+        eff = np.array([details[key][c] for c in names])
+        share = eff / eff.sum() if eff.sum() > 0 else np.zeros(n_ch)
+        ev_total = np.bincount(events, weights=totals[events], minlength=n_ev)
+        target = share * ev_total.sum()
+        a, _ = balance(pe[rows], pc[rows], w[rows], ev_total, target)
+        got = np.bincount(pc[rows], weights=a, minlength=n_ch)
+        a = a * np.where(got > target, target / np.where(got > 0, got, 1.0), 1.0)[pc[rows]]
+        short = np.clip(target - np.bincount(pc[rows], weights=a, minlength=n_ch), 0.0, None)
+        freed = np.clip(ev_total - np.bincount(pe[rows], weights=a, minlength=n_ev), 0.0, None)
+        table = dict(zip(own.tolist(), a.tolist(), strict=True))
+        if short.sum() > 1e-9 * max(ev_total.sum(), 1e-300) and freed.sum() > 0:
+            for e in np.flatnonzero(freed > 0):
+                for c in np.flatnonzero(short > 0):
+                    k = int(e) * n_ch + int(c)
+                    table[k] = table.get(k, 0.0) + short[c] * freed[e] / freed.sum()
+        moved.append(float(short.sum() / max(ev_total.sum(), 1e-300)))
+        amounts.append(table)
+    details["global_split_gap"] = max(moved)
+    keys = np.array(sorted(set(amounts[0]) | set(amounts[1])), dtype=np.int64)
+    revenue = np.array([amounts[0].get(k, 0.0) for k in keys.tolist()])
+    orders = np.array([amounts[1].get(k, 0.0) for k in keys.tolist()])
+    g_pe, g_pc = keys // n_ch, keys % n_ch
+    return _GlobalSplit(events, g_pe, g_pc, _split_cents(g_pe, revenue, j.ev_cents), orders)
 
 
 def _split_cents(event: np.ndarray, weight: np.ndarray, cents: np.ndarray) -> np.ndarray:
@@ -443,10 +516,23 @@ def attribute(inputs: Inputs, rule: AttributionRule, *, progress: bool = False) 
     tot = np.bincount(pe, weights=w, minlength=n_ev)[pe]
     cnt = np.bincount(pe, minlength=n_ev)[pe]
     share = np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 1.0 / cnt)
+    share_orders = share
+    if rule.rule == "markov" and rule.params["split"] == "global":
+        g = _global_split(pe, pc, w, j, details)
+        keep = ~np.isin(pe, g.events)
+        ev_c, ev_o = j.ev_cents[g.pe].astype(float), j.ev_orders[g.pe]
+        g_share = np.divide(g.cents, ev_c, out=np.zeros(len(ev_c)), where=ev_c > 0)
+        g_orders = np.divide(g.orders, ev_o, out=np.zeros(len(ev_o)), where=ev_o > 0)
+        pe, pc = np.r_[pe[keep], g.pe], np.r_[pc[keep], g.pc]
+        cents = np.r_[cents[keep], g.cents]
+        share, share_orders = np.r_[share[keep], g_share], np.r_[share[keep], g_orders]
+        order = np.lexsort((pc, pe))
+        pe, pc, cents = pe[order], pc[order], cents[order]
+        share, share_orders = share[order], share_orders[order]
     cols = {
         "cust": j.ev_cust[pe], "ts": j.ev_ts[pe], "week": j.ev_week[pe], "ch": pc,
-        "cents": cents, "orders": share * j.ev_orders[pe], "new": share * j.ev_new[pe],
-        "new_cents": share * j.ev_new_cents[pe],
+        "cents": cents, "orders": share_orders * j.ev_orders[pe],
+        "new": share_orders * j.ev_new[pe], "new_cents": share * j.ev_new_cents[pe],
     }
     by = np.bincount(pc, weights=cents, minlength=len(names))
     total_cents = int(j.ev_cents.sum())
@@ -520,7 +606,8 @@ def write_attribution_panel(
         "inputs": {k: {"file": Path(v).name, "sha256": _sha(v)}
                    for k, v in (("touchpoints", touchpoints), ("conversions", conversions),
                                 ("spend", spend)) if v is not None},
-        "totals": {**{k: v for k, v in result.details.items() if not isinstance(v, dict)},
+        "totals": {**{k: round(v, 6) if k == "global_split_gap" else v
+                      for k, v in result.details.items() if not isinstance(v, dict)},
                    "direct_revenue": float(result.totals.set_index("channel")["revenue"]
                                            .get(DIRECT, 0.0)),
                    "panel_revenue": round(float(frame["revenue"].sum()), 2)},
@@ -529,8 +616,9 @@ def write_attribution_panel(
                      for ch, rev, sh in zip(result.totals["channel"], result.totals["revenue"],
                                             result.totals["share"], strict=True)},
     }
-    if "removal_effects" in result.details:
-        sidecar["removal_effects"] = result.details["removal_effects"]
+    for key in ("removal_effects", "removal_effects_value"):
+        if key in result.details:
+            sidecar[key] = result.details[key]
     atomic_write_text(f"{out}.attribution.json", json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -554,5 +642,9 @@ def attribution_meta(panel: str | os.PathLike[str]) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as exc:
         raise AttributionError(f"{path}: not a readable attribution sidecar ({exc})") from None
     if d.get("attribution_hash") != rule.config_hash:
+        if rule.rule == "markov" and "split" not in (d["rule"].get("params") or {}):
+            raise AttributionError(f"{path}: written by an older markov rule (each journey split "
+                                   "by its own channels); make the panel again with "
+                                   "'roiste attribute'")
         raise AttributionError(f"{path}: attribution_hash does not match the rule it holds")
     return {"attribution_hash": rule.config_hash, "attribution_rule": rule.label}

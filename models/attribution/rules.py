@@ -17,10 +17,14 @@ import numpy as np
 
 from roiste.models.errors import AttributionError
 
-__all__ = ["DIRECT", "RULES", "SCHEMA_VERSION", "AttributionRule", "parse_rule"]
+__all__ = ["DIRECT", "MARKOV_SPLITS", "RULES", "SCHEMA_VERSION", "AttributionRule", "parse_rule"]
 
 RULES = ("last-click", "first-click", "linear", "position-based", "time-decay", "markov", "shapley")
 DIRECT = "(direct)"
+#: how ``markov`` shares credit: ``global`` gives each channel its share of the removal effects
+#: of the whole chain (ChannelAttribution's ``total_conversion_value``); ``journey`` splits each
+#: journey's credit among its own channels by their removal effects
+MARKOV_SPLITS = ("global", "journey")
 SCHEMA_VERSION = 1
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "last-click": {},
@@ -28,7 +32,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": {},
     "position-based": {"weights": [0.4, 0.2, 0.4]},
     "time-decay": {"half_life_days": 7.0},
-    "markov": {"order": 1},
+    "markov": {"order": 1, "split": "global"},
     "shapley": {"max_exact": 15, "samples": 2000, "seed": 0},
 }
 
@@ -100,6 +104,9 @@ class AttributionRule:
             params["half_life_days"] = _number(self.rule, "half_life_days", params["half_life_days"])
         elif self.rule == "markov":
             params["order"] = _number(self.rule, "order", params["order"], integer=True)
+            if params["split"] not in MARKOV_SPLITS:
+                raise AttributionError(f"rule 'markov': parameter 'split' must be one of "
+                                       f"{', '.join(MARKOV_SPLITS)}, not {params['split']!r}")
         elif self.rule == "shapley":
             params["max_exact"] = _number(self.rule, "max_exact", params["max_exact"], integer=True)
             params["samples"] = _number(self.rule, "samples", params["samples"], integer=True)

@@ -45,20 +45,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm import tqdm
 
 from roiste.models.attribution.credit import attribution_meta
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.executor import Executor
 from roiste.models.experiments import Experiment, check_channels, lift_data, lift_predictions
 from roiste.models.fit.bands import LEVEL_SPREAD, SLOPE_SPREAD, draw_spread
 from roiste.models.fit.baseline import EPOCH, BaselineDesign, week_index
+from roiste.models.fit.limits import (
+    MIN_TRAIN_WEEKS,
+    RATIO_WEEKS,
+    channel_extras,
+    min_train_weeks,
+    panel_ratios,
+    revenue_ratios,
+)
 from roiste.models.fit.mmm import fit_wide
-from roiste.models.fit.search import RATIO_WEEKS, RECENT_WEEKS, FitSettings, fit_arrays
+from roiste.models.fit.search import RECENT_WEEKS, FitSettings, fit_arrays
 from roiste.models.panel import read_panel
 from roiste.models.transforms import Adstock, FloatArray
 
@@ -227,28 +234,6 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
 # --------------------------------------------------------------------------- channels, panels
 
 
-def _ratios(revenue: FloatArray, extras: Mapping[str, FloatArray]) -> dict[str, float]:
-    """Panel ratios over the last weeks that turn revenue into orders, customers, returns."""
-    rev = float(np.nansum(revenue[-RATIO_WEEKS:]))
-    out: dict[str, float] = {}
-
-    def total(name: str) -> float | None:
-        v = extras.get(name)
-        return None if v is None else float(np.nansum(np.asarray(v, dtype=float)[-RATIO_WEEKS:]))
-
-    orders = total("orders")
-    if orders:
-        out["revenue_per_order"] = rev / orders
-    if rev > 0:
-        for key, name in (("new_customers_per_revenue", "new_customers"),
-                          ("new_customer_revenue_share", "new_customer_revenue"),
-                          ("return_share", "returns")):
-            v = total(name)
-            if v is not None:
-                out[key] = v / rev
-    return out
-
-
 def fit_channel(
     spend: ArrayLike,
     revenue: ArrayLike,
@@ -292,7 +277,7 @@ def fit_channel(
     x = np.asarray(spend, dtype=float)
     y = np.asarray(revenue, dtype=float)
     t = week_index(pd.DatetimeIndex(weeks))
-    ratios = _ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()})
+    ratios = revenue_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()})
     lift = lift_data(experiments, ratios) if experiments else None
     fit = fit_arrays(x, y, t, settings, seed, lift)
     vis = None
@@ -444,6 +429,7 @@ def fit_long(
     settings: FitSettings | None = None,
     n_jobs: int | None = None,
     experiments: Sequence[Experiment] = (),
+    executor: Executor | None = None,
 ) -> CurveSet:
     """Fit every channel of a long panel (``models.panel.Panel``) into a CurveSet.
 
@@ -469,21 +455,23 @@ def fit_long(
     experiments : sequence of Experiment
         Lift tests (:func:`roiste.models.experiments.read_experiments`); each channel's enter
         its fit (:func:`fit_channel`).  A test of a channel the panel does not have is an error.
+    executor : Executor, optional
+        Where the channels' fits run, one task each (:class:`roiste.models.executor.Executor`;
+        default: local processes, ``n_jobs`` of them).  Results do not depend on it.
     """
     if panel.revenue is None:
         raise CurveError(f"{panel.source}: the long fit needs a revenue column")
     base = settings or FitSettings()
     settings = FitSettings(**{**base.__dict__, "bootstrap": int(bootstrap)})
     n = panel.n_weeks if hasattr(panel, "n_weeks") else len(panel.weeks)
-    if holdout_weeks < 0 or (holdout_weeks and n - holdout_weeks < 26):
+    if holdout_weeks < 0 or (holdout_weeks and n - holdout_weeks < MIN_TRAIN_WEEKS):
         raise CurveError(f"{panel.source}: holdout of {holdout_weeks} weeks leaves fewer than "
-                         f"26 of the {n} weeks to fit on")
+                         f"{MIN_TRAIN_WEEKS} of the {n} weeks to fit on")
     if experiments:
         check_channels(experiments, list(panel.channels))
     jobs = []
     for c in panel.channels:
-        extras = {k: v[c].to_numpy(dtype=float) for k, v in panel.extras.items()
-                  if k != "visitors" and c in v}
+        extras = channel_extras(panel, c)
         vis = panel.extras.get("visitors")
         jobs.append({
             "channel": c, "weeks": panel.weeks, "spend": panel.spend[c].to_numpy(dtype=float),
@@ -495,18 +483,10 @@ def fit_long(
         })
     if n_jobs is None:
         n_jobs = min(2, os.cpu_count() or 1) if len(jobs) * (1 + bootstrap / 50) >= 16 else 1
-    bar = tqdm(total=len(jobs), desc="fitting channels", unit="channel", disable=not progress)
-    results: list[tuple[ResponseCurve, dict[str, float]]] = []
-    if n_jobs == 1:
-        for job in jobs:
-            results.append(_fit_one(job))
-            bar.update()
-    else:
-        runner = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)
-        for r in runner(delayed(_fit_one)(job) for job in jobs):
-            results.append(r)
-            bar.update()
-    bar.close()
+    ex = executor if executor is not None else Executor("local", workers=n_jobs)
+    results: list[tuple[ResponseCurve, dict[str, float]]] = ex.map(
+        _fit_one, jobs, desc="fitting channels", unit="channel", progress=progress,
+        auto_workers=n_jobs)
     curves = [r[0] for r in results]
     stats = [r[1] for r in results]
     diag: dict[str, Any] = {
@@ -557,6 +537,8 @@ def fit_panel_file(
     seed: int = 0,
     progress: bool = True,
     experiments: Sequence[Experiment] = (),
+    date_column: str | None = None,
+    executor: Executor | None = None,
 ) -> CurveSet:
     """Read a panel file and fit it: per channel (long layout) or as a marketing mix (wide).
 
@@ -564,9 +546,11 @@ def fit_panel_file(
     attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
     label go to the curves' meta, so that plans name the rule their revenue stands on.
     ``experiments`` (long layout only) enter the per-channel fits (:func:`fit_long`).
+    ``date_column`` names the week column when it is not ``date`` (:func:`models.panel.read_panel`).
+    ``executor`` runs the per-channel fits (:func:`fit_long`); the wide fit is one model.
     """
     panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
-                       require_variation=True)
+                       date_column=date_column, require_variation=True)
     if layout == "wide" and experiments:
         raise CurveError(f"{path}: experiments pin the per-channel fit of a long panel; the wide "
                          f"(marketing-mix) fit does not read them")
@@ -575,7 +559,7 @@ def fit_panel_file(
                           progress=progress)
     else:
         curves = fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
-                          progress=progress, experiments=experiments)
+                          progress=progress, experiments=experiments, executor=executor)
     curves.meta.update(attribution_meta(path))
     return curves
 
@@ -584,8 +568,11 @@ __all__ = [
     "BaselineDesign",
     "ChannelResponseRegressor",
     "FitSettings",
+    "channel_extras",
     "fit_channel",
     "fit_long",
     "fit_panel_file",
+    "min_train_weeks",
+    "panel_ratios",
     "week_index",
 ]

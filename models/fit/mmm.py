@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.fit.limits import MIN_TRAIN_WEEKS
 from roiste.models.fit.mmm_search import (
     ChannelSpec,
     candidates,
@@ -448,7 +449,6 @@ def _max_lag(adstocks: Sequence[Adstock]) -> int:
 
 RECENT_WEEKS = 8
 BLOCK_WEEKS = 8
-MIN_TRAIN_WEEKS = 26
 KNOT_WEEKS = 26  # one trend hinge per half year of training weeks
 WEEK_COLUMN = "__week__"
 

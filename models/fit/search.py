@@ -34,6 +34,7 @@ from roiste.models.fit.baseline import (
     demand_ratio,
     media_scale,
 )
+from roiste.models.fit.limits import RATIO_WEEKS  # noqa: F401  (the fit's ratio window, read here too)
 from roiste.models.transforms import (
     ADSTOCKS,
     SATURATIONS,
@@ -45,7 +46,6 @@ from roiste.models.transforms import (
 
 IntArray = NDArray[np.intp]
 RECENT_WEEKS = 8
-RATIO_WEEKS = 13
 K_RELATIVE = np.geomspace(0.05, 20.0, 22)  # half-saturation spend / recent adstocked spend
 MAX_ALPHA = 0.9
 SHIFT_F = 12.0  # sup-F over positions a level shift must reach (about the 1 % point)

@@ -26,8 +26,8 @@ from roiste.optimizer.plan import Plan, build_plan
 from roiste.optimizer.scenario import Scenario, check_against_data, explain, load_scenario
 
 # Keys that change the data or the fitted curves: a what-if keeps them (build a new WhatIf).
-FIT_KEYS = ("data", "layout", "target", "spend", "controls", "curves", "seed", "bootstrap",
-            "holdout_weeks")
+FIT_KEYS = ("data", "layout", "target", "spend", "controls", "date_column", "curves", "seed",
+            "bootstrap", "holdout_weeks")
 _NESTED = ("economics", "channels")
 
 
@@ -134,7 +134,8 @@ class WhatIf:
         ``roiste plan`` does.
         """
         kw: dict[str, Any] = {"layout": scenario.layout, "target": scenario.target,
-                              "spend": scenario.spend, "controls": scenario.controls}
+                              "spend": scenario.spend, "controls": scenario.controls,
+                              "date_column": scenario.date_column}
         panel = read_panel(scenario.data, **kw)
         if isinstance(curves, CurveSet):
             cs = curves

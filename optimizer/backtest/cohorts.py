@@ -6,7 +6,8 @@ A cohort table has one row per acquisition month and channel: ``acquisition_mont
 has not happened yet).  ``month_0`` (the acquisition month itself) may be present; it is the
 first order, already counted in the panel's revenue, so it is left out of the later value.
 The long table of :func:`models.customers.cohort_table` (``channel, cohort, months_since,
-customers, revenue, ...``), saved as CSV, is read as well.
+customers, revenue, ...``), saved as CSV, is read as well, and so are the tagged orders that
+``roiste customers tag`` writes (their cohorts are made with that function).
 
 The value a cohort went on to create per customer is ``gross_margin * (1 - return_rate) *
 (month_1 + ... + month_K) / customers``, over the ``K`` following months the table records
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from roiste.models.customers import TAGGED_COLUMNS, cohort_table
 from roiste.models.errors import RoisteError
 from roiste.optimizer.economics import ChannelEconomics, channel_economics
 from roiste.optimizer.scenario import Scenario
@@ -39,13 +41,23 @@ class CohortError(RoisteError):
 
 
 def read_cohorts(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read and check a cohort table (CSV); one line naming the file, row and column on error."""
+    """Read and check a cohort table (CSV); one line naming the file, row and column on error.
+
+    Tagged orders (``order_id, timestamp, value, channel, customer_key, customer_type``) are
+    turned into their cohorts by acquisition channel and month
+    (:func:`models.customers.cohort_table`, whole months only).
+    """
     src = os.fspath(path)
     try:
         df = pd.read_csv(src, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise CohortError(f"{src}: cannot read the cohort table ({str(exc).splitlines()[0]})") from None
     df.columns = [str(c).strip() for c in df.columns]
+    if set(TAGGED_COLUMNS) <= set(df.columns):  # tagged orders: their cohorts month by month
+        try:
+            df = cohort_table(df)
+        except RoisteError as exc:
+            raise CohortError(str(exc).replace("tagged orders", src, 1)) from None
     if {"cohort", "months_since", "revenue"} <= set(df.columns):
         df = _wide(df, src)
     for col in ("acquisition_month", "channel", "customers"):

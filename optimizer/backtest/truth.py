@@ -20,7 +20,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from roiste.models.curves import CurveSet
-from roiste.models.errors import RoisteError
+from roiste.models.errors import RoisteError, ScenarioError
+from roiste.models.fit.channel import fit_channel
 from roiste.models.panel import Panel
 from roiste.models.simulate import ChannelTruth, World
 from roiste.optimizer.backtest.forecast import (
@@ -33,6 +34,7 @@ from roiste.optimizer.backtest.forecast import (
     value_objective,
 )
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
+from roiste.optimizer.flighting import MAX_TAIL_WEEKS, weekly_spend
 from roiste.optimizer.plan import build_plan
 from roiste.optimizer.scenario import Scenario
 
@@ -127,6 +129,26 @@ def true_step_uplift(world: World, curves: CurveSet, scenario: Scenario,
     return float(value.value(x).sum()) - now, now
 
 
+def _true_weeks(world: World, scenario: Scenario, path: np.ndarray, s: int, p: int,
+                after: np.ndarray | None) -> float:
+    """True net margin (or revenue) of weeks ``s .. s + p`` of the spend ``path`` (weeks x
+    channels from the panel's first week): the world's expected media revenue with its
+    seasonal media scale and the carry-over of every earlier week; with ``after`` (a weekly
+    spend per channel) also the weeks after them, spent so, while the carry-over lasts."""
+    fn = PeriodFunctions(world.truth, economics_of(scenario, world.channels), p,
+                         value_objective(scenario), channels=world.channels)
+    tail = 0 if after is None else MAX_TAIL_WEEKS
+    full = path[:s + p] if after is None else np.vstack([path[:s + p],
+                                                         np.repeat(after[None, :], tail, axis=0)])
+    end = s + p + tail
+    media = world.outcome(full, start=0)[s:end] - world.baseline_at(np.arange(s, end, dtype=float))
+    if after is not None:  # less what the spend after the period earns on its own
+        alone = np.vstack([path[:s], np.zeros((p, path.shape[1])), full[s + p:]])
+        media[p:] -= (world.outcome(alone, start=0)[s + p:end]
+                      - world.baseline_at(np.arange(s + p, end, dtype=float)))
+    return float(np.sum(fn.coefficient * media.sum(axis=0) - fn.spend_cost * path[s:s + p].sum(axis=0)))
+
+
 def replan_world(
     world: World, scenario: Scenario, *, months: int = 12, seed: int = 0,
     min_train_weeks: int = MIN_TRAIN_WEEKS, progress: bool = False,
@@ -144,7 +166,12 @@ def replan_world(
         One row per month: ``month, start, spend`` (period total), ``true_margin_actual``
         (the world's actual spend those weeks), ``true_margin_start`` (the spend the replay
         started from), ``true_margin_replanned``, ``true_uplift`` (replanned - start) and
-        the period spend of each channel, ``spend[<channel>]``.
+        the period spend of each channel, ``spend[<channel>]``.  With the scenario's
+        ``period`` each month is planned and spent week by week
+        (:func:`roiste.optimizer.flighting.weekly_spend`; ``weekly_plan`` false for a month
+        whose curves it refused, then spent flat), and ``true_margin_weeks`` and
+        ``true_margin_flat_weeks`` value the month's weeks on the truth (season and carry-over)
+        against the same totals spent evenly.
     """
     p, n = int(scenario.period_weeks), len(world.weeks)
     s0 = n - months * p
@@ -167,23 +194,42 @@ def replan_world(
         s = s0 + m * p
         curves = []
         for j, c in enumerate(world.channels):
-            fc = forecast_channel(spend[:s, j], revenue[:s, j], world.weeks[:s], spend[s:s + 1, j],
-                                  world.weeks[s:s + 1], channel=c, bootstrap=0,
-                                  seed=channel_seed(seed, s, c))
-            curves.append(replace(fc.curve, ratios=ratios[j]))
+            if scenario.period is not None:  # the plan's own fit: its seasonal index too
+                curve = fit_channel(spend[:s, j], revenue[:s, j], world.weeks[:s], channel=c,
+                                    seed=channel_seed(seed, s, c))
+            else:
+                curve = forecast_channel(spend[:s, j], revenue[:s, j], world.weeks[:s],
+                                         spend[s:s + 1, j], world.weeks[s:s + 1], channel=c,
+                                         bootstrap=0, seed=channel_seed(seed, s, c)).curve
+            curves.append(replace(curve, ratios=ratios[j]))
         current = pd.Series(spend[s - int(scenario.baseline_weeks):s].mean(axis=0),
                             index=world.channels)
-        x = plan_from(CurveSet(curves), scenario, current)
-        spend[s:s + p] = x / p
+        weekly = None
+        if scenario.period is not None:  # the plan week by week, spent as planned
+            try:
+                weekly = weekly_spend(CurveSet(curves), scenario, current,
+                                      pd.DataFrame(spend[:s], index=world.weeks[:s],
+                                                   columns=world.channels), world.weeks[s])
+            except ScenarioError:  # e.g. an S-shaped fit that month: the period plan, flat
+                weekly = None
+        x = plan_from(CurveSet(curves), scenario, current) if weekly is None else weekly.sum(axis=0)
+        spend[s:s + p] = x / p if weekly is None else weekly
         out = world.outcome(spend[s0:s + p], rng=rng, start=s0)
         revenue[s:s + p] = out[-p:]
         actual = world.spend.to_numpy(dtype=float)[s:s + p].sum(axis=0)
         m_act = float(true_margins(world, scenario, actual, p).sum())
         m_rep = float(true_margins(world, scenario, x, p).sum())
+        by_week = {}
+        if scenario.period is not None:  # the weeks valued on the truth, against flat weeks
+            after = current.to_numpy(dtype=float) if scenario.period.value_carryover else None
+            flat = np.vstack([spend[:s], np.repeat((x / p)[None, :], p, axis=0)])
+            by_week = {"weekly_plan": weekly is not None,
+                       "true_margin_weeks": _true_weeks(world, scenario, spend, s, p, after),
+                       "true_margin_flat_weeks": _true_weeks(world, scenario, flat, s, p, after)}
         rows.append({"month": m + 1, "start": world.weeks[s].strftime("%Y-%m-%d"),
                      "spend": float(x.sum()), "true_margin_actual": m_act,
                      "true_margin_start": m_start, "true_margin_replanned": m_rep,
-                     "true_uplift": m_rep - m_start,
+                     "true_uplift": m_rep - m_start, **by_week,
                      **{f"spend[{c}]": float(v) for c, v in zip(world.channels, x, strict=True)}})
     return pd.DataFrame(rows)
 

@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import RoisteError
+from roiste.models.executor import Executor
 from roiste.models.fit.channel import fit_long
 from roiste.models.panel import Panel
 from roiste.models.transforms import FloatArray
@@ -166,7 +165,7 @@ def backtest_panel(
     panel: Panel, scenario: Scenario, *, folds: int | None = None, horizon_weeks: int = 4,
     min_train_weeks: int = MIN_TRAIN_WEEKS, bootstrap: int = BOOTSTRAP, level: float = LEVEL,
     seed: int | None = None, truth: CurveSet | None = None, progress: bool = True,
-    n_jobs: int | None = None,
+    n_jobs: int | None = None, executor: Executor | None = None,
 ) -> BacktestResult:
     """Backtest a long panel under a scenario's rules (see the module's description).
 
@@ -188,6 +187,9 @@ def backtest_panel(
         Show a progress bar over folds.
     n_jobs : int, optional
         Worker processes (default: 2 for large jobs); results do not depend on it.
+    executor : Executor, optional
+        Where the folds run, one task each, and the fit on the whole panel (one task per
+        channel); default: local processes, ``n_jobs`` of them.  Results do not depend on it.
     """
     if panel.revenue is None:
         raise BacktestError(f"{panel.source}: the backtest needs a long panel with revenue per "
@@ -199,18 +201,11 @@ def backtest_panel(
              "bootstrap": bootstrap, "level": level, "seed": seed} for s in starts]
     if n_jobs is None:
         n_jobs = 2 if len(jobs) * len(panel.channels) * (1 + bootstrap / 50) >= 40 else 1
-    bar = tqdm(total=len(jobs), desc="backtest folds", unit="fold", disable=not progress)
-    results = []
-    if n_jobs == 1 or len(jobs) < 2:
-        for job in jobs:
-            results.append(_fold_job(job))
-            bar.update()
-    else:
-        for res in Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_fold_job)(j) for j in jobs):
-            results.append(res)
-            bar.update()
-    bar.close()
-    after = fit_long(panel, bootstrap=bootstrap, seed=seed, progress=False) if results else None
+    ex = executor if executor is not None else Executor("local", workers=n_jobs)
+    results = ex.map(_fold_job, jobs, desc="backtest folds", unit="fold", progress=progress,
+                     auto_workers=n_jobs)
+    after = fit_long(panel, bootstrap=bootstrap, seed=seed, progress=False,
+                     executor=executor) if results else None
     settings = {"horizon_weeks": horizon_weeks, "interval_level": level, "bootstrap": bootstrap,
                 "seed": seed, "min_train_weeks": min_train_weeks}
     return _assemble(panel, scenario, results, skipped, after, truth, settings)

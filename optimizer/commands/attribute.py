@@ -59,7 +59,8 @@ lookback_option = click.option("--lookback-days", type=click.FloatRange(0, None,
                                default=30.0, show_default=True,
                                help="Touches older than this before a conversion do not count.")
 rule_param_option = click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-                                 help="Rule parameter, e.g. half_life_days=3 or weights=0.3,0.4,0.3.")
+                                 help="Rule parameter, e.g. half_life_days=3, weights=0.3,0.4,0.3 or (markov) "
+                                      "split=journey.")
 channel_map_option = click.option("--channel-map", type=PATH, default=None,
                                   help="YAML or JSON mapping raw channel -> channel credited.")
 

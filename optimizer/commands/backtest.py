@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
+from roiste.optimizer.commands.options import (
+    PATH,
+    date_column_option,
+    executor_options,
+    force_option,
+    output_dir,
+    quiet_option,
+)
 from roiste.optimizer.runs import run_backtest
 
 
@@ -16,17 +23,22 @@ from roiste.optimizer.runs import run_backtest
 @click.option("--folds", type=click.IntRange(1, None), default=None, help="Number of folds.")
 @click.option("--horizon-weeks", type=click.IntRange(1, None), default=4, show_default=True)
 @click.option("--cohorts", type=PATH, default=None,
-              help="Cohort table: acquisition_month, channel, customers, month_1, month_2, ...")
+              help="Cohort table (acquisition_month, channel, customers, month_1, month_2, ...) "
+              "or the tagged orders of `roiste customers tag`.")
 @force_option
 @quiet_option
+@date_column_option
+@executor_options
 def backtest(
     scenario: Path, out: Path, folds: int | None, horizon_weeks: int, cohorts: Path | None,
-    force: bool, quiet: bool,
+    force: bool, quiet: bool, date_column: str | None, executor: str | None,
+    scheduler: str | None, workers: int | None,
 ) -> None:
     """Walk forward over past months: forecast error, coverage, and what the plans would have earned."""
     result = run_backtest(
         scenario, out, folds=folds, horizon_weeks=horizon_weeks, force=force, progress=not quiet,
-        cohorts=cohorts,
+        cohorts=cohorts, date_column=date_column, executor=executor, scheduler=scheduler,
+        workers=workers,
     )
     for s in result.summary["skipped"]:
         click.echo(f"skipped fold {s['fold_start']}: {s['reason']}", err=True)

@@ -5,20 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from roiste.models.curves import CurveSet
+from roiste.models.executor import choose_executor
 from roiste.models.experiments import read_experiments
 from roiste.models.fit.channel import fit_panel_file
 from roiste.models.simulate import write_world
 from roiste.optimizer.commands.options import (
     PATH,
+    date_column_option,
+    executor_options,
     output_file,
     quiet_option,
     seed_option,
     split_list,
 )
+from roiste.optimizer.report import text as T
+from roiste.optimizer.report.columns import CURVES_TABLE, EXPERIMENTS, TEST_NEXT
+from roiste.optimizer.report.console import text_table
 from roiste.optimizer.voi import experiments_table, test_next_table
+
+CURVES_LEVEL = 0.8
+"""Level of the intervals ``roiste curves`` shows when the curves carry bootstrap draws."""
 
 
 @click.command()
@@ -45,6 +53,8 @@ def simulate(out: Path, seed: int, n_channels: int, n_weeks: int) -> None:
               help="Lift tests (CSV: channel, x, delta_x, delta_y, sigma, ...) the fit honours.")
 @seed_option
 @quiet_option
+@date_column_option
+@executor_options
 def fit(
     panel: Path,
     out: Path,
@@ -57,6 +67,10 @@ def fit(
     experiments: Path | None,
     seed: int,
     quiet: bool,
+    date_column: str | None,
+    executor: str | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Fit a response curve per channel and save them as one JSON file."""
     curves = fit_panel_file(
@@ -70,6 +84,8 @@ def fit(
         seed=seed,
         progress=not quiet,
         experiments=() if experiments is None else read_experiments(experiments),
+        date_column=date_column,
+        executor=choose_executor(executor, scheduler, workers),
     )
     curves.save(out)
     d = curves.diagnostics
@@ -91,16 +107,19 @@ def curves_cmd(curves_path: Path, scenario_path: Path | None) -> None:
     the channels ranked by the value of knowing their curve exactly.
     """
     curves = CurveSet.load(curves_path)
-    def show(frame: pd.DataFrame) -> str:
-        return frame.to_string(index=False, float_format=lambda v: f"{v:,.4g}")
-
-    click.echo(show(curves.summary_table()))
+    n_draws = max(len(curves[c].draws) for c in curves.channels) if len(curves) else 0
+    click.echo(text_table(curves.summary_table(level=CURVES_LEVEL), CURVES_TABLE,
+                          level=CURVES_LEVEL))
+    if n_draws:
+        click.echo(T.CURVES_INTERVAL_NOTE.format(level=CURVES_LEVEL, draws=n_draws))
     tested = experiments_table(curves)
     if not tested.empty:
-        click.echo("\nexperiments (weekly revenue change: measured, predicted without and with "
-                   "the tests)")
-        click.echo(show(tested))
-    if any(curves[c].draws for c in curves.channels):
+        click.echo("\n" + T.CURVES_EXPERIMENTS)
+        percent = [k for k in ("marginal_roas_change", "marginal_roas_change_alone") if k in tested]
+        click.echo(text_table(tested.assign(**{k: 100.0 * tested[k] for k in percent}),
+                              EXPERIMENTS))
+    if n_draws:
         values, unit = test_next_table(curves, scenario_path)
-        click.echo(f"\nwhat to test next (value of knowing each curve exactly, in {unit})")
-        click.echo(show(values))
+        click.echo("\n" + T.CURVES_TEST_NEXT.format(unit=unit))
+        click.echo(text_table(values.assign(test_spend_change=100.0 * values["test_spend_change"]),
+                              TEST_NEXT))

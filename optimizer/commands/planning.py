@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
+from roiste.optimizer.commands.options import (
+    IMPORT_SECONDS,
+    PATH,
+    date_column_option,
+    executor_options,
+    force_option,
+    output_dir,
+    quiet_option,
+)
 from roiste.optimizer.report.compare import compare_plans
 from roiste.optimizer.report.text import budget_lines, headline
 from roiste.optimizer.runs import run_demo, run_plan
@@ -17,9 +25,14 @@ from roiste.optimizer.runs import run_demo, run_plan
 @click.option("--out", "out", type=PATH, callback=output_dir, required=True, help="Output directory.")
 @force_option
 @quiet_option
-def plan(scenario: Path, out: Path, force: bool, quiet: bool) -> None:
+@date_column_option
+@executor_options
+def plan(scenario: Path, out: Path, force: bool, quiet: bool, date_column: str | None,
+         executor: str | None, scheduler: str | None, workers: int | None) -> None:
     """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
-    result = run_plan(scenario, out, force=force, progress=not quiet)
+    result = run_plan(scenario, out, force=force, progress=not quiet, date_column=date_column,
+                      import_seconds=click.get_current_context().meta.get(IMPORT_SECONDS, 0.0),
+                      executor=executor, scheduler=scheduler, workers=workers)
     click.echo(headline(result))
     for line in budget_lines(result):
         click.echo(line)

@@ -3,8 +3,9 @@
 Layers inside the package, each importing only those before it: :mod:`.problem` (the frozen
 problem and solution types), :mod:`.pieces` (piecewise-linear bounds of the values),
 :mod:`.model` (the PuLP model), :mod:`.infeasible` (conflicts explained), :mod:`.solve`
-(the certificate loop), :mod:`.scenarios` (the CVaR plan over curve draws) and :mod:`.path`
-(a glide path's steps solved together, each channel one way).  Callers
+(the certificate loop), :mod:`.scenarios` (the CVaR plan over curve draws), :mod:`.path`
+(a glide path's steps solved together, each channel one way) and :mod:`.weekly` (spend per
+channel and week of a period, adstock carried in and out).  Callers
 import from here::
 
     from roiste.optimizer.lp import AllocationProblem, solve
@@ -21,9 +22,11 @@ from roiste.optimizer.lp.problem import (
     ShareConstraint,
     Solution,
     TargetConstraint,
+    concave_on_box,
 )
 from roiste.optimizer.lp.scenarios import CvarSolution, DrawModel, cvar, solve_cvar
 from roiste.optimizer.lp.solve import solve
+from roiste.optimizer.lp.weekly import WeeklyProblem, WeeklySolution, solve_weekly
 
 __all__ = [
     "SOLVERS",
@@ -38,11 +41,15 @@ __all__ = [
     "ShareConstraint",
     "Solution",
     "TargetConstraint",
+    "WeeklyProblem",
+    "WeeklySolution",
     "certify_steps",
+    "concave_on_box",
     "cvar",
     "explain",
     "prepare",
     "solve",
     "solve_cvar",
     "solve_path",
+    "solve_weekly",
 ]

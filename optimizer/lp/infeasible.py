@@ -98,14 +98,19 @@ def prepare(problem: AllocationProblem) -> Prepared:
     hi = np.asarray(problem.upper, dtype=float).reshape(-1)
     if lo.shape != (n,) or hi.shape != (n,):
         raise InfeasibleError(f"bounds: expected {n} lower and upper bounds, got {lo.size}, {hi.size}")
-    for i in range(n):
-        if not (np.isfinite(lo[i]) and np.isfinite(hi[i])) or lo[i] < 0:
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(lo) & np.isfinite(hi)) | (lo < 0)
+        crossed = lo > hi * (1 + 1e-12) + 1e-9
+    # the first channel with either fault, named as a loop over the channels would name it
+    first = np.flatnonzero(bad | crossed)
+    if first.size:
+        i = int(first[0])
+        if bad[i]:
             raise InfeasibleError(
                 f"channel {names[i]!r}: bounds must be finite and >= 0, got [{lo[i]}, {hi[i]}]")
-        if lo[i] > hi[i] * (1 + 1e-12) + 1e-9:
-            raise InfeasibleError(
-                f"channel {names[i]!r}: lower bound {money(lo[i])} exceeds upper bound "
-                f"{money(hi[i])}")
+        raise InfeasibleError(
+            f"channel {names[i]!r}: lower bound {money(lo[i])} exceeds upper bound "
+            f"{money(hi[i])}")
     hi = np.maximum(hi, lo)
     budget = float(problem.budget)
     if not math.isfinite(budget) or budget < 0:

@@ -36,7 +36,8 @@ class ModelResult:
 
     ``bound`` is an upper bound of the optimum on the pieces when ``proven`` (``inf``
     otherwise); ``dual`` is the budget row's dual of an LP (None for a MILP); ``status`` is
-    PuLP's status name; ``build_s``/``solve_s`` are the seconds spent building and solving.
+    PuLP's status name; ``build_s``/``solve_s`` are the seconds spent building and solving;
+    ``filled`` marks an LP solved by :func:`fill_pieces` (no solver called).
     """
 
     x: FloatArray
@@ -48,6 +49,7 @@ class ModelResult:
     milp: bool
     build_s: float
     solve_s: float
+    filled: bool = False
 
 
 _AVAILABLE: list[str] = []
@@ -58,7 +60,8 @@ def solver_key(name: str) -> str:
     return SOLVERS.get(name.upper(), name)
 
 
-def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -> Any:
+def _available(name: str) -> str:
+    """PuLP's key of solver ``name``, refused with a clear line when it is not installed."""
     key = solver_key(name)
     if not _AVAILABLE:
         _AVAILABLE.extend(pulp.listSolvers(onlyAvailable=True))
@@ -66,6 +69,11 @@ def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -
         raise RoisteError(
             f"solver {name!r} is not available; available: "
             f"{sorted({k for k, v in SOLVERS.items() if v in _AVAILABLE} | set(_AVAILABLE))}")
+    return key
+
+
+def _solver(name: str, time_limit: float | None, msg: bool, gap: float | None) -> Any:
+    key = _available(name)
     kwargs: dict[str, Any] = {"msg": bool(msg)}
     if time_limit is not None:
         kwargs["timeLimit"] = float(time_limit)
@@ -131,19 +139,134 @@ def _expr(vars_: list[Any], coefs: FloatArray, mask: NDArray[np.bool_] | None = 
     return pulp.LpAffineExpression(pairs)
 
 
+def row_names(prep: Prepared) -> list[str]:
+    """The names of the model's rows besides the budget, in the order they are added.
+
+    Parameters
+    ----------
+    prep : Prepared
+        The problem's checked arrays.
+
+    Returns
+    -------
+    list of str
+        ``share_max_<i>``/``share_min_<i>`` for each bound a share constraint sets, and
+        ``target_<i>`` for each target.
+    """
+    names = [f"share_{key}_{i}" for i, (s, _) in enumerate(prep.shares)
+             for key, share in (("max", s.max_share), ("min", s.min_share)) if share is not None]
+    return names + [f"target_{i}" for i in range(len(prep.targets))]
+
+
+def budget_only(p: pc.Pieces, prep: Prepared, skip: frozenset[str] = frozenset(),
+                relax: bool = False) -> bool:
+    """Is the model on ``p`` an LP whose only row is the budget (a fractional knapsack)?
+
+    Parameters
+    ----------
+    p : Pieces
+        The pieces of the model.
+    prep : Prepared
+        The problem's checked arrays (its share and target rows).
+    skip : frozenset of str
+        Rows left out of the model.
+    relax : bool
+        The binaries that fill pieces in order are dropped.
+
+    Returns
+    -------
+    bool
+        True when the budget row is in the model, every share and target row is left out
+        (or there is none) and no piece needs a binary (concave pieces, or ``relax``).
+    """
+    if "budget" in skip or any(r not in skip for r in row_names(prep)):
+        return False
+    if relax or not p.ordered.any() or p.n_pieces == 0:
+        return True
+    return not bool(np.any(pc.binary_prefix(p, tuple(p.slopes)) >= 1))
+
+
+def fill_pieces(p: pc.Pieces, prep: Prepared, problem: AllocationProblem) -> ModelResult:
+    """The LP on the pieces with the budget as its only row, solved exactly without a solver.
+
+    Each piece is a column in ``[0, 1]`` of the budget row with its length and of the
+    objective with ``slope * length``: a fractional knapsack.  Its optimum fills the pieces
+    in falling order of slope (ties by position, for the same answer on every run) until the
+    budget runs out; with ``budget_mode="at_most"`` only pieces of positive slope are filled.
+    The budget row's dual is the slope of the piece where the budget runs out (the price at
+    which every filled piece earns at least as much and every empty one at most as much:
+    LP duality certifies the optimum); 0 when an ``at_most`` budget is not all spent.
+    Within a concave channel the slopes fall from piece to piece, so the fill is in order.
+
+    Parameters
+    ----------
+    p : Pieces
+        The pieces (any channel's pieces, filled independently: no binaries).
+    prep : Prepared
+        The boxes (spends start at ``prep.lo``).
+    problem : AllocationProblem
+        The budget and its mode.
+
+    Returns
+    -------
+    ModelResult
+        As the LP would give it: status ``"Optimal"`` (or ``"Infeasible"`` when the budget
+        cannot be met inside the boxes), the objective as its bound, the budget's dual.
+    """
+    t0 = time.perf_counter()
+    lo = prep.lo
+    budget = float(problem.budget)
+    need = budget - float(lo.sum())
+    ln = p.length
+    slope = p.slopes["value"]
+    total = float(ln.sum())
+    eps = 1e-9 * max(budget, 1.0)
+    equal = problem.budget_mode == "equal"
+    if need < -eps or (equal and need > total + eps):
+        return ModelResult(lo.copy(), math.nan, math.inf, "Infeasible", False, None, False,
+                           time.perf_counter() - t0, 0.0, filled=True)
+    need = min(max(need, 0.0), total)
+    order = np.argsort(-slope, kind="stable")
+    s_sorted = slope[order]
+    room = ln[order]
+    if not equal:  # only pieces that add value are worth filling
+        n_pos = int(np.searchsorted(-s_sorted, 0.0, side="left"))
+        s_sorted, room, order = s_sorted[:n_pos], room[:n_pos], order[:n_pos]
+    cum = np.cumsum(room)
+    k = int(np.searchsorted(cum, need, side="left")) if len(cum) else 0
+    vals = np.zeros(len(ln))
+    if k < len(cum):
+        vals[order[:k]] = room[:k]
+        vals[order[k]] = min(need - (float(cum[k - 1]) if k > 0 else 0.0), float(room[k]))
+        dual: float | None = float(s_sorted[k])
+    else:  # every piece worth filling is full: an at_most budget is left over
+        vals[order] = room
+        dual = 0.0 if not equal else (float(s_sorted[-1]) if len(s_sorted) else None)
+    x = lo + np.bincount(p.channel, weights=vals, minlength=len(lo))
+    x = np.minimum(x, prep.hi)
+    obj = float(p.offset["value"].sum()) + float(slope @ vals)
+    t1 = time.perf_counter()
+    return ModelResult(x, obj, obj, "Optimal", True, dual, False, 0.0, t1 - t0, filled=True)
+
+
 def solve_pieces(
     p: pc.Pieces, prep: Prepared, problem: AllocationProblem, *, solver: str,
     time_limit: float | None, msg: bool, mip_gap: float, relax: bool = False,
     fix: dict[str, float] | None = None, elastic: bool = False,
-    skip: frozenset[str] = frozenset(),
+    skip: frozenset[str] = frozenset(), fill: bool = True,
 ) -> tuple[ModelResult, Any]:
     """Optimise the sum of ``value`` pieces under the constraints; one LP or MILP.
 
     ``elastic`` minimises the violation of the named rows instead (each gets a slack, in
     money); ``skip`` leaves named rows out; ``fix`` holds the binaries at given values;
-    ``relax`` drops them.
+    ``relax`` drops them.  Where the budget is the only row and no binaries are needed
+    (:func:`budget_only`), the LP is solved exactly by :func:`fill_pieces` unless ``fill``
+    is False.
     """
     t0 = time.perf_counter()
+    if fill and not elastic and fix is None and budget_only(p, prep, skip, relax):
+        _available(solver)  # the same answer to a solver that is not there, filled or not
+        return fill_pieces(p, prep, problem), {"slacks": {}, "binaries": {}}
     lo = prep.lo
     budget = float(problem.budget)
     ch = p.channel

@@ -45,6 +45,7 @@ from roiste.optimizer.lp.problem import (
     PeriodModel,
     ShareConstraint,
     TargetConstraint,
+    concave_on_box,
 )
 from roiste.optimizer.lp.solve import outcomes, relative_gap, rows_met, solve
 
@@ -130,6 +131,9 @@ class Stacked:
         self.coefficient = np.tile(np.asarray(f.coefficient, dtype=float), n)
         self.concave = np.tile(np.asarray(f.concave, dtype=bool), n)
         self.revenue_concave = np.tile(np.asarray(f.revenue_concave, dtype=bool), n)
+        start = getattr(f, "concave_from", None)  # where an S-shape turns concave, if known
+        if start is not None:
+            self.concave_from = np.tile(np.asarray(start, dtype=float), n)
 
     def _apply(self, name: str, x: Any) -> FloatArray:
         x = np.asarray(x, dtype=float)
@@ -453,7 +457,7 @@ def _feasible(problem: PathProblem, prep: _Prep, x: FloatArray, monotone: bool) 
     return True
 
 
-def _initial_breakpoints(problem: PathProblem, prep: _Prep) -> FloatArray:
+def _initial_breakpoints(problem: PathProblem, prep: _Prep, odd: NDArray[np.bool_]) -> FloatArray:
     """Per stacked row: its bounds, where each step's marginals meet its budget's price on its
     static box, and the geometric path from the start to the last step's such point."""
     f = problem.functions
@@ -478,8 +482,7 @@ def _initial_breakpoints(problem: PathProblem, prep: _Prep) -> FloatArray:
         ratio = np.where(prep.x0 > 0, price_x[-1] / np.where(prep.x0 > 0, prep.x0, 1.0), 1.0)
     geo = np.stack([prep.x0 * ratio ** ((k + 1) / n) for k in range(n)])
     extra.append(np.clip(geo, prep.lo, prep.hi).reshape(-1))
-    odd = np.tile(~(np.asarray(f.concave, dtype=bool) & np.asarray(f.revenue_concave, dtype=bool)),
-                  n) & (cols_hi > cols_lo)
+    odd = odd & (cols_hi > cols_lo)
     if odd.any():
         for u in np.linspace(0.0, 1.0, 17)[1:-1]:
             extra.append(np.where(odd, cols_lo + u * (cols_hi - cols_lo), np.nan))
@@ -487,12 +490,13 @@ def _initial_breakpoints(problem: PathProblem, prep: _Prep) -> FloatArray:
     return pc.merge_points(bp, np.stack(extra, axis=1))
 
 
-def _outcomes(stacked: Stacked, prep: _Prep) -> dict[str, tuple[Any, Any, Any]]:
+def _outcomes(stacked: Stacked, prep: _Prep,
+              revenue_concave: NDArray[np.bool_]) -> dict[str, tuple[Any, Any, Any]]:
     def tiled(t: TargetConstraint) -> tuple[FloatArray, FloatArray]:
         r, s = t.net_weights(prep.c)
         return np.tile(r, prep.n), np.tile(s, prep.n)
 
-    return outcomes(stacked, prep.targets, tiled)
+    return outcomes(stacked, prep.targets, tiled, revenue_concave)
 
 
 def solve_path(
@@ -543,14 +547,15 @@ def solve_path(
         return PathSolution(x, float(vals.sum()), float(vals.sum()), 0.0, "optimal",
                             solver_key(solver), vals, np.zeros(c, dtype=np.int_), 2 * c, False,
                             0, 0.0, 0.0)
-    outs = _outcomes(stacked, prep)
-    split = "revenue" if "revenue" in outs else "value"
     lo_flat, hi_flat = prep.lo.reshape(-1), prep.hi.reshape(-1)
-    rev_conc = stacked.revenue_concave
+    # concave on each step's static box: an S-shape whose box starts above its inflection
+    conc, rev_conc = concave_on_box(stacked, lo_flat)
+    outs = _outcomes(stacked, prep, rev_conc)
+    split = "revenue" if "revenue" in outs else "value"
     inflection = pc.inflection_points(stacked.revenue_slope, lo_flat, hi_flat,
                                       ~rev_conc & (hi_flat > lo_flat))
-    ordered = ~(stacked.concave & rev_conc)
-    bp = _initial_breakpoints(problem, prep)
+    ordered = ~(conc & rev_conc)
+    bp = _initial_breakpoints(problem, prep, ordered)
     mip_gap = min(tol / 20.0, 1e-6)
     best_x: FloatArray | None = None
     best_lb, best_ub = -math.inf, math.inf

@@ -188,11 +188,11 @@ def _cells(S: FloatArray, level: FloatArray) -> tuple[NDArray[np.intp], FloatArr
     Returns ``(j, frac)`` with the crossing at ``j + frac`` in grid units (0 .. grid-1).
     """
     grid = S.shape[1]
-    above = S >= level[:, None]
-    cnt = above.sum(axis=1)
+    cnt = np.count_nonzero(S >= level[:, None], axis=1)
     jj = np.clip(cnt, 1, grid - 1)
-    s0 = np.take_along_axis(S, (jj - 1)[:, None], 1)[:, 0]
-    s1 = np.take_along_axis(S, jj[:, None], 1)[:, 0]
+    rows = np.arange(len(S))
+    s0 = S[rows, jj - 1]
+    s1 = S[rows, jj]
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(s0 > s1, (s0 - level) / (s0 - s1), 0.0)
     frac = np.clip(np.where(np.isfinite(frac), frac, 0.0), 0.0, 1.0)
@@ -204,9 +204,63 @@ def _cells(S: FloatArray, level: FloatArray) -> tuple[NDArray[np.intp], FloatArr
 def _falling_table(slope: Fn, a: FloatArray, b: FloatArray, u: FloatArray) -> FloatArray:
     S = np.asarray(slope(a[:, None] + (b - a)[:, None] * u[None, :]), dtype=float)
     finite = np.isfinite(S)
-    big = np.max(np.abs(np.where(finite, S, 0.0))) * 10.0 + 1.0
-    S = np.where(finite, S, np.where(S > 0, big, -big))
+    if not finite.all():
+        big = np.max(np.abs(np.where(finite, S, 0.0))) * 10.0 + 1.0
+        S = np.where(finite, S, np.where(S > 0, big, -big))
     return np.minimum.accumulate(S, axis=1)  # a marginal that only falls (noise, S-shapes)
+
+
+def _price(spend: Callable[[float], float], lo_l: float, hi_l: float, budget: float,
+           guess: float | None = None) -> float:
+    """The level at which the falling ``spend(level)`` meets ``budget`` on ``[lo_l, hi_l]``.
+
+    Regula falsi with the Illinois step (the end that stays twice has its value halved): the
+    spends are piecewise linear in the level, so it ends in a few evaluations where bisection
+    needs 48, each a pass over every channel's table.  Stops at a relative 1e-11 of the
+    budget or at the width 48 halvings reach; the end of the bracket when the budget is out
+    of its reach.  A ``guess`` (the price of a coarser table) starts a narrow bracket around
+    it, widened until it holds the price or reaches the ends.
+    """
+    if guess is not None and lo_l < guess < hi_l:
+        half = 1e-6 * max(abs(guess), 1e-12)
+        while True:
+            a, b = max(guess - half, lo_l), min(guess + half, hi_l)
+            ga, gb = spend(a) - budget, spend(b) - budget
+            if (ga > 0.0 or a <= lo_l) and (gb <= 0.0 or b >= hi_l):
+                lo_l, hi_l = a, b
+                break
+            half *= 16.0
+    else:
+        ga = spend(lo_l) - budget
+        gb = spend(hi_l) - budget
+    if ga <= 0.0:  # even the lowest level spends no more than the budget
+        return lo_l
+    if gb > 0.0:
+        return hi_l
+    width = (hi_l - lo_l) * 2.0 ** -48
+    tol = 1e-11 * max(abs(budget), 1.0)
+    side = 0
+    m = 0.5 * (lo_l + hi_l)
+    for _ in range(60):
+        m = hi_l - gb * (hi_l - lo_l) / (gb - ga) if gb != ga else 0.5 * (lo_l + hi_l)
+        if not lo_l < m < hi_l:
+            m = 0.5 * (lo_l + hi_l)
+        gm = spend(m) - budget
+        if abs(gm) <= tol:
+            return m
+        if gm > 0.0:
+            lo_l, ga = m, gm
+            if side == -1:
+                gb *= 0.5
+            side = -1
+        else:
+            hi_l, gb = m, gm
+            if side == 1:
+                ga *= 0.5
+            side = 1
+        if hi_l - lo_l <= width:
+            break
+    return 0.5 * (lo_l + hi_l)
 
 
 def price_points(
@@ -234,14 +288,8 @@ def price_points(
             j, frac = _cells(S, np.full(len(a), level))
             return float(np.sum(a + (b - a) * (j + frac) / (grid - 1)))
 
-        lo_l, hi_l = float(np.min(S)) - 1.0, float(np.max(S)) + 1.0
-        for _ in range(48):
-            m = 0.5 * (lo_l + hi_l)
-            if spend(m) > budget:
-                lo_l = m
-            else:
-                hi_l = m
-        lam = 0.5 * (lo_l + hi_l)
+        lam = _price(spend, float(np.min(S)) - 1.0, float(np.max(S)) + 1.0, budget,
+                     guess=lam if r > 0 else None)
         if floor is not None:
             lam = max(lam, floor)
         j, frac = _cells(S, np.full(len(a), lam))

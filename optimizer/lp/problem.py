@@ -45,6 +45,36 @@ class PeriodModel(Protocol):
     def new_customers_slope(self, x: Any) -> FloatArray: ...
 
 
+def concave_on_box(f: PeriodModel, lo: FloatArray) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which channels' value and revenue are concave on boxes that start at ``lo``.
+
+    A model may give ``concave_from`` (per channel, the period spend from which its revenue
+    is concave: an S-shape's inflection point); a channel whose box starts there or above is
+    concave on its box, its value too when its revenue coefficient is >= 0.
+
+    Parameters
+    ----------
+    f : PeriodModel
+        The period functions.
+    lo : ndarray
+        The lower ends of the boxes.
+
+    Returns
+    -------
+    concave, revenue_concave : ndarray of bool
+        ``f.concave`` and ``f.revenue_concave``, widened by the boxes.
+    """
+    rev = np.asarray(f.revenue_concave, dtype=bool)
+    conc = np.asarray(f.concave, dtype=bool)
+    start = getattr(f, "concave_from", None)
+    if start is None:
+        return conc, rev
+    # a relative 1e-12 above the point: its rounding cannot make a convex stretch concave
+    above = np.asarray(lo, dtype=float) >= np.asarray(start, dtype=float) * (1.0 + 1e-12)
+    k = np.asarray(f.coefficient, dtype=float)
+    return conc | (above & (k >= 0.0)), rev | above
+
+
 @dataclass(frozen=True)
 class ShareConstraint:
     """A group's share of total spend: ``min_share <= sum(members) / sum(all) <= max_share``.
@@ -192,7 +222,9 @@ class Solution:
     ``"gap_above_tolerance"`` (refinement rounds ran out) or ``"milp_not_proven"`` (a MILP
     stopped early, e.g. on ``time_limit``; its relaxation gives the bound); ``shadow_price``
     is the objective gained per extra unit of budget (0 when the budget is not all spent);
-    ``names`` maps the variables' channel prefix ``x_<i>`` to the channel's name.
+    ``names`` maps the variables' channel prefix ``x_<i>`` to the channel's name; ``filled``
+    says every LP was solved by filling the pieces in order of slope (only the budget couples
+    the channels: a fractional knapsack, exact without a solver).
     """
 
     x: FloatArray
@@ -208,3 +240,4 @@ class Solution:
     solve_seconds: float
     iterations: int
     names: dict[str, str] = field(default_factory=dict)
+    filled: bool = False

@@ -36,6 +36,7 @@ from roiste.optimizer.lp.problem import (
     ShareConstraint,
     Solution,
     TargetConstraint,
+    concave_on_box,
 )
 
 _DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
@@ -44,6 +45,7 @@ _DEBUG = bool(os.environ.get("ROISTE_LP_DEBUG"))
 def outcomes(
     f: Any, targets: Sequence[tuple[TargetConstraint, NDArray[np.bool_]]],
     net_weights: Callable[[TargetConstraint], tuple[FloatArray, FloatArray]],
+    revenue_concave: NDArray[np.bool_] | None = None,
 ) -> dict[str, tuple[Any, Any, Any]]:
     """The outcomes whose pieces the model needs: name -> ``(value, slope, flip)``.
 
@@ -57,6 +59,8 @@ def outcomes(
     net_weights
         The ``(r, s)`` per row of a ``max_cac_net`` target (the target's
         :meth:`~TargetConstraint.net_weights`, laid out as ``f``'s rows).
+    revenue_concave
+        Where revenue is concave on the boxes (default ``f.revenue_concave``).
 
     Returns
     -------
@@ -72,7 +76,8 @@ def outcomes(
     # revenue's tangents set the split point of every outcome's pieces (they cross where the
     # tangents of any k R(x) - f x do), so it is evaluated whenever an outcome besides the
     # value is: with k = 0 the value alone does not tell where to split
-    need_r = bool(targets) or not np.all(f.revenue_concave)
+    rc = f.revenue_concave if revenue_concave is None else revenue_concave
+    need_r = bool(targets) or not np.all(rc)
     if need_r:
         out["revenue"] = (f.revenue, f.revenue_slope, no_flip)
     if any(t.kind == "max_cost_per_new_customer" for t, _ in targets):
@@ -216,7 +221,7 @@ def relative_gap(lb: float, ub: float, budget: float) -> float:
 
 
 def _initial_breakpoints(problem: AllocationProblem, prep: Prepared,
-                         inflection: FloatArray) -> FloatArray:
+                         inflection: FloatArray, odd: NDArray[np.bool_]) -> FloatArray:
     f = problem.functions
     lo, hi = prep.lo, prep.hi
     cols = [lo, hi]
@@ -225,7 +230,7 @@ def _initial_breakpoints(problem: AllocationProblem, prep: Prepared,
         floor = 0.0 if problem.budget_mode == "at_most" else None
         _, pts = pc.price_points(f.slope, lo, hi, float(problem.budget), floor=floor)
         cols += pts
-    odd = ~(np.asarray(f.concave) & np.asarray(f.revenue_concave)) & free
+    odd = odd & free
     if odd.any():
         cols.append(np.where(odd, inflection, np.nan))
         for u in np.linspace(0.0, 1.0, 17)[1:-1]:
@@ -276,15 +281,16 @@ def solve(
                         solver=solver_key(solver), shadow_price=math.nan, n_breakpoints=len(lo),
                         milp=False, build_seconds=0.0, solve_seconds=0.0, iterations=0,
                         names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)})
-    outs = outcomes(f, prep.targets, lambda t: t.net_weights(len(prep.lo)))
+    # concave on the box: an S-shape whose box starts above its inflection point
+    conc, rev_conc = concave_on_box(f, lo)
+    outs = outcomes(f, prep.targets, lambda t: t.net_weights(len(prep.lo)), rev_conc)
     split = "revenue" if "revenue" in outs else "value"
-    rev_conc = np.asarray(f.revenue_concave, dtype=bool)
     inflection = pc.inflection_points(f.revenue_slope, lo, hi, ~rev_conc & (hi > lo))
-    ordered = ~(np.asarray(f.concave, dtype=bool) & rev_conc)
+    ordered = ~(conc & rev_conc)
     for t, m in prep.targets:
         if t.kind == "max_cac_net":  # r R - s x is convex where r < 0: filled in order
             ordered |= m & (t.net_weights(len(lo))[0] < 0) & (hi > lo)
-    bp = _initial_breakpoints(problem, prep, inflection)
+    bp = _initial_breakpoints(problem, prep, inflection, ~(conc & rev_conc))
     mip_gap = min(tol / 20.0, 1e-6)
     build_s = solve_s = 0.0
     best_x: FloatArray | None = None
@@ -296,6 +302,7 @@ def solve(
     upper_p: pc.Pieces | None = None
     last_status = "not solved"
     unproven_rounds = 0
+    filled = True
     for rounds in range(1, max_rounds + 1):
         tb = time.perf_counter()
         lower_p, upper_p = pc.build(bp, _evaluate(outs, bp), split, inflection, ordered)
@@ -311,6 +318,7 @@ def solve(
                               msg=msg, mip_gap=mip_gap)
         build_s += lw.build_s
         solve_s += lw.solve_s
+        filled = filled and up.filled and lw.filled
         candidates = [up.x] + ([lw.x] if lw.status in ("Optimal", "Not Solved") else [])
         for x in (repair(problem, prep, v) for v in candidates):
             if feasible(problem, prep, x):
@@ -324,6 +332,7 @@ def solve(
                                    msg=msg, mip_gap=mip_gap, relax=True)
             build_s += rel.build_s
             solve_s += rel.solve_s
+            filled = filled and rel.filled
             up.bound = rel.bound
             unproven_rounds += 1
         else:
@@ -359,6 +368,7 @@ def solve(
         n_breakpoints=n_bp, milp=milp, build_seconds=build_s,
         solve_seconds=solve_s, iterations=rounds,
         names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
+        filled=filled and not milp,
     )
 
 

@@ -19,6 +19,13 @@ that law (:func:`calibrate`, seeded: the same limit every time), and holds for a
 whose weeks are independent around a slowly moving level.  Autocorrelated weeks (spend that
 wanders through a saturating curve) make false alarms more frequent than stated.
 
+An N-weeks-in-a-row rule relative to recent compares a run that starts in week ``s`` with
+the level of the ``B`` weeks that end N weeks before ``s``, frozen for the whole run
+(:func:`reference_lag`), so a change's own first weeks never raise the level it is measured
+against.  Its false-alarm rate is stated per series (:func:`stated_rate`): with the mean
+level, the rule's in-control law depends only on the threshold in units of the series' weekly
+noise (:func:`weekly_noise`), and is simulated once for a grid of such thresholds.
+
 An *episode* is a spell out of control: for the charts it starts when the statistic crosses
 the limit and ends when it returns to zero; its start ("since") is the most likely start of
 a shift of unknown size between the week the statistic last stood at zero and the alarm.
@@ -38,10 +45,16 @@ __all__ = [
     "calibrate",
     "chart_statistic",
     "episodes",
+    "reference_lag",
     "standardised",
+    "stated_rate",
+    "weekly_noise",
 ]
 
 _CAL_PATHS = 3000
+_RATE_PATHS = 1000
+_RATE_WEEKS = 400
+_RATE_Z = np.round(np.arange(0.0, 6.0001, 0.05), 2)  # thresholds in noise units (log-linear between)
 _CAL_SEED = 20260101
 _MIN_VALID = 3
 YEAR = 52
@@ -268,8 +281,9 @@ def _runs(beyond: np.ndarray, n_weeks: int) -> list[Episode]:
 
 
 def _reference(y: np.ndarray, s: int, window: int, level: str) -> tuple[float, float, int]:
-    """The recent level frozen at week ``s``: ``(intercept, slope, lag)`` in log units, so the
-    reference of week ``t`` is ``intercept + slope * (t - s) + y[t - lag]`` (lag 0: no term)."""
+    """The recent level of the ``window`` weeks before week ``s``: ``(intercept, slope, lag)``
+    in log units, so the reference of week ``t`` is ``intercept + slope * (t - s) + y[t - lag]``
+    (lag 0: no term)."""
     lo = max(0, s - window)
     t = np.arange(lo, s, dtype=float)
     if level == "year_over_year":
@@ -278,6 +292,8 @@ def _reference(y: np.ndarray, s: int, window: int, level: str) -> tuple[float, f
         d = y[lo:s] - y[lo - YEAR:s - YEAR]
         ok = np.isfinite(d)
         return (float(d[ok].mean()) if ok.sum() >= _MIN_VALID else np.nan), 0.0, YEAR
+    if s <= 0:
+        return np.nan, 0.0, 0
     v = y[lo:s]
     ok = np.isfinite(v)
     if ok.sum() < max(_MIN_VALID, window // 2) or s < window:
@@ -288,9 +304,21 @@ def _reference(y: np.ndarray, s: int, window: int, level: str) -> tuple[float, f
     return float(v[ok].mean()), 0.0, 0
 
 
+def reference_lag(durability: Durability) -> int:
+    """Weeks between the end of a rule's baseline window and the week it is compared from.
+
+    An N-weeks-in-a-row rule compares a run starting in week ``s`` with the ``baseline_weeks``
+    that end N weeks before ``s``, frozen for the whole run: a run that starts within N weeks of
+    a change is measured against weeks before the change, so the change's own first weeks
+    cannot raise the level it is compared with.  Control charts use no lag (0).
+    """
+    return int(durability.weeks_in_a_row or 0)
+
+
 def _in_a_row(values: np.ndarray, threshold: Threshold, n_weeks: int,
               line: np.ndarray | float | None) -> list[Episode]:
-    """Runs beyond the line; a recent level is frozen at the week the run starts."""
+    """Runs beyond the line; a recent level is frozen at the week the run starts, from the
+    baseline weeks that end ``n_weeks`` before it (see :func:`reference_lag`)."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     up = threshold.direction == "above"
@@ -307,11 +335,12 @@ def _in_a_row(values: np.ndarray, threshold: Threshold, n_weeks: int,
     y = _log(x)
     level = threshold.level_for(n)
     shift = float(np.log1p(r)) if up else float(np.log(max(1.0 - r, 1e-12)))
+    lag = n_weeks
 
-    def beyond_at(t: int, ref: tuple[float, float, int], s: int) -> bool:
-        a, b, lag = ref
-        past = 0.0 if lag == 0 else (y[t - lag] if t >= lag else np.nan)
-        line_t = a + b * (t - s) + past + shift
+    def beyond_at(t: int, ref: tuple[float, float, int], origin: int) -> bool:
+        a, b, season = ref
+        past = 0.0 if season == 0 else (y[t - season] if t >= season else np.nan)
+        line_t = a + b * (t - origin) + past + shift
         if not (np.isfinite(line_t) and np.isfinite(y[t])):
             return False
         return bool(y[t] > line_t) if up else bool(y[t] < line_t)
@@ -319,16 +348,90 @@ def _in_a_row(values: np.ndarray, threshold: Threshold, n_weeks: int,
     out: list[Episode] = []
     t = 0
     while t < n:
-        frozen = _reference(y, t, threshold.baseline_weeks, level)
-        if not beyond_at(t, frozen, t):
+        frozen = _reference(y, t - lag, threshold.baseline_weeks, level)
+        if not beyond_at(t, frozen, t - lag):
             t += 1
             continue
         s = t
-        while t < n and beyond_at(t, frozen, s):
+        while t < n and beyond_at(t, frozen, s - lag):
             t += 1
         if t - s >= n_weeks:
             out.append(Episode(s, s + n_weeks - 1, t - 1, t == n))
     return out
+
+
+def weekly_noise(values: np.ndarray) -> float:
+    """Robust week-to-week standard deviation of the log KPI (NaN with fewer than 8 weeks):
+    the median absolute change between consecutive weeks, over ``0.6745 sqrt(2)``, so level
+    shifts and single odd weeks barely move it."""
+    y = _log(np.asarray(values, dtype=float))
+    d = np.diff(y)
+    d = d[np.isfinite(d)]
+    if len(d) < 7:
+        return float("nan")
+    return float(np.median(np.abs(d)) / (0.6745 * np.sqrt(2.0)))
+
+
+@functools.lru_cache(maxsize=64)
+def _in_a_row_rates(n_weeks: int, window: int) -> np.ndarray:
+    """Alarms per week of "``n_weeks`` weeks in a row more than ``z`` standard deviations above
+    the mean of ``window`` weeks, frozen at the run's start and ending ``n_weeks`` before it",
+    over independent standard normal weeks, for every ``z`` of :data:`_RATE_Z` (seeded Monte
+    Carlo, all thresholds on the same weeks)."""
+    rng = np.random.default_rng(_CAL_SEED)
+    lag = n_weeks
+    warm = window + lag
+    y = rng.standard_normal((_RATE_PATHS, warm + _RATE_WEEKS))
+    c = np.pad(np.cumsum(y, axis=1), [(0, 0), (1, 0)])
+    z = _RATE_Z[None, :]
+    shape = (_RATE_PATHS, len(_RATE_Z))
+    fired = np.zeros(len(_RATE_Z))
+    in_run = np.zeros(shape, dtype=bool)
+    frozen = np.zeros(shape)
+    length = np.zeros(shape, dtype=np.int32)
+    for t in range(warm, warm + _RATE_WEEKS):
+        ref = ((c[:, t - lag] - c[:, t - lag - window]) / window)[:, None]
+        yt = y[:, t, None]
+        cont = in_run & (yt > frozen + z)
+        start = ~cont & (yt > ref + z)
+        frozen = np.where(start, ref, frozen)
+        length = np.where(cont, length + 1, start.astype(np.int32))
+        in_run = cont | start
+        fired += np.count_nonzero(in_run & (length == n_weeks), axis=0)
+    return fired / (_RATE_PATHS * _RATE_WEEKS)
+
+
+def stated_rate(values: np.ndarray, threshold: Threshold, durability: Durability) -> float | None:
+    """False alarms per week that a rule states for a series when nothing changes.
+
+    A control chart states ``1 / arl0``.  An N-weeks-in-a-row rule relative to the series' own
+    mean level states the rate of its runs over independent normal weeks whose spread is the
+    series' :func:`weekly_noise` (simulated once for thresholds of 0 to 6 noise units in steps
+    of 0.05, interpolated in between; resolution one alarm in 400,000 weeks).  None where no rate is stated (a plan's or an absolute line,
+    a trend or a year-over-year level).
+    """
+    if durability.cusum is not None:
+        return 1.0 / durability.cusum.arl0
+    if durability.ewma is not None:
+        return 1.0 / durability.ewma.arl0
+    x = np.asarray(values, dtype=float)
+    if threshold.relative_to != "recent" or threshold.level_for(len(x)) != "mean":
+        return None
+    sigma = weekly_noise(x)
+    if not (np.isfinite(sigma) and sigma > 0):
+        return None
+    r = threshold.value
+    shift = np.log1p(r) if threshold.direction == "above" else -np.log(max(1.0 - r, 1e-12))
+    z = float(shift / sigma)
+    rates = _in_a_row_rates(int(durability.weeks_in_a_row or 1), threshold.baseline_weeks)
+    if z >= _RATE_Z[-1]:
+        return float(rates[-1])
+    j = int(np.searchsorted(_RATE_Z, z, side="right")) - 1
+    a, b = float(rates[j]), float(rates[j + 1])
+    w = (z - _RATE_Z[j]) / (_RATE_Z[j + 1] - _RATE_Z[j])
+    if a > 0 and b > 0:
+        return float(np.exp((1 - w) * np.log(a) + w * np.log(b)))
+    return float((1 - w) * a + w * b)
 
 
 def episodes(

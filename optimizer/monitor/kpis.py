@@ -12,7 +12,19 @@ cost_per_new_customer     spend / new customers
 rpv                       revenue / visitors
 aov                       revenue / orders
 return_rate               returns / revenue
+cpc                       spend / clicks
+cpm                       1000 x spend / impressions
+ctr                       clicks / impressions
+conversion_rate           orders / visitors
+net_revenue               revenue - returns
+net_roas                  (revenue - returns) / spend
 ========================  ==========================================================
+
+Returns arrive in the weeks after an order: a week's ``net_revenue`` and ``net_roas`` are
+final once ``return_weeks`` (a rules key) have passed.  ``returns_complete`` says how complete
+each week is, taking returns to arrive evenly over the order's week and the ``return_weeks``
+after it: ``min(1, (weeks since the order's week + 1) / (return_weeks + 1))``; rules on the
+net KPIs judge complete weeks only.
 
 A KPI whose panel column is absent, or whose denominator is zero, is NaN (empty in CSV).
 
@@ -38,9 +50,10 @@ import numpy as np
 import pandas as pd
 
 from roiste.models.panel import Panel
-from roiste.optimizer.monitor.rules import KPIS, MonitorEconomics, MonitorError
+from roiste.optimizer.monitor.rules import KPIS, NO_PLAN, MonitorEconomics, MonitorError
 
 __all__ = [
+    "NET_KPIS",
     "QUANTITIES",
     "KpiSeries",
     "PlanView",
@@ -49,10 +62,13 @@ __all__ = [
     "kpis_from",
     "load_plan",
     "recent_kpis",
+    "returns_complete",
     "series_of",
 ]
 
-QUANTITIES = ("spend", "revenue", "visitors", "orders", "new_customers", "returns")
+QUANTITIES = ("spend", "revenue", "visitors", "orders", "new_customers", "returns", "clicks",
+              "impressions")
+NET_KPIS = ("net_revenue", "net_roas")
 TOTAL = "(all channels)"
 
 
@@ -78,8 +94,14 @@ class PlanView:
     period_weeks: int
     baseline_weeks: int
     allocation: pd.DataFrame
-    start: int | None = None  # index of the plan's first week in the panel
+    start: int | None = None  # index of the plan's first week in the panel (may be past its end)
+    compared_from: int | None = None  # first week compared with the plan's expected week
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether some week of the panel lies in the plan's period."""
+        return self.start is not None and self.compared_from == self.start
 
 
 def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
@@ -100,6 +122,12 @@ def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
             "rpv": ratio(s["revenue"], s["visitors"]),
             "aov": ratio(s["revenue"], s["orders"]),
             "return_rate": ratio(s["returns"], s["revenue"]),
+            "cpc": ratio(s["spend"], s["clicks"]),
+            "cpm": 1000.0 * ratio(s["spend"], s["impressions"]),
+            "ctr": ratio(s["clicks"], s["impressions"]),
+            "conversion_rate": ratio(s["orders"], s["visitors"]),
+            "net_revenue": (s["revenue"] - s["returns"]).astype(float),
+            "net_roas": ratio(s["revenue"] - s["returns"], s["spend"]),
         }, index=s.index)
     return out[list(KPIS)]
 
@@ -196,6 +224,14 @@ def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: Mon
                            f"{', '.join(missing[:5])} of the panel {panel.source}")
     start = _find_start(plan, panel, plan_start, recent)
     plan.start = start
+    plan.compared_from = start
+    if start >= panel.n_weeks:
+        plan.compared_from = max(0, panel.n_weeks - recent)
+        begins = (panel.weeks[-1] + pd.Timedelta(weeks=start - panel.n_weeks + 1)).date()
+        plan.notes.append(
+            f"no week of the panel is in the plan's period (it starts {begins}, after the "
+            f"panel's last week {panel.weeks[-1].date()}); the latest {panel.n_weeks - plan.compared_from} "
+            "week(s) are compared with the weekly KPIs the plan expects")
     a, p, b = plan.allocation, plan.period_weeks, plan.baseline_weeks
     pre = slice(start - b, start)
 
@@ -229,17 +265,26 @@ def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: Mon
         total = sum((per_key[c] for c in cols), start=pd.Series(0.0, index=list(QUANTITIES)))
         exp_kpi = kpis_from(total.to_frame().T, econ).iloc[0]
         frame = pd.DataFrame(np.nan, index=panel.weeks, columns=list(KPIS))
-        frame.iloc[start:] = exp_kpi.to_numpy()
-        frame[["aov", "return_rate"]] = np.nan  # a plan says nothing of baskets or returns
+        frame.iloc[plan.compared_from:] = exp_kpi.to_numpy()
+        frame[list(NO_PLAN)] = np.nan  # a plan says nothing of baskets, returns or the funnel
         s.expected = frame
 
 
+def returns_complete(n_weeks: int, return_weeks: int) -> np.ndarray:
+    """Share of each week's returns arrived by the last week: returns spread evenly over the
+    order's week and the ``return_weeks`` after it."""
+    since = np.arange(n_weeks - 1, -1, -1, dtype=float)  # weeks from each week to the last
+    return np.minimum(1.0, (since + 1.0) / (return_weeks + 1.0))
+
+
 def recent_kpis(s: KpiSeries, recent: int, econ: MonitorEconomics) -> pd.DataFrame:
-    """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue per week)."""
+    """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue and
+    net revenue per week)."""
     prev = s.sums.rolling(recent, min_periods=recent).sum().shift(1)
     k = kpis_from(prev, econ)
     k["spend"] = prev["spend"] / recent
     k["revenue"] = prev["revenue"] / recent
+    k["net_revenue"] = (prev["revenue"] - prev["returns"]) / recent
     return k
 
 
@@ -248,27 +293,31 @@ def _change(a: pd.Series, b: pd.Series) -> pd.Series:
         return (a / b.where(b != 0) - 1.0).astype(float)
 
 
-def kpi_table(series: list[KpiSeries], recent: int, econ: MonitorEconomics) -> pd.DataFrame:
+def kpi_table(series: list[KpiSeries], recent: int, econ: MonitorEconomics,
+              complete: np.ndarray | None = None) -> pd.DataFrame:
     """The long table of ``kpis.csv``: one row per week and series.
 
     Besides each KPI: ``<kpi>_recent`` (the KPI over the ``recent`` weeks before that week,
     as a ratio of sums), ``<kpi>_vs_recent`` (relative change against it), and, with a plan,
-    ``<kpi>_plan`` and ``<kpi>_vs_plan``.
+    ``<kpi>_plan`` and ``<kpi>_vs_plan``; with returns, ``returns_complete`` (the share of the
+    week's returns arrived, :func:`returns_complete`).
     """
     rows = []
     for s in series:
-        out = pd.DataFrame({"week": pd.DatetimeIndex(s.kpis.index).strftime("%Y-%m-%d"), "key": s.key,
-                            "channel": s.channel, "campaign": s.campaign, "level": s.level},
-                           index=s.kpis.index)
+        cols: dict[str, Any] = {"week": pd.DatetimeIndex(s.kpis.index).strftime("%Y-%m-%d"),
+                                "key": s.key, "channel": s.channel, "campaign": s.campaign,
+                                "level": s.level}
+        if complete is not None:
+            cols["returns_complete"] = complete
         rec = recent_kpis(s, recent, econ)
         for k in KPIS:
-            out[k] = s.kpis[k]
+            cols[k] = s.kpis[k].to_numpy()
         for k in KPIS:
-            out[f"{k}_recent"] = rec[k]
-            out[f"{k}_vs_recent"] = _change(s.kpis[k], rec[k])
+            cols[f"{k}_recent"] = rec[k].to_numpy()
+            cols[f"{k}_vs_recent"] = _change(s.kpis[k], rec[k]).to_numpy()
         if s.expected is not None:
             for k in KPIS:
-                out[f"{k}_plan"] = s.expected[k]
-                out[f"{k}_vs_plan"] = _change(s.kpis[k], s.expected[k])
-        rows.append(out)
+                cols[f"{k}_plan"] = s.expected[k].to_numpy()
+                cols[f"{k}_vs_plan"] = _change(s.kpis[k], s.expected[k]).to_numpy()
+        rows.append(pd.DataFrame(cols, index=s.kpis.index))
     return pd.concat(rows, ignore_index=True)

@@ -81,7 +81,8 @@ def _subject(alerts: Sequence[dict[str, Any]], title: str) -> str:
 
 
 def _body(alerts: Sequence[dict[str, Any]]) -> str:
-    return "\n".join(f"- {a['message']}\n  draft scenario: {a['draft_scenario']}" for a in alerts) + "\n"
+    return "\n".join(f"- {a['message']}\n  draft scenario: {a.get('draft_scenario') or 'none'}"
+                     for a in alerts) + "\n"
 
 
 def send_email(cfg: EmailConfig, alerts: Sequence[dict[str, Any]], title: str,

@@ -27,6 +27,9 @@ from roiste.optimizer.scenario import explain, read_yaml
 
 __all__ = [
     "KPIS",
+    "NEEDS",
+    "NO_PLAN",
+    "CohortWatch",
     "Cusum",
     "Draft",
     "Durability",
@@ -51,10 +54,28 @@ KPIS: dict[str, str] = {
     "rpv": "revenue per visitor",
     "aov": "average order value (revenue per order)",
     "return_rate": "refunded revenue as a share of revenue",
+    "cpc": "spend per click",
+    "cpm": "spend per thousand impressions",
+    "ctr": "clicks per impression",
+    "conversion_rate": "orders per visitor",
+    "net_revenue": "revenue after returns (weeks whose returns are still arriving are left out)",
+    "net_roas": "revenue after returns per unit of spend (same weeks as net_revenue)",
 }
 KpiName = Literal[
-    "spend", "revenue", "roas", "net_cac", "cost_per_new_customer", "rpv", "aov", "return_rate"
+    "spend", "revenue", "roas", "net_cac", "cost_per_new_customer", "rpv", "aov", "return_rate",
+    "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas",
 ]
+# KPIs that need a panel column beyond spend and revenue
+NEEDS: dict[str, tuple[str, ...]] = {
+    "net_cac": ("new_customers",), "cost_per_new_customer": ("new_customers",),
+    "rpv": ("visitors",), "aov": ("orders",), "return_rate": ("returns",),
+    "cpc": ("clicks",), "cpm": ("impressions",), "ctr": ("clicks", "impressions"),
+    "conversion_rate": ("orders", "visitors"), "net_revenue": ("returns",),
+    "net_roas": ("returns",),
+}
+
+# KPIs a plan has no expectation of (baskets, returns, the auction and the funnel)
+NO_PLAN = ("aov", "return_rate", "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas")
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -91,7 +112,9 @@ class Threshold(BaseModel):
         "trend: their straight line carried forward (a seasonal slope is not a change); mean: "
         "their mean; year_over_year (relative_to recent only): the change against the same "
         "week a year before, against its mean over the baseline weeks (any seasonality "
-        "cancels). N-weeks-in-a-row rules freeze the level at the week a run starts.",
+        "cancels). N-weeks-in-a-row rules freeze the level at the week a run starts, read "
+        "from the baseline weeks that end N weeks before it (a change's first weeks never "
+        "raise the level they are compared with).",
     )
     baseline_weeks: int = Field(
         default=8, ge=4, le=104,
@@ -213,7 +236,7 @@ class Rule(BaseModel):
 
     @model_validator(mode="after")
     def _plan_kpis(self) -> Rule:
-        if self.threshold.relative_to == "plan" and self.kpi in ("aov", "return_rate"):
+        if self.threshold.relative_to == "plan" and self.kpi in NO_PLAN:
             raise ValueError(f"a plan has no expectation for {self.kpi}; use relative_to "
                              "recent or absolute")
         return self
@@ -299,6 +322,57 @@ class Notify(BaseModel):
                                    description="Wait before the first retry; doubles each time.")
 
 
+class CohortWatch(BaseModel):
+    """Recent cohorts at equal age: margin per new customer after each age, per acquisition
+    week and channel, against the earlier cohorts at the same age (``roiste monitor --orders``)."""
+
+    model_config = _CONFIG
+
+    ages_days: list[int] = Field(
+        default_factory=lambda: [30, 60, 90], min_length=1, max_length=6,
+        description="Ages in days at which each acquisition week's margin per new customer is "
+        "compared (a cohort is judged at an age once every customer of it has reached it).",
+    )
+    below: float = Field(
+        default=0.10, gt=0.0, lt=1.0,
+        description="Alert when recent cohorts are this share below the earlier cohorts at the "
+        "same age (0.1 = 10 % below).",
+    )
+    weeks_in_a_row: int = Field(
+        default=3, ge=1, le=26,
+        description="Consecutive acquisition weeks below the line before an alert.",
+    )
+    baseline_weeks: int = Field(
+        default=12, ge=4, le=104,
+        description="Earlier acquisition weeks whose mean value at the same age is the reference "
+        "(frozen when a run starts, ending weeks_in_a_row weeks before it).",
+    )
+    gross_margin: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="Margin per unit of order value; from the draft scenario when omitted, "
+        "else 1 (order value).",
+    )
+    return_rate: float | None = Field(default=None, ge=0.0, lt=1.0,
+                                      description="Share of order value returned (as gross_margin).")
+    cost_per_order: float | None = Field(default=None, ge=0.0,
+                                         description="Logistics per order (as gross_margin).")
+    new_customer_value: float | None = Field(
+        default=None, ge=0.0,
+        description="The plan's future margin per new customer; from the draft scenario when "
+        "omitted. An alert gives the value the recent cohorts imply.",
+    )
+    min_customers: int = Field(
+        default=20, ge=1,
+        description="Acquisition weeks of a channel with fewer new customers are not judged.",
+    )
+
+    @model_validator(mode="after")
+    def _ages(self) -> CohortWatch:
+        if any(a < 1 or a > 730 for a in self.ages_days) or len(set(self.ages_days)) != len(self.ages_days):
+            raise ValueError("ages_days are distinct days between 1 and 730")
+        return self
+
+
 class Rules(BaseModel):
     """A rules file."""
 
@@ -312,6 +386,11 @@ class Rules(BaseModel):
                                    "from the plan's current spend when omitted.")
     economics: MonitorEconomics = Field(default_factory=MonitorEconomics)
     draft: Draft = Field(default_factory=Draft)
+    return_weeks: int = Field(default=4, ge=0, le=26,
+                              description="Weeks it takes returns to arrive: a week's net_revenue "
+                              "and net_roas are final this many weeks after it.")
+    cohorts: CohortWatch = Field(default_factory=CohortWatch,
+                                 description="Recent cohorts at equal age (with --orders).")
     rules: list[Rule] = Field(min_length=1)
     notify: Notify | None = None
 
@@ -370,7 +449,10 @@ def load_rules(path: str | os.PathLike[str]) -> Rules:
         hint = ""
         for err in exc.errors():
             if err["type"] == "literal_error" and err["loc"][-1:] == ("kpi",):
-                close = difflib.get_close_matches(str(err["input"]), list(KPIS), n=1, cutoff=0.4)
+                typed = str(err["input"]).lower()
+                within = [k for k in KPIS if typed and typed in k]  # cac -> net_cac, not cpc
+                close = within[:1] or difflib.get_close_matches(typed, list(KPIS), n=1,
+                                                                cutoff=0.4)
                 hint = f". Did you mean {close[0]!r}?" if close else ""
                 break
         raise MonitorError(f"{label}: {explain(Rules, exc.errors())}{hint}") from None

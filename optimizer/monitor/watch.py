@@ -26,19 +26,36 @@ import yaml
 from tqdm.auto import tqdm
 
 from roiste.models.panel import Panel
-from roiste.optimizer.monitor.charts import YEAR, Episode, episodes
+from roiste.optimizer.monitor.charts import (
+    YEAR,
+    Episode,
+    episodes,
+    reference_lag,
+    stated_rate,
+    weekly_noise,
+)
+from roiste.optimizer.monitor.cohorts import (
+    CohortEconomics,
+    CohortSeries,
+    cohort_alerts,
+    cohort_rates,
+    cohort_values,
+)
 from roiste.optimizer.monitor.kpis import (
+    NET_KPIS,
     KpiSeries,
     PlanView,
     attach_plan,
     kpi_table,
+    returns_complete,
     series_of,
 )
 from roiste.optimizer.monitor.notify import Delivery
-from roiste.optimizer.monitor.rules import KPIS, MonitorError, Rule, Rules
+from roiste.optimizer.monitor.rules import KPIS, NEEDS, MonitorError, Rule, Rules
 from roiste.optimizer.scenario import load_scenario
 
-__all__ = ["MonitorResult", "alerts_doc", "evaluate", "latest_rows", "write_draft"]
+__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "evaluate", "latest_rows",
+           "write_cohort_draft", "write_draft"]
 
 
 @dataclass
@@ -56,6 +73,10 @@ class MonitorResult:
     deliveries: list[Delivery] = field(default_factory=list)
     out: Path | None = None
     recent_weeks: int = 4
+    cohorts: list[CohortSeries] = field(default_factory=list)
+    cohort_econ: CohortEconomics | None = None
+    complete: np.ndarray | None = None  # share of each week's returns arrived
+    rates: list[dict[str, Any]] = field(default_factory=list)  # stated false alarms per series
 
     def headline(self) -> str:
         """One line: weeks, series watched, alerts active."""
@@ -106,8 +127,9 @@ def _reference(rule: Rule, s: KpiSeries, ep: Episode) -> float:
     if th.relative_to == "plan":
         assert s.expected is not None
         return float(s.expected[rule.kpi].iloc[ep.since])
-    lo = max(0, ep.since - th.baseline_weeks)
-    window = s.kpis[rule.kpi].iloc[lo:ep.since]
+    end = ep.since - reference_lag(rule.durability)
+    lo = max(0, end - th.baseline_weeks)
+    window = s.kpis[rule.kpi].iloc[lo:max(end, 0)]
     window = window[np.isfinite(window)]
     return float(window.mean()) if len(window) else float("nan")
 
@@ -185,30 +207,108 @@ def _round(x: float) -> float | None:
     return float(f"{x:.6g}") if np.isfinite(x) else None
 
 
+def cohort_economics(rules: Rules) -> tuple[CohortEconomics, list[str]]:
+    """Gross margin, return rate, cost per order and ``new_customer_value`` of the cohort
+    watch: the rules' ``cohorts`` keys, else the draft scenario's economics, else neutral."""
+    c = rules.cohorts
+    econ: dict[str, Any] = {}
+    notes: list[str] = []
+    if rules.draft.scenario is not None:
+        sc = load_scenario(rules.resolve(rules.draft.scenario)).economics
+        for k in ("gross_margin", "return_rate", "cost_per_order", "new_customer_value"):
+            v = getattr(sc, k, None)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                econ[k] = float(v)
+    for k in ("gross_margin", "return_rate", "cost_per_order", "new_customer_value"):
+        v = getattr(c, k)
+        if v is not None:
+            econ[k] = float(v)
+    if "gross_margin" not in econ:
+        notes.append("cohorts: no gross_margin (in cohorts or the draft scenario); cohort "
+                     "values are order value, not margin")
+    return CohortEconomics(**econ, given=frozenset(econ)), notes
+
+
+def _net_cut(values: np.ndarray, complete: np.ndarray | None) -> np.ndarray:
+    """A net KPI's weeks up to its last week whose returns are complete."""
+    if complete is None:
+        return values
+    done = np.flatnonzero(complete >= 1.0)
+    return values[:done[-1] + 1] if len(done) else values[:0]
+
+
 def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
-             progress: bool = False) -> MonitorResult:
-    """KPIs, episodes and active alerts of a panel under the rules (no files written)."""
+             orders: pd.DataFrame | None = None, progress: bool = False) -> MonitorResult:
+    """KPIs, episodes and active alerts of a panel under the rules (no files written).
+
+    Parameters
+    ----------
+    panel : Panel
+        A long weekly panel.
+    rules : Rules
+        The rules file.
+    plan : PlanView, optional
+        A plan to compare with.
+    orders : DataFrame, optional
+        Tagged orders (:func:`optimizer.monitor.cohorts.read_tagged_orders`): recent cohorts
+        at equal age are watched under ``rules.cohorts``.
+    progress : bool, default False
+        Progress bar over the rules.
+    """
     label = str(rules.source) if rules.source is not None else "rules"
     notes: list[str] = []
     series = series_of(panel, rules.economics)
+    present = {"spend", "revenue", *panel.extras}
+    for i, rule in enumerate(rules.rules):
+        lack = [c for c in NEEDS.get(rule.kpi, ()) if c not in present]
+        if lack:
+            raise MonitorError(f"{label}: rule '{rule.name}' watches {rule.kpi}, which needs the "
+                               f"panel column(s) {', '.join(lack)}; {panel.source} has none "
+                               f"(at rules -> {i} -> kpi)")
+    complete = returns_complete(panel.n_weeks, rules.return_weeks) if "returns" in present else None
     if plan is not None:
         attach_plan(series, plan, panel, rules.economics, rules.plan_start, rules.recent_weeks)
         notes += plan.notes
     alerts: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
+    rates: list[dict[str, Any]] = []
     for i, rule in enumerate(tqdm(rules.rules, desc="rules", disable=not progress)):
         if rule.threshold.relative_to == "plan" and plan is None:
             raise MonitorError(f"{label}: rule '{rule.name}' is relative to the plan; pass "
                                f"--plan PLAN_DIR (at rules -> {i} -> threshold -> relative_to)")
         for s in _select(rule, i, series, notes, label):
+            values = s.kpis[rule.kpi].to_numpy()
             line = None if s.expected is None else s.expected[rule.kpi].to_numpy()
-            for ep in episodes(s.kpis[rule.kpi].to_numpy(), rule.threshold, rule.durability,
-                               line):
+            if rule.kpi in NET_KPIS:
+                values = _net_cut(values, complete)
+                line = None if line is None else line[:len(values)]
+            rate = stated_rate(values, rule.threshold, rule.durability)
+            per_year = None if rate is None else _round(52.0 * rate)
+            rates.append({"rule": rule.name, "channel": s.key, "kpi": rule.kpi,
+                          "weekly_noise": _round(weekly_noise(values))
+                          if rule.durability.weeks_in_a_row is not None else None,
+                          "false_alarms_per_year": per_year})
+            for ep in episodes(values, rule.threshold, rule.durability, line):
                 rec = _record(rule, s, ep, panel.weeks)
+                rec["false_alarms_per_year"] = per_year  # what the rule states when nothing changes
                 (alerts if ep.ongoing else history).append(rec)
+    cohorts: list[CohortSeries] = []
+    c_econ = None
+    if orders is not None:
+        c_econ, more = cohort_economics(rules)
+        notes += more
+        end = panel.weeks[-1] + pd.Timedelta(days=7)
+        cohorts = cohort_values(orders, list(rules.cohorts.ages_days), c_econ,
+                                observed_until=min(end, orders["timestamp"].max()),
+                                min_customers=rules.cohorts.min_customers)
+        got, old = cohort_alerts(cohorts, rules.cohorts, c_econ)
+        alerts += got
+        history += old
+        rates += cohort_rates(cohorts, rules.cohorts)
     return MonitorResult(rules.name, panel, series, alerts, history,
-                         kpi_table(series, rules.recent_weeks, rules.economics), plan, notes,
-                         recent_weeks=rules.recent_weeks)
+                         kpi_table(series, rules.recent_weeks, rules.economics, complete), plan,
+                         notes, recent_weeks=rules.recent_weeks, cohorts=cohorts,
+                         cohort_econ=c_econ, complete=complete, rates=rates)
 
 
 # --------------------------------------------------------------------------- drafts
@@ -318,6 +418,74 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
     return {"moved": round(moved, 2), "recipients": recipients, "basis": basis}
 
 
+def write_cohort_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
+                       plan: PlanView | None, panel_path: Path,
+                       econ: CohortEconomics | None = None) -> dict[str, Any] | None:
+    """Write the draft scenario of a cohort alert: the next plan with the ``new_customer_value``
+    the recent cohorts imply (for the alerted channel, or every channel); None (nothing
+    written) when no plan value or no gross margin is known.
+
+    The economics come from the rules' draft scenario, else from the cohort watch's own
+    (``econ``: gross margin, return rate, cost per order).
+    """
+    implied = alert.get("implied_new_customer_value")
+    d = rules.draft
+    base: dict[str, Any] = {}
+    if d.scenario is not None:
+        sc = load_scenario(rules.resolve(d.scenario))
+        keep = ("period_weeks", "baseline_weeks", "objective", "tolerance", "solver", "seed")
+        base = {k: getattr(sc, k) for k in keep}
+        base["economics"] = sc.economics.model_dump(exclude_none=True)
+        base["channel_economics"] = {c: spec.overrides() for c, spec in sc.channels.items()
+                                     if spec.overrides()}
+    econ_doc = dict(base.get("economics", {}))
+    if not econ_doc and econ is not None and "gross_margin" in econ.given:
+        econ_doc = {k: getattr(econ, k) for k in ("gross_margin", "return_rate", "cost_per_order")
+                    if k in econ.given}
+    if implied is None or econ_doc.get("gross_margin") is None:
+        return None
+    period = base.get("period_weeks") or (plan.period_weeks if plan else d.period_weeks)
+    bweeks = min(base.get("baseline_weeks") or (plan.baseline_weeks if plan else d.baseline_weeks),
+                 panel.n_weeks)
+    channels: dict[str, dict[str, Any]] = {}
+    hit = [c for c in panel.channels
+           if alert["channel"] in (c, c.split("|", 1)[0], "(all channels)")]
+    if alert["channel"] == "(all channels)":
+        econ_doc["new_customer_value"] = implied
+    for c in panel.channels:
+        spec: dict[str, Any] = dict(base.get("channel_economics", {}).get(c, {}))
+        if c in hit and alert["channel"] != "(all channels)":
+            spec["new_customer_value"] = implied
+        if spec:
+            channels[c] = spec
+    doc: dict[str, Any] = {
+        "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
+        "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
+        "period_weeks": int(period),
+        "baseline_weeks": int(bweeks),
+        "step": d.move,
+    }
+    if plan is not None and (plan.path / "curves.json").is_file():
+        doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
+    for k in ("objective", "tolerance", "solver", "seed"):
+        if k in base:
+            doc[k] = base[k]
+    doc["economics"] = econ_doc
+    if channels:
+        doc["channels"] = channels
+    head = [
+        f"# Draft scenario written by 'roiste monitor' for alert {alert['id']}:",
+        f"# {alert['message']}",
+        f"# new_customer_value {alert['new_customer_value']:,.2f} -> {implied:,.2f} for "
+        f"{alert['channel']}: the recent cohorts' value at {alert['age_days']} days against the "
+        "earlier cohorts' at the same age.",
+        "# Review, then run: roiste plan THIS_FILE --out DIR",
+    ]
+    text = "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return {"new_customer_value": implied, "channels": hit}
+
+
 def alerts_doc(result: MonitorResult) -> dict[str, Any]:
     """The content of ``alerts.json``: the panel, the plan, the alerts and the notifications."""
     p = result.panel
@@ -328,9 +496,13 @@ def alerts_doc(result: MonitorResult) -> dict[str, Any]:
         "plan": None if result.plan is None else {
             "name": result.plan.name,
             "start": None if result.plan.start is None or result.plan.start >= p.n_weeks
-            else str(p.weeks[result.plan.start].date())},
+            else str(p.weeks[result.plan.start].date()),
+            "overlaps_panel": result.plan.overlaps,
+            "compared_from": None if result.plan.compared_from is None
+            else str(p.weeks[min(result.plan.compared_from, p.n_weeks - 1)].date())},
         "alerts": result.alerts,
         "history": result.history,
+        "rates": result.rates,
         "notes": result.notes,
         "notifications": [d.to_dict() for d in result.deliveries],
     }

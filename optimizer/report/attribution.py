@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from roiste.models.attribution.compare import compare_table
 from roiste.models.attribution.credit import AttributionRule
@@ -23,9 +24,10 @@ from roiste.models.io import atomic_write_text
 from roiste.optimizer.report import charts
 from roiste.optimizer.report import text as T
 from roiste.optimizer.report.columns import SHARE, TEXT, Column
-from roiste.optimizer.report.pages import Cell, image, render, stylesheet
+from roiste.optimizer.report.pages import Cell, cell, image, kv, render, stylesheet
+from roiste.version import __version__
 
-__all__ = ["compare_chart", "compare_rules", "render_compare_html"]
+__all__ = ["compare_chart", "compare_figure", "compare_rules", "render_compare_html"]
 
 
 def _shares(table: pd.DataFrame) -> pd.DataFrame:
@@ -34,24 +36,36 @@ def _shares(table: pd.DataFrame) -> pd.DataFrame:
     return table.pivot(index="channel", columns="label", values="share").fillna(0.0)[labels]
 
 
-def compare_chart(table: pd.DataFrame) -> bytes:
-    """Grouped bars of the credited revenue share per channel, one bar per rule (PNG)."""
+def compare_figure(table: pd.DataFrame) -> Figure:
+    """Grouped bars of the credited revenue share per channel, one bar per rule.
+
+    The legend stands to the right of the axes, outside them, so it never covers a bar.
+    """
     wide = _shares(table)
     labels = list(wide.columns)
     n_ch, n_r = wide.shape
-    fig = charts.new_figure(max(6.0, 1.1 * n_ch + 2), 4.2)
-    ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / max(n_r, 1)
-    x = np.arange(n_ch)
-    for k, label in enumerate(labels):
-        ax.bar(x + (k - (n_r - 1) / 2) * width, 100 * wide[label].to_numpy(), width, label=label)
-    ax.set_xticks(x, list(wide.index), rotation=30, ha="right")
-    ax.set_ylabel(T.ATTRIBUTION_AXIS)
-    ax.set_title(T.ATTRIBUTION_CHART_TITLE)
-    ax.legend(fontsize=8, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return charts.png_bytes(fig)
+    with charts.style():
+        fig = charts.new_figure(max(7.0, 1.1 * n_ch + 4.0), 4.2)
+        ax = fig.add_subplot(1, 1, 1)
+        width = 0.8 / max(n_r, 1)
+        x = np.arange(n_ch)
+        for k, label in enumerate(labels):
+            ax.bar(x + (k - (n_r - 1) / 2) * width, 100 * wide[label].to_numpy(), width,
+                   label=label)
+        ax.set_xticks(x, list(wide.index), rotation=30, ha="right")
+        ax.set_ylabel(T.ATTRIBUTION_AXIS)
+        ax.set_title(T.ATTRIBUTION_CHART_TITLE)
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  title=T.ATTRIBUTION_LEGEND_TITLE)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+    return fig
+
+
+def compare_chart(table: pd.DataFrame) -> bytes:
+    """:func:`compare_figure` as PNG bytes."""
+    with charts.style():
+        return charts.png_bytes(compare_figure(table))
 
 
 def section_shares(table: pd.DataFrame) -> dict[str, Any]:
@@ -59,7 +73,7 @@ def section_shares(table: pd.DataFrame) -> dict[str, Any]:
     wide = _shares(table)
     cols = [Column("channel", T.ATTRIBUTION_CHANNEL, TEXT, "text"),
             *(Column(str(lab), str(lab), SHARE, "share") for lab in wide.columns)]
-    rows = [{"cls": "", "cells": [Cell(str(ch)), *(Cell(f"{100 * v:.1f} %") for v in wide.loc[ch])]}
+    rows = [{"cls": "", "cells": [Cell(str(ch)), *(cell(v, "share") for v in wide.loc[ch])]}
             for ch in wide.index]
     return {"head": [c.label for c in cols], "rows": rows}
 
@@ -70,13 +84,14 @@ def render_compare_html(table: pd.DataFrame, png: bytes) -> str:
     return render(
         "attribution.html.j2",
         title=T.ATTRIBUTION_TITLE,
-        css=stylesheet("attribution.css"),
+        css=stylesheet("style.css"),
         intro=T.ATTRIBUTION_INTRO,
         chart=image(charts.data_uri(png), T.ATTRIBUTION_ALT),
         shares=section_shares(table),
+        shares_title=T.ATTRIBUTION_SHARES,
         rules_title=T.ATTRIBUTION_RULES,
-        hash_word=T.ATTRIBUTION_HASH,
-        rules=[{"label": lab, "hash": h[:12]} for lab, h in rules.items()],
+        rules=[kv(lab, h[:12], code=True) for lab, h in rules.items()],
+        footer=T.BACKTEST_FOOTER.format(version=__version__),
     )
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-from roiste.optimizer.backtest.walk import BacktestResult
 from roiste.optimizer.report import charts
 from roiste.optimizer.report import text as T
 from roiste.optimizer.report.columns import (
@@ -27,6 +27,9 @@ from roiste.optimizer.report.output import check_output_dir, publish_dir, siblin
 from roiste.optimizer.report.pages import fmt, image, kv, render, stylesheet, table
 from roiste.version import __version__
 
+if TYPE_CHECKING:  # the walk loads the fits: a type only here
+    from roiste.optimizer.backtest.walk import BacktestResult
+
 FILES = ("backtest.csv", "backtest_weeks.csv", "backtest.json", "backtest.html")
 FORECAST_COLOR = "#1d4ed8"
 ACTUAL_COLOR = "#111827"
@@ -36,21 +39,32 @@ def _csv(df: pd.DataFrame) -> str:
     return str(df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
 
 
-def _forecast_chart(weeks: pd.DataFrame) -> dict[str, str]:
-    """Weekly revenue of all channels: forecast (per fold) against actual."""
-    tot = weeks.groupby(["fold_start", "week"], sort=True)[["forecast", "actual"]].sum().reset_index()
+def _forecast_chart(weeks: pd.DataFrame, level: float) -> dict[str, str]:
+    """Weekly revenue of all channels: forecast (per fold, with its band) against actual.
+
+    The band adds up the channels' bands week by week (the forecast keeps no draws of the
+    total): exact when the channels' errors move together, wider when they are independent.
+    """
+    value_cols = [c for c in ("forecast", "lower", "upper", "actual") if c in weeks.columns]
+    tot = weeks.groupby(["fold_start", "week"], sort=True)[value_cols].sum().reset_index()
     with charts.style():
         fig = charts.new_figure(9.0, 3.4)
         ax = fig.add_subplot(1, 1, 1)
         x = pd.to_datetime(tot["week"])
         for i, (_, g) in enumerate(tot.groupby("fold_start", sort=True)):
             gx = pd.to_datetime(g["week"])
+            if "lower" in g.columns and "upper" in g.columns:
+                ax.fill_between(gx, g["lower"], g["upper"], color=FORECAST_COLOR, alpha=0.15,
+                                lw=0, label=T.BACKTEST_LEGEND_FORECAST_BAND.format(level=level)
+                                if i == 0 else None)
             ax.plot(gx, g["forecast"], "-", color=FORECAST_COLOR, lw=1.6,
                     label=T.BACKTEST_LEGEND_FORECAST if i == 0 else None)
         ax.plot(x, tot["actual"], "o", color=ACTUAL_COLOR, ms=3, label=T.BACKTEST_LEGEND_ACTUAL)
         ax.set_ylabel(T.BACKTEST_AXIS_REVENUE)
         ax.yaxis.set_major_formatter(charts.money_formatter())
-        ax.legend(frameon=False, loc="best")
+        # the legend sits above the plot, never over the data
+        ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3,
+                  borderaxespad=0.2)
         fig.autofmt_xdate()
         return image(charts.png_data_uri(fig), T.BACKTEST_ALT_FORECAST)
 
@@ -75,7 +89,8 @@ def _uplift_chart(result: BacktestResult) -> dict[str, str]:
         ax.axhline(0.0, color="#9ca3af", lw=0.8)
         ax.set_ylabel(T.BACKTEST_AXIS_UPLIFT.format(value=result.summary["value"].replace("_", " ")))
         ax.yaxis.set_major_formatter(charts.money_formatter())
-        ax.legend(frameon=False, loc="upper left")
+        ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3,
+                  borderaxespad=0.2)
         fig.autofmt_xdate()
         return image(charts.png_data_uri(fig), T.BACKTEST_ALT_UPLIFT)
 
@@ -90,10 +105,12 @@ def _replay_chart(replay: list[dict[str, Any]]) -> dict[str, str]:
         ax.plot(m, [r["true_margin_start"] for r in replay], "--", color=charts.CURRENT_COLOR,
                 label=T.BACKTEST_LEGEND_KEPT)
         ax.set_xlabel(T.BACKTEST_AXIS_MONTH)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.subplots_adjust(bottom=0.18)
         ax.set_ylabel(T.BACKTEST_AXIS_TRUE_MARGIN)
         ax.yaxis.set_major_formatter(charts.money_formatter())
-        ax.legend(frameon=False, loc="lower right")
+        ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2,
+                  borderaxespad=0.2)
         return image(charts.png_data_uri(fig), T.BACKTEST_ALT_REPLAN)
 
 
@@ -119,7 +136,7 @@ def _section(title: str, *, note: str | None = None, chart: dict[str, str] | Non
              columns: list[Column] | None = None, rows: list[dict[str, Any]] | None = None
              ) -> dict[str, Any]:
     return {"title": title, "note": note, "image": chart,
-            "table": None if columns is None else table(columns, rows or [])}
+            "table": None if columns is None else table(columns, rows or [], consistent=True)}
 
 
 def section_folds(result: BacktestResult) -> list[dict[str, Any]]:
@@ -130,9 +147,12 @@ def section_folds(result: BacktestResult) -> list[dict[str, Any]]:
     cols = [c for c in BACKTEST_FOLDS.values()
             if c.name != "true_uplift" or any("true_uplift" in f for f in folds)]
     return [
-        _section(T.BACKTEST_FORECAST, chart=_forecast_chart(result.weeks)),
+        _section(T.BACKTEST_FORECAST,
+                 note=T.BACKTEST_FORECAST_NOTE.format(level=result.summary["interval_level"]),
+                 chart=_forecast_chart(result.weeks, result.summary["interval_level"])),
         _section(T.BACKTEST_EARNED, note=T.BACKTEST_EARNED_NOTE, chart=_uplift_chart(result)),
-        _section(T.BACKTEST_FOLDS, columns=cols, rows=_rows(pd.DataFrame(folds))),
+        _section(T.BACKTEST_FOLDS, note=T.BACKTEST_FOLDS_NOTE, columns=cols,
+                 rows=_rows(pd.DataFrame(folds))),
     ]
 
 
@@ -179,8 +199,9 @@ def render_backtest_html(result: BacktestResult) -> str:
     """The whole backtest page as one string (no external resources, no timestamp)."""
     s = result.summary
     title = T.BACKTEST_TITLE.format(name=result.name)
+    rule = str(s["plan_rule"])
     lead = T.BACKTEST_LEAD.format(folds=len(s["folds"]), weeks=s["horizon_weeks"],
-                                  rule=s["plan_rule"])
+                                  rule=rule[:1].upper() + rule[1:])
     sections = [
         *section_folds(result),
         *section_skipped(result),

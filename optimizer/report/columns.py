@@ -10,12 +10,17 @@ A :class:`Column` knows
 - its ``unit`` (money for the period, money per customer, ratio, share, count, ...), which
   also fixes how the CSV and JSON outputs round it (:attr:`Unit.rounding`);
 - its display format ``fmt`` in the HTML tables (``money``, ``cents``, ``ratio``, ``pct``,
-  ``share``, ``count``, ``gap``, ``int``, ``text``), from which the workbook's number format
+  ``share``, ``count``, ``gap``, ``int``, ``flag`` (yes or no), ``date``, ``text``), from which the workbook's number format
   follows (:data:`EXCEL_FORMATS`);
 - whether a total row adds it up (``summable``);
 - its Excel ``formula`` where the workbook computes it: a template whose ``{name}`` fields
-  are other columns of the same row (or, in the summary sheet, other summary rows, and
-  ``{total[name]}`` the allocation sheet's total of a column).
+  are other columns of the same row, ``{revenue[name]}`` (``{marginal[name]}``) the channel's
+  period revenue (marginal ROAS) at the spend in column ``name`` (its curve's formula), ``{assumption[name]}`` a cell of the channel on
+  the assumptions sheet (:data:`~roiste.optimizer.report.sheetmodel.CHANNEL_CELLS`); in the
+  summary sheet, other summary rows, ``{total[name]}`` the allocation sheet's total of a
+  column and ``{setting[name]}`` a planning setting on the assumptions sheet.  A summable
+  column is added up in a total row; another column with a formula of the row's own cells is
+  computed there.
 
 Labels are the report's words and come from :mod:`~roiste.optimizer.report.text`.
 """
@@ -43,6 +48,9 @@ EXCEL_FORMATS: dict[str, str] = {
     "count": COUNT_FMT,
     "gap": GAP_FMT,
     "int": "0",
+    "flag": "@",
+    "date": "@",
+    "whole": "#,##0",
 }
 
 
@@ -66,6 +74,8 @@ class Unit:
 MONEY = Unit("money for the period", "money")
 MONEY_PER_CUSTOMER = Unit("money per customer", "money")
 MONEY_PER_VISITOR = Unit("money per visitor", "ratio")
+MONEY_PER_CLICK = Unit("money per click", "ratio")
+MONEY_PER_THOUSAND = Unit("money per thousand impressions", "ratio")
 MONEY_PER_UNIT = Unit("money per unit (order, customer)", "money")
 RATIO = Unit("ratio", "ratio")
 SHARE = Unit("share", "ratio")
@@ -185,15 +195,20 @@ ALLOCATION: dict[str, Column] = _registry([
     _col("change_pct", PERCENT, "pct", formula='=IF({current_spend}=0,"",{change}/{current_spend})'),
     _col("lower_bound", MONEY, "money", summable=True),
     _col("upper_bound", MONEY, "money", summable=True),
-    _col("expected_revenue", MONEY, "money", summable=True),
-    _col("expected_net_margin", MONEY, "money", summable=True),
-    _col("revenue_current", MONEY, "money", summable=True),
-    _col("net_margin_current", MONEY, "money", summable=True),
+    _col("expected_revenue", MONEY, "money", summable=True,
+         formula="={revenue[recommended_spend]}"),
+    _col("expected_net_margin", MONEY, "money", summable=True,
+         formula="={assumption[margin_per_revenue]}*{expected_revenue}"
+                 "-{assumption[spend_cost]}*{recommended_spend}"),
+    _col("revenue_current", MONEY, "money", summable=True, formula="={revenue[current_spend]}"),
+    _col("net_margin_current", MONEY, "money", summable=True,
+         formula="={assumption[margin_per_revenue]}*{revenue_current}"
+                 "-{assumption[spend_cost]}*{current_spend}"),
     _col("margin_change", MONEY, "money",
          formula="={expected_net_margin}-{net_margin_current}"),
     _col("roas", RATIO, "ratio", formula='=IF({recommended_spend}=0,"",{expected_revenue}/{recommended_spend})'),
     _col("roas_current", RATIO, "ratio"),
-    _col("marginal_roas", RATIO, "ratio"),
+    _col("marginal_roas", RATIO, "ratio", formula="={marginal[recommended_spend]}"),
     _col("marginal_roas_current", RATIO, "ratio"),
     _col("marginal_net_margin_current", RATIO, "ratio"),
     _col("marginal_net_margin_recommended", RATIO, "ratio"),
@@ -287,6 +302,25 @@ TEST_NEXT: dict[str, Column] = _registry(
 """What to test next, ranked by the value of knowing each curve (report and workbook)."""
 
 
+# ------------------------------------------------------------------------ roiste curves
+
+CURVES_TABLE: dict[str, Column] = _registry(
+    Column(name, T.CURVES_TABLE_LABELS[name], unit, fmt) for name, unit, fmt in (
+        ("channel", TEXT, "text"),
+        ("family", TEXT, "text"),
+        ("recent_weekly_spend", WEEKLY_MONEY, "money"),
+        ("weekly_response", WEEKLY_MONEY, "money"),
+        ("roas", RATIO, "ratio"),
+        ("marginal_roas", RATIO, "ratio"),
+        ("saturation_share", SHARE, "share"),
+        ("spend_at_marginal_roas_1", WEEKLY_MONEY, "money"),
+        ("rpv", MONEY_PER_VISITOR, "ratio"),
+        ("marginal_rpv", MONEY_PER_VISITOR, "ratio"),
+    )
+)
+"""The channel table of ``roiste curves`` (weekly figures at the recent spend)."""
+
+
 # ------------------------------------------------------------------------ constraints
 
 CONSTRAINTS: dict[str, Column] = _registry(
@@ -312,9 +346,9 @@ SUMMARY: dict[str, Column] = _registry(
     for name, unit, fmt, formula in (
         ("scenario", TEXT, "text", None),
         ("objective", TEXT, "text", None),
-        ("period_weeks", WEEKS, "int", None),
+        ("period_weeks", WEEKS, "int", "={setting[period_weeks]}"),
         ("baseline_weeks", WEEKS, "int", None),
-        ("budget", MONEY, "money", None),
+        ("budget", MONEY, "money", "={setting[budget]}"),
         ("budget_mode", TEXT, "text", None),
         ("current_total", MONEY, "money", "=Allocation!{total[current_spend]}"),
         ("recommended_total", MONEY, "money", "=Allocation!{total[recommended_spend]}"),
@@ -395,10 +429,14 @@ def json_rounding(key: str, inherited: str) -> str:
 
 # ------------------------------------------------------------------------ backtest
 
+def _backtest(name: str, unit: Unit, fmt: str) -> Column:
+    return Column(name, T.BACKTEST_LABELS[name], unit, fmt)
+
+
 BACKTEST_FOLDS: dict[str, Column] = _registry(
-    Column(n, n, unit, fmt) for n, unit, fmt in (
-        ("start", TEXT, "text"),
-        ("train_weeks", WEEKS, "count"),
+    _backtest(n, unit, fmt) for n, unit, fmt in (
+        ("start", TEXT, "date"),
+        ("train_weeks", WEEKS, "int"),
         ("wape", SHARE, "share"),
         ("bias", SHARE, "share"),
         ("coverage", SHARE, "share"),
@@ -410,26 +448,41 @@ BACKTEST_FOLDS: dict[str, Column] = _registry(
     )
 )
 BACKTEST_SKIPPED: dict[str, Column] = _registry(
-    [Column("fold_start", "fold_start", TEXT, "text"), Column("reason", "reason", TEXT, "text")]
+    [_backtest("fold_start", TEXT, "date"), _backtest("train_weeks", WEEKS, "int"),
+     _backtest("reason", TEXT, "text")]
 )
 BACKTEST_NEW_CUSTOMERS: dict[str, Column] = _registry(
-    Column(n, n, unit, fmt) for n, unit, fmt in (
+    _backtest(n, unit, fmt) for n, unit, fmt in (
         ("channel", TEXT, "text"),
         ("forecast", COUNT, "count"),
         ("actual", COUNT, "count"),
         ("ratio", RATIO, "ratio"),
-        ("short", FLAG, "text"),
+        ("short", FLAG, "flag"),
     )
 )
 BACKTEST_COHORTS: dict[str, Column] = _registry(
-    Column(n, n, unit, fmt) for n, unit, fmt in (
+    _backtest(n, unit, fmt) for n, unit, fmt in (
         ("channel", TEXT, "text"),
         ("assumed_value", MONEY_PER_CUSTOMER, "cents"),
         ("realised_value", MONEY_PER_CUSTOMER, "cents"),
-        ("complete_cohorts", COUNT, "count"),
-        ("disappoints", FLAG, "text"),
+        ("complete_cohorts", COUNT, "int"),
+        ("disappoints", FLAG, "flag"),
     )
 )
+
+
+# ------------------------------------------------------------------------ weekly plan
+
+ALLOCATION_WEEKS: dict[str, Column] = _registry(
+    Column(k, T.WEEK_LABELS[k], unit, fmt, summable) for k, unit, fmt, summable in (
+        ("week", TEXT, "text", False),
+        ("channel", TEXT, "text", False),
+        ("spend", WEEKLY_MONEY, "money", True),
+        ("expected_revenue", WEEKLY_MONEY, "money", True),
+        ("expected_net_margin", WEEKLY_MONEY, "money", True),
+    )
+)
+"""``allocation_weeks.csv``: a plan with ``period``, one row per week and channel."""
 
 
 # ------------------------------------------------------------------------ monitor KPIs
@@ -444,6 +497,12 @@ KPIS: dict[str, Column] = _registry(
         ("rpv", MONEY_PER_VISITOR, "cents"),
         ("aov", MONEY_PER_CUSTOMER, "cents"),
         ("return_rate", SHARE, "share"),
+        ("cpc", MONEY_PER_CLICK, "cents"),
+        ("cpm", MONEY_PER_THOUSAND, "cents"),
+        ("ctr", SHARE, "share"),
+        ("conversion_rate", SHARE, "share"),
+        ("net_revenue", MONEY, "money"),
+        ("net_roas", RATIO, "ratio"),
     )
 )
 
@@ -451,3 +510,40 @@ KPIS: dict[str, Column] = _registry(
 def pick(group: Mapping[str, Column], names: Iterable[str]) -> list[Column]:
     """The columns ``names`` of ``group``, in the order given."""
     return [group[n] for n in names]
+
+
+# ------------------------------------------------------------------------ cart recovery
+
+RECOVERY_PLAN: dict[str, Column] = _registry(
+    Column(n, T.RECOVERY_LABELS[n], unit, fmt, summable, formula) for n, unit, fmt, summable, formula in (
+        ("segment", TEXT, "text", False, None),
+        ("customer_type", TEXT, "text", False, None),
+        ("basket_value", MONEY_PER_UNIT, "cents", False, None),
+        ("margin", SHARE, "share", False, None),
+        ("hours", COUNT, "count", False, None),
+        ("carts", COUNT, "count", False, None),
+        ("reminder", TEXT, "text", False, None),
+        ("share", SHARE, "share", False, None),
+        ("carts_assigned", COUNT, "count", True, "={carts}*{share}"),
+        ("recovery_rate", SHARE, "share", False, None),
+        ("control_rate", SHARE, "share", False, None),
+        ("orders_caused", COUNT, "count", True, "={carts_assigned}*({recovery_rate}-{control_rate})"),
+        ("incentive_spend", MONEY, "money", True, None),
+        ("messages_per_customer", COUNT, "count", False, None),
+        ("net_margin", MONEY, "money", True, None),
+    )
+)
+RECOVERY_OPTIONS: dict[str, Column] = _registry(
+    Column(n, T.RECOVERY_LABELS[n], unit, fmt) for n, unit, fmt in (
+        ("segment", TEXT, "text"),
+        ("customer_type", TEXT, "text"),
+        ("reminder", TEXT, "text"),
+        ("incentive", SHARE, "share"),
+        ("recovery_rate", SHARE, "share"),
+        ("control_rate", SHARE, "share"),
+        ("uplift", SHARE, "share"),
+        ("value_per_cart", MONEY_PER_UNIT, "cents"),
+        ("messages_per_customer", COUNT, "count"),
+        ("share", SHARE, "share"),
+    )
+)

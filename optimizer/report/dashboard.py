@@ -1,9 +1,11 @@
 """``dashboard.html`` of ``roiste monitor``: one self-contained page, alerts first.
 
 Sections: the alerts active in the latest week (each with its draft scenario), the
-notification outcomes, the KPI table of the latest week (value, change against the recent
-weeks and against the plan, and an inline SVG sparkline of the last weeks per KPI), earlier
-episodes, and notes.  The page has no external resources and no clock time, so the same
+notification outcomes, the weak signals (funnel KPIs, revenue after returns with how complete
+the week's returns are, cohorts at equal age; each with its sparkline and the draft scenario
+of its alert), the KPIs of the latest week in tables of at most five (value, change against
+the recent weeks and against the plan, and an inline SVG sparkline of the last weeks per
+KPI), earlier episodes, and notes.  The page has no external resources and no clock time, so the same
 inputs give the same bytes.  The page is ``templates/dashboard.html.j2``; the builders here
 give each section its context.
 """
@@ -28,7 +30,13 @@ MAX_HISTORY = 30
 
 # whether a rise is good news (green) or bad news (red); spend is neither
 GOOD_WHEN_UP = {"spend": None, "revenue": True, "roas": True, "net_cac": False,
-                "cost_per_new_customer": False, "rpv": True, "aov": True, "return_rate": False}
+                "cost_per_new_customer": False, "rpv": True, "aov": True, "return_rate": False,
+                "cpc": False, "cpm": False, "ctr": True, "conversion_rate": True,
+                "net_revenue": True, "net_roas": True}
+# costs per unit of something spend buys: meaningless in a week without spend
+COST_KPIS = ("net_cac", "cost_per_new_customer", "cpc", "cpm")
+# weak signals: KPIs that move before the margin does
+SIGNAL_KPIS = ("cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas")
 Context = dict[str, Any]
 
 
@@ -39,7 +47,7 @@ def _version() -> str:
         return "unknown"
 
 
-def sparkline(values: Sequence[float], alert: bool = False) -> Context | None:
+def sparkline(values: Sequence[float] | np.ndarray, alert: bool = False) -> Context | None:
     """The context of an inline SVG line of the finite values (None when fewer than two)."""
     y = np.asarray(values, dtype=float)[-SPARK_WEEKS:]
     x = np.arange(len(y), dtype=float)
@@ -62,11 +70,25 @@ def sparkline(values: Sequence[float], alert: bool = False) -> Context | None:
 
 
 def _delta(v: float, label: str, good_up: bool | None) -> list[Context]:
-    """A change in percent, coloured good or bad (nothing when it is not finite)."""
+    """A change in percent, coloured good or bad (nothing when it is not finite).
+
+    A change to nothing (-100 %) or from nothing is not coloured: a KPI that fell to zero
+    because a column did (no spend, no revenue) is no news either way.
+    """
     if not math.isfinite(v):
         return []
-    cls = "" if good_up is None or v == 0 else "good" if (v > 0) == good_up else "bad"
+    neutral = good_up is None or abs(v) < 0.0005 or v <= -1.0 + 1e-12  # 0.0 % or to nothing
+    cls = "" if neutral else "good" if (v > 0) == good_up else "bad"
     return [{"cls": cls, "text": f"{label} {fmt(100 * v, 'pct')}"}]
+
+
+def _stated(per_year: float | None) -> str | None:
+    """The sentence of a rule's stated false-alarm rate (None when the rule states none)."""
+    if per_year is None:
+        return None
+    if per_year == 0:
+        return T.DASHBOARD_STATED_RATE_NIL
+    return T.DASHBOARD_STATED_RATE.format(rate=f"{per_year:.2g}")
 
 
 def section_alerts(result: MonitorResult) -> Context:
@@ -75,14 +97,19 @@ def section_alerts(result: MonitorResult) -> Context:
     for a in result.alerts:
         moved = a.get("draft", {})
         moves = None
-        if moved:
+        if moved and "moved" in moved:
             moves = T.DASHBOARD_DRAFT_MOVES.format(
                 amount=fmt(moved["moved"]),
                 recipients=", ".join(moved["recipients"]) or T.DASHBOARD_NO_RECIPIENT)
+        elif moved and a.get("implied_new_customer_value") is not None:
+            moves = T.DASHBOARD_IMPLIED_VALUE.format(
+                old=fmt(a["new_customer_value"], "cents"),
+                new=fmt(a["implied_new_customer_value"], "cents"))
         rows.append({
             "channel": a["channel"], "kpi": a["kpi"], "kpi_label": a["kpi_label"],
             "since": a["since"], "weeks": a["weeks"], "change": a["summary_change"],
             "message": a["message"], "draft": a.get("draft_scenario"), "moves": moves,
+            "rate": _stated(a.get("false_alarms_per_year")),
         })
     return {
         "title": f"{T.DASHBOARD_ALERTS} ({len(result.alerts)})",
@@ -106,34 +133,111 @@ def section_notify(result: MonitorResult) -> Context | None:
     return {"title": T.DASHBOARD_NOTIFY, "lines": items}
 
 
+def _shown_kpis(result: MonitorResult) -> list[str]:
+    """The KPIs with at least one finite week in some series (the panel holds their columns)."""
+    return [k for k in KPIS if any(np.isfinite(s.kpis[k].to_numpy()).any() for s in result.series)]
+
+
 def section_kpis(result: MonitorResult) -> Context:
-    """Per series, each KPI of the latest week with its changes and sparkline."""
+    """Per series, each KPI of the latest week with its changes and sparkline, in tables of
+    at most five KPIs (so that each fits the page)."""
     last = result.panel.weeks[-1].date()
     alerted = {(a["channel"], a["kpi"]) for a in result.alerts}
     has_plan = result.plan is not None
-    rows = []
-    for row in latest_rows(result):
-        cells = []
-        for k, col in KPIS.items():
-            v = row[k]
-            deltas = _delta(row[f"{k}_vs_recent"], T.DASHBOARD_VS_RECENT, GOOD_WHEN_UP[k])
-            if has_plan:
-                deltas += _delta(row[f"{k}_vs_plan"], T.DASHBOARD_VS_PLAN, GOOD_WHEN_UP[k])
-            cells.append({
-                "value": fmt(v, col.fmt) if math.isfinite(v) else "–",
-                "deltas": deltas,
-                "spark": sparkline(row[f"{k}_history"], (row["key"], k) in alerted),
-            })
-        rows.append({"level": row["level"], "key": row["key"], "cells": cells})
+    shown = set(_shown_kpis(result))
+    complete = None if result.complete is None else float(result.complete[-1])
+    rows = latest_rows(result)
+    tables: list[Context] = []
+    for title, names in T.DASHBOARD_KPI_GROUPS:
+        group = [k for k in names if k in shown]
+        if not group:
+            continue
+        body = []
+        for row in rows:
+            cells: list[Context] = []
+            for k in group:
+                v = row[k]
+                if k in COST_KPIS and not row["spend"] > 0:
+                    cells.append({"value": T.DASHBOARD_NO_SPEND, "deltas": [], "spark": None})
+                    continue
+                deltas = _delta(row[f"{k}_vs_recent"], T.DASHBOARD_VS_RECENT, GOOD_WHEN_UP[k])
+                if has_plan:
+                    deltas += _delta(row[f"{k}_vs_plan"], T.DASHBOARD_VS_PLAN, GOOD_WHEN_UP[k])
+                if k in ("net_revenue", "net_roas") and complete is not None and complete < 1:
+                    deltas.append({"cls": "", "text": T.DASHBOARD_RETURNS_COMPLETE.format(
+                        pct=fmt(complete, "share"))})
+                cells.append({
+                    "value": fmt(v, KPIS[k].fmt) if math.isfinite(v) else "–",
+                    "deltas": deltas,
+                    "spark": sparkline(row[f"{k}_history"], (row["key"], k) in alerted),
+                })
+            body.append({"level": row["level"], "key": row["key"], "cells": cells})
+        tables.append({"id": "kpi-table" if not tables else f"kpi-table-{len(tables) + 1}",
+                       "title": title, "head": [T.DASHBOARD_SERIES, *(KPIS[k].label for k in group)],
+                       "rows": body})
     intro = T.DASHBOARD_KPIS_INTRO.format(
         recent=result.recent_weeks, spark=SPARK_WEEKS,
         plan=T.DASHBOARD_KPIS_PLAN if has_plan else "")
-    return {
-        "title": T.DASHBOARD_KPIS.format(last=last),
-        "intro": intro,
-        "head": [T.DASHBOARD_SERIES, *(c.label for c in KPIS.values())],
-        "rows": rows,
-    }
+    return {"title": T.DASHBOARD_KPIS.format(last=last), "intro": intro, "tables": tables}
+
+
+def section_signals(result: MonitorResult) -> Context | None:
+    """Weak signals: the funnel KPIs of each channel and the cohorts at equal age, each with
+    its sparkline and, when an alert holds it, the draft scenario it suggests (None when the
+    panel has none of them and no orders were given)."""
+    shown = [k for k in _shown_kpis(result) if k in SIGNAL_KPIS]
+    by_alert = {(a["channel"], a["kpi"]): a for a in result.alerts}
+    complete = None if result.complete is None else float(result.complete[-1])
+    rows = []
+    for row in latest_rows(result):
+        if row["level"] == "campaign":
+            continue
+        for k in shown:
+            a = by_alert.get((row["key"], k))
+            v = row[k]
+            deltas = _delta(row[f"{k}_vs_recent"], T.DASHBOARD_VS_RECENT, GOOD_WHEN_UP[k])
+            if k in ("net_revenue", "net_roas") and complete is not None and complete < 1:
+                deltas.append({"cls": "", "text": T.DASHBOARD_RETURNS_COMPLETE.format(
+                    pct=fmt(complete, "share"))})
+            rows.append({
+                "signal": KPIS[k].label, "key": row["key"],
+                "value": fmt(v, KPIS[k].fmt) if math.isfinite(v) else "–",
+                "deltas": deltas,
+                "spark": sparkline(row[f"{k}_history"], a is not None),
+                "alert": a is not None, "draft": a.get("draft_scenario") if a else None,
+                "note": a["summary_change"] if a else "", "no_draft": False,
+            })
+    for cs in result.cohorts:
+        for age in sorted(cs.values):
+            v = cs.values[age]
+            ok = np.flatnonzero(np.isfinite(v))
+            if len(ok) == 0:
+                continue
+            a = by_alert.get((cs.channel, f"cohort_value_{age}d"))
+            note = ""
+            if a is not None and a.get("implied_new_customer_value") is not None:
+                note = T.DASHBOARD_IMPLIED_VALUE.format(old=fmt(a["new_customer_value"], "cents"),
+                                                        new=fmt(a["implied_new_customer_value"], "cents"))
+            last_v = float(v[ok[-1]])
+            deltas = []
+            if a is not None:
+                deltas = _delta(float(a["change"]) if a["change"] is not None else float("nan"),
+                                T.DASHBOARD_VS_RECENT, True)
+            rows.append({
+                "signal": T.DASHBOARD_COHORT_SIGNAL.format(age=age), "key": cs.channel,
+                "value": fmt(last_v, "cents"), "deltas": deltas,
+                "spark": sparkline(v[:ok[-1] + 1], a is not None),
+                "alert": a is not None,
+                "draft": a.get("draft_scenario") if a else None,
+                "note": note or T.DASHBOARD_COHORT_NOTE.format(
+                    week=cs.weeks[ok[-1]].date(),
+                    ref=fmt(a["reference"], "cents") if a and a["reference"] is not None else "–"),
+                "no_draft": a is not None and not a.get("draft_scenario"),
+            })
+    if not rows:
+        return None
+    return {"title": T.DASHBOARD_SIGNALS, "intro": T.DASHBOARD_SIGNALS_INTRO,
+            "columns": T.DASHBOARD_SIGNAL_COLUMNS, "rows": rows, "no_draft": T.DASHBOARD_NO_DRAFT}
 
 
 def section_history(result: MonitorResult) -> Context | None:
@@ -164,6 +268,11 @@ def render_dashboard(result: MonitorResult) -> str:
         when = (T.DASHBOARD_PLAN_START.format(date=p.weeks[start].date())
                 if start is not None and start < p.n_weeks else "")
         lead += T.DASHBOARD_LEAD_PLAN.format(plan=result.plan.name, start=when)
+        if start is not None and not result.plan.overlaps:
+            begins = (p.weeks[-1] + (start - p.n_weeks + 1) * (p.weeks[1] - p.weeks[0])
+                      if p.n_weeks > 1 else p.weeks[-1])
+            lead += T.DASHBOARD_NO_OVERLAP.format(
+                date=begins.date(), n=p.n_weeks - (result.plan.compared_from or 0))
     return render(
         "dashboard.html.j2",
         title=T.DASHBOARD_TITLE.format(name=result.name),
@@ -172,6 +281,7 @@ def render_dashboard(result: MonitorResult) -> str:
         alerts=section_alerts(result),
         notify=section_notify(result),
         kpis=section_kpis(result),
+        signals=section_signals(result),
         history=section_history(result),
         notes_section=section_notes(result),
         footer=T.DASHBOARD_FOOTER.format(version=_version()),

@@ -28,6 +28,7 @@ from roiste.optimizer.report.columns import (
     pick,
 )
 from roiste.optimizer.report.experiments import section_experiments
+from roiste.optimizer.report.flighting import section_flighting
 from roiste.optimizer.report.pages import Cell, fmt, image, kv, render, stylesheet, table
 
 if TYPE_CHECKING:
@@ -451,6 +452,7 @@ def render_html(
         experiments=section_experiments(plan),
         bridge=section_bridge(plan),
         glide=section_glide(plan),
+        flighting=section_flighting(plan),
         targets=section_targets(plan),
         notes_section=section_notes(plan),
         assumptions=section_assumptions(plan),

@@ -26,7 +26,7 @@ from roiste.models.io import (
 )
 from roiste.optimizer.plan import Plan
 from roiste.optimizer.report.html import render_html
-from roiste.optimizer.report.tables import allocation_csv, summary_json
+from roiste.optimizer.report.tables import allocation_csv, allocation_weeks_csv, summary_json
 from roiste.optimizer.report.xlsx import xlsx_bytes
 
 OUTPUT_FILES = (
@@ -37,6 +37,8 @@ OUTPUT_FILES = (
     "report.html",
     "timings.json",
 )
+PLAN_FILES = (*OUTPUT_FILES, "allocation_weeks.csv")
+"""Every file a plan may write: a plan with ``period`` adds ``allocation_weeks.csv``."""
 
 
 def sibling_dir(out: Path, kind: str) -> Path:
@@ -135,7 +137,7 @@ def write_plan(
         The output directory.
     """
     out = Path(os.path.abspath(out_dir))
-    check_output_dir(out, force, OUTPUT_FILES)
+    check_output_dir(out, force, PLAN_FILES)
     with output_errors(out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_dir(out, "tmp")
@@ -143,6 +145,9 @@ def write_plan(
         t0 = time.perf_counter()
         (tmp / "allocation.csv").write_text(allocation_csv(plan), encoding="utf-8", newline="\n")
         (tmp / "summary.json").write_text(summary_json(plan), encoding="utf-8", newline="\n")
+        if plan.weeks is not None:  # a plan with period: spend per channel and week
+            (tmp / "allocation_weeks.csv").write_text(allocation_weeks_csv(plan),
+                                                      encoding="utf-8", newline="\n")
         if curves_file is not None:
             shutil.copyfile(curves_file, tmp / "curves.json")
         elif curves_json is not None:
@@ -156,7 +161,7 @@ def write_plan(
         all_timings["write_seconds"] = time.perf_counter() - t0
         text = json.dumps({k: round(v, 4) for k, v in sorted(all_timings.items())}, indent=2)
         (tmp / "timings.json").write_text(text + "\n", encoding="utf-8")
-        publish_dir(tmp, out, lambda: check_output_dir(out, force, OUTPUT_FILES))
+        publish_dir(tmp, out, lambda: check_output_dir(out, force, PLAN_FILES))
     except OSError as exc:  # a full disk, a folder made read-only meanwhile, ...
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(os_error_line(out, exc)) from None

@@ -58,9 +58,11 @@ def stylesheet(*names: str) -> Markup:
 def fmt(v: Any, kind: str = "money") -> str:
     """A number for people (plain text; the template escapes it).
 
-    ``money``: whole units with separators (cents below 100); ``cents``: two decimals;
+    ``money``: whole units with separators (cents below 100); ``whole``: whole units;
+    ``cents``: two decimals;
     ``count``: one decimal; ``pct``: signed percent; ``share``: a ratio as percent; ``gap``:
-    scientific; ``int``: as is; anything else (``ratio``): three decimals.  ``None`` is empty,
+    scientific; ``int``: as is (a whole float without its ``.0``); ``flag``: yes or no;
+    anything else (``ratio``): three decimals.  ``None`` is empty,
     a string stays as it is, a flag is yes or no, a non-finite number is a dash.
     """
     if v is None or isinstance(v, str):
@@ -74,6 +76,8 @@ def fmt(v: Any, kind: str = "money") -> str:
         return T.money(f)
     if kind == "cents":
         return f"{f:,.2f}"
+    if kind == "whole":
+        return f"{f:,.0f}"
     if kind == "count":
         return f"{f:,.1f}"
     if kind == "pct":
@@ -83,7 +87,7 @@ def fmt(v: Any, kind: str = "money") -> str:
     if kind == "gap":
         return f"{f:.2e}"
     if kind == "int":
-        return str(v)
+        return str(int(f)) if f.is_integer() else str(v)
     return f"{f:,.3f}"
 
 
@@ -99,6 +103,11 @@ def cell(v: Any, kind: str) -> Cell:
     """The cell of value ``v`` shown as ``kind``; a non-zero change in percent goes up or down."""
     if kind == "text":
         return Cell("" if v is None else str(v))
+    if kind == "date":
+        return Cell("" if v is None else str(v), "date")
+    if kind == "flag":
+        unknown = v is None or (isinstance(v, float) and math.isnan(v))
+        return Cell("" if unknown else fmt(bool(v), kind))
     extra = ""
     if kind == "pct" and v is not None and math.isfinite(float(v)) and float(v) != 0:
         extra = " up" if float(v) > 0 else " down"
@@ -109,13 +118,35 @@ def table(
     columns: Sequence[Column],
     rows: Sequence[Mapping[str, Any]],
     total: Mapping[str, Any] | None = None,
+    *,
+    consistent: bool = False,
 ) -> dict[str, Any]:
     """The context of one table: headers from the columns' labels, cells in their formats,
-    and an optional total row (class ``total``)."""
-    body = [{"cls": "", "cells": [cell(r.get(c.name), c.fmt) for c in columns]} for r in rows]
+    and an optional total row (class ``total``).
+
+    With ``consistent``, a money column is written in one format on every row: whole units
+    when any of its values is 100 or more, cents otherwise (``money`` alone switches per value).
+    """
+    kinds = [c.fmt for c in columns]
+    if consistent:
+        kinds = [_column_kind(c, [*rows, *([total] if total is not None else [])])
+                 for c in columns]
+    body = [{"cls": "", "cells": [cell(r.get(c.name), k) for c, k in zip(columns, kinds, strict=True)]}
+            for r in rows]
     if total is not None:
-        body.append({"cls": "total", "cells": [cell(total.get(c.name), c.fmt) for c in columns]})
+        body.append({"cls": "total", "cells": [cell(total.get(c.name), k)
+                                               for c, k in zip(columns, kinds, strict=True)]})
     return {"head": [c.label for c in columns], "rows": body}
+
+
+def _column_kind(column: Column, rows: Sequence[Mapping[str, Any]]) -> str:
+    """A money column's one format: whole units when any of its values is 100 or more."""
+    if column.fmt != "money":
+        return column.fmt
+    values = [r.get(column.name) for r in rows]
+    big = any(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+              and math.isfinite(float(v)) and abs(float(v)) >= 100 for v in values)
+    return "whole" if big else "cents"
 
 
 def kv(label: str, value: Any, *, code: bool = False) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """The machine-readable plan outputs: ``allocation.csv`` and ``summary.json``, byte-stable.
 
-Numbers are written with a fixed format so that the same plan gives the same bytes: money
-(spend, revenue, margin, costs per customer) to twelve significant digits, counts to two decimals, ratios
-to six significant digits; missing values are empty cells in the CSV and ``null`` in JSON.
+Numbers are written with a fixed format so that the same plan gives the same bytes.  In
+``allocation.csv`` each column has one number of decimals (:func:`format_column`): money
+(spend, revenue, margin, costs per customer) keeps twelve significant digits of the column's
+largest value, ratios six decimals, counts two.  ``summary.json`` rounds money to twelve
+significant digits, counts to two decimals, ratios to six significant digits; missing values
+are empty cells in the CSV and ``null`` in JSON.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from roiste.optimizer.report.columns import (
+    ALLOCATION_WEEKS,
     CONTRACT_COLUMNS,
     EVIDENCE_COLUMNS,
     EXTRA_COLUMNS,
@@ -73,6 +78,55 @@ def format_cell(v: Any, kind: str) -> str:
     return f"{r:.6g}"
 
 
+MONEY_DIGITS = 12
+"""Significant digits of a money column's largest value that every value of the column keeps."""
+RATIO_DECIMALS = 6
+"""Decimals of a ratio in ``allocation.csv``."""
+
+
+def column_decimals(values: Iterable[Any], kind: str) -> int:
+    """The one number of decimals of a column of ``allocation.csv``.
+
+    ``money``: the decimals that keep :data:`MONEY_DIGITS` significant digits of the column's
+    largest value (at least 2, at most 12), so all values of a column sit on one grid, exact to
+    the column's twelfth digit on any spend scale; ``count``: 2; ``ratio``: :data:`RATIO_DECIMALS`.
+
+    Examples
+    --------
+    >>> column_decimals([949.957243491, 545.695], "money"), column_decimals([0.37, 0.2], "money")
+    (9, 12)
+    """
+    if kind == "count":
+        return 2
+    if kind != "money":
+        return RATIO_DECIMALS
+    sizes = [abs(float(v)) for v in values
+             if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+             and math.isfinite(float(v)) and float(v) != 0.0]
+    if not sizes:
+        return 2
+    top = math.floor(math.log10(max(sizes)))
+    return min(max(MONEY_DIGITS - 1 - top, 2), 12)
+
+
+def format_column(values: Sequence[Any], kind: str) -> list[str]:
+    """The CSV cells of one column: every number with the column's decimals (never in
+    scientific notation, no ``-0``); missing values empty, flags ``true``/``false``."""
+    d = column_decimals(values, kind)
+    out = []
+    for v in values:
+        if v is None or isinstance(v, bool | np.bool_ | str):
+            out.append(format_cell(v, kind))
+            continue
+        f = float(v)
+        if not math.isfinite(f):
+            out.append("")
+            continue
+        text = f"{f:.{d}f}"
+        out.append(text[1:] if text.startswith("-") and not text.strip("-0.") else text)
+    return out
+
+
 def allocation_columns(plan: Plan) -> list[str]:
     """The columns of ``allocation.csv``: the contract, the optional ones present, the extras."""
     present = set(plan.allocation.columns)
@@ -88,11 +142,11 @@ def allocation_columns(plan: Plan) -> list[str]:
 def allocation_csv(plan: Plan) -> str:
     """``allocation.csv`` as text: one row per channel, in the plan's channel order."""
     cols = allocation_columns(plan)
+    cells = [format_column(plan.allocation[c].tolist(), column_kind(c)) for c in cols]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
-    for rec in plan.allocation[cols].to_dict("records"):
-        w.writerow([format_cell(rec[c], column_kind(c)) for c in cols])
+    w.writerows(zip(*cells, strict=True))
     return buf.getvalue()
 
 
@@ -188,8 +242,22 @@ def summary_dict(plan: Plan) -> dict[str, Any]:
         ],
         "constraints": [dict(c) for c in plan.constraints],
         **({"glide_path": dict(plan.glide)} if plan.glide else {}),
+        **({"flighting": dict(plan.flighting)} if plan.flighting else {}),
         "notes": list(plan.notes),
     }
+
+
+def allocation_weeks_csv(plan: Plan) -> str:
+    """``allocation_weeks.csv`` as text: one row per week and channel (a plan with period)."""
+    if plan.weeks is None:
+        raise ValueError("the plan has no weeks (its scenario has no period)")
+    cols = list(ALLOCATION_WEEKS)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for rec in plan.weeks[cols].to_dict("records"):
+        w.writerow([format_cell(rec[c], ALLOCATION_WEEKS[c].rounding) for c in cols])
+    return buf.getvalue()
 
 
 def summary_json(plan: Plan) -> str:

@@ -223,6 +223,28 @@ TEST_NEXT_LABELS: dict[str, str] = {
     "test_effect": "Weekly revenue change to measure",
     "weeks_needed": "Weeks needed",
 }
+#: headers of ``roiste curves``' channel table
+CURVES_TABLE_LABELS: dict[str, str] = {
+    "channel": "Channel",
+    "family": "Family",
+    "recent_weekly_spend": "Weekly spend (recent)",
+    "weekly_response": "Weekly revenue",
+    "roas": "ROAS",
+    "marginal_roas": "Marginal ROAS",
+    "saturation_share": "Saturation",
+    "spend_at_marginal_roas_1": "Weekly spend at marginal ROAS 1",
+    "rpv": "RPV",
+    "marginal_rpv": "Marginal RPV",
+}
+CURVES_INTERVAL = "{label} {level:.0%} interval"
+CURVES_INTERVAL_CELL = "{low} to {high}"
+CURVES_INTERVAL_NOTE = (
+    "intervals: the central {level:.0%} of the curves' {draws} bootstrap draws at the recent spend"
+)
+CURVES_EXPERIMENTS = (
+    "experiments (weekly revenue change: measured, predicted without and with the tests)"
+)
+CURVES_TEST_NEXT = "what to test next (value of knowing each curve exactly, in {unit})"
 SHEET_EXPERIMENTS = "Experiments"
 SHEET_TEST_NEXT = "Test next"
 OBJECTIVE_WORDS = {"net_margin": "net margin", "revenue": "revenue"}
@@ -291,6 +313,51 @@ SETTING_LABELS: dict[str, str] = {
 }
 
 BUDGET_MODES = {"equal": "spend exactly the budget", "at_most": "spend at most the budget"}
+
+# -- the workbook as a model (sheets Assumptions, Curves, Curve tables)
+ECONOMICS_CHANNEL = "Channel"
+MODEL_MARGIN_PER_REVENUE = "Net margin per unit of revenue (formula)"
+MODEL_SPEND_COST = "Cost per unit of spend (formula)"
+MODEL_NOTES_TITLE = "How the workbook computes"
+MODEL_NOTES = (
+    "Blue headers are formulas; every other number on this sheet is an input you may change.",
+    "A channel cell that shows the scenario default is linked to it: change the default and "
+    "the channel follows; type a number to give the channel its own value.",
+    "Allocation: revenue = the channel's curve (sheet Curves) at spend / period weeks, times "
+    "the period weeks; net margin = net margin per unit of revenue x revenue - cost per unit "
+    "of spend x spend.",
+    "Net margin per unit of revenue = gross margin x (1 - return rate) x (1 - cancellation "
+    "rate) x (new-customer share + (1 - that share) x share of existing-customer revenue "
+    "caused by ads) - commission - cost per order / revenue per order + future margin per new "
+    "customer x (1 - cancellation rate) x new customers per unit of revenue.",
+    "Change a spend on the Allocation sheet, or an assumption here, and revenue, net margin, "
+    "marginal ROAS (the curve's slope) and the totals follow. Move support and the other "
+    "sheets' figures stay those of the plan as roiste solved it.",
+)
+CURVES_HEAD: dict[str, str] = {
+    "channel": "Channel",
+    "family": "Saturation family",
+    "formula": "Saturation formula",
+    "beta": "Maximum weekly revenue",
+    "weight": "Carry-over weight",
+    "revenue_per_order": "Revenue per order",
+    "new_customers_per_revenue": "New customers per unit of revenue",
+    "new_customer_revenue_share": "New-customer share of revenue",
+}
+CURVES_PARAM = "Saturation {name}"
+CURVES_NOTES = (
+    "Weekly revenue at a constant weekly spend w = maximum weekly revenue x saturation(w x "
+    "carry-over weight).",
+    "Saturation formula: the family's own, in spreadsheet syntax; a is the adstocked weekly "
+    "spend, k the adstocked weekly spend at half the maximum.",
+    "The ratios come from the panel; an empty ratio is one the panel did not have.",
+)
+CURVES_TABLE_FORMULA = "table (sheet Curve tables)"
+CURVES_TABLED = ("Read from sheet Curve tables by linear interpolation (the family has no "
+                 "spreadsheet formula): {channels}")
+TABLE_SPEND = "{channel}: weekly spend"
+TABLE_REVENUE = "{channel}: weekly revenue"
+TABLE_MARGINAL = "{channel}: marginal ROAS"
 
 COLUMN_LABELS: dict[str, str] = {
     "channel": "Channel",
@@ -478,7 +545,38 @@ KPI_LABELS: dict[str, str] = {
     "rpv": "Revenue / visitor",
     "aov": "Avg order value",
     "return_rate": "Return rate",
+    "cpc": "Cost / click",
+    "cpm": "Cost / 1,000 impressions",
+    "ctr": "Click-through rate",
+    "conversion_rate": "Orders / visitor",
+    "net_revenue": "Revenue after returns",
+    "net_roas": "ROAS after returns",
 }
+# the dashboard's KPI tables: a title and the KPIs of each (only those the panel holds)
+DASHBOARD_KPI_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Spend and return", ("spend", "revenue", "roas", "net_revenue", "net_roas")),
+    ("Acquisition", ("net_cac", "cost_per_new_customer", "cpc", "cpm")),
+    ("Funnel and basket", ("ctr", "conversion_rate", "rpv", "aov", "return_rate")),
+)
+DASHBOARD_NO_SPEND = "no spend"
+DASHBOARD_STATED_RATE = ("When nothing changes, this rule raises {rate} false alarm(s) a year "
+                         "on this series.")
+DASHBOARD_STATED_RATE_NIL = ("When nothing changes, this rule's false alarms on this series are "
+                             "too rare to measure (under one in 7,000 years).")
+DASHBOARD_RETURNS_COMPLETE = "returns {pct} complete"
+DASHBOARD_NO_OVERLAP = (" No week of the panel is in the plan's period (it starts {date}); the "
+                        "latest {n} week(s) are compared with the weekly KPIs the plan expects.")
+DASHBOARD_SIGNALS = "Weak signals"
+DASHBOARD_SIGNALS_INTRO = (
+    "Signals that move before the margin does: cost per click and per thousand impressions, "
+    "click-through and conversion rates, revenue after returns, and recent cohorts at equal "
+    "age. Each with its last weeks (or acquisition weeks) and the draft scenario its alert "
+    "suggests.")
+DASHBOARD_SIGNAL_COLUMNS = ("Signal", "Series", "Latest", "Change", "Last weeks", "Draft scenario")
+DASHBOARD_COHORT_SIGNAL = "margin / new customer at {age} days"
+DASHBOARD_COHORT_NOTE = "acquisition week {week}; earlier cohorts at the same age {ref}"
+DASHBOARD_IMPLIED_VALUE = "new_customer_value {old} -> {new}"
+DASHBOARD_NO_DRAFT = "no draft (no plan value or gross margin known)"
 
 # --------------------------------------------------------------------- backtest page
 
@@ -529,14 +627,129 @@ BACKTEST_LEGEND_REPLANNED = "replanned every month"
 BACKTEST_LEGEND_KEPT = "allocation kept as it was"
 BACKTEST_AXIS_MONTH = "month"
 BACKTEST_AXIS_TRUE_MARGIN = "true margin of the month"
+BACKTEST_LEGEND_FORECAST_BAND = "{level:.0%} bands of the channels' forecasts, added"
+BACKTEST_FORECAST_NOTE = (
+    "Each fold's forecast of the weekly revenue of all channels, made from the weeks before "
+    "the fold; the band adds up the channels' {level:.0%} bands week by week (wider than a "
+    "band of the total when the channels' errors are independent)."
+)
+BACKTEST_FOLDS_NOTE = "Money is for the fold's weeks, in the data's currency."
+#: headers of the backtest's tables (with their units)
+BACKTEST_LABELS: dict[str, str] = {
+    "start": "Fold starts",
+    "fold_start": "Fold starts",
+    "train_weeks": "Weeks fitted on",
+    "wape": "WAPE",
+    "bias": "Bias",
+    "coverage": "Week x channel cells inside the band",
+    "actual_spend": "Spend, actual",
+    "est_margin_actual": "Net margin at actual spend (est.)",
+    "est_margin_recommended": "Net margin at recommended spend (est.)",
+    "est_uplift": "Uplift (est.)",
+    "true_uplift": "Uplift (true, simulation)",
+    "reason": "Why skipped",
+    "channel": "Channel",
+    "forecast": "New customers, forecast",
+    "actual": "New customers, won",
+    "ratio": "Won / forecast",
+    "short": "Short (> 20 % below)",
+    "assumed_value": "Value per customer, assumed",
+    "realised_value": "Value per customer, realised",
+    "complete_cohorts": "Complete cohorts",
+    "disappoints": "Disappoints",
+}
 
 # --------------------------------------------------------------------- attribution rules
 
 ATTRIBUTION_TITLE = "Attribution rules compared"
 ATTRIBUTION_INTRO = "Share of the converted revenue each rule credits to each channel."
 ATTRIBUTION_ALT = "credited revenue share by channel and rule"
-ATTRIBUTION_CHANNEL = "channel"
-ATTRIBUTION_RULES = "Rules"
-ATTRIBUTION_HASH = "hash"
+ATTRIBUTION_CHANNEL = "Channel"
+ATTRIBUTION_RULES = "Rules and their hashes"
+ATTRIBUTION_SHARES = "Credited revenue share by channel and rule"
+ATTRIBUTION_LEGEND_TITLE = "rule"
 ATTRIBUTION_AXIS = "share of credited revenue (%)"
 ATTRIBUTION_CHART_TITLE = "Credited revenue share by channel and rule"
+
+# --------------------------------------------------------------------- cart recovery plan
+
+RECOVERY_TITLE = "Cart recovery plan: {name}"
+RECOVERY_LEAD = (
+    "{segments} segments, {carts} abandoned carts. Net margin counts only what a reminder "
+    "causes: the control group's own recovery rate is subtracted, and the incentive is paid on "
+    "every recovered cart that uses it."
+)
+RECOVERY_HEADLINE = (
+    "{name}: net margin caused {value}, incentives {spend} of {budget}; certified gap {gap} "
+    "(bound {bound}), {status} ({solver})"
+)
+RECOVERY_NET_MARGIN = "Net margin caused"
+RECOVERY_SPEND = "Incentives spent / budget"
+RECOVERY_ORDERS = "Recovered orders caused"
+RECOVERY_BOUND = "Upper bound (no plan does better)"
+RECOVERY_LP_BOUND = "Bound of the LP with shares of segments"
+RECOVERY_GAP = "Certified gap"
+RECOVERY_BUDGET_DUAL = "Net margin of one more unit of incentive budget (shares of segments)"
+RECOVERY_CAP = "Messages per customer, at most"
+RECOVERY_ASSIGNMENT = "Assignment"
+RECOVERY_WHOLE = "each segment gets one reminder"
+RECOVERY_SPLIT = "a segment may be split between reminders"
+RECOVERY_RATES_FROM = "Recovery rates from"
+RECOVERY_SOLVER = "Solver, status"
+RECOVERY_INPUTS = "Inputs (SHA-256)"
+RECOVERY_PLAN = "Plan"
+RECOVERY_PLAN_NOTE = "One row per segment and the reminder its carts get (share of the segment)."
+RECOVERY_OPTIONS = "Every reminder of every segment"
+RECOVERY_OPTIONS_NOTE = (
+    "value per cart = (rate - control rate) x (basket margin + new-customer value for new "
+    "customers) - rate x incentive x basket - messages x cost per message."
+)
+RECOVERY_FOOTER = "roiste {version}"
+RECOVERY_TOTAL = "Total"
+RECOVERY_SHEET_PLAN = "Plan"
+RECOVERY_SHEET_OPTIONS = "Options"
+RECOVERY_SHEET_SUMMARY = "Summary"
+RECOVERY_LABELS: dict[str, str] = {
+    "segment": "Segment",
+    "customer_type": "Customers",
+    "basket_value": "Basket value",
+    "margin": "Gross margin",
+    "hours": "Hours since abandonment",
+    "carts": "Abandoned carts",
+    "reminder": "Reminder",
+    "incentive": "Incentive",
+    "share": "Share of segment",
+    "carts_assigned": "Carts",
+    "recovery_rate": "Recovery rate",
+    "control_rate": "Control rate",
+    "uplift": "Rate caused",
+    "orders_caused": "Orders caused",
+    "incentive_spend": "Incentives",
+    "messages_per_customer": "Messages per customer",
+    "value_per_cart": "Net margin per cart",
+    "net_margin": "Net margin caused",
+}
+
+
+WEEK_LABELS: dict[str, str] = {
+    "week": "Week",
+    "channel": "Channel",
+    "spend": "Spend in the week",
+    "expected_revenue": "Expected revenue",
+    "expected_net_margin": "Expected net margin",
+}
+"""Headers of the weekly plan (``allocation_weeks.csv``, report and workbook)."""
+
+SECTION_FLIGHTING = "Week by week"
+FLIGHTING_INTRO = (
+    "The plan spends week by week over {weeks} weeks from {start}: each week's effectiveness "
+    "follows the curves' seasonal index where they carry one, the first weeks earn from the "
+    "adstock carried in, and the carry-over after the period {carryover}. The weekly plan "
+    "earns {weekly} of {what}, its totals spread evenly {flat}, the current weekly spend "
+    "{current}; certified gap {gap}."
+)
+FLIGHTING_CARRY = {True: "is valued", False: "is not valued"}
+CHART_ALT_FLIGHTING = "spend per week and channel"
+FLIGHTING_WEEK_AXIS = "week starting"
+FLIGHTING_SPEND_AXIS = "spend in the week"
+SHEET_WEEKS = "Weeks"

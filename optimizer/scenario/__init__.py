@@ -8,7 +8,9 @@ and its constraints, loading), :mod:`.cohorts` (new-customer values from tagged 
 
 from roiste.optimizer.scenario.checks import (
     check_against_data,
+    check_plan_inputs,
     check_weeks,
+    load_for_data,
     validate_scenario_file,
 )
 from roiste.optimizer.scenario.cohorts import cohort_customer_values
@@ -32,6 +34,7 @@ from roiste.optimizer.scenario.schema import (
     ExistingRoasConstraint,
     NetCacConstraint,
     NewRoasConstraint,
+    Period,
     Risk,
     RoasConstraint,
     Scenario,
@@ -57,15 +60,18 @@ __all__ = [
     "LocatedValueError",
     "NetCacConstraint",
     "NewRoasConstraint",
+    "Period",
     "Risk",
     "RoasConstraint",
     "Scenario",
     "ShareConstraint",
     "check_against_data",
+    "check_plan_inputs",
     "check_weeks",
     "cohort_customer_values",
     "explain",
     "json_schema",
+    "load_for_data",
     "load_scenario",
     "neutral",
     "read_yaml",

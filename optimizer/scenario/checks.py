@@ -6,8 +6,11 @@ conflicts that need the response curves (ROAS and cost-per-new-customer targets)
 the plan, which explains infeasibility itself.  The box a channel may reach in a step and the
 budgets of a glide path are the planner's own (:mod:`optimizer.steps`).
 
-:func:`validate_scenario_file` does everything ``roiste validate`` does: load the file, read
-its panel (and curves, and tagged orders) and run every check that needs no solver.
+:func:`check_plan_inputs` is every check of a scenario against its data that needs neither a
+fit nor a solver: weeks, names, budget, the curves file, experiments, cohorts and the panel
+columns each economics key and constraint needs.  ``roiste plan`` runs it before fitting and
+``roiste validate`` (:func:`validate_scenario_file`) runs it instead of planning, so that both
+reject a bad scenario with the same line.
 """
 
 from __future__ import annotations
@@ -18,13 +21,22 @@ import os
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from roiste.models.curves import CurveSet
 from roiste.models.errors import ScenarioError
-from roiste.models.experiments import check_channels, read_experiments
-from roiste.models.panel import read_panel
+from roiste.models.experiments import check_channels, lift_data, read_experiments
+from roiste.models.fit.limits import RATIO_WEEKS, min_train_weeks, panel_ratios
+from roiste.models.panel import Panel, read_panel
 from roiste.optimizer.scenario.cohorts import cohort_customer_values
-from roiste.optimizer.scenario.schema import Scenario, ShareConstraint, load_scenario
+from roiste.optimizer.scenario.schema import (
+    ExistingRoasConstraint,
+    NetCacConstraint,
+    NewRoasConstraint,
+    Scenario,
+    ShareConstraint,
+    load_scenario,
+)
 from roiste.optimizer.steps import channel_limits, step_box, step_budgets
 
 
@@ -291,13 +303,221 @@ def _check_share_pairs(chk: _Checker, shares: list[tuple[int, ShareConstraint]])
                     )
 
 
-def validate_scenario_file(path: str | os.PathLike[str]) -> str:
-    """Load a scenario, read its panel and run every check that does not need a solver.
+def load_for_data(
+    path: str | os.PathLike[str], *, date_column: str | None = None
+) -> tuple[Scenario, Panel]:
+    """Load a scenario and read its panel as the plan reads it.
 
     Parameters
     ----------
     path : str or path-like
         The YAML scenario file.
+    date_column : str, optional
+        The panel's week column (the command line's ``--date-column``); it replaces the
+        scenario's ``date_column``.
+
+    Returns
+    -------
+    scenario : Scenario
+        With ``date_column`` set when one was given.
+    panel : models.panel.Panel
+        Read in the scenario's layout; when the plan fits its own curves, a channel whose
+        spend never changes is an error here, as in the fit.
+    """
+    scenario = load_scenario(path)
+    if date_column is not None:
+        scenario = scenario.model_copy(update={"date_column": date_column})
+    panel = read_panel(
+        scenario.data,
+        layout=scenario.layout,
+        target=scenario.target,
+        spend=scenario.spend,
+        controls=scenario.controls,
+        date_column=scenario.date_column,
+        require_variation=scenario.curves is None,
+    )
+    return scenario, panel
+
+
+def check_plan_inputs(scenario: Scenario, panel: Panel) -> pd.Series:
+    """Every check of a scenario against its panel that needs neither a fit nor a solver.
+
+    ``roiste plan`` calls it before fitting, ``roiste validate`` instead of planning; the first
+    problem found is the same line in both.  In order: the weeks (``period_weeks``,
+    ``baseline_weeks``, ``holdout_weeks`` and the weeks the fit trains on), the names, budget
+    and reach (:func:`check_against_data`), a ``period`` against the panel's weeks, the
+    curves file covering the channels, the experiments (a long panel, channels of the data,
+    the new-customer share a test of one customer type needs), the cohorts of
+    ``from_cohorts``, and the panel ratios that
+    ``cost_per_order`` and the customer targets need (taken from the curves file when the
+    scenario names one, else from the panel as the fit computes them).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+    panel : models.panel.Panel
+        Its panel (:func:`load_for_data`).
+
+    Returns
+    -------
+    pandas.Series
+        Current weekly spend per channel: the mean of the last ``baseline_weeks`` weeks.
+
+    Raises
+    ------
+    RoisteError
+        The first problem found, in one line naming the file and the key at fault.
+    """
+    chk = _Checker(scenario)
+    channels = [str(c) for c in panel.channels]
+    check_weeks(scenario, panel.n_weeks)
+    fits = scenario.curves is None
+    if fits:
+        _check_training_weeks(chk, panel)
+    weekly = panel.recent_spend(int(scenario.baseline_weeks)).astype(float)
+    current = weekly * int(scenario.period_weeks)
+    check_against_data(scenario, channels, float(current.sum()),
+                       {str(c): float(v) for c, v in current.items()}, n_weeks=panel.n_weeks)
+    _check_period(chk, panel)
+    if scenario.curves is not None:
+        curves = CurveSet.load(scenario.curves)
+        missing = [c for c in channels if c not in curves]
+        if missing:
+            chk.fail(f"the curves file {scenario.written('curves')} has no curve for "
+                     f"channel(s) {', '.join(missing)} of the data", ("curves",))
+        ratios = {c: dict(curves[c].ratios) for c in channels}
+    else:
+        ratios = panel_ratios(panel)
+    if scenario.experiments is not None:
+        if scenario.layout == "wide":
+            chk.fail("experiments pin the per-channel fit of a long panel; the wide "
+                     "(marketing-mix) fit does not read them", ("experiments",))
+        experiments = read_experiments(scenario.experiments)
+        check_channels(experiments, channels)
+        for c in channels:  # a test of one customer type needs the channel's new-customer share
+            own = [e for e in experiments if e.channel == c]
+            if own:
+                lift_data(own, ratios[c])
+    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
+        cohort_customer_values(scenario, channels)
+    _check_orders(chk, panel, ratios)
+    _check_customer_targets(chk, channels, ratios)
+    return weekly
+
+
+def _check_period(chk: _Checker, panel: Panel) -> None:
+    """A plan week by week (``period``): its start follows the panel by whole weeks, it is one
+    step with share constraints only, and its weekly limits name channels of the panel."""
+    sc = chk.scenario
+    period = sc.period
+    if period is None:
+        return
+    last, start = pd.Timestamp(panel.weeks[-1]), pd.Timestamp(period.start)
+    if start <= last:
+        chk.fail(f"period.start {start.date()} is not after the panel's last week "
+                 f"{last.date()}", ("period", "start"))
+    if (start - last).days % 7:
+        chk.fail(f"period.start {start.date()} is not a whole number of weeks after the "
+                 f"panel's last week {last.date()}", ("period", "start"))
+    if int(sc.steps) != 1:
+        chk.fail("a plan with period is one step; steps must be 1", ("steps",))
+    for i, con in enumerate(sc.constraints):
+        if not isinstance(con, ShareConstraint):
+            chk.fail(f"a plan with period takes share constraints only, not {con.kind} yet; "
+                     "plan the weeks without it or drop period", ("constraints", str(i)))
+    channels = [str(c) for c in panel.channels]
+    for key in ("weekly_min", "weekly_max"):
+        for name in getattr(period, key):
+            if name not in channels:
+                chk.fail(f"no channel {name!r} in the panel; channels: {channels}",
+                         ("period", key, name))
+
+
+def _check_training_weeks(chk: _Checker, panel: Panel) -> None:
+    sc = chk.scenario
+    least = min_train_weeks(sc.layout, len(panel.channels))
+    left = panel.n_weeks - int(sc.holdout_weeks)
+    if (sc.holdout_weeks or sc.layout == "wide") and left < least:
+        what = ("the marketing-mix fit of " + str(len(panel.channels)) + " channels"
+                if sc.layout == "wide" else "the fit")
+        chk.fail(f"holdout_weeks {sc.holdout_weeks} leaves {left} of the {panel.n_weeks} weeks "
+                 f"of the data to fit on; {what} needs at least {least}", ("holdout_weeks",))
+
+
+def _ratio_source(chk: _Checker, channel: str) -> str:
+    """Where a channel's ratios come from, for messages."""
+    curves = chk.scenario.curves
+    if curves is not None:
+        return f"its curve in {chk.scenario.written('curves')}"
+    return f"channel {channel!r} of the panel"
+
+
+def _check_orders(chk: _Checker, panel: Panel, ratios: dict[str, dict[str, float]]) -> None:
+    """``cost_per_order`` turns revenue into orders through the panel's revenue per order."""
+    sc = chk.scenario
+    econ = {c: sc.economics_for(c) for c in ratios}
+    if sc.objective != "net_margin" and any(e.gross_margin is None for e in econ.values()):
+        return  # no net margin is computed, so no logistics either
+    for c, e in econ.items():
+        rpo = ratios[c].get("revenue_per_order")
+        if not e.cost_per_order > 0 or (rpo is not None and rpo > 0):
+            continue
+        if sc.curves is not None:
+            why = f"{_ratio_source(chk, c)} has no revenue_per_order"
+        elif "orders" not in panel.extras:
+            why = "the panel has no orders column (no revenue_per_order ratio)"
+        else:
+            why = (f"the panel has no orders for it in its last {RATIO_WEEKS} weeks "
+                   "(no revenue_per_order ratio)")
+        where = (("channels", c, "cost_per_order") if "cost_per_order" in sc.channel(c).overrides()
+                 else ("economics", "cost_per_order"))
+        chk.fail(f"channel {c!r}: economics.cost_per_order {e.cost_per_order:g} needs orders, "
+                 f"but {why}", where)
+
+
+def _check_customer_targets(chk: _Checker, channels: list[str],
+                            ratios: dict[str, dict[str, float]]) -> None:
+    """ROAS targets on new or existing customers need each member's new-customer share of
+    revenue; a net-CAC target needs its new customers (and, as the plan computes it, a gross
+    margin)."""
+    sc = chk.scenario
+    columns = {"new_customer_revenue_share": "new_customer_revenue",
+               "new_customers_per_revenue": "new_customers"}
+    for i, con in enumerate(sc.constraints):
+        if isinstance(con, ExistingRoasConstraint | NewRoasConstraint):
+            key = "target_roas_new" if isinstance(con, NewRoasConstraint) else "target_roas_existing"
+            ratio, what = "new_customer_revenue_share", f"{key} needs the revenue of new customers"
+        elif isinstance(con, NetCacConstraint):
+            ratio, what = "new_customers_per_revenue", "max_cac_net needs new customers"
+        else:
+            continue
+        for c in con.channels or channels:
+            if ratio in ratios.get(c, {}):
+                continue
+            why = (f"{_ratio_source(chk, c)} has no {ratio}" if sc.curves is not None
+                   else f"the panel has no {columns[ratio]} column for channel {c!r}")
+            chk.fail(f"{what}, but {why}", ("constraints", i))
+        if isinstance(con, NetCacConstraint):
+            for c in con.channels or channels:
+                if sc.economics_for(c).gross_margin is None:
+                    chk.fail(f"max_cac_net needs economics.gross_margin for channel {c!r} "
+                             "(the margin lost to returns is part of the net CAC)",
+                             ("constraints", i))
+
+
+def validate_scenario_file(
+    path: str | os.PathLike[str], *, date_column: str | None = None
+) -> str:
+    """Load a scenario, read its panel and run every check that needs neither a fit nor a
+    solver (:func:`check_plan_inputs`, the checks ``roiste plan`` makes before fitting).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The YAML scenario file.
+    date_column : str, optional
+        The panel's week column, replacing the scenario's ``date_column``.
 
     Returns
     -------
@@ -306,35 +526,12 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
 
     Raises
     ------
-    ScenarioError, PanelError
+    RoisteError
         One line naming the file and the problem.
     """
-    scenario = load_scenario(path)
-    panel = read_panel(
-        scenario.data,
-        layout=scenario.layout,
-        target=scenario.target,
-        spend=scenario.spend,
-        controls=scenario.controls,
-    )
-    check_weeks(scenario, len(panel.weeks))
-    recent = panel.recent_spend(scenario.baseline_weeks)
-    current = {str(c): float(v) * scenario.period_weeks for c, v in recent.items()}
-    total = sum(current.values())
-    check_against_data(
-        scenario, list(panel.channels), total, current, n_weeks=len(panel.weeks)
-    )
-    if scenario.curves is not None:
-        missing = [c for c in panel.channels if c not in CurveSet.load(scenario.curves)]
-        if missing:
-            raise ScenarioError(
-                f"{path}: the curves file {scenario.written('curves')} has no curve for "
-                f"channel(s) {', '.join(map(str, missing))} of the data (at curves)"
-            )
-    if scenario.experiments is not None:  # its rows, and a channel of the data for each
-        check_channels(read_experiments(scenario.experiments), [str(c) for c in panel.channels])
-    if scenario.uses_cohorts():  # every channel set to from_cohorts needs its cohorts
-        cohort_customer_values(scenario, [str(c) for c in panel.channels])
+    scenario, panel = load_for_data(path, date_column=date_column)
+    weekly = check_plan_inputs(scenario, panel)
+    total = float((weekly * int(scenario.period_weeks)).sum())
     budget = scenario.period_budget(total)
     kept = "" if scenario.budget is not None else " (current total)"
     steps = f" x {scenario.steps}" if scenario.steps > 1 else ""
@@ -344,4 +541,10 @@ def validate_scenario_file(path: str | os.PathLike[str]) -> str:
     )
 
 
-__all__ = ["check_against_data", "check_weeks", "validate_scenario_file"]
+__all__ = [
+    "check_against_data",
+    "check_plan_inputs",
+    "check_weeks",
+    "load_for_data",
+    "validate_scenario_file",
+]

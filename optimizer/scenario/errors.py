@@ -56,6 +56,8 @@ def read_yaml(path: Path, label: str) -> Any:
         raise ScenarioError(f"{label}: {yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{label}: YAML error: {' '.join(str(exc).split())}") from None
+    except ValueError as exc:  # a date-like value that is no date (2026-13-01)
+        raise ScenarioError(f"{label}: YAML error: {exc}") from None
 
 
 class LocatedValueError(ValueError):

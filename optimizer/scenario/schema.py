@@ -14,6 +14,7 @@ panel live in :mod:`optimizer.scenario.checks`.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -341,6 +342,57 @@ class Risk(BaseModel):
         return DEFAULT_CVAR_LEVEL if self.level is None else float(self.level)
 
 
+class Period(BaseModel):
+    """The planning period week by week: spend per channel and week of the period.
+
+    ``start`` is the Monday (or the panel's weekday) of the first week, after the panel's last
+    week; each week's effectiveness comes from the curves' seasonal index, the adstock carried
+    in from the panel's last weeks enters the first weeks, and the carry-over the period's
+    spend leaves for the weeks after it counts when ``value_carryover`` is true.
+    """
+
+    model_config = _CONFIG
+
+    start: date = Field(description="First day of the period's first week (ISO date), after "
+                        "the panel's last week.")
+    weeks: int = Field(ge=1, le=52, description="Weeks in the period (replaces period_weeks).")
+    value_carryover: bool = Field(
+        default=True,
+        description="Count the revenue that the period's spend earns after the period through "
+        "its carry-over (the spend then continuing at its current weekly level).",
+    )
+    max_weekly_change: float | None = Field(
+        default=None, gt=0.0, le=10.0,
+        description="Largest relative change of a channel's spend from one week to the next "
+        "(0.3 = at most 30 % up or down).",
+    )
+    weekly_min: dict[str, float] = Field(
+        default_factory=dict,
+        description="Least spend of a channel in every week of the period, by channel name.",
+    )
+    weekly_max: dict[str, float] = Field(
+        default_factory=dict,
+        description="Most spend of a channel in every week of the period, by channel name.",
+    )
+
+    @field_validator("weekly_min", "weekly_max")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, value in v.items():
+            if value < 0:
+                raise ValueError(f"{name}: a weekly spend limit must be >= 0, got {value:g}")
+        return v
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Period:
+        for name, low in self.weekly_min.items():
+            high = self.weekly_max.get(name)
+            if high is not None and low > high:
+                raise ValueError(f"weekly_min {low:,.10g} of {name} is above its weekly_max "
+                                 f"{high:,.10g}")
+        return self
+
+
 # Field declaration order matters: a field validator sees the fields declared before it.
 
 
@@ -368,6 +420,12 @@ class Scenario(BaseModel):
         default=None,
         description="Wide layout only, optional: control columns (prices, events, ...).",
     )
+    date_column: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The panel's week column when it is not named date (e.g. time); the "
+        "command line's --date-column overrides it.",
+    )
     curves: Path | None = Field(
         default=None,
         description="A fitted curves JSON (from `roiste fit`), relative to the scenario file; "
@@ -378,6 +436,11 @@ class Scenario(BaseModel):
         description="Lift tests (CSV: channel, x, delta_x, delta_y, sigma, ...; weekly units), "
         "relative to the scenario file: measurements of the curves that the fit honours. "
         "Not with curves (fit those with `roiste fit --experiments`).",
+    )
+    period: Period | None = Field(
+        default=None,
+        description="A plan week by week: {start: DATE, weeks: N} (+ value_carryover, "
+        "max_weekly_change, weekly_min, weekly_max); period_weeks then follows weeks.",
     )
     period_weeks: int = Field(default=4, ge=1, description="Weeks in the planning period.")
     baseline_weeks: int = Field(
@@ -429,6 +492,23 @@ class Scenario(BaseModel):
     holdout_weeks: int = Field(
         default=0, ge=0, description="Last weeks held out when fitting, to measure forecast error."
     )
+    executor: Literal["local", "dask"] | None = Field(
+        default=None,
+        description="Where the per-channel fits and backtest folds run: local (this machine's "
+        "processes, the default) or dask (a dask.distributed cluster); the results are the "
+        "same. --executor overrides it.",
+    )
+    scheduler: str | None = Field(
+        default=None,
+        description="Address of a running Dask scheduler (tcp://host:8786) for executor dask; "
+        "without it a cluster is started on this machine. --scheduler overrides it.",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes: local ones, or those of the Dask cluster started for the "
+        "run. --workers overrides it.",
+    )
     risk: Risk = Field(
         default_factory=Risk,
         description="Plans over the uncertainty of the curves: cvar (default, level 0.2), "
@@ -457,6 +537,23 @@ class Scenario(BaseModel):
 
     _source: Path | None = PrivateAttr(default=None)
     _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _period_weeks_from_period(cls, raw: Any) -> Any:
+        period = raw.get("period") if isinstance(raw, dict) else None
+        if not isinstance(period, dict) or "weeks" not in period:
+            return raw
+        weeks = period["weeks"]
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+            return raw  # the period's own check names the problem
+        if "period_weeks" not in raw:
+            return {**raw, "period_weeks": weeks}
+        if raw["period_weeks"] != weeks:
+            raise LocatedValueError(
+                f"period_weeks {raw['period_weeks']!r} and period.weeks {weeks!r} disagree; "
+                "write period.weeks alone", "period_weeks")
+        return raw
 
     @field_validator("target")
     @classmethod
@@ -685,6 +782,7 @@ __all__ = [
     "ExistingRoasConstraint",
     "NetCacConstraint",
     "NewRoasConstraint",
+    "Period",
     "Risk",
     "RoasConstraint",
     "Scenario",
