@@ -5,8 +5,8 @@ Run by hand::
     .venv/bin/python benchmarks/bench_flighting.py --channels 50 --weeks 13 [--carryover] [--solver CBC] [--plan]
 
 The channels are a simulated world's true curves (media scaling with a strong season); a
-channel whose true saturation is S-shaped gets a Michaelis-Menten curve of the same scale,
-since the weekly plan takes concave curves.  The step box is +-15 % of each channel's period
+channel whose true saturation is S-shaped gets a Michaelis-Menten curve of the same scale
+unless ``--s-shaped`` keeps it (its weeks below the inflection point make the plan a MILP).  The step box is +-15 % of each channel's period
 total, weekly spend within [0, box top], week-to-week change at most 30 %.
 """
 
@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=13)
     ap.add_argument("--carryover", action="store_true")
     ap.add_argument("--solver", default="CBC")
+    ap.add_argument("--s-shaped", action="store_true",
+                    help="keep the S-shaped true curves (a MILP where weeks fall below the point)")
     ap.add_argument("--plan", action="store_true",
                     help="time the whole weekly plan (plan_weeks: curves, panel, scenario)")
     args = ap.parse_args()
@@ -46,7 +48,7 @@ def main() -> None:
     comps = []
     for c in w.channels:
         r = w.channel_truth[c].revenue
-        if not r.saturation.is_concave:
+        if not r.saturation.is_concave and not args.s_shaped:
             r = Component(r.beta, SATURATIONS["michaelis_menten"](k=float(r.saturation.scale)),
                           r.adstock)
         comps.append(r)
@@ -69,7 +71,9 @@ def main() -> None:
     took = time.perf_counter() - t0
     print(f"{n} channels x {T} weeks (+{h - T} weeks after), {args.solver}: {took:.2f} s, "
           f"{sol.iterations} rounds, gap {sol.gap:.2e} ({sol.status}), build "
-          f"{sol.build_seconds:.2f} s, solve {sol.solve_seconds:.2f} s")
+          f"{sol.build_seconds:.2f} s, solve {sol.solve_seconds:.2f} s, "
+          f"{sum(not c.saturation.is_concave for c in comps)} S-shaped channels, "
+          f"{sol.n_binaries} binaries")
 
 
 def _whole_plan(w: Any, comps: list[Component], weeks: int, args: argparse.Namespace) -> None:

@@ -13,6 +13,10 @@
 * **Cohorts**: tagged orders whose customers acquired from week 20 on are worth 30 % less at
   60 days (first order unchanged): share of seeds flagged before the first affected cohort is
   90 days old, and the median days from that cohort's start to the alert.
+* **Cohort alerts per fall**: two channels of 250 new customers a week, the first one's
+  cohorts 30 % below at 60 days from week 20 (or neither's, for the quiet worlds): alerts
+  raised (one per channel and episode, all channels only when no single channel explains the
+  fall) against the spells of every series and age (what an alert per age and series gives).
 
 The table is printed as markdown; copy it to ``benchmarks/RESULTS.md`` with the machine.
 """
@@ -32,7 +36,7 @@ from roiste.models.panel import panel_from_frame
 from roiste.optimizer.monitor.charts import episodes, stated_rate
 from roiste.optimizer.monitor.cohorts import CohortEconomics, cohort_alerts, cohort_values
 from roiste.optimizer.monitor.kpis import series_of
-from roiste.optimizer.monitor.rules import CohortWatch, Rule, Rules
+from roiste.optimizer.monitor.rules import CohortWatch, Durability, Rule, Rules, Threshold
 from roiste.optimizer.monitor.worlds import simulate_cohort_orders, simulate_funnel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -133,18 +137,59 @@ def cohorts(seeds: int) -> list[str]:
             f"{np.median(leads) if leads else float('nan'):.0f} | {false_before} |"]
 
 
+def _two_channels(seed: int, drop: float) -> pd.DataFrame:
+    parts = []
+    for j, (c, d) in enumerate(((CHANNELS[0], drop), (CHANNELS[1], 0.0))):
+        o = simulate_cohort_orders(1000 * seed + j, n_weeks=34, drop_week=20, drop=d,
+                                   channels=(c,)).orders
+        parts.append(o.assign(customer_key=c + o["customer_key"], order_id=c + o["order_id"]))
+    o = pd.concat(parts, ignore_index=True)
+    o["timestamp"] = pd.to_datetime(o["timestamp"]).dt.tz_localize(None)
+    return o.sort_values(["timestamp", "order_id"], kind="stable").reset_index(drop=True)
+
+
+def cohort_alert_counts(seeds: int) -> list[str]:
+    watch = CohortWatch()
+    th = Threshold(relative_to="recent", below=watch.below, level="mean",
+                   baseline_weeks=watch.baseline_weeks)
+    dur = Durability(weeks_in_a_row=watch.weeks_in_a_row)
+    start = pd.Timestamp("2025-01-06") + pd.Timedelta(weeks=20)
+    lines = ["| worlds | seeds | alerts (grouped) | spells per series and age | first channel "
+             "flagged before 90 days | all channels alerted |", "|---|---|---|---|---|---|"]
+    for name, drop in (("first channel 30 % below at 60 days", 0.3), ("no change", 0.0)):
+        grouped, spells, early, total = 0, 0, 0, 0
+        for seed in range(seeds):
+            series = cohort_values(_two_channels(seed, drop), list(watch.ages_days),
+                                   CohortEconomics(), min_customers=watch.min_customers)
+            active, history = cohort_alerts(series, watch, CohortEconomics())
+            alerts = active + history
+            grouped += len(alerts)
+            total += sum(a["channel"] == "(all channels)" for a in alerts)
+            for s in series:
+                for age in watch.ages_days:
+                    ok = np.flatnonzero(np.isfinite(s.values[age]))
+                    if len(ok):
+                        spells += len(episodes(s.values[age][:ok[-1] + 1], th, dur))
+            first = [a for a in alerts if a["channel"] == CHANNELS[0]]
+            early += bool(first) and (pd.Timestamp(first[0]["fired"]) - start).days < 7 + 90
+        lines.append(f"| {name} | {seeds} | {grouped} | {spells} | {early}/{seeds} | {total} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--quiet-seeds", type=int, default=60)
     ap.add_argument("--cohort-seeds", type=int, default=20)
-    ap.add_argument("--parts", default="detection,false_alarms,cohorts",
+    ap.add_argument("--parts", default="detection,false_alarms,cohorts,cohort_alerts",
                     help="comma-separated parts to run")
     args = ap.parse_args()
     rules = readme_rules()
     parts = {"detection": ("Detection", lambda: detection(rules, args.seeds)),
              "false_alarms": ("False alarms", lambda: false_alarms(rules, args.quiet_seeds)),
-             "cohorts": ("Cohorts", lambda: cohorts(args.cohort_seeds))}
+             "cohorts": ("Cohorts", lambda: cohorts(args.cohort_seeds)),
+             "cohort_alerts": ("Cohort alerts per fall",
+                               lambda: cohort_alert_counts(args.cohort_seeds))}
     for title, part in (parts[p] for p in args.parts.split(",")):
         t0 = time.process_time()
         lines = part()

@@ -3,16 +3,22 @@
 ``ResponseCurve.response(w)`` is the steady-state expected weekly incremental revenue at a
 constant weekly spend ``w`` (data currency per week); ``marginal(w)`` is its derivative, the
 marginal ROAS.  A ``CurveSet`` holds one curve per channel with the fit's diagnostics and saves
-to one JSON file with a schema version.
+to one JSON file with a schema version.  A set with more than :data:`SIDECAR_DRAWS` bootstrap
+draws keeps their numbers in a sidecar array next to the JSON (``curves.json`` ->
+``curves.draws.npy``, little-endian float64 in NumPy's ``.npy`` format), which the JSON names
+with its SHA-256; :meth:`CurveSet.load` reads it back and refuses a missing or altered one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from roiste.models.errors import CurveError
-from roiste.models.io import atomic_write_text, require_input
+from roiste.models.io import atomic_write_bytes, require_input
 from roiste.models.transforms import (
     Adstock,
     FloatArray,
@@ -30,6 +36,10 @@ from roiste.models.transforms import (
 )
 
 SCHEMA_VERSION = 1
+#: A curve set with more bootstrap draws than this (all channels together) keeps them in a
+#: sidecar array file; at about 200 bytes of JSON a draw, the JSON alone would pass 2 MB.
+SIDECAR_DRAWS = 10_000
+DRAWS_SUFFIX = ".draws.npy"
 
 
 @dataclass(frozen=True)
@@ -303,9 +313,18 @@ class CurveSet(Mapping[str, ResponseCurve]):
     def to_json(self) -> str:
         return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
+    def to_files(self, name: str = "curves.json") -> dict[str, bytes]:
+        """The files of the curve set saved as ``name``: the draws' sidecar (when the set has
+        more than :data:`SIDECAR_DRAWS` draws) first, then the JSON that names it."""
+        return _files(self.to_dict(), name)
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the curve set to one JSON file, atomically and deterministically."""
-        atomic_write_text(path, self.to_json())
+        """Write the curve set's JSON file (and its draws' sidecar, when large), each
+        atomically and deterministically; the sidecar goes first, so the JSON never names
+        draws that are not there yet."""
+        folder = Path(path).parent
+        for name, data in self.to_files(Path(path).name).items():
+            atomic_write_bytes(folder / name, data)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "<dict>") -> CurveSet:
@@ -333,7 +352,7 @@ class CurveSet(Mapping[str, ResponseCurve]):
             raise CurveError(f"{path}: not a curves JSON file ({exc})") from None
         if not isinstance(data, dict):
             raise CurveError(f"{path}: not a curves JSON file (top level is not an object)")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_with_draws(data, Path(path)), source=str(path))
 
     # -- tables ----------------------------------------------------------------------------
     def summary_table(self, level: float | None = None) -> pd.DataFrame:
@@ -396,3 +415,154 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return [_finite(v) for v in obj.tolist()]
     return obj
+
+
+# -- the draws' sidecar ---------------------------------------------------------------------
+
+
+def draws_file_name(name: str) -> str:
+    """The sidecar of a curves file: ``curves.json`` -> ``curves.draws.npy``."""
+    stem = name[:-5] if name.lower().endswith(".json") else name
+    return stem + DRAWS_SUFFIX
+
+
+def curves_files(text: str, name: str = "curves.json") -> dict[str, bytes]:
+    """The files a curves JSON text (:meth:`CurveSet.to_json`) is saved as under ``name``:
+    the text itself when its draws stay in line."""
+    return _split(json.loads(text), name) or {name: text.encode("utf-8")}
+
+
+def copy_curves_files(src: str | os.PathLike[str], name: str = "curves.json") -> dict[str, bytes]:
+    """The files that copy the curves file ``src`` (and its sidecar) under the name ``name``.
+
+    The JSON keeps its bytes when its sidecar is already named for ``name``; otherwise only the
+    sidecar's name inside it changes.  The sidecar is checked against its SHA-256 first.
+
+    Raises
+    ------
+    CurveError
+        The sidecar is missing or altered, or the file is not a curves file.
+    """
+    path = Path(src)
+    data = path.read_bytes()
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CurveError(f"{path}: not a curves JSON file ({exc})") from None
+    ref = doc.get("draws_file") if isinstance(doc, dict) else None
+    if not isinstance(ref, dict):
+        return {name: data}
+    side = _sidecar_bytes(ref, path)
+    target = draws_file_name(name)
+    if ref.get("name") != target:
+        doc["draws_file"] = {**ref, "name": target}
+        data = _dump(doc).encode("utf-8")
+    return {target: side, name: data}
+
+
+def _dump(doc: Any) -> str:
+    return json.dumps(_finite(doc), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _files(doc: dict[str, Any], name: str) -> dict[str, bytes]:
+    return _split(doc, name) or {name: _dump(doc).encode("utf-8")}
+
+
+def _split(doc: dict[str, Any], name: str) -> dict[str, bytes] | None:
+    """The sidecar and the JSON of a curves document with many draws (None for few)."""
+    channels = list(doc.get("channels", []))
+    if sum(len(c.get("draws") or ()) for c in channels) <= SIDECAR_DRAWS:
+        return None
+    layouts: dict[tuple[str, str, tuple[str, ...]], int] = {}
+    values: list[float] = []
+    out = []
+    for c in channels:
+        if not c.get("draws"):
+            out.append(c)
+            continue
+        where = {"start": len(values), "count": len(c["draws"])}
+        for d in c["draws"]:
+            sat, ad = dict(d["saturation"]), dict(d["adstock"])
+            sname, aname = str(sat.pop("lookup_name")), str(ad.pop("lookup_name"))
+            fields = ("beta", *(f"saturation.{k}" for k in sat), *(f"adstock.{k}" for k in ad))
+            code = layouts.setdefault((sname, aname, fields), len(layouts))
+            values += [float(code), float(d["beta"]), *map(float, sat.values()), *map(float, ad.values())]
+        out.append({**{k: v for k, v in c.items() if k != "draws"}, "draws_in_file": where})
+    buf = io.BytesIO()
+    np.save(buf, np.array(values, dtype="<f8"), allow_pickle=False)
+    side = buf.getvalue()
+    ref: dict[str, Any] = {"name": draws_file_name(name), "sha256": hashlib.sha256(side).hexdigest(),
+           "values": len(values), "format": "npy <f8",
+           "layouts": [{"saturation": sn, "adstock": an, "fields": list(f)} for sn, an, f in layouts]}
+    return {str(ref["name"]): side,
+            name: _dump({**doc, "channels": out, "draws_file": ref}).encode("utf-8")}
+
+
+def _sidecar_bytes(ref: Mapping[str, Any], path: Path) -> bytes:
+    """The sidecar's bytes, checked against the SHA-256 the curves file records."""
+    name = ref.get("name")
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CurveError(f"{path}: draws_file.name must be a file name next to the curves file")
+    side = path.parent / name
+    if not side.is_file():
+        raise CurveError(f"{path}: its draws file {side} is missing; keep it next to the curves file")
+    data = side.read_bytes()
+    if hashlib.sha256(data).hexdigest() != ref.get("sha256"):
+        raise CurveError(f"{path}: its draws file {side} does not match the SHA-256 the curves "
+                         "file records (altered, or from another fit)")
+    return data
+
+
+def _with_draws(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The document with the sidecar's draws put back in line (unchanged without a sidecar)."""
+    ref = doc.get("draws_file")
+    if ref is None:
+        return doc
+    if not isinstance(ref, dict):
+        raise CurveError(f"{path}: draws_file must be an object (name, sha256, values)")
+    data = _sidecar_bytes(ref, path)
+    try:
+        values = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CurveError(f"{path}: its draws file is not a NumPy array file ({exc})") from None
+    if values.dtype != np.dtype("<f8") or values.ndim != 1 or values.size != ref.get("values"):
+        raise CurveError(f"{path}: its draws file does not hold the {ref.get('values')} float64 "
+                         "values the curves file records")
+    flat = values.tolist()
+    try:
+        layouts = [(str(x["saturation"]), str(x["adstock"]), [str(f) for f in x["fields"]])
+                   for x in ref.get("layouts", [])]
+        for _, _, fields in layouts:
+            if fields[:1] != ["beta"] or not all(f.startswith(("saturation.", "adstock."))
+                                                  for f in fields[1:]):
+                raise ValueError(f"unknown draw fields {fields}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CurveError(f"{path}: malformed draws_file.layouts ({exc})") from None
+    channels = []
+    for c in doc.get("channels", []):
+        at = c.get("draws_in_file") if isinstance(c, dict) else None
+        if at is None:
+            channels.append(c)
+            continue
+        draws = []
+        try:
+            pos = int(at["start"])
+            for _ in range(int(at["count"])):
+                code = flat[pos]
+                if not (0 <= pos and code == int(code) and 0 <= code < len(layouts)):
+                    raise ValueError(f"no draw layout at value {pos}")
+                sname, aname, fields = layouts[int(code)]
+                row = flat[pos + 1:pos + 1 + len(fields)]
+                if len(row) < len(fields):
+                    raise ValueError(f"value {pos}: the draws file ends inside a draw")
+                sat: dict[str, Any] = {"lookup_name": sname}
+                ad: dict[str, Any] = {"lookup_name": aname}
+                for f, v in zip(fields[1:], row[1:], strict=True):
+                    part, _, key = f.partition(".")
+                    (sat if part == "saturation" else ad)[key] = v
+                draws.append({"beta": row[0], "saturation": sat, "adstock": ad})
+                pos += 1 + len(fields)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CurveError(f"{path}: channel {c.get('channel')!r}: malformed draws_in_file ({exc})") from None
+        channels.append({**{k: v for k, v in c.items() if k != "draws_in_file"}, "draws": draws})
+    return {**{k: v for k, v in doc.items() if k != "draws_file"}, "channels": channels}

@@ -3,7 +3,8 @@
 Two layouts (DESIGN.md, "The weekly panel"):
 
 * **long**: one row per (date, channel) with ``date, channel, spend, revenue`` and optionally
-  ``visitors, orders, new_customers, new_customer_revenue, returns, clicks, impressions``.
+  ``visitors, orders, new_customers, new_customer_revenue, returns, clicks, impressions,
+  returned_orders``.
   Extra text columns (market, segment, ...) become part of the channel key
   ``"channel|market|segment"``.
 * **wide** (marketing-mix): one row per week; the caller names the ``target`` column, the
@@ -30,20 +31,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from roiste.models.errors import PanelError
-from roiste.models.io import input_problem
+from roiste.models.io import file_sha256, input_problem
 
-__all__ = ["OPTIONAL", "REQUIRED", "Panel", "PanelWarning", "panel_from_frame", "read_panel"]
+__all__ = ["BATCH_ROWS", "CHUNKED_BYTES", "OPTIONAL", "REQUIRED", "Panel", "PanelWarning",
+           "panel_from_frame", "read_panel"]
 
 REQUIRED = ("date", "channel", "spend", "revenue")
 OPTIONAL = ("visitors", "orders", "new_customers", "new_customer_revenue", "returns", "clicks",
-            "impressions")
+            "impressions", "returned_orders")
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null", "<na>", "nat"})
 _DATE_NAME = re.compile(r"date|week|(?:^|[^a-z])(?:wk|dt|day)(?:[^a-z]|$)")
 _SPEND_NAME = re.compile(r"^(?:spend|cost|mdsp)_|_(?:spend|cost|s)$", re.IGNORECASE)
 _Rows = slice  # the builtin, before Panel.slice shadows it in the class body
+#: A long panel file of at least this many bytes is read in record batches (``chunked=None``).
+CHUNKED_BYTES = 64 * 2**20
+#: Rows per record batch when a long panel is read in batches.
+BATCH_ROWS = 1 << 20
 
 
 class PanelWarning(UserWarning):
@@ -159,6 +168,8 @@ def read_panel(
     date_column: str | None = None,
     min_weeks: int = 26,
     require_variation: bool = False,
+    chunked: bool | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> Panel:
     """Read and validate a weekly panel file (CSV or Parquet).
 
@@ -182,6 +193,14 @@ def read_panel(
         Fewest weeks of history accepted.
     require_variation : bool, default False
         Reject channels whose spend never changes (no curve can be identified from them).
+    chunked : bool, optional
+        Long layout: read the file in record batches of ``batch_rows`` rows, holding only the
+        columns the panel needs, never the whole file as text.  By default a file of at least
+        :data:`CHUNKED_BYTES` bytes is read so.  The panel is the one the whole-file reader
+        builds; a file with any problem is handed to the whole-file reader, so the message is
+        the same one.
+    batch_rows : int, default :data:`BATCH_ROWS`
+        Rows per batch when reading in batches (Parquet; CSV batches are cut by size).
 
     Returns
     -------
@@ -193,6 +212,13 @@ def read_panel(
         One line naming the file, row and column at fault.
     """
     source = str(path)
+    if layout == "long" and not (target or spend or controls) and _batched(Path(path), chunked):
+        found = _read_batched(Path(path), source, date_column, max(1, batch_rows))
+        if found is not None:
+            panel, notes = found
+            for note in notes:
+                warnings.warn(note, PanelWarning, stacklevel=2)
+            return _checked(panel, source, min_weeks, require_variation)
     frame, sha = _read_file(Path(path), source)
     return _build(frame, source, sha, layout, target, spend, controls, date_column,
                   min_weeks, require_variation)
@@ -530,6 +556,11 @@ def _build(frame: pd.DataFrame, src: str, sha: str, layout: str, target: str | N
         panel = _wide(frame, src, sha, target, spend, controls, date_column)
     else:
         raise PanelError(f"{src}: layout must be 'long' or 'wide', not '{layout}'")
+    return _checked(panel, src, min_weeks, require_variation)
+
+
+def _checked(panel: Panel, src: str, min_weeks: int, require_variation: bool) -> Panel:
+    """The checks on a built panel: enough weeks, and (when asked) spend that varies."""
     if panel.n_weeks < min_weeks:
         raise PanelError(f"{src}: {panel.n_weeks} weeks of history "
                          f"({_day(panel.weeks[0])} .. {_day(panel.weeks[-1])}); "
@@ -687,3 +718,234 @@ def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
                         columns=pd.Index(list(ctrl_cols), name="control"), dtype=float)
     return Panel("wide", src, sha, weeks, list(spend), spend_df,
                  target=pd.Series(y[order], index=weeks, name=target), controls=ctrl)
+
+
+# --- long panels read in record batches ---------------------------------------------------
+
+
+class _Whole(Exception):
+    """Something the batched reader leaves to the whole-file reader, which words it exactly."""
+
+
+def _batched(path: Path, chunked: bool | None) -> bool:
+    """Read this file in batches?  Never a file the whole-file reader must refuse first."""
+    if chunked is False or not path.is_file() or input_problem(path):
+        return False
+    return chunked is True or path.stat().st_size >= CHUNKED_BYTES
+
+
+def _read_batched(path: Path, src: str, date_column: str | None,
+                  batch_rows: int) -> tuple[Panel, list[str]] | None:
+    """The long panel and its warnings, read batch by batch; None leaves the file to
+    :func:`_read_file`, which names the problem (every check below has its twin there)."""
+    try:
+        return _scan(path, src, date_column, batch_rows)
+    except (_Whole, PanelError, pa.ArrowException, ValueError, TypeError, OSError, UnicodeError):
+        return None
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _arrow_factor(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_factor` of an Arrow column: text columns are encoded by Arrow, so a batch's
+    strings never become Python objects, only its distinct values do."""
+    if pa.types.is_dictionary(cells.type) and _is_text(cells.type.value_type):
+        enc = cells  # a categorical column: Arrow holds its distinct values already
+    elif _is_text(cells.type):
+        enc = cells.dictionary_encode()
+    else:
+        return _factor(cells.to_pandas())
+    uniq = enc.dictionary.to_pylist()
+    codes = enc.indices.fill_null(len(uniq)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, np.array([u.strip() for u in uniq] + [""], dtype=object)
+
+
+def _numeric_type(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def _batches(path: Path, batch_rows: int) -> tuple[list[str], dict[str, bool], Any]:
+    """Stripped column names, which hold numbers by type, and a factory of batch iterators
+    (given the columns to read, in file order) yielding record batches."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if not head.strip():
+        raise _Whole
+    if head[:4] == b"PAR1":
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        meta = schema.pandas_metadata or {}
+        if any(isinstance(c, str) for c in meta.get("index_columns", [])):
+            raise _Whole  # an index saved by pandas: the whole-file reader restores it
+        raw = [str(n) for n in schema.names]
+        names = [n.strip() for n in raw]
+        numeric = {n: _numeric_type(schema.field(i).type) for i, n in enumerate(names)}
+        by_name = dict(zip(names, raw, strict=True))
+
+        def parquet(columns: list[str]) -> Any:
+            yield from pf.iter_batches(batch_size=batch_rows, columns=[by_name[c] for c in columns])
+
+        if len(set(names)) != len(names):
+            raise _Whole
+        return names, numeric, parquet
+    if path.suffix.lower() in (".parquet", ".pq") or b"\x00" in head or head[:1] in b"\r\n":
+        raise _Whole
+    first = head.split(b"\n", 1)
+    if len(first) < 2:
+        raise _Whole
+    line = first[0].decode("utf-8-sig").rstrip("\r")
+    sep = next((s for s in (",", ";", "\t") if s in line), ",")
+    names = [h.strip() for h in next(csv.reader([line], delimiter=sep))]
+    if len(set(names)) != len(names):
+        raise _Whole
+    text_cols = [n for n in names if n.lower() in ("date", "channel") or _looks_like_date(n)]
+    # blocks of about batch_rows rows (64 bytes a row), at least 4 KB, at most 64 MB
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1,
+                             block_size=min(64 << 20, max(4096, 64 * batch_rows)))
+    parse = pacsv.ParseOptions(delimiter=sep)
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(text_cols, pa.string()),
+                                   null_values=[""], strings_can_be_null=False)
+    with pacsv.open_csv(path, read_options=read, parse_options=parse,
+                        convert_options=convert) as reader:
+        numeric = {f.name: _numeric_type(f.type) for f in reader.schema}
+
+    def text(columns: list[str]) -> Any:
+        opts = pacsv.ConvertOptions(column_types=dict.fromkeys(text_cols, pa.string()),
+                                    null_values=[""], strings_can_be_null=False,
+                                    include_columns=columns)
+        with pacsv.open_csv(path, read_options=read, parse_options=parse,
+                            convert_options=opts) as reader:
+            yield from reader
+
+    return names, numeric, text
+
+
+def _scan(path: Path, src: str, date_column: str | None,
+          batch_rows: int) -> tuple[Panel, list[str]]:
+    """Build the long panel from batches: key codes, week days and values per row are kept
+    as compact arrays; text lives one batch at a time."""
+    names, numeric, batches = _batches(path, batch_rows)
+    lower = {c.lower(): c for c in names}
+    if date_column is not None:
+        if date_column not in names:
+            raise _Whole
+        date_col = date_column
+    elif "date" in lower:
+        date_col = lower["date"]
+    else:
+        raise _Whole
+    if any(name not in lower for name in REQUIRED[1:]):
+        raise _Whole
+    ch_col, sp_col, rv_col = lower["channel"], lower["spend"], lower["revenue"]
+    contract = {date_col, ch_col, sp_col, rv_col}
+    measured = [("spend", sp_col), ("revenue", rv_col)]
+    keys: list[str] = []
+    ignored: list[str] = []
+    for col in names:
+        if col in contract:
+            continue
+        if col.lower() in OPTIONAL:
+            measured.append((col.lower(), col))  # an empty one fails below: left to the whole reader
+        elif numeric[col]:
+            ignored.append(col)  # numbers in every cell, or none: never part of the key
+        else:
+            keys.append(col)  # unless it holds numbers only (checked on the way)
+    columns = [c for c in names if c in contract or c in keys or c in dict(measured).values()]
+
+    key_index: dict[str, int] = {}
+    day_parts: list[np.ndarray] = []
+    code_parts: list[np.ndarray] = []
+    value_parts: dict[str, list[np.ndarray]] = {name: [] for name, _ in measured}
+    counts = {col: [0, 0] for col in keys}  # non-missing cells, cells that hold numbers
+    row = 2
+    for batch in batches(columns):
+        cells = dict(zip(columns, batch.columns, strict=True))
+        rows = pd.RangeIndex(row, row + batch.num_rows)
+        row += batch.num_rows
+
+        def frame(col: str, cells: dict[str, Any] = cells, rows: pd.RangeIndex = rows) -> pd.DataFrame:
+            return pd.DataFrame({col: cells[col].to_pandas()}).set_axis(rows, axis=0)
+
+        if _is_text(cells[date_col].type) or pa.types.is_dictionary(cells[date_col].type):
+            codes, text = _arrow_factor(cells[date_col])
+            parsed = pd.DatetimeIndex([_parse_day(u) for u in text], dtype="datetime64[ns]")
+            if np.asarray(parsed.isna())[codes].any():
+                raise _Whole
+            days = np.asarray(parsed.normalize(), dtype="datetime64[ns]")[codes]
+        else:
+            days = _dates(frame(date_col), date_col, src)
+        day_parts.append(days.astype("datetime64[D]").astype(np.int64).astype(np.int32))
+        comp: np.ndarray | None = None
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for col in (ch_col, *keys):
+            codes, text = _arrow_factor(cells[col])
+            if np.isin(codes, np.flatnonzero(text == "")).any():
+                raise _Whole  # an empty key cell
+            if col in counts:
+                vals, missing, _ = _parse_numbers(pd.Series(text))
+                seen = np.bincount(codes, minlength=len(text))
+                counts[col][0] += int(seen[~missing].sum())
+                counts[col][1] += int(seen[~np.isnan(vals)].sum())
+            parts.append((codes, text))
+            comp = codes.astype(np.int64) if comp is None else comp * len(text) + codes
+            comp = pd.factorize(comp, sort=False)[0]  # dense, in order of first appearance
+        assert comp is not None
+        first = np.unique(comp, return_index=True)[1]
+        label = parts[0][1][parts[0][0][first]]
+        for codes, text in parts[1:]:
+            label = label + "|" + text[codes[first]]
+        lookup = np.array([key_index.setdefault(u, len(key_index)) for u in label], dtype=np.int32)
+        code_parts.append(lookup[comp])
+        for name, col in measured:
+            value_parts[name].append(_numbers(frame(col), col, src))
+    if not day_parts or any(n == 0 or k == n for n, k in counts.values()):
+        raise _Whole
+
+    day = np.concatenate(day_parts)
+    del day_parts
+    start = int(day.min())
+    if ((day - start) % 7 != 0).any():
+        raise _Whole
+    cell = ((day - start) // 7).astype(np.int64)
+    del day
+    nw, nc = int(cell.max()) + 1, len(key_index)
+    cell *= nc
+    cell += np.concatenate(code_parts)
+    del code_parts
+    seen = np.bincount(cell, minlength=nw * nc).reshape(nw, nc)
+    present = seen > 0
+    if (seen > 1).any() or not present.any(axis=1).all():
+        raise _Whole  # two rows for one cell, or a week without rows
+    del seen
+    first = present.argmax(axis=0)
+    if ((np.arange(nw)[:, None] >= first[None, :]) & ~present).any():
+        raise _Whole  # a hole in a channel's weeks
+    weeks = pd.date_range(pd.Timestamp(np.datetime64(start, "D").astype("datetime64[ns]")),
+                          periods=nw, freq="7D", name="week")
+    channels = pd.Index(list(key_index), name="channel")
+
+    notes: list[str] = []
+    if ignored:
+        notes.append(f"{src}: column(s) {', '.join(map(repr, ignored))} are empty or numeric and "
+                     "not part of the panel contract; ignored")
+    late = np.flatnonzero(first > 0)
+    if len(late):
+        shown = ", ".join(f"'{_show(channels[c])}' from {_day(weeks[first[c]])}" for c in late[:5])
+        notes.append(f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
+                     f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
+                     "spend and revenue")
+
+    tables: dict[str, pd.DataFrame] = {}
+    for name, chunks in value_parts.items():
+        out = np.zeros(nw * nc)
+        at = 0
+        for chunk in chunks:
+            out[cell[at:at + len(chunk)]] = chunk
+            at += len(chunk)
+        chunks.clear()
+        tables[name] = pd.DataFrame(out.reshape(nw, nc), index=weeks, columns=channels)
+    panel = Panel("long", src, file_sha256(path), weeks, list(channels), tables.pop("spend"),
+                  revenue=tables.pop("revenue"), extras=tables)
+    return panel, notes

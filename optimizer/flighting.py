@@ -18,7 +18,8 @@ the current weekly level.
 The period totals keep the step box of a one-step plan, the budget, each channel's min/max
 and the scenario's share constraints; ``weekly_min``/``weekly_max`` bound each week and
 ``max_weekly_change`` the change from one week to the next.  The LP (:func:`roiste.optimizer.lp.solve_weekly`) is certified
-like every plan.  ``allocation.csv`` then holds the weekly plan's period totals, evaluated as
+like every plan; an S-shaped curve whose weeks can fall below its inflection point makes it a
+MILP, certified the same way.  ``allocation.csv`` then holds the weekly plan's period totals, evaluated as
 every plan's (a constant weekly spend over a year's average week), and
 ``allocation_weeks.csv`` the weeks themselves.
 """
@@ -92,6 +93,11 @@ class ComponentSaturations:
     def slope(self, a: FloatArray) -> FloatArray:
         """``S_c'(a)`` row by row."""
         return np.vstack([s.derivative(row) for s, row in zip(self.saturations, a, strict=True)])
+
+    @property
+    def concave_from(self) -> FloatArray:
+        """The adstock from which each ``S_c`` is concave (an S-shape's inflection point)."""
+        return np.array([s.concave_from for s in self.saturations], dtype=float)
 
 
 def tail_weeks(component: Component) -> int:
@@ -266,11 +272,6 @@ def _check(scenario: Scenario, period: Period, channels: Sequence[str],
                 raise ScenarioError(
                     f"{label}: no channel {name!r} in the panel; channels: {list(channels)} "
                     f"(at period -> {key} -> {name})")
-    for c in channels:
-        if not curves[c].is_concave:
-            raise ScenarioError(
-                f"{label}: {c}'s curve is S-shaped ({curves[c].family}); a plan with period "
-                "needs concave curves (at period)")
 
 
 def _limits(period: Period, channels: Sequence[str], weeks: int, lo: FloatArray, hi: FloatArray,
@@ -371,6 +372,7 @@ def plan_weeks(
     sol = solve_weekly(problem, tol=float(scenario.tolerance), solver=str(scenario.solver),
                        x_ref=flat_now)
     x = sol.x
+    s_shaped = [c for c in channels if not ctx.curves[c].is_concave]
     totals = np.clip(x.sum(axis=1), lo, hi)
     flat = np.repeat((totals / weeks)[:, None], weeks, axis=1)
     dates = pd.DatetimeIndex([pd.Timestamp(period.start) + pd.Timedelta(weeks=i)
@@ -420,7 +422,17 @@ def plan_weeks(
         ("The carry-over the period's spend leaves for the weeks after it is valued (the spend "
          "then continuing at its current weekly level)." if period.value_carryover else
          "The carry-over the period's spend leaves for the weeks after it is not valued."),
-        "The weekly plan is made on the fitted curves: it ignores their uncertainty.",
+        ("The weekly plan is made on the fitted curves: it ignores their uncertainty."
+         if scenario.risk.kind == "point" else
+         f"risk: {scenario.risk.kind} is not applied week by week: the weekly plan is made on "
+         "the fitted curves (their point values) and ignores their draws."),
+        *([f"S-shaped curves ({', '.join(s_shaped)}): "
+           + (f"the weeks whose adstock can lie below the inflection point are planned by a MILP "
+              f"({sol.n_binaries} binaries filling chords in order), still certified."
+              if sol.n_binaries else
+              "every week's adstock lies above the inflection point (carried in plus the "
+              "week's least spend), where the curve is concave: planned by the LP.")]
+          if s_shaped else []),
         *[f"{c['name']}: {c['rule']}; the weekly plan's totals reach {100 * c['share']:.2f} %"
           f"{' (binds)' if c['binds'] else ''}; its cost is not priced week by week."
           for c in reached],
@@ -442,6 +454,8 @@ def plan_weeks(
         "optimality_gap": sol.gap,
         "status": sol.status,
         "iterations": sol.iterations,
+        "s_shaped_channels": s_shaped,
+        "binaries": sol.n_binaries,
         "constraints": reached,
     }
     timings = {**base.timings, "weekly_build_seconds": sol.build_seconds,

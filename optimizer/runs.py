@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from roiste.models.curves import CurveSet
+from roiste.models.errors import RoisteError
 from roiste.models.executor import Executor, choose_executor
 from roiste.models.experiments import read_experiments
 from roiste.models.io import file_sha256
@@ -48,6 +49,7 @@ from roiste.optimizer.monitor.rules import load_rules
 from roiste.optimizer.monitor.watch import (
     MonitorResult,
     alerts_doc,
+    draft_date_column,
     evaluate,
     write_cohort_draft,
     write_draft,
@@ -313,6 +315,7 @@ def run_monitor(
     notify: bool = True,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    date_column: str | None = None,
 ) -> MonitorResult:
     """The whole ``roiste monitor`` run: panel and rules -> KPIs, alerts, drafts, dashboard.
 
@@ -350,6 +353,9 @@ def run_monitor(
         Progress bar over the rules.
     sleep : callable
         Waits between delivery attempts.
+    date_column : str, optional
+        The panel's week column (``--date-column``), replacing the ``date_column`` of the
+        rules' draft scenario; the draft scenarios written carry it.
 
     Returns
     -------
@@ -358,7 +364,8 @@ def run_monitor(
     out = Path(os.path.abspath(out))
     _check_monitor_out(out, force)
     rules = load_rules(rules_path)
-    panel = read_panel(panel_path, min_weeks=1)
+    date_column = date_column if date_column is not None else draft_date_column(rules)
+    panel = read_panel(panel_path, min_weeks=1, date_column=date_column)
     plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
     orders = read_tagged_orders(orders_path) if orders_path is not None else None
     result = evaluate(panel, rules, plan, orders=orders, progress=progress)
@@ -370,15 +377,25 @@ def run_monitor(
             name = f"draft-{i:02d}-{_slug(alert['channel'])}.yml"
             if "age_days" in alert:  # a cohort alert: the next plan with the value it implies
                 moved = write_cohort_draft(tmp / name, alert, panel, rules, plan,
-                                           Path(panel_path), result.cohort_econ)
+                                           Path(panel_path), result.cohort_econ,
+                                           date_column=date_column)
                 if moved is None:
                     continue
                 alert["draft"] = moved
             else:
                 alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan,
-                                             Path(panel_path), avoid=alerted)
+                                             Path(panel_path), avoid=alerted,
+                                             date_column=date_column)
             alert["draft_scenario"] = name
-            validate_scenario_file(tmp / name)
+            try:
+                validate_scenario_file(tmp / name)
+            except RoisteError as exc:
+                # A draft no plan could run on (a channel whose spend never changes, say) is not
+                # written; the alert stands and says why.
+                (tmp / name).unlink()
+                alert.pop("draft", None)
+                alert.pop("draft_scenario")
+                alert["draft_refused"] = str(exc)
         if notify and rules.notify is not None and result.alerts:
             n = rules.notify
             cafile = rules.resolve(n.email.cafile) if n.email and n.email.cafile else None

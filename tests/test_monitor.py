@@ -201,6 +201,25 @@ def test_monitor_command_writes_the_alert_with_its_draft(drift_case: dict) -> No
     assert receivers == list(best.index[: len(receivers)])
 
 
+def test_an_alert_whose_draft_no_plan_could_run_keeps_its_outputs(drift_case: dict,
+                                                                    tmp_path: Path) -> None:
+    # One channel that never changed its spend: the fit behind a draft scenario refuses it, so
+    # the alert is written without a draft, says why, and the KPIs and the page still come.
+    panel = pd.read_csv(drift_case["dir"] / "panel.csv")
+    flat = next(c for c in sorted(panel["channel"].unique()) if c != drift_case["channel"])
+    panel.loc[panel["channel"] == flat, "spend"] = 1000.0
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    out = tmp_path / "out"
+    code, _, stderr = _cli("monitor", str(tmp_path / "panel.csv"), "--rules",
+                           str(drift_case["dir"] / "rules.yml"), "--out", str(out), "--quiet")
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["alerts.json", "dashboard.html", "kpis.csv"]
+    alert = json.loads((out / "alerts.json").read_text())["alerts"][0]
+    assert alert["channel"] == drift_case["channel"]
+    assert "draft_scenario" not in alert and flat in alert["draft_refused"]
+    assert "no draft: a plan could not run on it" in (out / "dashboard.html").read_text()
+
+
 def test_monitor_refuses_an_existing_dir_and_reproduces_bytes_with_force(drift_case: dict) -> None:
     d = drift_case["dir"]
     out = d / "again"

@@ -287,8 +287,12 @@ def test_a_cohort_30_percent_below_at_60_days_is_flagged_before_90_days(
     age = first["age_days"]
     truth = world.value(age, after=True) / world.value(age)
     assert first["implied_new_customer_value"] == pytest.approx(100 * truth, abs=6.0), first
-    at60 = [a for a in alerts if a["age_days"] == 60]
+    at60 = [m for a in alerts for m in a["by_age"] if m["age_days"] == 60]
     assert at60 and at60[0]["change"] == pytest.approx(-0.3, abs=0.06)
+    assert pd.Timestamp(at60[0]["fired"]) < ninety, at60[0]
+    # one fall, one alert: every age that saw it is in it, dated by the earliest
+    assert len(alerts) == 1 and {30, 60} <= set(first["ages_days"]), alerts
+    assert first["fired"] == min(m["fired"] for m in first["by_age"])
 
 
 def test_cohorts_without_a_change_raise_no_alert(cohort_cases: dict) -> None:
@@ -308,7 +312,7 @@ def test_cohort_value_falls_are_flagged_within_four_acquisition_weeks(
     weeks = [str(w.date()) for w in series.weeks]
     for a in alerts:
         assert weeks.index(a["since"]) >= DROP_WEEK
-    at60 = [a for a in alerts if a["age_days"] == 60]
+    at60 = [m for a in alerts for m in a["by_age"] if m["age_days"] == 60]
     assert at60, alerts
     since = weeks.index(at60[0]["since"])
     fired_cohort = since + 2  # three weeks in a row
@@ -355,6 +359,9 @@ def test_monitor_command_with_orders_writes_the_cohort_draft(tmp_path: Path) -> 
                for r in doc["rates"])
     stated = {(r["channel"], r["kpi"]): r["false_alarms_per_year"] for r in doc["rates"]}
     assert cpc[0]["false_alarms_per_year"] == stated[(CHANNELS[0], "cpc")]
+    # a cohort alert counts once whatever the ages that saw it: it states at most their sum
+    assert a["false_alarms_per_year"] == pytest.approx(
+        sum(stated[(CHANNELS[0], f"cohort_value_{g}d")] for g in (30, 60)), abs=1e-6)
     assert "When nothing changes, this rule" in html
     assert 'class="spark"' in signals
     # the same inputs give the same bytes

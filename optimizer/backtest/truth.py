@@ -210,7 +210,7 @@ def replan_world(
                 weekly = weekly_spend(CurveSet(curves), scenario, current,
                                       pd.DataFrame(spend[:s], index=world.weeks[:s],
                                                    columns=world.channels), world.weeks[s])
-            except ScenarioError:  # e.g. an S-shaped fit that month: the period plan, flat
+            except ScenarioError:  # a scenario the weekly plan refuses: the period plan, flat
                 weekly = None
         x = plan_from(CurveSet(curves), scenario, current) if weekly is None else weekly.sum(axis=0)
         spend[s:s + p] = x / p if weekly is None else weekly

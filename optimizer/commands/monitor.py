@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from roiste.optimizer.commands.options import PATH, force_option, output_dir, quiet_option
+from roiste.optimizer.commands.options import (
+    PATH,
+    date_column_option,
+    force_option,
+    output_dir,
+    quiet_option,
+)
 from roiste.optimizer.runs import run_monitor
 
 
@@ -20,14 +26,15 @@ from roiste.optimizer.runs import run_monitor
 @click.option("--no-notify", is_flag=True, help="Write the outputs but send no notification.")
 @force_option
 @quiet_option
+@date_column_option
 def monitor(panel: Path, rules: Path, plan_dir: Path | None, orders: Path | None, out: Path,
-            no_notify: bool, force: bool, quiet: bool) -> None:
+            no_notify: bool, force: bool, quiet: bool, date_column: str | None) -> None:
     """Weekly KPIs and alerts: dashboard.html, kpis.csv, alerts.json, draft scenarios.
 
     Exit code 1 when a notification could not be delivered after its retries.
     """
     result = run_monitor(panel, rules, out, plan_dir=plan_dir, orders_path=orders, force=force,
-                         notify=not no_notify, progress=not quiet)
+                         notify=not no_notify, progress=not quiet, date_column=date_column)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(result.headline())

@@ -20,18 +20,24 @@ round, until the certified gap (:func:`.solve.relative_gap`) falls below the tol
 adstock and one epigraph variable per cell keep the rows short: the LP grows with the cells
 and the tangents, not with the lags.  With CBC the model goes through PuLP; with HiGHS it is
 held in highspy as arrays and re-solved from its last basis as the tangents come in.
+
+An S-shaped saturation (convex below its inflection point) keeps tangents in the cells whose
+adstock cannot fall below the point; the other cells are bounded by chords below it, filled in
+order by binaries: the model is then a MILP, built anew each round as breakpoints are added.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import pulp
+from numpy.typing import NDArray
 
 from roiste.models.errors import InfeasibleError
 from roiste.optimizer.lp.model import get_solver, solver_key
@@ -55,7 +61,9 @@ class WeeklyProblem:
     names : sequence of str
         Channel names (``N``).
     saturations : Saturations
-        ``S_c`` of each channel (concave, increasing), rows in the order of ``names``.
+        ``S_c`` of each channel (increasing), rows in the order of ``names``: concave, or
+        S-shaped with its inflection point (the adstock from which it is concave) given by
+        the object's ``concave_from`` (N,).
     effect : ndarray (N, H)
         Money per unit of ``S_c`` in cell ``(c, t)``, ``t < T`` the period's weeks and
         ``T <= t < H`` the weeks after it whose carry-over is valued (``>= 0``).
@@ -137,12 +145,16 @@ class WeeklySolution:
     n_breakpoints: int
     build_seconds: float
     solve_seconds: float
+    n_binaries: int = 0
 
 
-def _box(problem: WeeklyProblem) -> tuple[FloatArray, FloatArray]:
-    """The adstock each cell can reach: from every week at its least to every week at its most."""
+def _box(problem: WeeklyProblem, cap: float | None = None) -> tuple[FloatArray, FloatArray]:
+    """The adstock each cell can reach: from every week at its least to every week at its most
+    (no more than ``cap`` a week, when given)."""
     lo_w = np.maximum(problem.week_lower, 0.0)
     hi_w = np.minimum(problem.week_upper, problem.total_upper[:, None])
+    if cap is not None:
+        hi_w = np.minimum(hi_w, cap)
     return problem.adstock(lo_w), problem.adstock(hi_w)
 
 
@@ -234,15 +246,21 @@ class _CutModel:
         ts = time.perf_counter()
         self.prob.solve(get_solver(solver, msg=msg))
         took = time.perf_counter() - ts
-        n, h = self.problem.effect.shape
-        x = np.array([[v.value() or 0.0 for v in row] for row in self.x], dtype=float)
-        a = np.full((n, h), np.nan)
-        r = np.full((n, h), np.nan)
-        for c, t in self.cells.tolist():
-            a[c, t] = self.a[c, t].value() or 0.0
-            r[c, t] = self.r[c, t].value() or 0.0
-        obj = float(pulp.value(self.prob.objective) or 0.0)
+        x, a, r, obj = _read_values(self, self.cells, self.problem.effect.shape)
         return x, a, r, obj, pulp.LpStatus[self.prob.status], took
+
+
+def _read_values(model: Any, cells: NDArray[np.int_], shape: tuple[int, int]
+                 ) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+    """Spend, adstock and response per channel and week, and the objective, of a solved PuLP
+    model with variables ``x``, ``a``, ``r`` (``a`` and ``r`` only on ``cells``)."""
+    x = np.array([[v.value() or 0.0 for v in row] for row in model.x], dtype=float)
+    a = np.full(shape, np.nan)
+    r = np.full(shape, np.nan)
+    for c, t in cells.tolist():
+        a[c, t] = model.a[c, t].value() or 0.0
+        r[c, t] = model.r[c, t].value() or 0.0
+    return x, a, r, float(pulp.value(model.prob.objective) or 0.0)
 
 
 class _HighsModel:
@@ -354,6 +372,149 @@ class _HighsModel:
         return x, a, r, obj, "Optimal", took
 
 
+class _PieceModel:
+    """The weekly model when some cells' saturation is S-shaped on their box: a MILP.
+
+    A cell whose adstock can fall below its saturation's inflection point ``p`` (an S-shape:
+    convex below ``p``, concave above) is bounded from above by a piecewise-linear function
+    ``g >= S`` on its box ``[lo, hi]``: chords between breakpoints on ``[lo, min(p, hi)]``
+    (above a convex function) and, beyond ``p``, the tangents of the concave part.  ``g``'s
+    slopes rise, then fall: binaries fill the rising pieces in order (the incremental
+    formulation), so the MILP's optimum is at least the true one.  Its plan valued exactly is
+    achievable.  Breakpoints (and tangents) are added at the plan's adstock where ``g``
+    overstates it, and the MILP is built anew each round (the pieces change).  The other
+    cells keep their tangent cuts.
+    """
+
+    def __init__(self, problem: WeeklyProblem, s_cells: NDArray[np.bool_], start: FloatArray,
+                 alo: FloatArray, ahi: FloatArray) -> None:
+        self.problem = problem
+        self.s_cells = s_cells
+        self.start = start
+        self.alo, self.ahi = alo, ahi
+        self.cells = np.argwhere(problem.effect > 0)
+        self.tangents: list[FloatArray] = []
+        self.bps: dict[tuple[int, int], list[float]] = {}
+        self.upper: dict[tuple[int, int], list[float]] = {}
+        for c, t in np.argwhere(s_cells).tolist():
+            lo, hi = float(alo[c, t]), float(ahi[c, t])
+            pe = min(float(start[c]), hi)
+            self.bps[c, t] = sorted({*np.linspace(lo, pe, 5).tolist()}) if pe > lo else [lo]
+            self.upper[c, t] = [pe, 0.5 * (pe + hi), hi] if hi > pe else []
+        self.n_cuts = 0
+        self.n_binaries = 0
+
+    def add_tangents(self, points: FloatArray) -> int:
+        """Tangents at ``points`` (N, H, k; NaN: none): cuts of the concave cells, and of the
+        concave part (clipped to ``[p, hi]``) of the S-shaped ones."""
+        pts = np.where(self.s_cells[..., None], np.nan, points)
+        self.tangents.append(pts)
+        added = int(np.isfinite(pts[self.cells[:, 0], self.cells[:, 1]]).sum())
+        for (c, t), up in self.upper.items():
+            if not up:
+                continue
+            pe, hi = up[0], float(self.ahi[c, t])
+            new = [float(v) for v in np.clip(points[c, t], pe, hi) if np.isfinite(v)]
+            up.extend(new)
+            added += len(new)
+        self.n_cuts += added
+        return added
+
+    def add_breakpoints(self, a: FloatArray) -> int:
+        """Breakpoints at ``a`` (N, H; NaN: none) of the S-shaped cells' convex parts."""
+        added = 0
+        for (c, t), b in self.bps.items():
+            v = float(a[c, t])
+            if not np.isfinite(v) or not b[0] < v < b[-1]:
+                continue
+            width = max(b[-1] - b[0], 1e-12)
+            if min(abs(v - u) for u in b) > 1e-9 * width:
+                b.append(v)
+                b.sort()
+                added += 1
+        return added
+
+    def _build(self) -> tuple[_CutModel, int]:
+        model = _CutModel(self.problem)
+        for pts in self.tangents:
+            model.add_tangents(pts)
+        sat = self.problem.saturations
+        n = self.problem.effect.shape[0]
+        prob = model.prob
+        binaries = 0
+        for (c, t), b in self.bps.items():
+            lo, hi = float(self.alo[c, t]), float(self.ahi[c, t])
+            bv, _ = _row_values(sat, n, c, b)
+            lengths = np.diff(b)
+            slopes = np.diff(bv) / np.where(lengths > 0, lengths, 1.0)
+            pieces = [prob.add_variable(f"d_{c}_{t}_{j}", 0.0, float(lengths[j]))
+                      for j in range(len(lengths))]
+            terms: list[tuple[Any, float]] = [(model.r[c, t], 1.0)]
+            terms += [(d, -float(s)) for d, s in zip(pieces, slopes, strict=True)]
+            up = self.upper[c, t]
+            lens = [float(v) for v in lengths]
+            if up:
+                pe = up[0]
+                dc = prob.add_variable(f"dc_{c}_{t}", 0.0, hi - pe)
+                q = prob.add_variable(f"q_{c}_{t}")
+                pieces.append(dc)
+                lens.append(hi - pe)
+                terms.append((q, -1.0))
+                uv, us = _row_values(sat, n, c, up)
+                spe = float(_row_values(sat, n, c, [pe])[0][0])
+                for k, (u, vu, su) in enumerate(zip(up, uv, us, strict=True)):
+                    if not np.isfinite(su):
+                        continue
+                    prob.addConstraint(pulp.LpConstraint(
+                        pulp.LpAffineExpression([(q, 1.0), (dc, -float(su))]),
+                        pulp.LpConstraintLE, rhs=float(vu - spe + su * (pe - u))),
+                        f"q_{c}_{t}_{k}")
+            if not pieces:  # a box of one point (up to rounding): its value at the top
+                prob.addConstraint(pulp.LpConstraint(
+                    pulp.LpAffineExpression(terms), pulp.LpConstraintLE,
+                    rhs=float(_row_values(sat, n, c, [hi])[0][0])), f"g_{c}_{t}")
+                continue
+            prob.addConstraint(pulp.LpConstraint(
+                pulp.LpAffineExpression(terms), pulp.LpConstraintLE, rhs=float(bv[0])),
+                f"g_{c}_{t}")
+            prob.addConstraint(pulp.LpConstraint(
+                pulp.LpAffineExpression([(model.a[c, t], 1.0)] + [(d, -1.0) for d in pieces]),
+                pulp.LpConstraintEQ, rhs=lo), f"fill_{c}_{t}")
+            # the rising pieces (the chords) fill in order: piece j + 1 only once j is full
+            for j in range(min(len(lengths), len(pieces) - 1)):
+                y = prob.add_variable(f"y_{c}_{t}_{j}", cat="Binary")
+                binaries += 1
+                prob.addConstraint(pieces[j] - float(lens[j]) * y >= 0, f"full_{c}_{t}_{j}")
+                prob.addConstraint(pieces[j + 1] - float(lens[j + 1]) * y <= 0,
+                                   f"then_{c}_{t}_{j}")
+        return model, binaries
+
+    def solve(self, solver: str, msg: bool, mip_gap: float) -> tuple[
+            FloatArray, FloatArray, FloatArray, float, str, float, float]:
+        """``(x, a, r, objective, status, seconds, bound)`` of the MILP: ``bound`` is what
+        the solver proved no plan of the pieces exceeds."""
+        model, self.n_binaries = self._build()
+        ts = time.perf_counter()
+        with warnings.catch_warnings():
+            # PuLP 3.3 announces its 4.0 renames (PULP_CBC_CMD -> COIN_CMD) on every solve
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model.prob.solve(get_solver(solver, msg=msg, gap=mip_gap))
+        took = time.perf_counter() - ts
+        x, a, r, obj = _read_values(model, self.cells, self.problem.effect.shape)
+        status = pulp.LpStatus[model.prob.status]
+        proven = status == "Optimal" and model.prob.sol_status == pulp.LpSolutionOptimal
+        if not proven:
+            return x, a, r, obj, status if status != "Optimal" else "Not Solved", took, math.inf
+        # the solver stops within mip_gap of its objective (relative, as CBC and HiGHS count it)
+        bound = obj + mip_gap * abs(obj) / (1.0 - mip_gap)
+        if solver_key(solver) == "HiGHS" and self.n_binaries:
+            # HiGHS minimises the negated objective PuLP gives it: its dual bound, negated
+            db = -float(model.prob.solverModel.getInfo().mip_dual_bound)
+            if math.isfinite(db):
+                bound = max(obj, db)
+        return x, a, r, obj, status, took, bound
+
+
 def _share_rows(problem: WeeklyProblem) -> list[tuple[FloatArray, float | None, float | None]]:
     """Per share bound, the coefficient of each channel's weekly spend in a row that is
     ``>= 0`` (``(0, None)``: at least a share) or ``<= 0`` (``(None, 0)``: at most)."""
@@ -403,6 +564,12 @@ def solve_weekly(
     the tangent at the plan's adstock of every cell where the tangents overstate the value by
     more than a share of the tolerance, until the certified gap is within ``tol``.
 
+    An S-shaped saturation (``concave_from`` above 0) is concave on a cell's box when the box's
+    least adstock is at or above its inflection point: that cell keeps its tangents.  Cells
+    whose adstock can lie below it are bounded by chords there and tangents above, with
+    binaries filling the chords in order (:class:`_PieceModel`, a MILP through PuLP whatever
+    the solver); breakpoints are added where the chords overstate the plan.
+
     Parameters
     ----------
     problem : WeeklyProblem
@@ -423,14 +590,23 @@ def solve_weekly(
         When no weekly plan meets the limits; the message names the first conflict found.
     """
     _check(problem)
+    start = concave_from(problem)
     alo, ahi = _box(problem)
+    s_cells = _s_cells(problem, start, alo)
+    if s_cells.any():
+        alo, ahi = _box(problem, cap=float(problem.budget))
     ref = problem.adstock(x_ref) if x_ref is not None else 0.5 * (alo + ahi)
     points = _initial_points(alo, ahi, ref)
-    _check_concave(problem, points)
+    _check_concave(problem, points, start <= 0.0)
     tb = time.perf_counter()
     get_solver(solver)  # available? (and HiGHS's banner kept off the output)
-    model: _CutModel | _HighsModel = (_HighsModel(problem, alo, ahi)
-                                      if solver_key(solver) == "HiGHS" else _CutModel(problem))
+    model: _CutModel | _HighsModel | _PieceModel
+    if s_cells.any():
+        model = _PieceModel(problem, s_cells, start, alo, ahi)
+    elif solver_key(solver) == "HiGHS":
+        model = _HighsModel(problem, alo, ahi)
+    else:
+        model = _CutModel(problem)
     model.add_tangents(points)
     build_s = time.perf_counter() - tb
     solve_s = 0.0
@@ -439,9 +615,15 @@ def solve_weekly(
     status = "gap_above_tolerance"
     scale = max(float(problem.budget), float(np.sum(problem.total_upper)) * 1e-3)
     rounds = 0
+    gap = math.inf
     for _ in range(max_rounds):
         rounds += 1
-        x, _, r, ub, st, took = model.solve(solver, msg)
+        if isinstance(model, _PieceModel):
+            # the MILP stops early while the certified gap is wide, closer as it closes
+            x, _, r, _, st, took, ub = model.solve(
+                solver, msg, max(MIP_GAP * tol, min(1e-2, MIP_GAP * gap)))
+        else:
+            x, _, r, ub, st, took = model.solve(solver, msg)
         solve_s += took
         if st == "Infeasible":
             raise InfeasibleError(_conflict(problem))
@@ -466,8 +648,24 @@ def solve_weekly(
         a_now = problem.adstock(xc)
         over = problem.effect * (np.nan_to_num(r) - problem.saturations.value(a_now))
         over = np.where(problem.effect > 0, over, 0.0)
-        need = over > 0.05 * tol * max(abs(best_ub), scale) / max(len(model.cells), 1)
-        at = np.where(need, np.clip(a_now, alo, ahi), np.nan)[..., None]
+        # (a share of the gap's own denominator, :func:`.solve.relative_gap`)
+        floor = max(abs(best_ub), abs(best_lb), 0.01 * scale)
+        need = over > 0.05 * tol * floor / max(len(model.cells), 1)
+        a_in = np.clip(a_now, alo, ahi)
+        if isinstance(model, _PieceModel):
+            # below an S-shape's inflection point a breakpoint (chords are exact there); the
+            # best plan's adstock too, near which the optimum is expected
+            assert best_x is not None
+            a_best = np.clip(problem.adstock(best_x), alo, ahi)
+            for pts, want in ((a_in, need), (a_best, s_cells)):
+                convex = s_cells & (pts < start[:, None])
+                for f in NEW_SPREAD:
+                    model.add_breakpoints(np.where(want & convex, pts * f, np.nan))
+            model.add_tangents(np.where(s_cells & (a_best >= start[:, None]), a_best,
+                                        np.nan)[..., None])
+            convex = s_cells & (a_in < start[:, None])
+            need &= ~convex
+        at = np.where(need, a_in, np.nan)[..., None]
         model.add_tangents(np.clip(at * np.asarray(NEW_SPREAD), alo[..., None], ahi[..., None]))
         build_s += time.perf_counter() - tb
     assert best_x is not None
@@ -476,13 +674,56 @@ def solve_weekly(
         gap=relative_gap(best_lb, best_ub, scale), status=status, solver=solver_key(solver),
         iterations=rounds, n_breakpoints=model.n_cuts,
         build_seconds=build_s, solve_seconds=solve_s,
+        n_binaries=model.n_binaries if isinstance(model, _PieceModel) else 0,
     )
 
 
-def _check_concave(problem: WeeklyProblem, points: FloatArray) -> None:
-    """Refuse saturations whose slope rises between breakpoints: the bounds need concavity."""
+MIP_GAP = 0.1
+"""The MILP's relative stopping gap, as a share of the certified gap of the round before (at
+most 1e-2, at least this share of the plan's tolerance)."""
+
+
+def concave_from(problem: WeeklyProblem) -> FloatArray:
+    """Each channel's adstock from which its saturation is concave (0: concave throughout).
+
+    The saturations' ``concave_from`` when they give it (an S-shape's inflection point, or
+    ``inf`` where it is not known), zeros otherwise.
+    """
+    n = problem.effect.shape[0]
+    start = getattr(problem.saturations, "concave_from", None)
+    if start is None:
+        return np.zeros(n)
+    out = np.asarray(start, dtype=float).reshape(n)
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def _s_cells(problem: WeeklyProblem, start: FloatArray, alo: FloatArray) -> NDArray[np.bool_]:
+    """The valued cells whose adstock can lie below their saturation's inflection point.
+
+    The box test of a one-period plan (:func:`roiste.optimizer.lp.problem.concave_on_box`)
+    cell by cell: a cell whose least adstock (carried in, plus every week at its least spend)
+    is at or above the point is concave on its box and keeps tangent cuts.
+    """
+    above = alo >= start[:, None] * (1.0 + 1e-12)
+    cells = (problem.effect > 0) & (start[:, None] > 0.0) & ~above
+    bad = np.flatnonzero(cells.any(axis=1) & ~np.isfinite(start))
+    if len(bad):
+        raise ValueError(f"{problem.names[bad[0]]}: the saturation is not concave in adstock "
+                         "and its inflection point is not known; the weekly plan needs it")
+    neg = np.flatnonzero(cells.any(axis=1) & (problem.week_lower < 0).any(axis=1))
+    if len(neg):
+        raise ValueError(f"{problem.names[neg[0]]}: an S-shaped channel's weekly spend must be "
+                         ">= 0 in the weekly plan")
+    return np.asarray(cells, dtype=bool)
+
+
+def _check_concave(problem: WeeklyProblem, points: FloatArray,
+                   rows: NDArray[np.bool_] | None = None) -> None:
+    """Refuse saturations whose slope rises between breakpoints: the bounds need concavity
+    (of the channels ``rows``, those said to be concave throughout; all by default)."""
     n = points.shape[0]
-    flat = points.reshape(n, -1)
+    keep = np.ones(n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    flat = np.where(keep[:, None], points.reshape(n, -1), 1.0)
     order = np.argsort(flat, axis=1)
     a = np.take_along_axis(flat, order, 1)
     s = np.asarray(problem.saturations.slope(a), dtype=float)
@@ -554,3 +795,12 @@ def _conflict(problem: WeeklyProblem) -> str:
     return ("the weekly limits, the largest week-to-week change, the share constraints and the "
             "period's limits leave no plan; loosen the weekly minimums/maximums, "
             "max_weekly_change or the constraints")
+
+
+def _row_values(sat: Saturations, n: int, c: int, v: Sequence[float]) -> tuple[FloatArray,
+                                                                               FloatArray]:
+    """``S_c`` and ``S_c'`` at the points ``v`` of channel ``c`` alone."""
+    pts = np.ones((n, len(v)))
+    pts[c] = v
+    return (np.asarray(sat.value(pts), dtype=float)[c],
+            np.asarray(sat.slope(pts), dtype=float)[c])

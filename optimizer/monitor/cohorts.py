@@ -14,16 +14,25 @@ never compared with an old one: each age is its own series over acquisition week
 rule of :mod:`optimizer.monitor.charts` (N weeks in a row below the mean of the earlier weeks,
 frozen when a run starts and read from the weeks that end N weeks before it) watches it.
 
-An alert gives the change of the recent cohorts against the earlier ones at that age and the
-``new_customer_value`` it implies for the next plan: the plan's value scaled by that ratio
+One fall of a channel's cohorts is one alert: the spells found at the different ages whose
+acquisition weeks overlap are one episode, which carries the ages at which it was seen
+(``ages_days``), the earliest date one of them was known (``fired``) and, per age, its change
+(``by_age``).  Its headline is the oldest age seen (the most of the customers' value so far):
+the change of the recent cohorts against the earlier ones at that age and the
+``new_customer_value`` it implies for the next plan, the plan's value scaled by that ratio
 (the value a customer brings later is taken to move in proportion to what it brought so far).
+
+The cohorts of all channels together raise an alert only when a single channel does not
+explain their fall: an episode of all channels is explained by a channel that has an episode
+over overlapping acquisition weeks when the other channels' cohorts together (all channels
+less that one, at the same ages) show no fall over those weeks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +80,8 @@ class CohortSeries:
     ``values[a]`` holds, per acquisition week, the mean margin per new customer after ``a``
     days (NaN where the week has not reached that age or has too few customers);
     ``customers`` the new customers of each week; ``known[a]`` the date from which each week's
-    value at ``a`` days is complete.
+    value at ``a`` days is complete; ``totals[a]`` the margin summed over the week's customers
+    (so that channels' series can be added and subtracted).
     """
 
     channel: str
@@ -79,6 +89,7 @@ class CohortSeries:
     customers: np.ndarray
     values: dict[int, np.ndarray]
     known: dict[int, pd.DatetimeIndex]
+    totals: dict[int, np.ndarray] = field(default_factory=dict)  # margin summed per week and age
 
 
 def read_tagged_orders(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -178,6 +189,7 @@ def cohort_values(orders: pd.DataFrame, ages: list[int], econ: CohortEconomics, 
         n = acq.loc[in_acq].groupby("week").size().reindex(weeks, fill_value=0).to_numpy()
         values: dict[int, np.ndarray] = {}
         known: dict[int, pd.DatetimeIndex] = {}
+        totals: dict[int, np.ndarray] = {}
         for a in ages:
             keep = in_o.to_numpy() & (age < a)
             sums = pd.Series(margin[keep]).groupby(o["week"].to_numpy()[keep]).sum()
@@ -187,7 +199,8 @@ def cohort_values(orders: pd.DataFrame, ages: list[int], econ: CohortEconomics, 
                 v = np.where((n >= min_customers) & (ready <= end), tot / np.maximum(n, 1), np.nan)
             values[a] = v
             known[a] = ready
-        out.append(CohortSeries(name, weeks, n, values, known))
+            totals[a] = tot
+        out.append(CohortSeries(name, weeks, n, values, known, totals))
     return out
 
 
@@ -195,8 +208,9 @@ def _alert_id(channel: str, age: int, since: str) -> str:
     return hashlib.sha256(f"cohort\x1f{channel}\x1f{age}\x1f{since}".encode()).hexdigest()[:16]
 
 
-def _record(s: CohortSeries, age: int, ep: Episode, watch: CohortWatch,
+def _member(s: CohortSeries, age: int, ep: Episode, watch: CohortWatch,
             econ: CohortEconomics) -> dict[str, Any]:
+    """One spell of one age: its level, reference, change and implied value."""
     v = s.values[age]
     spell = v[ep.since:ep.until + 1]
     spell = spell[np.isfinite(spell)]
@@ -208,21 +222,50 @@ def _record(s: CohortSeries, age: int, ep: Episode, watch: CohortWatch,
     change = level / ref - 1.0 if np.isfinite(ref) and ref > 0 else float("nan")
     implied = (econ.new_customer_value * (1.0 + change)
                if econ.new_customer_value is not None and np.isfinite(change) else None)
-    since = s.weeks[ep.since].strftime("%Y-%m-%d")
-    fired = s.known[age][ep.fired].strftime("%Y-%m-%d")
-    kpi = f"cohort_value_{age}d"
-    pct = "n/a" if not np.isfinite(change) else f"{100 * change:+.1f} %"
-    n = ep.until - ep.since + 1
-    text = (f"{s.channel}: margin per new customer after {age} days {level:,.2f} for the "
-            f"{n} acquisition week(s) from {since}, {pct} against the earlier cohorts at the same "
-            f"age ({ref:,.2f}); known from {fired}")
-    if implied is not None:
+    return {
+        "age_days": age,
+        "since": s.weeks[ep.since].strftime("%Y-%m-%d"),
+        "fired": s.known[age][ep.fired].strftime("%Y-%m-%d"),
+        "until": s.weeks[ep.until].strftime("%Y-%m-%d"),
+        "ongoing": ep.ongoing,
+        "weeks": ep.until - ep.since + 1,
+        "value": _round(level),
+        "latest": _round(float(v[ep.until])),
+        "reference": _round(ref),
+        "change": _round(change),
+        "implied_new_customer_value": _round(implied) if implied is not None else None,
+    }
+
+
+def _pct(change: float | None) -> str:
+    return "n/a" if change is None else f"{100 * change:+.1f} %"
+
+
+def _record(s: CohortSeries, spells: list[tuple[int, Episode]], watch: CohortWatch,
+            econ: CohortEconomics) -> dict[str, Any]:
+    """One alert of a channel's episode: the spells of every age whose weeks overlap."""
+    members = [_member(s, age, ep, watch, econ) for age, ep in spells]
+    head = max(members, key=lambda m: (m["age_days"], m["since"]))  # the oldest age seen
+    first = min(members, key=lambda m: (m["fired"], m["age_days"]))  # the earliest known
+    ages = sorted({m["age_days"] for m in members})
+    since = min(ep.since for _, ep in spells)
+    until = max(ep.until for _, ep in spells)
+    age = head["age_days"]
+    pct = _pct(head["change"])
+    nan = float("nan")
+    text = (f"{s.channel}: margin per new customer after {age} days "
+            f"{head['value'] if head['value'] is not None else nan:,.2f} for the {head['weeks']} "
+            f"acquisition week(s) from {head['since']}, {pct} against the earlier cohorts at the "
+            f"same age ({head['reference'] if head['reference'] is not None else nan:,.2f}); seen "
+            f"at {', '.join(map(str, ages))} days, first known {first['fired']}")
+    implied = head["implied_new_customer_value"]
+    if implied is not None and econ.new_customer_value is not None:
         text += (f"; new_customer_value {econ.new_customer_value:,.2f} in the plan implies "
                  f"{implied:,.2f}")
     return {
-        "id": _alert_id(s.channel, age, since),
-        "rule": f"Cohorts at {age} days",
-        "kpi": kpi,
+        "id": _alert_id(s.channel, first["age_days"], first["since"]),
+        "rule": "Cohorts at equal age",
+        "kpi": f"cohort_value_{age}d",
         "kpi_label": f"margin per new customer after {age} days, by acquisition week",
         "channel": s.channel,
         "level": "total" if s.channel == ALL else "channel",
@@ -230,19 +273,22 @@ def _record(s: CohortSeries, age: int, ep: Episode, watch: CohortWatch,
         "relative_to": "earlier cohorts",
         "seasonal": False,
         "durability": f"{watch.weeks_in_a_row} acquisition week(s) in a row",
-        "since": since,
-        "fired": fired,
-        "until": s.weeks[ep.until].strftime("%Y-%m-%d"),
-        "ongoing": ep.ongoing,
-        "weeks": n,
-        "value": _round(level),
-        "latest": _round(float(v[ep.until])),
-        "reference": _round(ref),
-        "change": _round(change),
+        "since": s.weeks[since].strftime("%Y-%m-%d"),
+        "fired": first["fired"],
+        "until": s.weeks[until].strftime("%Y-%m-%d"),
+        "ongoing": any(ep.ongoing for _, ep in spells),
+        "weeks": until - since + 1,
+        "value": head["value"],
+        "latest": head["latest"],
+        "reference": head["reference"],
+        "change": head["change"],
         "summary_change": pct,
         "age_days": age,
+        "ages_days": ages,
+        "by_age": sorted(members, key=lambda m: (m["age_days"], m["since"])),
         "new_customer_value": econ.new_customer_value,
-        "implied_new_customer_value": _round(implied) if implied is not None else None,
+        "implied_new_customer_value": implied,
+        "explains_total": False,  # set when this channel alone explains a fall of all channels
         "message": text,
     }
 
@@ -275,23 +321,90 @@ def cohort_rates(series: list[CohortSeries], watch: CohortWatch) -> list[dict[st
     return out
 
 
+def _spells(v: np.ndarray, watch: CohortWatch) -> list[Episode]:
+    """Episodes of one age's series, cut at its last judged acquisition week."""
+    judged = np.flatnonzero(np.isfinite(v))
+    if len(judged) == 0:
+        return []
+    th, dur = _rule(watch)
+    return episodes(v[:judged[-1] + 1], th, dur)
+
+
+def _overlap(a: Episode, b: Episode) -> bool:
+    return a.since <= b.until and b.since <= a.until
+
+
+def _grouped(spells: list[tuple[int, Episode]]) -> list[list[tuple[int, Episode]]]:
+    """Spells joined when their acquisition weeks overlap (directly or through another)."""
+    root = list(range(len(spells)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for i in range(len(spells)):
+        for j in range(i):
+            if _overlap(spells[i][1], spells[j][1]):
+                root[find(i)] = find(j)
+    groups: dict[int, list[tuple[int, Episode]]] = {}
+    for i, sp in enumerate(spells):
+        groups.setdefault(find(i), []).append(sp)
+    return sorted(groups.values(), key=lambda g: (min(e.since for _, e in g), min(a for a, _ in g)))
+
+
+def _rest(total: CohortSeries, c: CohortSeries, age: int, min_customers: int) -> np.ndarray:
+    """Value per new customer at ``age`` of all channels less ``c``, per acquisition week."""
+    n = total.customers - c.customers
+    tot = total.totals[age] - c.totals[age]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(total.values[age]) & (n >= min_customers),
+                        tot / np.maximum(n, 1), np.nan)
+
+
+def _explained_by(group: list[tuple[int, Episode]], total: CohortSeries,
+                  channels: list[tuple[CohortSeries, list[list[tuple[int, Episode]]]]],
+                  watch: CohortWatch) -> str | None:
+    """The channel that alone explains a fall of all channels' cohorts, if one does."""
+    for c, groups in channels:
+        if len(c.weeks) != len(total.weeks) or not c.totals:
+            continue
+        if not any(_overlap(ep, mine) for g in groups for _, ep in g for _, mine in group):
+            continue
+        rest = {age: _spells(_rest(total, c, age, watch.min_customers), watch)
+                for age in {a for a, _ in group}}
+        if not any(_overlap(r, ep) for age, ep in group for r in rest[age]):
+            return c.channel
+    return None
+
+
 def cohort_alerts(series: list[CohortSeries], watch: CohortWatch,
                   econ: CohortEconomics) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Alerts (ongoing at the latest judged week) and earlier episodes of every series and age.
+    """Alerts (ongoing at the latest judged week) and earlier episodes: one per channel and
+    episode, whatever the number of ages that show it.
 
-    A series of an age is cut at its last judged acquisition week, so an episode that lasts to
-    the newest cohort old enough for that age is ongoing.
+    A series of an age is cut at its last judged acquisition week, so a spell that lasts to
+    the newest cohort old enough for that age is ongoing; an episode is ongoing when one of its
+    spells is.  An episode of all channels together is left out when a single channel explains
+    it (the module's rule); it is then named in that channel's alert (``explains_total``).
     """
-    th, dur = _rule(watch)
     active: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
-    for s in series:
-        for age in watch.ages_days:
-            v = s.values[age]
-            judged = np.flatnonzero(np.isfinite(v))
-            if len(judged) == 0:
+    found = [(s, _grouped([(age, ep) for age in watch.ages_days
+                           for ep in _spells(s.values[age], watch)])) for s in series]
+    channels = [(s, groups) for s, groups in found if s.channel != ALL]
+    records = {(s.channel, i): _record(s, g, watch, econ)
+               for s, groups in found for i, g in enumerate(groups)}
+    for s, groups in found:
+        for i, g in enumerate(groups):
+            who = _explained_by(g, s, channels, watch) if s.channel == ALL else None
+            if who is None:
+                rec = records[(s.channel, i)]
+                (active if rec["ongoing"] else history).append(rec)
                 continue
-            cut = v[:judged[-1] + 1]
-            for ep in episodes(cut, th, dur):
-                (active if ep.ongoing else history).append(_record(s, age, ep, watch, econ))
+            mine = next(gs for c, gs in channels if c.channel == who)
+            for j, cg in enumerate(mine):
+                if any(_overlap(a, b) for _, a in cg for _, b in g):
+                    records[(who, j)]["explains_total"] = True
     return active, history

@@ -18,10 +18,14 @@ ctr                       clicks / impressions
 conversion_rate           orders / visitors
 net_revenue               revenue - returns
 net_roas                  (revenue - returns) / spend
+net_orders                orders - returned_orders
+net_conversion_rate       (orders - returned_orders) / visitors
 ========================  ==========================================================
 
-Returns arrive in the weeks after an order: a week's ``net_revenue`` and ``net_roas`` are
-final once ``return_weeks`` (a rules key) have passed.  ``returns_complete`` says how complete
+``returns`` (refunded revenue) and ``returned_orders`` (orders returned, whole or in part)
+belong to the week of the order.  They arrive in the weeks after it: a week's
+``net_revenue``, ``net_roas``, ``net_orders`` and ``net_conversion_rate`` are final once
+``return_weeks`` (a rules key) have passed.  ``returns_complete`` says how complete
 each week is, taking returns to arrive evenly over the order's week and the ``return_weeks``
 after it: ``min(1, (weeks since the order's week + 1) / (return_weeks + 1))``; rules on the
 net KPIs judge complete weeks only.
@@ -67,8 +71,8 @@ __all__ = [
 ]
 
 QUANTITIES = ("spend", "revenue", "visitors", "orders", "new_customers", "returns", "clicks",
-              "impressions")
-NET_KPIS = ("net_revenue", "net_roas")
+              "impressions", "returned_orders")
+NET_KPIS = ("net_revenue", "net_roas", "net_orders", "net_conversion_rate")
 TOTAL = "(all channels)"
 
 
@@ -128,6 +132,8 @@ def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
             "conversion_rate": ratio(s["orders"], s["visitors"]),
             "net_revenue": (s["revenue"] - s["returns"]).astype(float),
             "net_roas": ratio(s["revenue"] - s["returns"], s["spend"]),
+            "net_orders": (s["orders"] - s["returned_orders"]).astype(float),
+            "net_conversion_rate": ratio(s["orders"] - s["returned_orders"], s["visitors"]),
         }, index=s.index)
     return out[list(KPIS)]
 
@@ -258,6 +264,7 @@ def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: Mon
         scale = exp["revenue"] / q["revenue"] if q["revenue"] > 0 else 1.0
         exp["orders"] = q["orders"] * scale
         exp["returns"] = q["returns"] * scale
+        exp["returned_orders"] = q["returned_orders"] * scale
         per_key[c] = exp
     for s in series:
         cols = ([s.key] if s.level == "campaign" else panel.channels if s.level == "total"
@@ -278,13 +285,14 @@ def returns_complete(n_weeks: int, return_weeks: int) -> np.ndarray:
 
 
 def recent_kpis(s: KpiSeries, recent: int, econ: MonitorEconomics) -> pd.DataFrame:
-    """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue and
-    net revenue per week)."""
+    """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue, net
+    revenue and net orders per week)."""
     prev = s.sums.rolling(recent, min_periods=recent).sum().shift(1)
     k = kpis_from(prev, econ)
     k["spend"] = prev["spend"] / recent
     k["revenue"] = prev["revenue"] / recent
     k["net_revenue"] = (prev["revenue"] - prev["returns"]) / recent
+    k["net_orders"] = (prev["orders"] - prev["returned_orders"]) / recent
     return k
 
 

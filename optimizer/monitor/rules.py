@@ -60,10 +60,13 @@ KPIS: dict[str, str] = {
     "conversion_rate": "orders per visitor",
     "net_revenue": "revenue after returns (weeks whose returns are still arriving are left out)",
     "net_roas": "revenue after returns per unit of spend (same weeks as net_revenue)",
+    "net_orders": "orders less returned orders (same weeks as net_revenue)",
+    "net_conversion_rate": "orders less returned orders per visitor (same weeks as net_revenue)",
 }
 KpiName = Literal[
     "spend", "revenue", "roas", "net_cac", "cost_per_new_customer", "rpv", "aov", "return_rate",
-    "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas",
+    "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas", "net_orders",
+    "net_conversion_rate",
 ]
 # KPIs that need a panel column beyond spend and revenue
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -71,11 +74,13 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "rpv": ("visitors",), "aov": ("orders",), "return_rate": ("returns",),
     "cpc": ("clicks",), "cpm": ("impressions",), "ctr": ("clicks", "impressions"),
     "conversion_rate": ("orders", "visitors"), "net_revenue": ("returns",),
-    "net_roas": ("returns",),
+    "net_roas": ("returns",), "net_orders": ("orders", "returned_orders"),
+    "net_conversion_rate": ("orders", "returned_orders", "visitors"),
 }
 
 # KPIs a plan has no expectation of (baskets, returns, the auction and the funnel)
-NO_PLAN = ("aov", "return_rate", "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas")
+NO_PLAN = ("aov", "return_rate", "cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas",
+           "net_orders", "net_conversion_rate")
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -387,8 +392,9 @@ class Rules(BaseModel):
     economics: MonitorEconomics = Field(default_factory=MonitorEconomics)
     draft: Draft = Field(default_factory=Draft)
     return_weeks: int = Field(default=4, ge=0, le=26,
-                              description="Weeks it takes returns to arrive: a week's net_revenue "
-                              "and net_roas are final this many weeks after it.")
+                              description="Weeks it takes returns to arrive: a week's net_revenue, "
+                              "net_roas, net_orders and net_conversion_rate are final this many "
+                              "weeks after it.")
     cohorts: CohortWatch = Field(default_factory=CohortWatch,
                                  description="Recent cohorts at equal age (with --orders).")
     rules: list[Rule] = Field(min_length=1)

@@ -54,8 +54,8 @@ from roiste.optimizer.monitor.notify import Delivery
 from roiste.optimizer.monitor.rules import KPIS, NEEDS, MonitorError, Rule, Rules
 from roiste.optimizer.scenario import load_scenario
 
-__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "evaluate", "latest_rows",
-           "write_cohort_draft", "write_draft"]
+__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "draft_date_column", "evaluate",
+           "latest_rows", "write_cohort_draft", "write_draft"]
 
 
 @dataclass
@@ -265,7 +265,8 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
             raise MonitorError(f"{label}: rule '{rule.name}' watches {rule.kpi}, which needs the "
                                f"panel column(s) {', '.join(lack)}; {panel.source} has none "
                                f"(at rules -> {i} -> kpi)")
-    complete = returns_complete(panel.n_weeks, rules.return_weeks) if "returns" in present else None
+    complete = (returns_complete(panel.n_weeks, rules.return_weeks)
+                if present & {"returns", "returned_orders"} else None)
     if plan is not None:
         attach_plan(series, plan, panel, rules.economics, rules.plan_start, rules.recent_weeks)
         notes += plan.notes
@@ -302,9 +303,17 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
                                 observed_until=min(end, orders["timestamp"].max()),
                                 min_customers=rules.cohorts.min_customers)
         got, old = cohort_alerts(cohorts, rules.cohorts, c_econ)
+        c_rates = cohort_rates(cohorts, rules.cohorts)
+        per_channel: dict[str, list[float | None]] = {}
+        for r in c_rates:
+            per_channel.setdefault(r["channel"], []).append(r["false_alarms_per_year"])
+        for a in got + old:  # an episode seen at several ages counts once: at most the sum
+            seen = per_channel.get(a["channel"], [])
+            a["false_alarms_per_year"] = (_round(sum(v for v in seen if v is not None))
+                                          if seen and None not in seen else None)
         alerts += got
         history += old
-        rates += cohort_rates(cohorts, rules.cohorts)
+        rates += c_rates
     return MonitorResult(rules.name, panel, series, alerts, history,
                          kpi_table(series, rules.recent_weeks, rules.economics, complete), plan,
                          notes, recent_weeks=rules.recent_weeks, cohorts=cohorts,
@@ -312,6 +321,14 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
 
 
 # --------------------------------------------------------------------------- drafts
+
+
+def draft_date_column(rules: Rules) -> str | None:
+    """The ``date_column`` of the rules' draft scenario (None without one, or when it has none):
+    the panel's week column when ``--date-column`` does not name it."""
+    if rules.draft.scenario is None:
+        return None
+    return load_scenario(rules.resolve(rules.draft.scenario)).date_column
 
 
 def _scores(panel: Panel, plan: PlanView | None, weeks: int) -> tuple[dict[str, float], str]:
@@ -332,23 +349,49 @@ def _scores(panel: Panel, plan: PlanView | None, weeks: int) -> tuple[dict[str, 
                   "marginal net margin)")
 
 
+def _draft_base(rules: Rules) -> dict[str, Any]:
+    """What a draft keeps of the rules' draft scenario (settings and economics), or ``{}``."""
+    d = rules.draft
+    if d.scenario is None:
+        return {}
+    sc = load_scenario(rules.resolve(d.scenario))
+    keep = ("period_weeks", "baseline_weeks", "objective", "tolerance", "solver", "seed")
+    base: dict[str, Any] = {k: getattr(sc, k) for k in keep}
+    base["economics"] = sc.economics.model_dump(exclude_none=True)
+    base["channel_economics"] = {c: spec.overrides() for c, spec in sc.channels.items()
+                                 if spec.overrides()}
+    return base
+
+
+def _draft_head(path: Path, alert: dict[str, Any], plan: PlanView | None, panel_path: Path,
+                period: int, bweeks: int, step: float, date_column: str | None) -> dict[str, Any]:
+    """The first keys of a draft scenario: its name, data, weeks, step, date column, curves."""
+    doc: dict[str, Any] = {
+        "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
+        "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
+        "period_weeks": period,
+        "baseline_weeks": bweeks,
+        "step": step,
+    }
+    if date_column is not None:
+        doc["date_column"] = date_column
+    if plan is not None and (plan.path / "curves.json").is_file():
+        doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
+    return doc
+
+
 def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
                 plan: PlanView | None, panel_path: Path,
-                avoid: frozenset[str] = frozenset()) -> dict[str, Any]:
+                avoid: frozenset[str] = frozenset(), *,
+                date_column: str | None = None) -> dict[str, Any]:
     """Write the draft scenario of one alert; returns what it moves (for the alert record).
 
     Channels in ``avoid`` (those with alerts of their own) receive budget only when no other
-    channel can.
+    channel can.  ``date_column`` (the panel's week column when it is not ``date``) is
+    written into the draft.
     """
     d = rules.draft
-    base: dict[str, Any] = {}
-    if d.scenario is not None:
-        sc = load_scenario(rules.resolve(d.scenario))
-        keep = ("period_weeks", "baseline_weeks", "objective", "tolerance", "solver", "seed")
-        base = {k: getattr(sc, k) for k in keep}
-        base["economics"] = sc.economics.model_dump(exclude_none=True)
-        base["channel_economics"] = {c: spec.overrides() for c, spec in sc.channels.items()
-                                     if spec.overrides()}
+    base = _draft_base(rules)
     period = base.get("period_weeks") or (plan.period_weeks if plan else d.period_weeks)
     bweeks = base.get("baseline_weeks") or (plan.baseline_weeks if plan else d.baseline_weeks)
     bweeks = min(bweeks, panel.n_weeks)
@@ -380,15 +423,7 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
         else:
             spec["locked"] = True
         channels[c] = spec
-    doc: dict[str, Any] = {
-        "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
-        "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
-        "period_weeks": int(period),
-        "baseline_weeks": int(bweeks),
-        "step": d.move,
-    }
-    if plan is not None and (plan.path / "curves.json").is_file():
-        doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
+    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column)
     if capacity < moved * (1 - 1e-9):
         doc["allow_underspend"] = True
     for k in ("objective", "tolerance", "solver", "seed"):
@@ -420,24 +455,19 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
 
 def write_cohort_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
                        plan: PlanView | None, panel_path: Path,
-                       econ: CohortEconomics | None = None) -> dict[str, Any] | None:
+                       econ: CohortEconomics | None = None, *,
+                       date_column: str | None = None) -> dict[str, Any] | None:
     """Write the draft scenario of a cohort alert: the next plan with the ``new_customer_value``
     the recent cohorts imply (for the alerted channel, or every channel); None (nothing
     written) when no plan value or no gross margin is known.
 
     The economics come from the rules' draft scenario, else from the cohort watch's own
-    (``econ``: gross margin, return rate, cost per order).
+    (``econ``: gross margin, return rate, cost per order); ``date_column`` as in
+    :func:`write_draft`.
     """
     implied = alert.get("implied_new_customer_value")
     d = rules.draft
-    base: dict[str, Any] = {}
-    if d.scenario is not None:
-        sc = load_scenario(rules.resolve(d.scenario))
-        keep = ("period_weeks", "baseline_weeks", "objective", "tolerance", "solver", "seed")
-        base = {k: getattr(sc, k) for k in keep}
-        base["economics"] = sc.economics.model_dump(exclude_none=True)
-        base["channel_economics"] = {c: spec.overrides() for c, spec in sc.channels.items()
-                                     if spec.overrides()}
+    base = _draft_base(rules)
     econ_doc = dict(base.get("economics", {}))
     if not econ_doc and econ is not None and "gross_margin" in econ.given:
         econ_doc = {k: getattr(econ, k) for k in ("gross_margin", "return_rate", "cost_per_order")
@@ -458,15 +488,7 @@ def write_cohort_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: R
             spec["new_customer_value"] = implied
         if spec:
             channels[c] = spec
-    doc: dict[str, Any] = {
-        "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
-        "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
-        "period_weeks": int(period),
-        "baseline_weeks": int(bweeks),
-        "step": d.move,
-    }
-    if plan is not None and (plan.path / "curves.json").is_file():
-        doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
+    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column)
     for k in ("objective", "tolerance", "solver", "seed"):
         if k in base:
             doc[k] = base[k]

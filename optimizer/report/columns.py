@@ -503,6 +503,8 @@ KPIS: dict[str, Column] = _registry(
         ("conversion_rate", SHARE, "share"),
         ("net_revenue", MONEY, "money"),
         ("net_roas", RATIO, "ratio"),
+        ("net_orders", COUNT, "count"),
+        ("net_conversion_rate", SHARE, "share"),
     )
 )
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from roiste.optimizer.monitor.kpis import NET_KPIS
 from roiste.optimizer.monitor.watch import MonitorResult, latest_rows
 from roiste.optimizer.report import text as T
 from roiste.optimizer.report.columns import KPIS
@@ -32,11 +33,13 @@ MAX_HISTORY = 30
 GOOD_WHEN_UP = {"spend": None, "revenue": True, "roas": True, "net_cac": False,
                 "cost_per_new_customer": False, "rpv": True, "aov": True, "return_rate": False,
                 "cpc": False, "cpm": False, "ctr": True, "conversion_rate": True,
-                "net_revenue": True, "net_roas": True}
+                "net_revenue": True, "net_roas": True, "net_orders": True,
+                "net_conversion_rate": True}
 # costs per unit of something spend buys: meaningless in a week without spend
 COST_KPIS = ("net_cac", "cost_per_new_customer", "cpc", "cpm")
 # weak signals: KPIs that move before the margin does
-SIGNAL_KPIS = ("cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas")
+SIGNAL_KPIS = ("cpc", "cpm", "ctr", "conversion_rate", "net_revenue", "net_roas", "net_orders",
+               "net_conversion_rate")
 Context = dict[str, Any]
 
 
@@ -109,6 +112,8 @@ def section_alerts(result: MonitorResult) -> Context:
             "channel": a["channel"], "kpi": a["kpi"], "kpi_label": a["kpi_label"],
             "since": a["since"], "weeks": a["weeks"], "change": a["summary_change"],
             "message": a["message"], "draft": a.get("draft_scenario"), "moves": moves,
+            "refused": T.DASHBOARD_DRAFT_REFUSED.format(reason=a["draft_refused"])
+            if a.get("draft_refused") else None,
             "rate": _stated(a.get("false_alarms_per_year")),
         })
     return {
@@ -163,7 +168,7 @@ def section_kpis(result: MonitorResult) -> Context:
                 deltas = _delta(row[f"{k}_vs_recent"], T.DASHBOARD_VS_RECENT, GOOD_WHEN_UP[k])
                 if has_plan:
                     deltas += _delta(row[f"{k}_vs_plan"], T.DASHBOARD_VS_PLAN, GOOD_WHEN_UP[k])
-                if k in ("net_revenue", "net_roas") and complete is not None and complete < 1:
+                if k in NET_KPIS and complete is not None and complete < 1:
                     deltas.append({"cls": "", "text": T.DASHBOARD_RETURNS_COMPLETE.format(
                         pct=fmt(complete, "share"))})
                 cells.append({
@@ -187,6 +192,7 @@ def section_signals(result: MonitorResult) -> Context | None:
     panel has none of them and no orders were given)."""
     shown = [k for k in _shown_kpis(result) if k in SIGNAL_KPIS]
     by_alert = {(a["channel"], a["kpi"]): a for a in result.alerts}
+    by_cohort = {(a["channel"], age): a for a in result.alerts for age in a.get("ages_days", ())}
     complete = None if result.complete is None else float(result.complete[-1])
     rows = []
     for row in latest_rows(result):
@@ -196,7 +202,7 @@ def section_signals(result: MonitorResult) -> Context | None:
             a = by_alert.get((row["key"], k))
             v = row[k]
             deltas = _delta(row[f"{k}_vs_recent"], T.DASHBOARD_VS_RECENT, GOOD_WHEN_UP[k])
-            if k in ("net_revenue", "net_roas") and complete is not None and complete < 1:
+            if k in NET_KPIS and complete is not None and complete < 1:
                 deltas.append({"cls": "", "text": T.DASHBOARD_RETURNS_COMPLETE.format(
                     pct=fmt(complete, "share"))})
             rows.append({
@@ -213,15 +219,17 @@ def section_signals(result: MonitorResult) -> Context | None:
             ok = np.flatnonzero(np.isfinite(v))
             if len(ok) == 0:
                 continue
-            a = by_alert.get((cs.channel, f"cohort_value_{age}d"))
+            a = by_cohort.get((cs.channel, age))  # the channel's episode seen at this age
+            seen = [m for m in a["by_age"] if m["age_days"] == age] if a is not None else []
             note = ""
             if a is not None and a.get("implied_new_customer_value") is not None:
                 note = T.DASHBOARD_IMPLIED_VALUE.format(old=fmt(a["new_customer_value"], "cents"),
                                                         new=fmt(a["implied_new_customer_value"], "cents"))
             last_v = float(v[ok[-1]])
             deltas = []
-            if a is not None:
-                deltas = _delta(float(a["change"]) if a["change"] is not None else float("nan"),
+            if seen:
+                change = seen[-1]["change"]
+                deltas = _delta(float(change) if change is not None else float("nan"),
                                 T.DASHBOARD_VS_RECENT, True)
             rows.append({
                 "signal": T.DASHBOARD_COHORT_SIGNAL.format(age=age), "key": cs.channel,
@@ -231,7 +239,8 @@ def section_signals(result: MonitorResult) -> Context | None:
                 "draft": a.get("draft_scenario") if a else None,
                 "note": note or T.DASHBOARD_COHORT_NOTE.format(
                     week=cs.weeks[ok[-1]].date(),
-                    ref=fmt(a["reference"], "cents") if a and a["reference"] is not None else "–"),
+                    ref=fmt(seen[-1]["reference"], "cents")
+                    if seen and seen[-1]["reference"] is not None else "–"),
                 "no_draft": a is not None and not a.get("draft_scenario"),
             })
     if not rows:

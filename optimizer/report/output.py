@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
+from roiste.models.curves import copy_curves_files, curves_files, draws_file_name
 from roiste.models.errors import OutputError, RoisteError
 from roiste.models.io import (
     check_output_path,
@@ -37,8 +38,9 @@ OUTPUT_FILES = (
     "report.html",
     "timings.json",
 )
-PLAN_FILES = (*OUTPUT_FILES, "allocation_weeks.csv")
-"""Every file a plan may write: a plan with ``period`` adds ``allocation_weeks.csv``."""
+PLAN_FILES = (*OUTPUT_FILES, "allocation_weeks.csv", draws_file_name("curves.json"))
+"""Every file a plan may write: a plan with ``period`` adds ``allocation_weeks.csv``, curves
+with many bootstrap draws add their sidecar ``curves.draws.npy``."""
 
 
 def sibling_dir(out: Path, kind: str) -> Path:
@@ -125,7 +127,8 @@ def write_plan(
     force : bool, default False
         Replace an existing output directory.
     curves_file : path, optional
-        The curves file the plan read; copied byte for byte as ``curves.json``.
+        The curves file the plan read; copied byte for byte as ``curves.json`` (with its
+        draws' sidecar as ``curves.draws.npy``).
     curves_json : str, optional
         The text of the curves fitted for the plan (otherwise the plan's curves are saved).
     timings : mapping, optional
@@ -148,12 +151,12 @@ def write_plan(
         if plan.weeks is not None:  # a plan with period: spend per channel and week
             (tmp / "allocation_weeks.csv").write_text(allocation_weeks_csv(plan),
                                                       encoding="utf-8", newline="\n")
-        if curves_file is not None:
-            shutil.copyfile(curves_file, tmp / "curves.json")
-        elif curves_json is not None:
-            (tmp / "curves.json").write_text(curves_json, encoding="utf-8", newline="\n")
+        if curves_file is not None:  # with its sidecar, when it has one
+            files = copy_curves_files(curves_file, "curves.json")
         else:
-            (tmp / "curves.json").write_text(plan.curves.to_json(), encoding="utf-8", newline="\n")
+            files = curves_files(curves_json if curves_json is not None else plan.curves.to_json())
+        for name, data in files.items():  # published with the rest, in the one rename
+            (tmp / name).write_bytes(data)
         (tmp / "plan.xlsx").write_bytes(xlsx_bytes(plan))
         all_timings = {**plan.timings, **dict(timings or {})}
         # no timings and no clock time on the page: a rerun writes the same bytes

@@ -551,12 +551,15 @@ KPI_LABELS: dict[str, str] = {
     "conversion_rate": "Orders / visitor",
     "net_revenue": "Revenue after returns",
     "net_roas": "ROAS after returns",
+    "net_orders": "Orders after returns",
+    "net_conversion_rate": "Orders after returns / visitor",
 }
 # the dashboard's KPI tables: a title and the KPIs of each (only those the panel holds)
 DASHBOARD_KPI_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Spend and return", ("spend", "revenue", "roas", "net_revenue", "net_roas")),
     ("Acquisition", ("net_cac", "cost_per_new_customer", "cpc", "cpm")),
     ("Funnel and basket", ("ctr", "conversion_rate", "rpv", "aov", "return_rate")),
+    ("After returns", ("net_orders", "net_conversion_rate")),
 )
 DASHBOARD_NO_SPEND = "no spend"
 DASHBOARD_STATED_RATE = ("When nothing changes, this rule raises {rate} false alarm(s) a year "
@@ -569,7 +572,8 @@ DASHBOARD_NO_OVERLAP = (" No week of the panel is in the plan's period (it start
 DASHBOARD_SIGNALS = "Weak signals"
 DASHBOARD_SIGNALS_INTRO = (
     "Signals that move before the margin does: cost per click and per thousand impressions, "
-    "click-through and conversion rates, revenue after returns, and recent cohorts at equal "
+    "click-through and conversion rates, revenue and orders after returns, and recent cohorts "
+    "at equal "
     "age. Each with its last weeks (or acquisition weeks) and the draft scenario its alert "
     "suggests.")
 DASHBOARD_SIGNAL_COLUMNS = ("Signal", "Series", "Latest", "Change", "Last weeks", "Draft scenario")
@@ -577,6 +581,7 @@ DASHBOARD_COHORT_SIGNAL = "margin / new customer at {age} days"
 DASHBOARD_COHORT_NOTE = "acquisition week {week}; earlier cohorts at the same age {ref}"
 DASHBOARD_IMPLIED_VALUE = "new_customer_value {old} -> {new}"
 DASHBOARD_NO_DRAFT = "no draft (no plan value or gross margin known)"
+DASHBOARD_DRAFT_REFUSED = "no draft: a plan could not run on it ({reason})"
 
 # --------------------------------------------------------------------- backtest page
 
