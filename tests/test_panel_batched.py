@@ -174,3 +174,32 @@ def test_parquet_timestamps_and_date_column_option(tmp_path: Path) -> None:
         b = read_panel(path, chunked=True, batch_rows=BATCH, date_column="week_start")
     _same(a, b)
     assert b.n_weeks == N_WEEKS
+
+
+def test_the_size_threshold_picks_the_batched_path_by_itself(
+        files: tuple[pd.DataFrame, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Left to choose (chunked=None), a file at or above CHUNKED_BYTES is read in batches and a
+    # smaller one whole: each path is proven by making the other one fail.
+    _, csv, _ = files
+    size = csv.stat().st_size
+    whole = read_panel(csv, chunked=False)
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("the whole-file reader ran on a file at the size threshold")
+
+    with monkeypatch.context() as m:
+        m.setattr(panel_module, "CHUNKED_BYTES", size)
+        m.setattr(panel_module, "_read_file", refuse)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _same(read_panel(csv, batch_rows=BATCH), whole)
+    with monkeypatch.context() as m:
+        m.setattr(panel_module, "CHUNKED_BYTES", size + 1)
+
+        def no_batches(*_: Any, **__: Any) -> Any:
+            raise AssertionError("a file below the threshold was read in batches")
+
+        m.setattr(panel_module, "_read_batched", no_batches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _same(read_panel(csv, batch_rows=BATCH), whole)
