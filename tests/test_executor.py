@@ -8,12 +8,14 @@ but the timings is compared byte for byte.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_mmm import wide_world
 
 from roiste.models.errors import ScenarioError
 from roiste.models.executor import Executor, choose_executor
@@ -66,6 +68,23 @@ def test_fit_is_the_same_bytes_on_every_executor(world: Path, scheduler: str) ->
             assert "dask dashboard: http" in text
     assert outs["one"] == outs["dask"]
     assert b'"draws"' in outs["one"]  # the bootstrap draws travel with the tasks
+
+
+def test_wide_bootstrap_refits_are_the_same_bytes_on_every_executor(tmp_path: Path,
+                                                                     scheduler: str) -> None:
+    # The marketing-mix fit is one model; its bootstrap draws are refits, one task each.
+    frame, _ = wide_world(seed=7, n_weeks=104)
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    outs = {}
+    for name, opts in (("one", ["--workers", "1"]), ("dask", ["--scheduler", scheduler])):
+        out = tmp_path / f"curves-{name}.json"
+        _run("fit", str(tmp_path / "wide.csv"), "--layout", "wide", "--target", "sales",
+             "--spend", "tv,search,social", "--controls", "price,promo", "--bootstrap", "3",
+             "--seed", "2", "--out", str(out), *opts)
+        outs[name] = out.read_bytes()
+    assert outs["one"] == outs["dask"]
+    draws = [len(c["draws"]) for c in json.loads(outs["one"])["channels"]]
+    assert draws == [3, 3, 3]
 
 
 def test_plan_is_the_same_bytes_on_every_executor(world: Path, scheduler: str) -> None:

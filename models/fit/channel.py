@@ -547,7 +547,8 @@ def fit_panel_file(
     label go to the curves' meta, so that plans name the rule their revenue stands on.
     ``experiments`` (long layout only) enter the per-channel fits (:func:`fit_long`).
     ``date_column`` names the week column when it is not ``date`` (:func:`models.panel.read_panel`).
-    ``executor`` runs the per-channel fits (:func:`fit_long`); the wide fit is one model.
+    ``executor`` runs the per-channel fits (:func:`fit_long`), or the wide fit's bootstrap
+    refits (:func:`fit_wide`).
     """
     panel = read_panel(path, layout=layout, target=target, spend=spend, controls=controls,
                        date_column=date_column, require_variation=True)
@@ -556,7 +557,7 @@ def fit_panel_file(
                          f"(marketing-mix) fit does not read them")
     if layout == "wide":
         curves = fit_wide(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
-                          progress=progress)
+                          progress=progress, executor=executor)
     else:
         curves = fit_long(panel, holdout_weeks=holdout_weeks, bootstrap=bootstrap, seed=seed,
                           progress=progress, experiments=experiments, executor=executor)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
+from roiste.models.executor import Executor
 from roiste.models.fit.limits import MIN_TRAIN_WEEKS
 from roiste.models.fit.mmm_search import (
     ChannelSpec,
@@ -480,6 +481,7 @@ def fit_wide(
     families: Sequence[str] | None = None,
     adstock: str = "geometric",
     ridge: float | None = None,
+    executor: Executor | None = None,
 ) -> CurveSet:
     """Fit the marketing-mix model of a wide panel and return one response curve per channel.
 
@@ -506,6 +508,9 @@ def fit_wide(
         Ridge penalty of the coefficients (see :class:`MarketingMixRegressor`).  By default it
         is chosen among :data:`~models.fit.mmm_validation.PENALTY_GRID` by time-series
         cross-validation on the training weeks (:func:`~models.fit.mmm_validation.choose_penalty`).
+    executor : Executor, optional
+        Where the bootstrap refits run, one task each (default: in this process); the draws
+        are the same bytes whichever runs them.
 
     Returns
     -------
@@ -590,7 +595,8 @@ def fit_wide(
         positive_intercept=model.positive_intercept, r2_holdout=diagnostics.get("r2_holdout"),
         holdout=act, holdout_pred=pred, weak=model.weak_channels_,
     ))  # fmt: skip
-    draws = block_bootstrap(model, Xv[:n_train], y[:n_train], bootstrap, seed, progress, BLOCK_WEEKS)
+    draws = block_bootstrap(model, Xv[:n_train], y[:n_train], bootstrap, seed, progress, BLOCK_WEEKS,
+                            executor=executor)
     recent = panel.spend.iloc[-RECENT_WEEKS:].mean(axis=0)
     curves = []
     for c, ch in enumerate(panel.channels):

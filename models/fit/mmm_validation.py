@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 from sklearn.base import clone
-from tqdm import tqdm
 
 from roiste.models.curves import Component
+from roiste.models.executor import Executor
 from roiste.models.transforms import FloatArray
 
 PENALTY_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -221,25 +221,34 @@ def _holdout_sentence(s: FitSummary) -> str:
 
 
 def block_bootstrap(model: Any, X: FloatArray, y: FloatArray, n_draws: int, seed: int,
-                    progress: bool, block_weeks: int = 8) -> list[list[Component]]:
+                    progress: bool, block_weeks: int = 8,
+                    executor: Executor | None = None) -> list[list[Component]]:
     """Refit a whole marketing-mix model on moving-block bootstrap resamples of the weeks.
 
     A resample is expressed as week weights (how often each week was drawn), so adstock still
     runs over the real sequence of weeks; each draw searches its own adstock and saturation.
+    The resamples are drawn here, in order, from ``seed``; each refit is one task of
+    ``executor`` (default: in this process), so the draws are the same whichever runs them.
     Returns one list of components (one per channel) per draw.
     """
     n = len(y)
     block = min(block_weeks, n)
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in tqdm(range(n_draws), desc="bootstrap", disable=not progress, leave=False):
+    jobs = []
+    for _ in range(n_draws):
         starts = rng.integers(0, n - block + 1, size=-(-n // block))
         idx = (starts[:, None] + np.arange(block)).ravel()[:n]
-        weights = np.bincount(idx, minlength=n).astype(float)
-        m = clone(model).set_params(progress=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", WeakChannelWarning)
-            m.fit(X, y, sample_weight=weights)
-        draws.append([Component(float(b), sat, ad) for b, sat, ad
-                      in zip(m.coef_media_, m.saturations_, m.adstocks_, strict=True)])
-    return draws
+        jobs.append((model, X, y, np.bincount(idx, minlength=n).astype(float)))
+    ex = executor if executor is not None else Executor("local", workers=1)
+    return ex.map(_refit, jobs, desc="bootstrap", unit="draw", progress=progress)
+
+
+def _refit(job: tuple[Any, FloatArray, FloatArray, FloatArray]) -> list[Component]:
+    """One bootstrap draw: the model refitted with the resample's week weights."""
+    model, X, y, weights = job
+    m = clone(model).set_params(progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakChannelWarning)
+        m.fit(X, y, sample_weight=weights)
+    return [Component(float(b), sat, ad) for b, sat, ad
+            in zip(m.coef_media_, m.saturations_, m.adstocks_, strict=True)]
