@@ -154,20 +154,28 @@ async def _client(
     }
 
 
-def client_main(spec_path: str) -> None:
-    """Entry of the load-generating process: reads its work, writes its measurements."""
-    spec = json.loads(Path(spec_path).read_text())
+def prepare_load_process() -> None:
+    """Set up a load-generating process: uvloop when installed, and no garbage collector.
+
+    The load generator must not stall on its own garbage collections (they would be counted
+    as server latency): a bounded run needs no collector.
+    """
     try:
+        # uvloop is optional: a faster event loop for the load generator when installed
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    # The load generator must not stall on its own garbage collections (they would be
-    # counted as server latency): a bounded run needs no collector.
     gc.collect()
     gc.freeze()
     gc.disable()
+
+
+def client_main(spec_path: str) -> None:
+    """Entry of the load-generating process: reads its work, writes its measurements."""
+    spec = json.loads(Path(spec_path).read_text())
+    prepare_load_process()
     result = asyncio.run(
         _client(spec["host"], spec["port"], spec["parts"], spec["seconds"], spec["rate"])
     )
@@ -175,7 +183,7 @@ def client_main(spec_path: str) -> None:
 
 
 # --------------------------------------------------------------------- the driver
-def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
@@ -230,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
              *(["--durable"] if args.durable else [])],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(work / "server.log").open("wb"),
         )
-        _wait_health(f"http://127.0.0.1:{port}/health", server)
+        wait_health(f"http://127.0.0.1:{port}/health", server)
         # Each customer's orders on one connection, in time order.
         parts: list[list[dict[str, object]]] = [[] for _ in range(args.connections)]
         for o in orders:

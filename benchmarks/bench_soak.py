@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import signal
@@ -43,11 +42,12 @@ from bench_serve import (  # a sibling script, not a package
     ROISTE,
     SALT,
     TOKEN,
-    _wait_health,
     free_port,
     machine,
+    prepare_load_process,
     record_row,
     simulate_orders,
+    wait_health,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,15 +166,7 @@ async def _client(spec: dict[str, object]) -> list[dict[str, object]]:
 
 def client_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    gc.collect()
-    gc.freeze()
-    gc.disable()
+    prepare_load_process()
     result = asyncio.run(_client(spec))
     result.append({"client_cpu_s": time.process_time()})
     Path(spec["out"]).write_text(json.dumps(result))
@@ -241,7 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     kills: list[tuple[float, float]] = []
     try:
         for s, p in zip(servers, ports, strict=True):
-            _wait_health(f"http://127.0.0.1:{p}/health", s)
+            wait_health(f"http://127.0.0.1:{p}/health", s)
         spec = {"ports": ports, "orders": orders, "rate": args.rate, "seconds": seconds,
                 "out": str(work / "client.json")}
         (work / "spec.json").write_text(json.dumps(spec))
@@ -262,7 +254,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             servers[victim].send_signal(signal.SIGKILL)
             servers[victim].wait()
             servers[victim] = _start(url, ports[victim], env, work / f"server{victim}.log")
-            _wait_health(f"http://127.0.0.1:{ports[victim]}/health", servers[victim], timeout=60)
+            wait_health(f"http://127.0.0.1:{ports[victim]}/health", servers[victim], timeout=60)
             kills.append((t_kill, time.time() + 1.0))
             victim = 1 - victim
         assert client.returncode == 0, "the client failed"
