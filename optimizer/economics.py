@@ -9,8 +9,8 @@ channel")::
 
 ``cx`` is the ``cancellation_rate``: the share of orders lost after they are placed keeps no
 revenue, no margin and wins no customer, while its logistics, commission and media were paid.
-The net CAC of a channel (:func:`net_cac_terms`) divides what its new customers cost, all in,
-by their number::
+The net CAC of a channel (:func:`net_cac_rates`, :func:`net_cac_terms`) divides what its new
+customers cost, all in, by their number::
 
     cac_net(x) = [ x * (1 + fee) + cr * R + cpo * orders + gm * (1 - (1 - rr) * (1 - cx)) * R ]
                  / new_customers
@@ -292,14 +292,73 @@ def net_cac_terms(econ: ChannelEconomics, ratios: Mapping[str, float]) -> NetCac
     rpo = float(rpo) if rpo is not None and rpo > 0 else None
     ncr = ratios.get("new_customers_per_revenue")
     ncr = None if ncr is None else float(ncr)
+    rates = net_cac_rates(econ)
     a: float | None = None
     k: float | None = None
-    if econ.gross_margin is not None and (rpo is not None or econ.cost_per_order == 0.0):
-        lost = 1.0 - (1.0 - econ.return_rate) * (1.0 - econ.cancellation_rate)
-        logistics = 0.0 if rpo is None else econ.cost_per_order / rpo
-        a = econ.commission_rate + logistics + econ.gross_margin * lost
+    if rates.lost_margin is not None and (rpo is not None or rates.per_order == 0.0):
+        logistics = 0.0 if rpo is None else rates.per_order / rpo
+        a = rates.commission + logistics + rates.lost_margin
         k = margin_terms(econ, ratios, "net_margin")[0]
-    return NetCacTerms(a, 1.0 + econ.platform_fee_rate, ncr, rpo, k)
+    return NetCacTerms(a, rates.per_spend, ncr, rpo, k)
+
+
+@dataclass(frozen=True)
+class NetCacRates:
+    """What a channel's net CAC counts per unit of spend, revenue and orders.
+
+    The one definition of what new customers cost, all in: the planner's ``cac_net``
+    (:func:`net_cac_terms`, orders following revenue) and the monitor's weekly ``net_cac``
+    (observed orders) both count it through :meth:`cost`.
+
+    Attributes
+    ----------
+    per_spend : float
+        ``1 + platform_fee_rate``: media spend and platform fees.
+    commission : float
+        ``commission_rate``: commission per unit of revenue.
+    per_order : float
+        ``cost_per_order``: logistics of every order, kept or lost.
+    lost_margin : float or None
+        ``gm * (1 - (1 - rr) * (1 - cx))``: the margin lost to returns and lost orders per
+        unit of revenue; None without a gross margin.
+    """
+
+    per_spend: float
+    commission: float
+    per_order: float
+    lost_margin: float | None
+
+    def cost(self, spend: ArrayLike, revenue: ArrayLike, orders: ArrayLike) -> FloatArray:
+        """What new customers cost at these spends, revenues and orders (NaN without a
+        gross margin: the margin lost to returns and lost orders cannot be valued).
+
+        Examples
+        --------
+        >>> r = net_cac_rates(ChannelEconomics(gross_margin=0.5, return_rate=0.1,
+        ...                   platform_fee_rate=0.1, cost_per_order=5.0))
+        >>> float(r.cost(100.0, 400.0, 8.0))  # 110 + 5 * 8 + 0.5 * 0.1 * 400
+        170.0
+        """
+        lost = np.nan if self.lost_margin is None else self.lost_margin
+        s, r, o = (np.asarray(v, dtype=float) for v in (spend, revenue, orders))
+        return np.asarray(self.per_spend * s + self.commission * r + self.per_order * o
+                          + lost * r, dtype=float)
+
+
+def net_cac_rates(econ: ChannelEconomics) -> NetCacRates:
+    """The net CAC rates of a channel's economics (see :class:`NetCacRates`).
+
+    Examples
+    --------
+    >>> round(net_cac_rates(ChannelEconomics(gross_margin=0.5, return_rate=0.1,
+    ...       cancellation_rate=0.2)).lost_margin, 12)  # 0.5 * (1 - 0.9 * 0.8)
+    0.14
+    """
+    lost: float | None = None
+    if econ.gross_margin is not None:
+        lost = econ.gross_margin * (1.0 - (1.0 - econ.return_rate) * (1.0 - econ.cancellation_rate))
+    return NetCacRates(1.0 + econ.platform_fee_rate, econ.commission_rate, econ.cost_per_order,
+                       lost)
 
 
 def margin_coefficient(

@@ -7,8 +7,14 @@ from the current spend to the last step, and the path maximises the objective su
 the steps, i.e. what the plan earns along the way.  Each step is then certified with its
 neighbours held (:func:`roiste.optimizer.lp.certify_steps`).
 
-Under ``risk: expected`` or ``cvar`` the path is planned on the mean over the curve draws
-(CVaR is a one-step objective), and a channel whose move from the current to the final spend
+Under ``risk: expected`` the path maximises the mean over the curve draws of the net margin
+summed over the steps.  Under ``risk: cvar`` it maximises the CVaR at the scenario's level of
+the path's uplift over the draws (:func:`roiste.optimizer.lp.solve_path_cvar`): in each draw
+the uplift is the net margin the steps earn over keeping the current spend for as many
+steps, and the path is certified on it (the exact CVaR of the path chosen, a bound no
+one-way path beats, and each step with its neighbours held).  A path with ROAS or cost
+targets, or with a channel whose draws are not concave, is planned on the expected value,
+and a note says so.  With draws, a channel whose move from the current to the final spend
 the draws do not support is held at its current spend, as for one step.
 """
 
@@ -25,13 +31,16 @@ from roiste.models.errors import InfeasibleError, RoisteError
 from roiste.optimizer.context import PlanContext
 from roiste.optimizer.lp import (
     AllocationProblem,
+    PathCvarSolution,
     PathProblem,
     PathSolution,
     ShareConstraint,
     TargetConstraint,
     certify_steps,
+    certify_steps_cvar,
     solve,
     solve_path,
+    solve_path_cvar,
 )
 from roiste.optimizer.risk import SUPPORT_THRESHOLD, move_support, unchanged
 from roiste.optimizer.steps import step_box
@@ -111,7 +120,7 @@ def _explain(ctx: PlanContext, lows: FloatArray, highs: FloatArray, budgets: Seq
 
 def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
                targets: Sequence[TargetConstraint], budgets: Sequence[float], *,
-               certify: bool = True) -> GlidePath:
+               certify: bool = True, kind: str | None = None) -> GlidePath:
     """Solve and certify a glide path of ``len(budgets)`` steps (see the module's text).
 
     Parameters
@@ -123,7 +132,11 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
         Each step's budget (:func:`roiste.optimizer.steps.step_budgets`).
     certify : bool, default True
         Certify each step with its neighbours held (the path's own certificate is always
-        there; without draws to weigh, the steps' certificates are then left out).
+        there; without draws to weigh, the steps' certificates are then left out; under
+        CVaR too).
+    kind : {"point", "expected", "cvar"}, optional
+        The risk objective to plan on (default: the scenario's); a re-solve that prices a
+        constraint passes the kind its plan was made on, so the two compare.
 
     Returns
     -------
@@ -140,31 +153,48 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
     tol, solver = float(sc.tolerance), str(sc.solver)
     lows, highs, notes = static_bounds(ctx, n)
     draws = ctx.draws
-    kind = str(sc.risk.kind)
+    kind = str(sc.risk.kind) if kind is None else kind
     use_mean = kind != "point" and draws is not None and draws.n_draws > 0
     fn = draws.mean() if use_mean and draws is not None else ctx.objective_functions
+    level = float(sc.risk.cvar_level)
     risk_notes: list[str] = []
-    if use_mean and kind == "cvar":
-        risk_notes.append(
-            "risk cvar: the glide path's steps are planned together on the expected net margin "
-            "over the curve draws (the worst-share objective is for one step).")
+    use_cvar = False
+    if use_mean and draws is not None and kind == "cvar":
+        free = np.any(highs > lows, axis=0)
+        odd = free & ~(draws.concave & draws.revenue_concave)
+        if targets:
+            risk_notes.append(
+                "risk cvar: a glide path with ROAS or cost targets is planned on the expected "
+                "net margin over the curve draws (the targets hold on the curves at every step).")
+        elif odd.any():
+            names = [ctx.channels[int(i)] for i in np.flatnonzero(odd)]
+            risk_notes.append(
+                f"risk cvar needs concave net-margin curves, and {', '.join(names)} "
+                f"{'is' if len(names) == 1 else 'are'} not (S-shaped, or losing money on every "
+                "sale): the glide path maximises the expected net margin instead.")
+        else:
+            use_cvar = True
+    rows = draws.optimisable() if use_cvar and draws is not None else None
     x0 = ctx.x0
     holdable = np.all((lows <= x0) & (x0 <= highs), axis=0)
     held = np.zeros(len(x0), dtype=bool)
 
-    def run(hold: NDArray[np.bool_]) -> PathSolution:
+    def run(hold: NDArray[np.bool_]) -> tuple[PathProblem, PathSolution, PathCvarSolution | None]:
         problem = PathProblem(ctx.channels, x0, np.where(hold, x0, lows),
                               np.where(hold, x0, highs), ctx.step, fn, list(budgets),
                               ctx.budget_mode, list(shares), list(targets))
         try:
             path = solve_path(problem, tol=tol, solver=solver)
+            if rows is None:
+                return problem, path, None
+            # the expected path is a candidate: the CVaR path starts from its value
+            res = solve_path_cvar(problem, rows, level, candidates=(path.x,), tol=tol,
+                                  solver=solver)
         except InfeasibleError as exc:
             raise _explain(ctx, lows, highs, budgets, shares, targets, exc) from None
-        if not certify and not use_mean:
-            return path
-        return certify_steps(problem, path, tol=tol, solver=solver)
+        return problem, res.path, res
 
-    path = run(held)
+    problem, path, res = run(held)
     while use_mean and draws is not None:
         support = move_support(draws, x0, path.x[-1], float(budgets[-1]))
         bad = ~held & holdable & (support < SUPPORT_THRESHOLD) & ~unchanged(
@@ -172,7 +202,7 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
         if not bad.any():
             break
         try:
-            path2 = run(held | bad)
+            problem2, path2, res2 = run(held | bad)
         except InfeasibleError:
             risk_notes.append(
                 "Holding the moves the draws do not support "
@@ -180,7 +210,14 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
                 "no glide path within the constraints, so they are made and marked as not "
                 "supported.")
             break
-        held, path = held | bad, path2
+        held, problem, path, res = held | bad, problem2, path2, res2
+    if res is not None and rows is not None:
+        if certify:
+            res = certify_steps_cvar(problem, res, rows, level, tol=tol, solver=solver)
+        path = res.path
+    elif certify or use_mean:
+        path = certify_steps(problem, path, tol=tol, solver=solver)
+    used = "cvar" if use_cvar else "expected" if use_mean else "point"
     boxes_lo, boxes_hi = [], []
     prev = x0
     for k in range(n):
@@ -189,20 +226,22 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
         boxes_hi.append(hi)
         prev = path.x[k]
     summary = {
-        "objective": "sum over the steps",
+        "objective": ("cvar of the uplift summed over the steps" if use_cvar
+                      else "sum over the steps"),
         "one_way": True,
         "value": path.value,
         "upper_bound": path.upper_bound,
         "optimality_gap": path.gap,
         "status": path.status,
         "milp": path.milp,
-        "risk": "expected" if use_mean else "point",
+        "risk": used,
+        **({"risk_level": level} if use_cvar else {}),
         "directions": {c: DIRECTIONS[int(d)]
                        for c, d in zip(ctx.channels, path.directions, strict=True)},
     }
     return GlidePath(
         x=path.x, lower=np.array(boxes_lo), upper=np.array(boxes_hi), path=path,
-        summary=summary, risk_kind="expected" if use_mean else "point", held=held,
+        summary=summary, risk_kind=used, held=held,
         notes=notes, risk_notes=risk_notes,
         seconds={"glide_build_seconds": path.build_seconds,
                  "glide_solve_seconds": path.solve_seconds})

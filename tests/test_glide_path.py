@@ -278,8 +278,10 @@ def test_an_impossible_target_names_the_step_that_cannot_meet_it() -> None:
 
 def test_with_curve_draws_the_path_holds_a_move_the_draws_split_on() -> None:
     """c's draws are half at 0.5 x and half at 1.5 x its curve: any move of c is right in
-    about half the draws, so the path keeps c where it is; a and b (tight draws) still move,
-    one way, and the path is planned on the mean over the draws."""
+    about half the draws, so the expected path keeps c where it is; a and b (tight draws)
+    still move, one way, and the path is planned on the mean over the draws.  Under cvar the
+    path is planned on the worst draws, where c earns half: it cuts c, a move every draw
+    supports."""
     def curve(name: str, beta: float, k: float, factors: list[float]) -> ResponseCurve:
         ds = tuple(Component(beta * f, Hill(k=k, s=1.0), Geometric(alpha=0.0)) for f in factors)
         return ResponseCurve(name, Component(beta, Hill(k=k, s=1.0), Geometric(alpha=0.0)),
@@ -291,10 +293,16 @@ def test_with_curve_draws_the_path_holds_a_move_the_draws_split_on() -> None:
     cur = pd.Series([200.0, 200.0, 200.0], index=["a", "b", "c"])
     point = build_plan(cs, zigzag_scenario(3, risk="point"), cur)
     assert point.glide["directions"]["c"] != "unchanged"   # the point curves would move c
-    plan = build_plan(cs, zigzag_scenario(3, risk="cvar"), cur)
+    plan = build_plan(cs, zigzag_scenario(3, risk="expected"), cur)
     path = np.array([s.spend for s in plan.steps])
     assert plan.held == ["c"] and (path[:, 2] == 800.0).all()
     assert plan.glide["risk"] == "expected" and plan.risk == "expected"
     assert plan.glide["directions"] == {"a": "up", "b": "down", "c": "unchanged"}
-    assert any("planned together on the expected net margin" in n for n in plan.notes)
+    assert_path_rules(cur.to_numpy() * P, path, [2400.0] * 3)
+    risky = build_plan(cs, zigzag_scenario(3, risk="cvar"), cur)
+    path = np.array([s.spend for s in risky.steps])
+    assert risky.glide["risk"] == "cvar" and risky.risk == "cvar" and risky.held == []
+    assert risky.glide["directions"] == {"a": "up", "b": "down", "c": "down"}
+    assert (risky.allocation["move_support"] >= 0.9).all()
+    assert not any("expected net margin" in n for n in risky.notes)
     assert_path_rules(cur.to_numpy() * P, path, [2400.0] * 3)

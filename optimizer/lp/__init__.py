@@ -13,7 +13,15 @@ import from here::
 
 from roiste.optimizer.lp.infeasible import explain, prepare
 from roiste.optimizer.lp.model import SOLVERS
-from roiste.optimizer.lp.path import PathProblem, PathSolution, certify_steps, solve_path
+from roiste.optimizer.lp.path import (
+    PathCvarSolution,
+    PathProblem,
+    PathSolution,
+    certify_steps,
+    certify_steps_cvar,
+    solve_path,
+    solve_path_cvar,
+)
 from roiste.optimizer.lp.problem import (
     TARGET_KINDS,
     AllocationProblem,
@@ -34,6 +42,7 @@ __all__ = [
     "AllocationProblem",
     "CvarSolution",
     "DrawModel",
+    "PathCvarSolution",
     "PathProblem",
     "PathSolution",
     "PeriodModel",
@@ -44,6 +53,7 @@ __all__ = [
     "WeeklyProblem",
     "WeeklySolution",
     "certify_steps",
+    "certify_steps_cvar",
     "concave_on_box",
     "cvar",
     "explain",
@@ -51,5 +61,6 @@ __all__ = [
     "solve",
     "solve_cvar",
     "solve_path",
+    "solve_path_cvar",
     "solve_weekly",
 ]

@@ -20,10 +20,19 @@ Each step is then certified on its own as well (:func:`certify_steps`): with its
 held, step ``k`` may move inside the box its two neighbours and the one-way rule leave it, and
 :func:`~roiste.optimizer.lp.solve.solve` bounds the best value there.  The joint optimum is
 optimal in each such box, so every step's gap is small when the path's gap is.
+
+Under CVaR (:func:`solve_path_cvar`) the objective is the conditional value at risk, over
+curve draws, of the path's uplift summed over its steps, in the Rockafellar-Uryasev form:
+each draw's value of each (step, channel) lies below its tangents at the breakpoints, so
+the LP over them bounds every path from above, and the path found is valued exactly on the
+draws.  The direction binaries are handled by a branch and cut: relaxed LPs, split on the
+channel whose relaxed path turns back, tangents refined where a one-way path's are loose.
+:func:`certify_steps_cvar` certifies each step with its neighbours held on the same CVaR.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 import warnings
@@ -47,6 +56,7 @@ from roiste.optimizer.lp.problem import (
     TargetConstraint,
     concave_on_box,
 )
+from roiste.optimizer.lp.scenarios import DrawModel, cvar
 from roiste.optimizer.lp.solve import outcomes, relative_gap, rows_met, solve
 
 
@@ -731,12 +741,494 @@ def certify_steps(
     return replace(path, steps=certs)
 
 
+# --------------------------------------------------------------------------- CVaR paths
+
+
+@dataclass
+class _CvarRound:
+    x: FloatArray        # (n, C)
+    bound: float
+    proven: bool
+    status: str
+    build_s: float
+    solve_s: float
+    over: FloatArray     # per stacked row: how far its value variables overstate the curves
+    t: float = math.nan  # the LP's threshold of the worst draws
+
+
+MAX_LPS = 400
+"""Most LPs the branch and cut of a CVaR path solves before it returns with its gap."""
+
+
+def tail_weights(uplift: Any, level: float) -> FloatArray:
+    """The weight of each draw in the CVaR at ``level``: ``1 / (level D)`` for the worst
+    ``floor(level D)`` draws, the fractional rest for the next one, 0 for the others (ties
+    broken by the draw's order), so that ``weights @ uplift == cvar(uplift, level)``.
+
+    Parameters
+    ----------
+    uplift : array (D,)
+    level : float
+        Share in (0, 1].
+
+    Returns
+    -------
+    ndarray (D,)
+    """
+    u = np.asarray(uplift, dtype=float).reshape(-1)
+    k = float(level) * len(u)
+    order = np.argsort(u, kind="stable")
+    whole = math.floor(k + 1e-12)
+    w = np.zeros(len(u))
+    w[order[:whole]] = 1.0
+    if whole < len(u) and k - whole > 1e-12:
+        w[order[whole]] = k - whole
+    return w / k
+
+
+def _cvar_round(prep: _Prep, problem: PathProblem, draws: DrawModel, base: FloatArray,
+                level: float, bp: FloatArray, *, solver: str, monotone: bool,
+                fix: dict[int, int] | None = None,
+                active: NDArray[np.bool_] | None = None) -> _CvarRound:
+    """One LP of the CVaR path (see :func:`solve_path_cvar`): the spends ``x^k_c`` as
+    variables, each draw's value of each (step, channel) below its tangents at ``bp``.
+
+    The direction binaries are relaxed to [0, 1] (the optimum bounds the one-way paths);
+    ``fix`` gives channels their direction (+1 up or unchanged, -1 down) instead: with every
+    channel fixed, an LP whose paths are one-way.
+    ``active`` keeps the tail rows of some draws only: the others' excess below the
+    threshold counts 0, so the LP's optimum still bounds the CVaR from above."""
+    t0 = time.perf_counter()
+    n, c = prep.n, prep.c
+    s_n = int(draws.n_draws)
+    lo, hi = prep.lo.reshape(-1), prep.hi.reshape(-1)
+    free = hi > lo
+    prob = pulp.LpProblem("roiste_path_cvar", pulp.LpMaximize)
+    add = prob.add_variable
+    le, ge, eq = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
+
+    def row(terms: list[tuple[Any, float]], sense: int, rhs: float, name: str) -> None:
+        prob.addConstraint(pulp.LpConstraint(_affine(terms), sense=sense, rhs=rhs), name)
+
+    xv: list[Any] = [add(f"x_{r}", float(lo[r]), float(hi[r])) if free[r] else None
+                     for r in range(n * c)]
+
+    def term(r: int, coef: float) -> tuple[list[tuple[Any, float]], float]:
+        """``coef x_r`` as variable terms and a constant."""
+        return ([(xv[r], coef)], 0.0) if free[r] else ([], coef * float(lo[r]))
+
+    # values per draw: (S, n C, K) at the breakpoints, and the fixed rows' constants
+    vals = np.concatenate([np.asarray(draws.value(bp[k * c:(k + 1) * c]), dtype=float)
+                           for k in range(n)], axis=1)
+    slps = np.concatenate([np.asarray(draws.slope(bp[k * c:(k + 1) * c]), dtype=float)
+                           for k in range(n)], axis=1)
+    same = np.all(vals == vals[:1], axis=(0, 2)) & np.all(slps == slps[:1], axis=(0, 2))
+    fixed_value = np.concatenate([np.asarray(draws.value(lo[k * c:(k + 1) * c]), dtype=float)
+                                  for k in range(n)], axis=1)  # (S, n C)
+    const = fixed_value[:, ~free].sum(axis=1)
+    use = np.arange(s_n) if active is None else np.flatnonzero(active)
+    vv: list[list[Any]] = []
+    kk = bp.shape[1]
+    for r in np.flatnonzero(free).tolist():
+        if same[r]:
+            one = add(f"v_{r}")
+            vv.append([one] * len(use))
+            draws_r = [0]
+        else:
+            vv.append([add(f"v_{r}_{s}") for s in use.tolist()])
+            draws_r = list(range(len(use)))
+        for i_ in draws_r:
+            s = int(use[i_])
+            for j in range(kk):
+                g = float(slps[s, r, j])
+                if (j > 0 and bp[r, j] == bp[r, j - 1]) or not math.isfinite(g):
+                    continue  # a repeated point; a vertical tangent at the lower end
+                b = float(bp[r, j])
+                row([(vv[-1][i_], 1.0), (xv[r], -g)], le, float(vals[s, r, j]) - g * b,
+                    f"cut_{r}_{s}_{j}")
+    t = add("t")
+    z = [add(f"z_{s}", 0.0) for s in use.tolist()]
+    for i_, s in enumerate(use.tolist()):
+        terms = [(z[i_], 1.0), (t, -1.0)] + [(vs[i_], 1.0) for vs in vv]
+        row(terms, ge, float(n * base[s] - const[s]), f"tail_{s}")
+    # each step's budget and shares
+    for k in range(n):
+        terms, fixed = [], 0.0
+        for cc_ in range(c):
+            tr, k_ = term(k * c + cc_, 1.0)
+            terms += tr
+            fixed += k_
+        rhs = float(prep.budgets[k]) - fixed
+        row(terms, eq if problem.budget_mode == "equal" else le, rhs, f"budget_{k}")
+        for j, (sh, m) in enumerate(prep.shares):
+            for key, share, sense in (("max", sh.max_share, le), ("min", sh.min_share, ge)):
+                if share is None:
+                    continue
+                terms, fixed = [], 0.0
+                for cc_ in range(c):
+                    tr, k_ = term(k * c + cc_, float(m[cc_]) - float(share))
+                    terms += tr
+                    fixed += k_
+                row(terms, sense, -fixed, f"share_{key}_{j}_{k}")
+    # the boxes between consecutive steps, and one direction per channel
+    step = float(problem.step)
+    for cc_ in np.flatnonzero(prep.free).tolist():
+        d = None
+        fixed_dir = None if fix is None else fix.get(cc_)
+        up_only = bool(prep.up[cc_]) if not prep.both[cc_] else (
+            fixed_dir is not None and fixed_dir >= 0)
+        if monotone and prep.both[cc_] and fixed_dir is None:
+            d = add(f"d_{cc_}", 0.0, 1.0)  # the direction binary, relaxed
+        for k in range(n):
+            r = k * c + cc_
+            lo_k, hi_k = float(prep.lo[k, cc_]), float(prep.hi[k, cc_])
+            if k == 0:
+                lo_p = hi_p = float(prep.x0[cc_])
+                prev: tuple[list[tuple[Any, float]], float] = ([], lo_p)
+            else:
+                lo_p, hi_p = float(prep.lo[k - 1, cc_]), float(prep.hi[k - 1, cc_])
+                prev = term(r - c, 1.0)
+            if lo_k == hi_k and (k == 0 or lo_p == hi_p):
+                continue
+            cur_t, cur_c = term(r, 1.0)
+            prev_t, prev_c = prev
+            if k > 0:
+                for sense, f_, nm in ((le, 1.0 + step, "box_up"), (ge, 1.0 - step, "box_down")):
+                    row(cur_t + [(v, -f_ * a) for v, a in prev_t], sense,
+                        f_ * prev_c - cur_c, f"{nm}_{r}")
+            if not monotone:
+                continue
+            diff = cur_t + [(v, -a) for v, a in prev_t]
+            shift = cur_c - prev_c  # x^k - x^{k-1} = diff + shift
+            if d is not None:
+                m_down = max(lo_k - hi_p, -step * hi_p)
+                m_up = min(hi_k - lo_p, step * hi_p)
+                row([*diff, (d, m_down)], ge, m_down - shift, f"oneway_up_{r}")
+                row([*diff, (d, -m_up)], le, -shift, f"oneway_down_{r}")
+            elif up_only:
+                row(diff, ge, -shift, f"oneway_up_{r}")
+            else:
+                row(diff, le, -shift, f"oneway_down_{r}")
+    prob.setObjective(_affine([(t, 1.0)] + [(zs, -1.0 / (level * s_n)) for zs in z]))
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        status = prob.solve(get_solver(solver))
+    t2 = time.perf_counter()
+    st = pulp.LpStatus[status]
+    x = np.array([float(xv[r].varValue or 0.0) if free[r] else float(lo[r])
+                  for r in range(n * c)])
+    x = np.clip(x, lo, hi)
+    proven = st == "Optimal" and prob.sol_status == pulp.LpSolutionOptimal
+    bound = float(pulp.value(prob.objective) or 0.0) if proven else math.inf
+    over = np.zeros(n * c)
+    if proven:
+        rows_free = np.flatnonzero(free)
+        at = np.concatenate([np.asarray(draws.value(x[k * c:(k + 1) * c]), dtype=float)
+                             for k in range(n)], axis=1)  # (S, n C)
+        for i, r in enumerate(rows_free.tolist()):
+            got = np.array([float(v.varValue or 0.0) for v in vv[i]])
+            over[r] = float(np.max(got - at[use, r]))
+    return _CvarRound(x.reshape(n, c), bound, proven, st, t1 - t0, t2 - t1, over,
+                      float(t.varValue or 0.0) if proven else math.nan)
+
+
+@dataclass(frozen=True)
+class PathCvarSolution:
+    """A certified CVaR glide path and its per-draw uplift.
+
+    ``path.value`` is the true CVaR of the path's uplift summed over its steps and
+    ``path.upper_bound`` one no path exceeds; ``path.step_values`` each step's share of the
+    CVaR (its uplift averaged over the path's worst draws, so the shares add up to the
+    value); ``uplift`` the summed uplift in each draw.
+    """
+
+    path: PathSolution
+    uplift: FloatArray
+
+
+def solve_path_cvar(
+    problem: PathProblem,
+    draws: DrawModel,
+    level: float,
+    *,
+    candidates: Sequence[Any] = (),
+    tol: float = 1e-4,
+    solver: str = "CBC",
+    max_rounds: int = 30,
+) -> PathCvarSolution:
+    """Maximise the CVaR over curve draws of a glide path's summed uplift, certified.
+
+    In draw ``d`` the path's uplift is ``U_d = sum_k sum_c V_dc(x^k_c) - V_dc(x0_c)``: what the
+    steps earn over keeping the current spend for as many steps.  The objective is its CVaR
+    at ``level`` (the mean of the worst ``level`` share of the draws), in the
+    Rockafellar-Uryasev form ``max t - 1 / (level D) sum_d u_d`` with ``u_d >= t - U_d``,
+    ``u_d >= 0``, each ``V_dc`` bounded above by its tangents at the breakpoints.  The rows
+    are those of :func:`solve_path`: each step's budget and shares, the step boxes, and
+    (``monotone``) one direction per channel through one binary per channel that can move
+    both ways.
+
+    Certificate: the tangents lie above every concave ``V_dc``, and leaving a draw's tail row
+    out or a binary fractional only relaxes, so each LP of a branch and cut bounds the paths
+    it keeps; the best open node's bound bounds every one-way path (nodes fix directions, are
+    split on the channel whose relaxed path turns back most, and get new tangents where a
+    one-way solution's are loose, and the draws a solution falls below the threshold in).
+    The lower bound is the exact CVaR, on the draws' own curves, of the best path found (the
+    LPs' solutions repaired onto their rows, and the ``candidates``).  It stops when the two
+    meet within ``tol``, or after ``max_rounds`` refinements or :data:`MAX_LPS` LPs with the
+    gap reached.
+
+    Parameters
+    ----------
+    problem : PathProblem
+        Start, bounds, budgets, shares; no targets (their rows live on the curves: plan such
+        a path on the expected value).
+    draws : DrawModel
+        Each draw's period values; every free channel's concave in every draw.
+    level : float
+        Share of the worst draws averaged, in (0, 1]; 1 gives the mean uplift.
+    candidates : sequence of arrays (n, C)
+        Paths tried for the lower bound (e.g. the expected path).
+    tol : float, default=1e-4
+        Target certified relative gap (floor: 1 % of the budgets summed).
+    solver : str, default="CBC"
+    max_rounds : int, default=30
+
+    Returns
+    -------
+    PathCvarSolution
+
+    Raises
+    ------
+    InfeasibleError
+        When no path meets the rows.
+    ValueError
+        When the problem has targets, there are no draws, or ``level`` is outside (0, 1].
+    """
+    if not 0.0 < level <= 1.0:
+        raise ValueError(f"CVaR level must lie in (0, 1], got {level}")
+    if problem.targets:
+        raise ValueError("a CVaR glide path takes no targets")
+    s_n = int(draws.n_draws)
+    if s_n < 1:
+        raise ValueError("a CVaR glide path needs curve draws")
+    prep = _prepare(problem)
+    n, c = prep.n, prep.c
+    monotone = bool(problem.monotone)
+    scale = float(np.sum(np.abs(prep.budgets)))
+    base = np.asarray(draws.value(prep.x0), dtype=float).sum(axis=1)
+
+    def exact(x: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        per = np.stack([np.asarray(draws.value(x[k]), dtype=float).sum(axis=1) - base
+                        for k in range(n)])  # (n, S)
+        u = per.sum(axis=0)
+        return cvar(u, level), u, per
+
+    best_x: FloatArray | None = None
+    best_lb, best_ub = -math.inf, math.inf
+    for cand in candidates:
+        xr = _repair(problem, prep, np.asarray(cand, dtype=float).reshape(n, c), monotone)
+        if _feasible(problem, prep, xr, monotone):
+            v = exact(xr)[0]
+            if v > best_lb:
+                best_lb, best_x = v, xr
+    lo_flat, hi_flat = prep.lo.reshape(-1), prep.hi.reshape(-1)
+    start = np.clip(np.tile(prep.x0, n), lo_flat, hi_flat)
+    cols = [lo_flat + q * (hi_flat - lo_flat) for q in (0.25, 0.5, 0.75)] + [start]
+    cols += [np.clip(np.asarray(cd, dtype=float).reshape(-1), lo_flat, hi_flat)
+             for cd in candidates]
+    bp = pc.merge_points(np.stack([lo_flat, hi_flat], axis=1), np.stack(cols, axis=1))
+    build_s = solve_s = 0.0
+    status = "gap_above_tolerance"
+    unproven = 0
+    rounds = 0
+    n_free = max(int(np.sum(hi_flat > lo_flat)), 1)
+    branching = monotone and bool(prep.both.any())
+
+    def consider(x: FloatArray) -> None:
+        nonlocal best_lb, best_x
+        xr = _repair(problem, prep, x, monotone)
+        if _feasible(problem, prep, xr, monotone):
+            v = exact(xr)[0]
+            if v > best_lb:
+                best_lb, best_x = v, xr
+
+    def run(fix: dict[int, int] | None) -> _CvarRound:
+        nonlocal build_s, solve_s
+        r = _cvar_round(prep, problem, draws, base, level, bp, solver=solver,
+                        monotone=monotone, fix=fix, active=active)
+        build_s += r.build_s
+        solve_s += r.solve_s
+        if r.proven:
+            consider(r.x)
+        return r
+
+    def reversal(x: FloatArray) -> FloatArray:
+        """Per channel, how far its path moves against its main direction."""
+        moves = np.diff(np.vstack([prep.x0, x]), axis=0)
+        return np.minimum(np.maximum(moves, 0.0).sum(axis=0), np.maximum(-moves, 0.0).sum(axis=0))
+
+    def refine(tried: Sequence[_CvarRound]) -> None:
+        nonlocal bp
+        gap_abs = best_ub - best_lb if math.isfinite(best_ub - best_lb) else scale
+        for r_ in tried:
+            pick = (r_.over > 1e-3 * gap_abs / n_free) & (hi_flat > lo_flat)
+            if not pick.any():
+                pick = hi_flat > lo_flat
+            xu = r_.x.reshape(-1)
+            j = np.clip(np.sum(bp < xu[:, None], axis=1), 1, bp.shape[1] - 1)
+            left = np.take_along_axis(bp, (j - 1)[:, None], 1)[:, 0]
+            right = np.take_along_axis(bp, j[:, None], 1)[:, 0]
+            new = np.stack([xu, 0.5 * (left + xu), 0.5 * (xu + right)], axis=1)
+            bp = pc.merge_points(bp, np.where(pick[:, None], new, np.nan))
+
+    # the draws whose tail rows the LPs hold: at first the worst of the best path so far, then
+    # every draw a node's path leaves below the LP's threshold
+    active = np.ones(s_n, dtype=bool)
+    if best_x is not None:
+        tail = min(s_n, 2 * math.ceil(level * s_n) + 2)
+        active[:] = False
+        active[np.argsort(exact(best_x)[1], kind="stable")[:tail]] = True
+    # Branch and cut.  The open nodes partition the one-way paths by the directions they fix
+    # (the others' binaries fractional); each node's bound holds for every path it keeps, and
+    # stays valid as the tangents are refined and draws added (both only lower it), so the
+    # best open bound bounds every one-way path.  The best node is re-solved when its LP is
+    # older than the last refinement, given the draws its path falls below the threshold in,
+    # split on the channel its path turns back on most, or, when its path is one-way (no
+    # branching can lower it), the tangents are refined where they overstate that path.
+    version = 0
+    serial = 0
+    lps = 0
+    heap: list[tuple[float, int, dict[int, int], _CvarRound | None, int]] = [
+        (-math.inf, 0, {}, None, -1)]
+    while heap:
+        nb, _, fix, node, ver = heapq.heappop(heap)
+        bound = -nb
+        best_ub = min(best_ub, bound + 1e-9 * max(abs(bound), scale))
+        if relative_gap(best_lb, best_ub, scale) <= tol:
+            status = "optimal"
+            break
+        if node is None or ver < version:
+            if lps >= MAX_LPS:
+                break
+            r = run(fix)
+            lps += 1
+            if r.status == "Infeasible":
+                continue  # no path keeps these directions
+            if not r.proven:
+                unproven += 1
+                break  # the bound so far stands
+            serial += 1
+            heapq.heappush(heap, (-min(bound, r.bound), serial, fix, r, version))
+            continue
+        missed = ~active & (exact(node.x)[1] < node.t - 1e-9 * max(scale, 1.0))
+        if missed.any():
+            active |= missed  # the LP left out draws its path falls below the threshold in
+            version += 1
+            serial += 1
+            heapq.heappush(heap, (nb, serial, fix, node, ver))
+            continue
+        turn = prep.both & (reversal(node.x) > 1e-9 * max(scale, 1.0)) if branching else (
+            np.zeros(c, dtype=bool))
+        turn[list(fix)] = False
+        if turn.any():
+            ch_ = int(np.argmax(np.where(turn, reversal(node.x), -1.0)))
+            for dir_ in (1, -1):
+                serial += 1
+                heapq.heappush(heap, (nb, serial, {**fix, ch_: dir_}, None, -1))
+            continue
+        serial += 1
+        heapq.heappush(heap, (nb, serial, fix, node, ver))
+        if rounds >= max_rounds:
+            break
+        rounds += 1
+        refine([node])
+        version += 1
+    else:
+        if best_x is None:
+            what = "that moves every channel one way " if monotone else ""
+            raise InfeasibleError(
+                f"no glide path {what}meets the budget and shares at every step within the "
+                "step boxes")
+    if status != "optimal":
+        status = "gap_above_tolerance" if not unproven else "milp_not_proven"
+    if best_x is None:
+        raise InfeasibleError("glide path: the solver found no path that meets the rows")
+    value, u, per = exact(best_x)
+    w = tail_weights(u, level)
+    n_bp = int(np.sum(np.diff(bp, axis=1) > 0) + len(bp))
+    sol = PathSolution(
+        x=best_x, value=value, upper_bound=max(best_ub, value),
+        gap=relative_gap(value, best_ub, scale), status=status, solver=solver_key(solver),
+        step_values=per @ w, directions=_directions(best_x, prep.x0), n_breakpoints=n_bp,
+        milp=branching, iterations=rounds, build_seconds=build_s, solve_seconds=solve_s)
+    return PathCvarSolution(sol, u)
+
+
+def certify_steps_cvar(
+    problem: PathProblem, path: PathCvarSolution, draws: DrawModel, level: float, *,
+    tol: float = 1e-4, solver: str = "CBC"
+) -> PathCvarSolution:
+    """Certify each step of a CVaR path with its neighbours held.
+
+    Step ``k``'s value is its share of the path's CVaR (``path.step_values``); its upper
+    bound adds the most the path's CVaR can gain when step ``k`` alone moves inside the box
+    its neighbours and the one-way rule leave it (:func:`step_boxes`), bounded by
+    :func:`solve_path_cvar` with the other steps held.
+
+    Parameters
+    ----------
+    problem : PathProblem
+    path : PathCvarSolution
+        From :func:`solve_path_cvar`.
+    draws, level
+        As given to :func:`solve_path_cvar`.
+    tol, solver
+        As in :func:`solve_path_cvar`.
+
+    Returns
+    -------
+    PathCvarSolution
+        ``path`` with one :class:`StepCertificate` per step (no shadow price).
+    """
+    sol = path.path
+    scale = float(np.sum(np.abs(np.asarray(problem.budgets, dtype=float))))
+    certs: list[StepCertificate] = []
+    for k, (lo, hi) in enumerate(step_boxes(problem, sol.x)):
+        lower, upper = sol.x.copy(), sol.x.copy()
+        lower[k], upper[k] = lo, hi
+        sub = replace(problem, lower=lower, upper=upper, monotone=False)
+        share = float(sol.step_values[k])
+        try:
+            res = solve_path_cvar(sub, draws, level, candidates=(sol.x,), tol=tol,
+                                  solver=solver).path
+        except InfeasibleError:
+            certs.append(StepCertificate(share, math.inf, math.inf, "not_certified", lo, hi,
+                                         None, 0, False, 0, 0.0, 0.0))
+            continue
+        gain = max(float(res.upper_bound) - sol.value, 0.0)
+        ub = share + gain
+        # the gap of the path's CVaR with this step free, on the path's scale
+        gap = relative_gap(sol.value, sol.value + gain, scale)
+        certs.append(StepCertificate(
+            value=share, upper_bound=ub, gap=gap,
+            status="optimal" if gap <= tol else "gap_above_tolerance", lower=lo, upper=hi,
+            shadow_price=None, n_breakpoints=res.n_breakpoints, milp=False,
+            iterations=res.iterations, build_seconds=res.build_seconds,
+            solve_seconds=res.solve_seconds))
+    return replace(path, path=replace(sol, steps=certs))
+
+
 __all__ = [
+    "PathCvarSolution",
     "PathProblem",
     "PathSolution",
     "Stacked",
     "StepCertificate",
     "certify_steps",
+    "certify_steps_cvar",
     "solve_path",
+    "solve_path_cvar",
     "step_boxes",
+    "tail_weights",
 ]

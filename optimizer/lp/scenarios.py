@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pulp
+from numpy.typing import NDArray
 
 from roiste.models.errors import InfeasibleError
 from roiste.optimizer.lp.infeasible import prepare
@@ -89,13 +90,50 @@ def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatA
     return repair(problem, prep, np.clip(x, prep.lo, prep.hi))
 
 
+def _cuts(v: list[list[Any]], x: list[Any], bp: FloatArray, vals: FloatArray, slps: FloatArray,
+          free: NDArray[np.bool_], same: NDArray[np.bool_]) -> dict[str, pulp.LpConstraint]:
+    """The tangent cuts ``v_sc - V_sc'(b) x_c <= V_sc(b) - V_sc'(b) b``, named and in order.
+
+    One row per free channel ``c``, draw ``s`` (the first only where the channel is the same
+    in every draw) and breakpoint ``j`` (``cut_<c>_<s>_<j>``), skipping a breakpoint equal to
+    the one before and a vertical tangent at the lower end.  The coefficients and right-hand
+    sides come from whole arrays and each row from one constructor, for the rows, order and
+    numbers that ``v[c][s] - g * x[c] <= V - g * b`` gives (so the same file reaches the
+    solver), at about a quarter of the cost of PuLP's operators (28,000 rows in the first LP
+    at 100 channels x 30 draws).  They go into the problem in one ``extend``.
+    """
+    s_n = len(v[0]) if v else 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        rhs = vals - slps * bp[None]  # (S, N, K); where the slope is not finite, skipped
+    dup = np.zeros(bp.shape, dtype=bool)
+    dup[:, 1:] = bp[:, 1:] == bp[:, :-1]
+    keep = np.isfinite(slps) & ~dup[None]
+    le = pulp.LpConstraintLE
+    rows: dict[str, pulp.LpConstraint] = {}
+    for c in np.flatnonzero(free).tolist():
+        xc = x[c]
+        for s in ([0] if same[c] else range(s_n)):
+            vcs = v[c][s]
+            js = np.flatnonzero(keep[s, c])
+            for j, g, r in zip(js.tolist(), slps[s, c, js].tolist(), rhs[s, c, js].tolist(),
+                               strict=True):
+                # a zero slope leaves x out of the row, as the product 0 * x does
+                e = pulp.LpAffineExpression({vcs: 1} if g == 0 else {vcs: 1, xc: -g})
+                name = f"cut_{c}_{s}_{j}"
+                rows[name] = pulp.LpConstraint(e, le, name, r)
+    return rows
+
+
 def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: FloatArray,
            level: float, bp: FloatArray, *, inner: bool, solver: str,
-           time_limit: float | None, msg: bool) -> tuple[FloatArray, float, float | None, str]:
+           time_limit: float | None, msg: bool
+           ) -> tuple[FloatArray, float, float | None, str, float]:
     """One LP: tangent cuts of every draw's value; targets outer (tangents) or inner (chords).
 
-    Returns the spends, the objective, the budget row's dual and the solver's status.
+    Returns the spends, the objective, the budget row's dual, the solver's status and the
+    seconds spent building the model (before the solver is called).
     """
+    t_build = time.perf_counter()
     lo, hi = prep.lo, prep.hi
     n, k = bp.shape
     s_n = int(draws.n_draws)
@@ -112,22 +150,11 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     for c in range(n):
         if not free[c]:
             v.append([pulp.LpAffineExpression(constant=float(at_lo[s, c])) for s in range(s_n)])
-            continue
-        if same[c]:
-            shared = add(f"v_{c}")
-            v.append([shared] * s_n)
-            rows = [0]
+        elif same[c]:
+            v.append([add(f"v_{c}")] * s_n)
         else:
             v.append([add(f"v_{c}_{s}") for s in range(s_n)])
-            rows = list(range(s_n))
-        for s in rows:
-            for j in range(k):
-                g = slps[s, c, j]
-                if (j > 0 and bp[c, j] == bp[c, j - 1]) or not np.isfinite(g):
-                    continue  # a repeated point; a vertical tangent at the lower end
-                b = float(bp[c, j])
-                prob.addConstraint(v[c][s] - float(g) * x[c] <= float(vals[s, c, j] - g * b),
-                                   f"cut_{c}_{s}_{j}")
+    prob.extend(_cuts(v, x, bp, vals, slps, free, same))
     t = add("t")
     z = [add(f"z_{s}", 0.0) for s in range(s_n)]
     for s in range(s_n):
@@ -200,6 +227,7 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
                 prob.addConstraint(spend - tc.target * (1.0 - tight) * pulp.lpSum(
                     outcome["new_customers"][c] for c in idx) <= 0, f"target_{i}")
     prob.setObjective(t - (1.0 / (level * s_n)) * pulp.lpSum(z))
+    built = time.perf_counter() - t_build
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         status = prob.solve(get_solver(solver, time_limit=time_limit, msg=msg))
@@ -210,7 +238,7 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     dual = None if st != "Optimal" or row is None or row.pi is None else float(row.pi)
     if dual is not None and solver_key(solver) == "HiGHS":
         dual = -dual
-    return xs, obj, dual, st
+    return xs, obj, dual, st, built
 
 
 def solve_cvar(
@@ -297,10 +325,12 @@ def solve_cvar(
     dual: float | None = None
     status = "gap_above_tolerance"
     rounds = 0
+    build_s = 0.0
     while rounds < max_rounds:
         rounds += 1
-        xu, ub, du, st = _build(problem, prep, draws, base, level, bp, inner=False,
-                                solver=solver, time_limit=time_limit, msg=msg)
+        xu, ub, du, st, built = _build(problem, prep, draws, base, level, bp, inner=False,
+                                       solver=solver, time_limit=time_limit, msg=msg)
+        build_s += built
         if st == "Infeasible":
             raise InfeasibleError(
                 "no allocation meets the constraints within the channels' bounds (CVaR plan)")
@@ -311,8 +341,9 @@ def solve_cvar(
         best_ub = min(best_ub, ub + 1e-9 * max(abs(ub), budget))
         tried = [xu]
         if prep.targets:
-            xi, _, _, sti = _build(problem, prep, draws, base, level, bp, inner=True,
-                                   solver=solver, time_limit=time_limit, msg=msg)
+            xi, _, _, sti, built = _build(problem, prep, draws, base, level, bp, inner=True,
+                                          solver=solver, time_limit=time_limit, msg=msg)
+            build_s += built
             if sti == "Optimal":
                 tried.append(xi)
         for xc in (_repair(problem, prep, t) for t in tried):
@@ -337,8 +368,8 @@ def solve_cvar(
             x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
             gap=relative_gap(best_lb, best_ub, budget), status=status, solver=solver_key(solver),
             shadow_price=math.nan if dual is None else float(dual),
-            n_breakpoints=int(bp.shape[1]), milp=False, build_seconds=0.0,
-            solve_seconds=elapsed, iterations=rounds,
+            n_breakpoints=int(bp.shape[1]), milp=False, build_seconds=build_s,
+            solve_seconds=elapsed - build_s, iterations=rounds,
             names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
         ),
         uplift=best_u,

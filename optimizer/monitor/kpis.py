@@ -7,7 +7,9 @@ ratio of their sums (never a mean of ratios):
 spend, revenue            the panel's columns
 roas                      revenue / spend
 net_cac                   (spend x (1 + platform fee) + commission x revenue
-                          + return_cost_rate x returns) / new customers
+                          + cost_per_order x orders
+                          + gross margin x (1 - (1 - return_rate)(1 - cancellation_rate))
+                            x revenue) / new customers: the plan's cac_net
 cost_per_new_customer     spend / new customers
 rpv                       revenue / visitors
 aov                       revenue / orders
@@ -32,6 +34,16 @@ net KPIs judge complete weeks only.
 
 A KPI whose panel column is absent, or whose denominator is zero, is NaN (empty in CSV).
 
+``net_cac`` is the plan's ``cac_net`` (``docs/economics.md``) on the week's observed spend,
+revenue and orders: each channel's economics (:class:`NetCacBasis`) are the rules' ``economics``
+keys, else the rules' draft scenario's (the channel's override, else its ``economics``), else
+neutral, and one definition (:class:`optimizer.economics.NetCacRates`) gives the cost for both.
+Where an input is missing the basis says so in one note: without a ``gross_margin`` the margin
+lost to returns and lost orders cannot be valued and ``return_cost_rate`` x the panel's
+refunded revenue counts instead (lost orders are left out); without an ``orders`` column
+logistics (``cost_per_order``) are left out.  A series' net CAC sums each campaign's or
+channel's cost with its own economics (all channels: every channel's).
+
 Panels with extra key columns (campaign, market) have keys ``channel|campaign``; their rows
 are the *campaign* level and their sums per channel the *channel* level.
 
@@ -54,17 +66,22 @@ import numpy as np
 import pandas as pd
 
 from roiste.models.panel import Panel
+from roiste.optimizer.economics import ChannelEconomics, NetCacRates, net_cac_rates
 from roiste.optimizer.monitor.rules import KPIS, NO_PLAN, MonitorEconomics, MonitorError
+from roiste.optimizer.scenario import Scenario
 
 __all__ = [
+    "COST",
     "NET_KPIS",
     "QUANTITIES",
     "KpiSeries",
+    "NetCacBasis",
     "PlanView",
     "attach_plan",
     "kpi_table",
     "kpis_from",
     "load_plan",
+    "net_cac_basis",
     "recent_kpis",
     "returns_complete",
     "series_of",
@@ -73,7 +90,106 @@ __all__ = [
 QUANTITIES = ("spend", "revenue", "visitors", "orders", "new_customers", "returns", "clicks",
               "impressions", "returned_orders")
 NET_KPIS = ("net_revenue", "net_roas", "net_orders", "net_conversion_rate")
+COST = "acquisition_cost"  # a week's net CAC numerator: what its new customers cost, all in
 TOTAL = "(all channels)"
+# the economics keys net CAC counts (new_customer_value and existing_incrementality do not enter)
+NET_CAC_KEYS = ("platform_fee_rate", "commission_rate", "cost_per_order", "gross_margin",
+                "return_rate", "cancellation_rate")
+
+
+@dataclass(frozen=True)
+class NetCacBasis:
+    """What the monitor's ``net_cac`` counts for each panel column (channel or
+    ``channel|campaign``): its channel's :class:`optimizer.economics.NetCacRates`.
+
+    Attributes
+    ----------
+    rates : dict
+        Panel column -> the rates of its channel's economics.
+    return_cost_rate : float
+        Share of the panel's refunded revenue counted for a channel without a gross margin.
+    has_orders, has_returns : bool
+        Whether the panel has the ``orders`` and ``returns`` columns.
+    notes : tuple of str
+        What the net CAC leaves out for want of an input (at most one line).
+    """
+
+    rates: dict[str, NetCacRates]
+    return_cost_rate: float = 1.0
+    has_orders: bool = True
+    has_returns: bool = True
+    notes: tuple[str, ...] = ()
+
+    def cost(self, column: str, spend: Any, revenue: Any, orders: Any, returns: Any) -> Any:
+        """What the new customers of ``column`` cost at these (weekly) quantities: the
+        numerator of its net CAC (arrays or numbers, as given)."""
+        r = self.rates[column]
+        o = orders if self.has_orders and r.per_order != 0.0 else 0.0
+        if r.lost_margin is not None:
+            return r.cost(spend, revenue, o)
+        refunds = np.nan_to_num(np.asarray(returns, dtype=float)) if self.has_returns else 0.0
+        return (NetCacRates(r.per_spend, r.commission, r.per_order, 0.0).cost(spend, revenue, o)
+                + self.return_cost_rate * refunds)
+
+
+def net_cac_basis(panel: Panel, econ: MonitorEconomics,
+                  scenario: Scenario | None = None) -> NetCacBasis:
+    """Each panel column's net CAC economics and a note on what cannot be counted.
+
+    Parameters
+    ----------
+    panel : Panel
+        The weekly panel (its channels, and whether it has ``orders``, ``returns`` and
+        ``new_customers``).
+    econ : MonitorEconomics
+        The rules' ``economics``: a key given there applies to every channel.
+    scenario : Scenario, optional
+        The rules' draft scenario: the keys the rules leave out, per channel (its override,
+        else the scenario's ``economics``).
+
+    Returns
+    -------
+    NetCacBasis
+    """
+    given = econ.model_dump(include=set(NET_CAC_KEYS), exclude_none=True)
+    rates: dict[str, NetCacRates] = {}
+    no_margin: list[str] = []
+    cx: list[str] = []
+    logistics = False
+    for col in panel.channels:
+        ch = col.split("|", 1)[0]
+        base: dict[str, Any] = {}
+        if scenario is not None:
+            own = scenario.economics_for(ch).model_dump()
+            base = {k: own[k] for k in NET_CAC_KEYS if k in own}
+        ce = ChannelEconomics.merged({**base, **given}, where=f"channels.{ch}")
+        rates[col] = net_cac_rates(ce)
+        if ce.gross_margin is None and ch not in no_margin:
+            no_margin.append(ch)
+            if ce.cancellation_rate > 0.0:
+                cx.append(ch)
+        logistics = logistics or ce.cost_per_order > 0.0
+    has_orders, has_returns = "orders" in panel.extras, "returns" in panel.extras
+    parts: list[str] = []
+    if no_margin:
+        who = ("no channel has" if len(no_margin) == len({c.split("|", 1)[0] for c in rates})
+               else f"channel(s) {', '.join(no_margin[:5])} have")
+        refunds = (f"return_cost_rate {econ.return_cost_rate:g} x the panel's refunded revenue"
+                   if has_returns else "nothing (the panel has no returns column)")
+        lost = f"; cancellation_rate is left out for {', '.join(cx[:5])}" if cx else ""
+        parts.append(f"{who} a gross_margin (in the rules' economics or the draft scenario), so "
+                     "the margin lost to returns and lost orders is not valued (returns count as "
+                     f"{refunds}{lost})")
+    if logistics and not has_orders:
+        parts.append("logistics (cost_per_order) are left out: the panel has no orders column")
+    notes: tuple[str, ...] = ()
+    if parts and "new_customers" in panel.extras:
+        notes = ("net_cac is not the plan's cac_net: " + "; ".join(parts),)
+    return NetCacBasis(rates, econ.return_cost_rate, has_orders, has_returns, notes)
+
+
+def _basis(panel: Panel, econ: MonitorEconomics | NetCacBasis) -> NetCacBasis:
+    return econ if isinstance(econ, NetCacBasis) else net_cac_basis(panel, econ)
 
 
 @dataclass
@@ -108,20 +224,19 @@ class PlanView:
         return self.start is not None and self.compared_from == self.start
 
 
-def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
-    """KPIs of weekly (or summed) quantities; columns in :data:`KPIS` order."""
+def kpis_from(sums: pd.DataFrame) -> pd.DataFrame:
+    """KPIs of weekly (or summed) quantities (:data:`QUANTITIES` and :data:`COST`); columns
+    in :data:`KPIS` order."""
     s = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
             return (a / b.where(b > 0)).astype(float)
 
-        cost = (s["spend"] * (1.0 + econ.platform_fee_rate) + econ.commission_rate * s["revenue"]
-                + econ.return_cost_rate * s["returns"].fillna(0.0))
         out = pd.DataFrame({
             "spend": s["spend"],
             "revenue": s["revenue"],
             "roas": ratio(s["revenue"], s["spend"]),
-            "net_cac": ratio(cost, s["new_customers"]),
+            "net_cac": ratio(s[COST], s["new_customers"]),
             "cost_per_new_customer": ratio(s["spend"], s["new_customers"]),
             "rpv": ratio(s["revenue"], s["visitors"]),
             "aov": ratio(s["revenue"], s["orders"]),
@@ -138,20 +253,32 @@ def kpis_from(sums: pd.DataFrame, econ: MonitorEconomics) -> pd.DataFrame:
     return out[list(KPIS)]
 
 
-def _sums(panel: Panel, cols: list[str]) -> pd.DataFrame:
+def _sums(panel: Panel, cols: list[str], basis: NetCacBasis) -> pd.DataFrame:
     assert panel.revenue is not None
     data: dict[str, Any] = {"spend": panel.spend[cols].sum(axis=1),
                             "revenue": panel.revenue[cols].sum(axis=1)}
     for q in QUANTITIES[2:]:
         data[q] = panel.extras[q][cols].sum(axis=1) if q in panel.extras else np.nan
-    return pd.DataFrame(data, index=panel.weeks)[list(QUANTITIES)].astype(float)
+
+    def col(q: str, c: str) -> Any:
+        return panel.extras[q][c].to_numpy(dtype=float) if q in panel.extras else np.nan
+
+    data[COST] = sum(basis.cost(c, panel.spend[c].to_numpy(dtype=float),
+                                panel.revenue[c].to_numpy(dtype=float), col("orders", c),
+                                col("returns", c)) for c in cols)
+    return pd.DataFrame(data, index=panel.weeks)[[*QUANTITIES, COST]].astype(float)
 
 
-def series_of(panel: Panel, econ: MonitorEconomics) -> list[KpiSeries]:
-    """The series a panel holds: campaigns (when keyed), channels, and all channels together."""
+def series_of(panel: Panel, econ: MonitorEconomics | NetCacBasis) -> list[KpiSeries]:
+    """The series a panel holds: campaigns (when keyed), channels, and all channels together.
+
+    ``econ`` is the rules' economics (no draft scenario) or the basis
+    :func:`net_cac_basis` resolved with it.
+    """
     if panel.layout != "long" or panel.revenue is None:
         raise MonitorError(f"{panel.source}: the monitor needs a long panel "
                            "(date, channel, spend, revenue, ...)")
+    basis = _basis(panel, econ)
     out: list[KpiSeries] = []
     keyed = any("|" in c for c in panel.channels)
     groups: dict[str, list[str]] = {}
@@ -160,13 +287,13 @@ def series_of(panel: Panel, econ: MonitorEconomics) -> list[KpiSeries]:
     if keyed:
         for c in panel.channels:
             ch, camp = c.split("|", 1) if "|" in c else (c, "")
-            sums = _sums(panel, [c])
-            out.append(KpiSeries(c, ch, camp, "campaign", sums, kpis_from(sums, econ)))
+            sums = _sums(panel, [c], basis)
+            out.append(KpiSeries(c, ch, camp, "campaign", sums, kpis_from(sums)))
     for ch, cols in groups.items():
-        sums = _sums(panel, cols)
-        out.append(KpiSeries(ch, ch, "", "channel", sums, kpis_from(sums, econ)))
-    sums = _sums(panel, list(panel.channels))
-    out.append(KpiSeries(TOTAL, TOTAL, "", "total", sums, kpis_from(sums, econ)))
+        sums = _sums(panel, cols, basis)
+        out.append(KpiSeries(ch, ch, "", "channel", sums, kpis_from(sums)))
+    sums = _sums(panel, list(panel.channels), basis)
+    out.append(KpiSeries(TOTAL, TOTAL, "", "total", sums, kpis_from(sums)))
     return out
 
 
@@ -221,9 +348,15 @@ def _find_start(plan: PlanView, panel: Panel, plan_start: str | None, recent: in
     return e
 
 
-def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: MonitorEconomics,
-                plan_start: str | None, recent: int) -> None:
-    """Set ``expected`` on every series the plan covers (weeks from the plan's start)."""
+def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel,
+                econ: MonitorEconomics | NetCacBasis, plan_start: str | None,
+                recent: int) -> None:
+    """Set ``expected`` on every series the plan covers (weeks from the plan's start).
+
+    The expected net CAC counts the expected week's spend, revenue and orders with each
+    channel's economics (``econ``, as in :func:`series_of`).
+    """
+    basis = _basis(panel, econ)
     missing = [c for c in panel.channels if c not in plan.allocation.index]
     if missing:
         raise MonitorError(f"{plan.path / 'allocation.csv'}: no row for channel(s) "
@@ -249,7 +382,7 @@ def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: Mon
 
     per_key: dict[str, pd.Series] = {}
     for c in panel.channels:
-        q = _sums(panel, [c]).iloc[pre].mean()
+        q = _sums(panel, [c], basis).iloc[pre].mean()
         rev_now = col("revenue_current", c)
         d_rev = (col("expected_revenue", c) - rev_now) / p if np.isfinite(rev_now) else 0.0
         d_nc = (col("new_customers", c) - col("new_customers_current", c)) / p
@@ -265,12 +398,15 @@ def attach_plan(series: list[KpiSeries], plan: PlanView, panel: Panel, econ: Mon
         exp["orders"] = q["orders"] * scale
         exp["returns"] = q["returns"] * scale
         exp["returned_orders"] = q["returned_orders"] * scale
+        exp[COST] = float(basis.cost(c, exp["spend"], exp["revenue"], exp["orders"],
+                                     exp["returns"]))
         per_key[c] = exp
     for s in series:
         cols = ([s.key] if s.level == "campaign" else panel.channels if s.level == "total"
                 else [c for c in panel.channels if c.split("|", 1)[0] == s.key])
-        total = sum((per_key[c] for c in cols), start=pd.Series(0.0, index=list(QUANTITIES)))
-        exp_kpi = kpis_from(total.to_frame().T, econ).iloc[0]
+        total = sum((per_key[c] for c in cols),
+                    start=pd.Series(0.0, index=[*QUANTITIES, COST]))
+        exp_kpi = kpis_from(total.to_frame().T).iloc[0]
         frame = pd.DataFrame(np.nan, index=panel.weeks, columns=list(KPIS))
         frame.iloc[plan.compared_from:] = exp_kpi.to_numpy()
         frame[list(NO_PLAN)] = np.nan  # a plan says nothing of baskets, returns or the funnel
@@ -284,11 +420,11 @@ def returns_complete(n_weeks: int, return_weeks: int) -> np.ndarray:
     return np.minimum(1.0, (since + 1.0) / (return_weeks + 1.0))
 
 
-def recent_kpis(s: KpiSeries, recent: int, econ: MonitorEconomics) -> pd.DataFrame:
+def recent_kpis(s: KpiSeries, recent: int) -> pd.DataFrame:
     """KPIs over the ``recent`` weeks before each week (ratios of sums; spend, revenue, net
     revenue and net orders per week)."""
     prev = s.sums.rolling(recent, min_periods=recent).sum().shift(1)
-    k = kpis_from(prev, econ)
+    k = kpis_from(prev)
     k["spend"] = prev["spend"] / recent
     k["revenue"] = prev["revenue"] / recent
     k["net_revenue"] = (prev["revenue"] - prev["returns"]) / recent
@@ -301,7 +437,7 @@ def _change(a: pd.Series, b: pd.Series) -> pd.Series:
         return (a / b.where(b != 0) - 1.0).astype(float)
 
 
-def kpi_table(series: list[KpiSeries], recent: int, econ: MonitorEconomics,
+def kpi_table(series: list[KpiSeries], recent: int,
               complete: np.ndarray | None = None) -> pd.DataFrame:
     """The long table of ``kpis.csv``: one row per week and series.
 
@@ -317,7 +453,7 @@ def kpi_table(series: list[KpiSeries], recent: int, econ: MonitorEconomics,
                                 "level": s.level}
         if complete is not None:
             cols["returns_complete"] = complete
-        rec = recent_kpis(s, recent, econ)
+        rec = recent_kpis(s, recent)
         for k in KPIS:
             cols[k] = s.kpis[k].to_numpy()
         for k in KPIS:

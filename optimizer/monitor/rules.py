@@ -49,7 +49,8 @@ KPIS: dict[str, str] = {
     "spend": "media spend",
     "revenue": "revenue credited to the channel",
     "roas": "revenue per unit of spend",
-    "net_cac": "spend, fees and return costs per new customer",
+    "net_cac": "spend, fees, commissions, logistics, returns and lost orders per new "
+               "customer (the plan's cac_net)",
     "cost_per_new_customer": "spend per new customer",
     "rpv": "revenue per visitor",
     "aov": "average order value (revenue per order)",
@@ -248,18 +249,34 @@ class Rule(BaseModel):
 
 
 class MonitorEconomics(BaseModel):
-    """Costs that turn spend into net acquisition cost."""
+    """Costs that turn spend into net acquisition cost: the plan's economics keys.
+
+    A key given here applies to every channel; a key left out comes from the rules' draft
+    scenario (its channel's override, else its ``economics``), else its neutral default.
+    """
 
     model_config = _CONFIG
 
-    platform_fee_rate: float = Field(default=0.0, ge=0.0, le=1.0,
-                                     description="Fee on media spend (agency, platform).")
-    commission_rate: float = Field(default=0.0, ge=0.0, le=1.0,
-                                   description="Commission on the channel's revenue.")
+    platform_fee_rate: float | None = Field(default=None, ge=0.0, le=1.0,
+                                            description="Fee on media spend (agency, platform).")
+    commission_rate: float | None = Field(default=None, ge=0.0, le=1.0,
+                                          description="Commission on the channel's revenue.")
+    cost_per_order: float | None = Field(
+        default=None, ge=0.0, description="Logistics and handling of one order (needs the "
+        "panel's orders column).")
+    gross_margin: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="Share of revenue left after the cost of goods: values the margin lost to "
+        "returns and lost orders, as the plan's cac_net does.")
+    return_rate: float | None = Field(default=None, ge=0.0, le=1.0,
+                                      description="Share of revenue refunded (with gross_margin).")
+    cancellation_rate: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Share of orders lost after they are placed (with gross_margin).")
     return_cost_rate: float = Field(
         default=1.0, ge=0.0, le=1.0,
-        description="Share of refunded revenue counted as a cost of acquiring the customers "
-        "(1: the whole refund).",
+        description="Without a gross_margin only: share of the panel's refunded revenue counted "
+        "as a cost of acquiring the customers (1: the whole refund).",
     )
 
 

@@ -47,6 +47,7 @@ from roiste.optimizer.monitor.kpis import (
     PlanView,
     attach_plan,
     kpi_table,
+    net_cac_basis,
     returns_complete,
     series_of,
 )
@@ -246,7 +247,8 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
     panel : Panel
         A long weekly panel.
     rules : Rules
-        The rules file.
+        The rules file; its ``economics`` and its draft scenario give net CAC's economics
+        (:func:`optimizer.monitor.kpis.net_cac_basis`).
     plan : PlanView, optional
         A plan to compare with.
     orders : DataFrame, optional
@@ -257,7 +259,11 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
     """
     label = str(rules.source) if rules.source is not None else "rules"
     notes: list[str] = []
-    series = series_of(panel, rules.economics)
+    scenario = (load_scenario(rules.resolve(rules.draft.scenario))
+                if rules.draft.scenario is not None else None)
+    basis = net_cac_basis(panel, rules.economics, scenario)
+    notes += basis.notes
+    series = series_of(panel, basis)
     present = {"spend", "revenue", *panel.extras}
     for i, rule in enumerate(rules.rules):
         lack = [c for c in NEEDS.get(rule.kpi, ()) if c not in present]
@@ -268,7 +274,7 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
     complete = (returns_complete(panel.n_weeks, rules.return_weeks)
                 if present & {"returns", "returned_orders"} else None)
     if plan is not None:
-        attach_plan(series, plan, panel, rules.economics, rules.plan_start, rules.recent_weeks)
+        attach_plan(series, plan, panel, basis, rules.plan_start, rules.recent_weeks)
         notes += plan.notes
     alerts: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -315,7 +321,7 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
         history += old
         rates += c_rates
     return MonitorResult(rules.name, panel, series, alerts, history,
-                         kpi_table(series, rules.recent_weeks, rules.economics, complete), plan,
+                         kpi_table(series, rules.recent_weeks, complete), plan,
                          notes, recent_weeks=rules.recent_weeks, cohorts=cohorts,
                          cohort_econ=c_econ, complete=complete, rates=rates)
 

@@ -6,8 +6,8 @@ returns); from ``jump_week`` on, one KPI of the ``target`` channel changes by a 
 
 * ``cpc``: the price of impressions (CPM) is multiplied by the factor, the click-through rate
   stays, so cost per click moves by the factor;
-* ``net_cac``: the share of orders from new customers is divided by the factor, so spend, fees
-  and return costs per new customer move by the factor (in expectation);
+* ``net_cac``: the share of orders from new customers is divided by the factor, so what the
+  new customers cost, all in, per new customer moves by the factor (in expectation);
 * ``none``: nothing changes (false alarms).
 
 Ratios of the funnel carry no seasonality (spend does); their weekly noise is stated by

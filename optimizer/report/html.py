@@ -301,10 +301,11 @@ def section_glide(plan: Plan) -> Context | None:
     if plan.glide:
         g = plan.glide
         moves = ", ".join(f"{c} {T.GLIDE_MOVES.get(d, d)}" for c, d in g["directions"].items())
-        together = T.GLIDE_TOGETHER.format(
+        words = T.GLIDE_TOGETHER_CVAR if g.get("risk") == "cvar" else T.GLIDE_TOGETHER
+        together = words.format(
             moves=moves, objective=T.OBJECTIVE_WORDS.get(plan.objective, plan.objective),
             value=fmt(g["value"]), upper=fmt(g["upper_bound"]),
-            gap=fmt(g["optimality_gap"], "gap"))
+            gap=fmt(g["optimality_gap"], "gap"), level=f"{g.get('risk_level', 0.0):.0%}")
     return {
         "title": T.SECTION_GLIDE,
         "intro": T.GLIDE_INTRO.format(n=len(plan.steps)),

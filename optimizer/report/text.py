@@ -258,6 +258,13 @@ GLIDE_TOGETHER = (
     "the plan earns along the way: {value}, at most {upper} on any such path (certified gap "
     "{gap}). Each step's gap certifies it with the steps before and after it held."
 )
+GLIDE_TOGETHER_CVAR = (
+    "The steps are solved together: every channel moves one way from the current spend to the "
+    "last step ({moves}), and the path maximises the mean over the worst {level} of the curve "
+    "draws of its {objective} uplift summed over the steps (CVaR): {value}, at most {upper} on "
+    "any such path (certified gap {gap}). Each step's figure is its share of that CVaR, its gap "
+    "certifies it with the steps before and after it held."
+)
 GLIDE_MOVES = {"up": "up", "down": "down", "unchanged": "unchanged"}
 
 SECTION_PROOF = "Optimality and provenance"

@@ -1,0 +1,236 @@
+"""The scenario (CVaR) LP against independent oracles.
+
+Oracles: the same LP written densely as matrices (every channel with one value variable per
+draw, locked channels included, no row skipped) and solved by scipy's HiGHS (``linprog``);
+and the CVaR optimum bracketed by a fine grid of 400 tangents per channel (the dense LP's
+optimum is above it, the true CVaR of that LP's allocation below it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from roiste.optimizer.lp import (
+    AllocationProblem,
+    ShareConstraint,
+    TargetConstraint,
+    cvar,
+    solve_cvar,
+)
+
+
+class Draws:
+    """``V_sc(x) = k b_sc (1 - exp(-x / s_sc)) - x``: S draws of N concave channels."""
+
+    def __init__(self, beta: np.ndarray, scale: np.ndarray, k: float = 0.5) -> None:
+        self.beta, self.scale, self.k = beta, scale, k
+        self.n_draws = beta.shape[0]
+
+    def _b(self, x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.asarray(x, float)
+        if x.ndim == 1:
+            return self.beta, self.scale, x[None, :]
+        return self.beta[:, :, None], self.scale[:, :, None], x[None]
+
+    def revenue(self, x: Any) -> np.ndarray:
+        b, s, xx = self._b(x)
+        return b * -np.expm1(-xx / s)
+
+    def revenue_slope(self, x: Any) -> np.ndarray:
+        b, s, xx = self._b(x)
+        return b / s * np.exp(-xx / s)
+
+    def value(self, x: Any) -> np.ndarray:
+        return self.k * self.revenue(x) - np.asarray(x, float)[None]
+
+    def slope(self, x: Any) -> np.ndarray:
+        return self.k * self.revenue_slope(x) - 1.0
+
+
+class Mean:
+    """The mean over the draws: the problem's period functions (the targets' curves)."""
+
+    def __init__(self, d: Draws) -> None:
+        self.d = d
+        n = d.beta.shape[1]
+        self.coefficient = np.full(n, d.k)
+        self.concave = np.ones(n, bool)
+        self.revenue_concave = np.ones(n, bool)
+
+    def value(self, x: Any) -> np.ndarray:
+        return self.d.value(x).mean(0)
+
+    def slope(self, x: Any) -> np.ndarray:
+        return self.d.slope(x).mean(0)
+
+    def revenue(self, x: Any) -> np.ndarray:
+        return self.d.revenue(x).mean(0)
+
+    def revenue_slope(self, x: Any) -> np.ndarray:
+        return self.d.revenue_slope(x).mean(0)
+
+    def new_customers(self, x: Any) -> np.ndarray:
+        return 0.01 * self.revenue(x)
+
+    def new_customers_slope(self, x: Any) -> np.ndarray:
+        return 0.01 * self.revenue_slope(x)
+
+
+@dataclass
+class Case:
+    d: Draws
+    x0: np.ndarray
+    problem: AllocationProblem
+    level: float
+
+
+def _case(kind: str) -> Case:
+    rng = np.random.default_rng(7)
+    s_n, n = 9, 5
+    beta = np.array([3000.0, 2200.0, 2500.0, 1800.0, 2600.0]) * rng.lognormal(0, 0.3, (s_n, n))
+    scale = np.array([500.0, 800.0, 600.0, 700.0, 400.0]) * rng.lognormal(0, 0.3, (s_n, n))
+    beta[:, 3], scale[:, 3] = 1800.0, 700.0  # a channel the same in every draw
+    d = Draws(beta, scale)
+    x0 = np.array([600.0, 500.0, 400.0, 450.0, 550.0])
+    lo, hi = 0.7 * x0, 1.3 * x0
+    lo[2] = hi[2] = x0[2]  # a locked channel
+    budget = float(x0.sum())
+    if kind == "shares":
+        problem = AllocationProblem(
+            [f"c{i}" for i in range(n)], lo, hi, Mean(d), budget,
+            shares=(ShareConstraint("g", [0, 1], max_share=0.4),))
+        return Case(d, x0, problem, 0.25)
+    # ROAS on the mean curves, just below the current allocation's, with an at-most budget
+    roas = 0.98 * float(Mean(d).revenue(x0).sum()) / budget
+    problem = AllocationProblem(
+        [f"c{i}" for i in range(n)], lo, hi, Mean(d), budget, budget_mode="at_most",
+        targets=(TargetConstraint("roas", "min_roas", roas),))
+    return Case(d, x0, problem, 0.4)
+
+
+@pytest.fixture(scope="module", params=["shares", "roas"])
+def case(request: pytest.FixtureRequest) -> Case:
+    return _case(request.param)
+
+
+def _dense(c: Case, bp: np.ndarray) -> tuple[float, np.ndarray]:
+    """The upper LP on breakpoints ``bp`` (N, K), as matrices; its optimum and allocation.
+
+    Columns: x (N), v (S x N), t, z (S), then r (N) for a ROAS target's revenue.
+    """
+    d, p = c.d, c.problem
+    lo, hi = np.asarray(p.lower, float), np.asarray(p.upper, float)
+    s_n, n = d.n_draws, len(lo)
+    roas = [t for t in p.targets if t.kind == "min_roas"]
+    nv = n + s_n * n + 1 + s_n + (n if roas else 0)
+    iv = lambda s, ch: n + s * n + ch  # noqa: E731
+    it = n + s_n * n
+    iz = it + 1
+    ir = iz + s_n
+    a_ub: list[np.ndarray] = []
+    b_ub: list[float] = []
+
+    def row(coefs: dict[int, float], rhs: float) -> None:
+        r = np.zeros(nv)
+        for i, v in coefs.items():
+            r[i] += v
+        a_ub.append(r)
+        b_ub.append(rhs)
+
+    vals, slps = d.value(bp), d.slope(bp)
+    for s in range(s_n):
+        for ch in range(n):
+            for j in range(bp.shape[1]):
+                g, b = slps[s, ch, j], bp[ch, j]
+                row({iv(s, ch): 1.0, ch: -g}, vals[s, ch, j] - g * b)
+    base = d.value(c.x0).sum(1)
+    for s in range(s_n):  # z_s >= t - u_s
+        row({it: 1.0, iz + s: -1.0, **{iv(s, ch): -1.0 for ch in range(n)}}, -base[s])
+    for sh in p.shares:
+        m = np.zeros(n, bool)
+        m[list(sh.members)] = True
+        if sh.max_share is not None:
+            row({ch: float(m[ch]) - sh.max_share for ch in range(n)}, 0.0)
+        if sh.min_share is not None:
+            row({ch: sh.min_share - float(m[ch]) for ch in range(n)}, 0.0)
+    f = p.functions
+    for t in roas:
+        rv, rg = f.revenue(bp), f.revenue_slope(bp)
+        for ch in range(n):
+            for j in range(bp.shape[1]):
+                row({ir + ch: 1.0, ch: -rg[ch, j]}, rv[ch, j] - rg[ch, j] * bp[ch, j])
+        row({**{ch: t.target for ch in range(n)}, **{ir + ch: -1.0 for ch in range(n)}}, 0.0)
+    budget = np.zeros(nv)
+    budget[:n] = 1.0
+    eq = p.budget_mode == "equal"
+    if not eq:
+        a_ub.append(budget)
+        b_ub.append(p.budget)
+    cost = np.zeros(nv)
+    cost[it] = -1.0
+    cost[iz:iz + s_n] = 1.0 / (c.level * s_n)
+    bounds = ([(lo[ch], hi[ch]) for ch in range(n)] + [(None, None)] * (s_n * n + 1)
+              + [(0.0, None)] * s_n + [(None, None)] * (n if roas else 0))
+    res = linprog(cost, A_ub=np.array(a_ub), b_ub=np.array(b_ub),
+                  A_eq=budget[None] if eq else None, b_eq=[p.budget] if eq else None,
+                  bounds=bounds, method="highs")
+    assert res.status == 0, res.message
+    return float(-res.fun), np.asarray(res.x[:n])
+
+
+def _first_breakpoints(c: Case) -> np.ndarray:
+    """The breakpoints of the first round: nine across each box, the start and the candidates
+    (none here), sorted per channel."""
+    lo, hi = np.asarray(c.problem.lower, float), np.asarray(c.problem.upper, float)
+    pts = [lo + q * (hi - lo) for q in np.linspace(0.0, 1.0, 9)] + [np.clip(c.x0, lo, hi)]
+    return np.sort(np.stack(pts, axis=1), axis=1)
+
+
+def test_the_first_upper_lp_is_the_dense_lp(case: Case) -> None:
+    # one round: the certificate's upper bound is that LP's optimum (plus 1e-9 of the budget)
+    sol = solve_cvar(case.problem, case.d, case.level, case.x0, tol=1e-12, max_rounds=1).solution
+    opt, _x = _dense(case, _first_breakpoints(case))
+    budget = case.problem.budget
+    assert sol.iterations == 1
+    assert sol.upper_bound == pytest.approx(opt + 1e-9 * max(abs(opt), budget), abs=1e-7 * budget)
+    # the tolerance tells LPs apart: without every other breakpoint (a looser relaxation)
+    # the optimum is higher by far more
+    loose, _ = _dense(case, _first_breakpoints(case)[:, ::2])
+    assert loose > opt + 1e-4 * budget
+
+
+def test_the_certified_plan_meets_the_fine_grid_bracket(case: Case) -> None:
+    res = solve_cvar(case.problem, case.d, case.level, case.x0, tol=1e-6)
+    sol = res.solution
+    assert sol.status == "optimal"
+    lo, hi = np.asarray(case.problem.lower, float), np.asarray(case.problem.upper, float)
+    fine_ub, x_fine = _dense(case, lo[:, None] + np.linspace(0.0, 1.0, 400)[None] * (hi - lo)[:, None])
+    base = case.d.value(case.x0).sum(1)
+    fine_lb = cvar(case.d.value(x_fine).sum(1) - base, case.level)
+    budget = case.problem.budget
+    eps = 1e-7 * budget
+    assert fine_lb <= fine_ub + eps
+    # both bracket the optimum: they overlap, and the plan is within its gap of the bracket
+    assert sol.value <= fine_ub + eps
+    assert sol.upper_bound >= fine_lb - eps
+    assert sol.value >= fine_lb - (sol.upper_bound - sol.value) - eps
+    # the plan's value is the true CVaR of its uplifts, and it keeps the locked channel
+    assert sol.value == pytest.approx(cvar(case.d.value(sol.x).sum(1) - base, case.level))
+    assert sol.x[2] == case.x0[2]
+    if case.problem.budget_mode == "equal":
+        assert sol.x.sum() == pytest.approx(budget)
+    for t in case.problem.targets:
+        assert case.problem.functions.revenue(sol.x).sum() >= t.target * sol.x.sum()
+
+
+def test_the_same_problem_gives_the_same_bytes(case: Case) -> None:
+    one, two = (solve_cvar(case.problem, case.d, case.level, case.x0, tol=1e-6) for _ in range(2))
+    assert one.solution.x.tobytes() == two.solution.x.tobytes()
+    assert one.uplift.tobytes() == two.uplift.tobytes()
+    for key in ("value", "upper_bound", "gap", "shadow_price", "n_breakpoints", "iterations"):
+        assert getattr(one.solution, key) == getattr(two.solution, key)
