@@ -20,7 +20,16 @@ median error to the oracle's, and the coverage of the bootstrap's 90 % band.  Wi
 ``--plans`` each world is planned one step (budget held, step 0.15, net margin at a gross
 margin of 0.4) on the fitted curves and on the true curves; both allocations are valued on
 the truth, and the share of the achievable true uplift the fitted plan captures is reported
-(mean and worst world).  Rows go to ``benchmarks/out/recovery*.csv``; the table is printed
+(mean and worst world).  With ``--floors`` two bounds of what the data can pin are added per
+channel, both fitted by least squares on the log revenue, the channel's true saturation shape
+given up to its scale and level, the geometric carry-over searched: ``floor_known`` knows the
+true baseline; ``floor_trend`` knows the baseline's shape up to its level, a linear trend and
+one yearly harmonic (a fit that knew everything about the world but those four numbers and the
+curve's three).  The column ``slope_error`` is the fit's relative error of the response's
+change between 0.85 x and 1.15 x (what one planning step of 15 % rests on).  A world whose
+panel has a ``promotion`` column (its promotion calendar, known in advance) is fitted, by the
+fit and the oracle, with it as a control (``name=level`` indicators); ``--no-controls`` fits
+without it.  Rows go to ``benchmarks/out/recovery*.csv``; the table is printed
 as markdown.
 """
 
@@ -34,11 +43,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import least_squares
 
 from roiste.models.curves import CurveSet, ResponseCurve
 from roiste.models.fit.channel import FitSettings, fit_channel, week_index
+from roiste.models.panel import panel_from_frame
 from roiste.models.simulate import World, simulate_world
-from roiste.models.transforms import SATURATIONS
+from roiste.models.transforms import SATURATIONS, Geometric
 from roiste.models.worlds import PROCESS_FAMILIES, ProcessWorld, draw_world
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
 from roiste.optimizer.plan import build_plan
@@ -80,8 +91,10 @@ def _largest_shift(world: World, channel: str) -> int | None:
     return max(shifts, key=lambda s: abs(s[1]))[0] if shifts else None
 
 
-def _oracle(world: World, c: int, spend: np.ndarray, revenue: np.ndarray) -> tuple[ResponseCurve, str]:
-    """The fit told the truth it can be told: family, harmonics, level shift."""
+def _oracle(world: World, c: int, spend: np.ndarray, revenue: np.ndarray,
+            controls: pd.DataFrame | None = None) -> tuple[ResponseCurve, str]:
+    """The fit told the truth it can be told: family, harmonics, level shift (and the
+    controls the fit has)."""
     name = world.channels[c]
     truth = world.truth[name]
     t = week_index(world.weeks)
@@ -90,12 +103,51 @@ def _oracle(world: World, c: int, spend: np.ndarray, revenue: np.ndarray) -> tup
             "level_shift": None if shift is None else float(t[shift])}
     if truth.family in SATURATIONS:
         told = fit_channel(spend, revenue, world.weeks, channel=name,
-                           settings=FitSettings(family=truth.family, **base))
+                           settings=FitSettings(family=truth.family, **base), controls=controls)
         return told, "true family"
     fits = {f: fit_channel(spend, revenue, world.weeks, channel=name,
-                           settings=FitSettings(family=f, **base)) for f in sorted(SATURATIONS)}
+                           settings=FitSettings(family=f, **base), controls=controls)
+            for f in sorted(SATURATIONS)}
     best = min(fits, key=lambda f: _error(fits[f], truth))
     return fits[best], f"best family ({best})"
+
+
+def _floors(world: World, c: int, spend: np.ndarray, revenue: np.ndarray) -> dict[str, float]:
+    """Worst errors of two near-oracle fits: the true shape, baseline known or nearly."""
+    name = world.channels[c]
+    ch, truth = world.channel_truth[name], world.truth[name]
+    sat, beta = ch.revenue.saturation, ch.revenue.beta
+    n = len(spend)
+    t = np.arange(n, dtype=float)
+    scale = world.media_scale(t)
+    sc = np.ones(n) if scale is None else scale[:, c]
+    base = world.baseline[name].to_numpy()
+    free = np.column_stack([np.ones(n), t / n - 0.5, np.sin(2 * np.pi * t / 52.18),
+                            np.cos(2 * np.pi * t / 52.18)])
+    logy = np.log(np.maximum(revenue, 1e-9))
+    w = truth.recent_spend * GRID
+    out = {}
+    for label, k in (("floor_known", 0), ("floor_trend", free.shape[1])):
+        def resid(p: np.ndarray, k: int = k) -> np.ndarray:
+            alpha = 0.95 / (1.0 + np.exp(-p[2]))
+            a = Geometric(alpha=alpha).apply(spend)
+            mu = base * (1.0 + free[:, :k] @ p[3:]) + np.exp(p[0]) * beta * sat.value(np.exp(p[1]) * a) * sc
+            return np.asarray(logy - np.log(np.maximum(mu, 1e-9)))
+        fits = [least_squares(resid, np.r_[0.0, 0.0, g, np.zeros(k)]) for g in np.linspace(-3, 3, 7)]
+        best = min(fits, key=lambda r: r.cost)
+        alpha = 0.95 / (1.0 + np.exp(-best.x[2]))
+        a_fit = w / (1.0 - alpha)
+        a_true = w * ch.revenue.adstock.total_weight
+        ratio = np.exp(best.x[0]) * sat.value(np.exp(best.x[1]) * a_fit) / sat.value(a_true) - 1.0
+        out[label] = float(np.max(np.abs(ratio)))
+    return out
+
+
+def _slope_error(curve: ResponseCurve, truth: ResponseCurve) -> float:
+    lo, hi = truth.recent_spend * 0.85, truth.recent_spend * 1.15
+    d_fit = float(curve.response(hi) - curve.response(lo))
+    d_true = float(truth.response(hi) - truth.response(lo))
+    return abs(d_fit / d_true - 1.0)
 
 
 def _plans(world: World, fitted: CurveSet) -> dict[str, float]:
@@ -117,22 +169,27 @@ def _plans(world: World, fitted: CurveSet) -> dict[str, float]:
     return out
 
 
-def run_world(job: tuple[str, int, int, int, bool]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_world(job: tuple[str, int, int, int, bool, bool, bool]
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Fit every channel of one world (and plan it); one row per channel, one for the plan."""
-    family, seed, n_channels, draws, plans = job
+    family, seed, n_channels, draws, plans, floors, use_controls = job
     world = _world(family, seed, n_channels)
     process = world.params.get("process", {})
+    panel = (panel_from_frame(world.panel, controls=["promotion"])
+             if use_controls and "promotion" in world.panel else None)
     rows, curves = [], []
     for j, name in enumerate(world.channels):
         sub = world.panel[world.panel["channel"] == name]
         spend, revenue = sub["spend"].to_numpy(), sub["revenue"].to_numpy()
+        controls = None if panel is None else panel.channel_controls(name)
         truth = world.truth[name]
         t0 = time.process_time()
         fitted = fit_channel(spend, revenue, world.weeks, channel=name,
-                             settings=FitSettings(bootstrap=draws), seed=100 * seed + j)
+                             settings=FitSettings(bootstrap=draws), seed=100 * seed + j,
+                             controls=controls)
         cpu = time.process_time() - t0
         curves.append(fitted)
-        told, kind = _oracle(world, j, spend, revenue)
+        told, kind = _oracle(world, j, spend, revenue, controls)
         w = truth.recent_spend * GRID
         row = {"process": family, "seed": seed, "channel": name, "truth_family": truth.family,
                "fit_family": fitted.family, "error": _error(fitted, truth),
@@ -141,7 +198,10 @@ def run_world(job: tuple[str, int, int, int, bool]) -> tuple[list[dict[str, Any]
                "flag": "warning" in fitted.diagnostics, "n_weeks": len(world.weeks),
                "noise": world.noise, "media_demand": process.get("media_demand", 0.0),
                "paced": world.channel_truth[name].paced_to_season,
-               "pattern": world.channel_truth[name].pattern, "cpu": cpu}
+               "pattern": world.channel_truth[name].pattern, "cpu": cpu,
+               "slope_error": _slope_error(fitted, truth), "controls": controls is not None}
+        if floors:
+            row.update(_floors(world, j, spend, revenue))
         if draws:
             lo, hi = fitted.response_band(w, level=0.9)
             r = truth.response(w)
@@ -158,6 +218,10 @@ def table(rows: pd.DataFrame, plans: pd.DataFrame | None) -> str:
     head = ("| process | worlds | channels | median worst-error | within 20 % | median signed "
             "error at 1.0x | oracle median | fit / oracle | 90 % band coverage |")
     sep = "|---|---|---|---|---|---|---|---|---|"
+    floors = "floor_trend" in rows
+    if floors:
+        head += " median slope error | floor: baseline known | floor: trend and season free |"
+        sep += "---|---|---|"
     if plans is not None:
         head += " plan capture mean | worst |"
         sep += "---|---|"
@@ -168,6 +232,9 @@ def table(rows: pd.DataFrame, plans: pd.DataFrame | None) -> str:
         med, orc = r["error"].median(), r["oracle"].median()
         line = (f"| {fam} | {r['seed'].nunique()} | {len(r)} | {med:.1%} | {np.mean(r['error'] <= 0.2):.2f} "
                 f"| {r['signed_1x'].median():+.1%} | {orc:.1%} | {med / orc:.2f} | {cov} |")
+        if floors:
+            line += (f" {r['slope_error'].median():.1%} | {r['floor_known'].median():.1%} "
+                     f"| {r['floor_trend'].median():.1%} |")
         if plans is not None:
             cap = plans.loc[plans["process"] == fam, "capture"].dropna()
             line += f" {cap.mean():.2f} | {cap.min():.2f} |" if len(cap) else " - | - |"
@@ -186,6 +253,10 @@ def main() -> None:
                     help=f"comma-separated, among {', '.join(FAMILIES + OWN_KINDS)}")
     ap.add_argument("--seeds", default=None,
                     help="lo-hi: these seeds for every family instead of the fixed ranges")
+    ap.add_argument("--floors", action="store_true",
+                    help="also the near-oracle bounds floor_known and floor_trend")
+    ap.add_argument("--no-controls", action="store_true",
+                    help="fit worlds with a promotion calendar without it")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
     families = [f for f in a.families.split(",") if f]
@@ -199,7 +270,8 @@ def main() -> None:
     else:
         seeds = {f: [a.first_seed + 100 * known.index(f) + i for i in range(a.worlds)]
                  for f in families}
-    jobs = [(f, s, a.channels, a.draws, a.plans) for f in families for s in seeds[f]]
+    jobs = [(f, s, a.channels, a.draws, a.plans, a.floors, not a.no_controls)
+            for f in families for s in seeds[f]]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as ex:
         results = list(ex.map(run_world, jobs))

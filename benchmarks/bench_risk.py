@@ -66,7 +66,8 @@ class Score:
 def score_world(family: str, seed: int, draws: int, n_channels: int = 5) -> list[Score]:
     """Fit one world, plan it under every risk objective, value the plans on its truth."""
     world = draw_world(seed, family, n_channels=n_channels)
-    panel = panel_from_frame(world.panel)
+    # fitted without the promotion calendar (a world's control column), as measured before
+    panel = panel_from_frame(world.panel.drop(columns="promotion", errors="ignore"))
     curves = fit_long(panel, bootstrap=draws, seed=seed, progress=False, n_jobs=1)
     current = panel.recent_spend(8).astype(float)
     truth_sc = scenario("point")

@@ -10,6 +10,11 @@ Two layouts (DESIGN.md, "The weekly panel"):
 * **wide** (marketing-mix): one row per week; the caller names the ``target`` column, the
   ``spend`` columns (one channel each, named by its column) and optional ``controls``.
 
+Both layouts take ``controls``: columns of known events or conditions (promotions, holidays,
+prices).  A column of numbers is used as it is; a text column becomes one 0/1 indicator per
+level, named ``column=level`` (an empty cell is no event).  In the long layout a control is
+read per row (date x channel) and is never part of the channel key.
+
 Every problem raises :class:`~models.errors.PanelError` with one line naming the file, the row
 and the column.  Rows are counted as a spreadsheet shows them: the header is row 1, so row
 ``n`` of a CSV file is its line ``n`` (quoted fields that span lines shift the count).
@@ -84,7 +89,10 @@ class Panel:
     target : pandas.Series or None
         Wide layout: the target per week.
     controls : pandas.DataFrame or None
-        Wide layout: numeric controls, text controls turned into ``name=level`` indicators.
+        Numeric controls, text controls turned into ``name=level`` indicators.  Wide layout:
+        weeks x controls.  Long layout: weeks x (control, channel) (a two-level column index),
+        0 in the weeks before a channel's first row; :meth:`channel_controls` gives one
+        channel's.
     """
 
     layout: str
@@ -106,6 +114,18 @@ class Panel:
     def n_weeks(self) -> int:
         """Number of weeks in the panel."""
         return len(self.weeks)
+
+    def channel_controls(self, channel: str) -> pd.DataFrame | None:
+        """The controls of one channel, weeks x control names (None without controls).
+
+        Long layout: the channel's own values; wide layout: the controls every channel shares.
+        """
+        if self.controls is None or self.controls.shape[1] == 0:
+            return None
+        if self.layout != "long":
+            return self.controls
+        out = pd.DataFrame(self.controls.xs(channel, axis=1, level="channel"))
+        return out.set_axis(pd.Index(list(out.columns), name="control"), axis=1)
 
     def recent_spend(self, n_weeks: int) -> pd.Series:
         """Mean weekly spend per channel over the last ``n_weeks`` weeks."""
@@ -185,7 +205,9 @@ def read_panel(
     spend : sequence of str, optional
         Wide layout: the spend columns, one per channel (required there).
     controls : sequence of str, optional
-        Wide layout: control columns; text columns become ``name=level`` indicators.
+        Control columns (events, holidays, prices): numbers as they are, text columns become
+        ``name=level`` indicators (an empty cell is no event).  Long layout: one value per
+        row (date x channel), usually the same for every channel of a date.
     date_column : str, optional
         The date column; by default ``date``, or (wide) the first column named like a date
         (``DATE``, ``date_week``, ``wk_strt_dt``) whose first value is a date.
@@ -548,10 +570,10 @@ def _build(frame: pd.DataFrame, src: str, sha: str, layout: str, target: str | N
            spend: Sequence[str] | None, controls: Sequence[str] | None,
            date_column: str | None, min_weeks: int, require_variation: bool) -> Panel:
     if layout == "long":
-        if target or spend or controls:
-            raise PanelError(f"{src}: target, spend and controls name columns of the wide "
-                             "layout; pass layout 'wide' (--layout wide) or leave them out")
-        panel = _long(frame, src, sha, date_column)
+        if target or spend:
+            raise PanelError(f"{src}: target and spend name columns of the wide layout; pass "
+                             "layout 'wide' (--layout wide) or leave them out")
+        panel = _long(frame, src, sha, date_column, controls)
     elif layout == "wide":
         panel = _wide(frame, src, sha, target, spend, controls, date_column)
     else:
@@ -595,7 +617,8 @@ def _date_column(frame: pd.DataFrame, src: str, date_column: str | None, wide: b
     raise _no_date(src, frame)
 
 
-def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> Panel:
+def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None,
+          controls: Sequence[str] | None = None) -> Panel:
     wide = _wide_hint(frame)  # a wide file read as long: say so before naming its date
     if wide is not None:
         raise PanelError(f"{src}: required column 'channel' is not in the file; {wide}")
@@ -606,11 +629,23 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> P
             raise _absent(src, name, list(frame.columns), "required")
     ch_col, sp_col, rv_col = lower["channel"], lower["spend"], lower["revenue"]
     contract = {date_col, ch_col, sp_col, rv_col}
+    controls = list(controls or [])
+    for i, col in enumerate(controls):
+        if not col:
+            raise PanelError(f"{src}: an empty name among the control columns")
+        if col not in frame.columns:
+            raise _absent(src, col, list(frame.columns), "control")
+        if col in controls[:i]:
+            raise PanelError(f"{src}: control column '{_show(col)}' is named twice")
+        if col in contract or col.lower() in OPTIONAL:
+            raise PanelError(f"{src}: column '{_show(col)}' is part of the panel contract "
+                             "(date, channel, spend, revenue and the outcome columns); it "
+                             "cannot be a control")
     optional: list[tuple[str, str]] = []
     keys: list[str] = []
     ignored: list[str] = []
     for col in frame.columns:
-        if col in contract:
+        if col in contract or col in controls:
             continue
         share, n = _share_numeric(frame[col])
         if col.lower() in OPTIONAL:
@@ -629,7 +664,8 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> P
     dates = _dates(frame, date_col, src)
     key = _text(frame, ch_col, src, "empty channel name")
     for col in keys:
-        key = key + "|" + _text(frame, col, src, f"empty {col} (part of the channel key)")
+        key = key + "|" + _text(frame, col, src, f"empty {col} (part of the channel key; a "
+                                "column of events is named in controls, --controls)")
     values = {"spend": _numbers(frame, sp_col, src), "revenue": _numbers(frame, rv_col, src)}
     for name, col in optional:
         values[name] = _numbers(frame, col, src)
@@ -664,8 +700,34 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None) -> P
         return pd.DataFrame(out, index=weeks, columns=names)
 
     tables = {name: table(v) for name, v in values.items()}
+    ctrl = None
+    if controls:
+        found = _control_values(frame, controls, src)
+        cols = pd.MultiIndex.from_product([list(found), list(names)], names=["control", "channel"])
+        data = np.column_stack([table(v).to_numpy() for v in found.values()]) if found else \
+            np.zeros((nw, 0))
+        ctrl = pd.DataFrame(data, index=weeks, columns=cols)
     return Panel("long", src, sha, weeks, list(names), tables.pop("spend"),
-                 revenue=tables.pop("revenue"), extras=tables)
+                 revenue=tables.pop("revenue"), extras=tables, controls=ctrl)
+
+
+def _control_values(frame: pd.DataFrame, controls: Sequence[str], src: str) -> dict[str, np.ndarray]:
+    """Each control's values per row: a column of numbers as it is (every cell a number), a
+    text column as one 0/1 indicator per level, ``name=level`` (an empty cell is no event)."""
+    out: dict[str, np.ndarray] = {}
+    for col in controls:
+        share, n = _share_numeric(frame[col])
+        if n and share >= 0.5:
+            out[col] = _numbers(frame, col, src, nonneg=False)
+            continue
+        level = _as_text(frame[col])
+        levels = sorted(set(level) - {v for v in set(level) if v.lower() in NA_TOKENS})
+        if not levels:
+            warnings.warn(f"{src}: control '{col}' holds no level besides empty/'na'; ignored",
+                          PanelWarning, stacklevel=5)
+        for lv in levels:
+            out[f"{col}={lv}"] = (level == lv).to_numpy(dtype=float)
+    return out
 
 
 def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
@@ -696,19 +758,7 @@ def _wide(frame: pd.DataFrame, src: str, sha: str, target: str | None,
     dates = _dates(frame, date_col, src)
     y = _numbers(frame, target, src, nonneg=False)
     x = np.column_stack([_numbers(frame, c, src) for c in spend])
-    ctrl_cols: dict[str, np.ndarray] = {}
-    for col in controls:
-        share, n = _share_numeric(frame[col])
-        if n and share >= 0.5:
-            ctrl_cols[col] = _numbers(frame, col, src, nonneg=False)
-            continue
-        level = _as_text(frame[col])
-        levels = sorted(set(level) - {v for v in set(level) if v.lower() in NA_TOKENS})
-        if not levels:
-            warnings.warn(f"{src}: control '{col}' holds no level besides empty/'na'; ignored",
-                          PanelWarning, stacklevel=4)
-        for lv in levels:
-            ctrl_cols[f"{col}={lv}"] = (level == lv).to_numpy(dtype=float)
+    ctrl_cols = _control_values(frame, controls, src)
     weeks, pos = _grid(dates, frame.index, date_col, src)
     _duplicates(pos, frame.index, src, lambda i: f"week {_day(dates[i])}")
 

@@ -384,21 +384,34 @@ class ProcessWorld(World):
         Channel -> ``[(week, size), ...]``: level shifts after the one in its ``ChannelTruth``.
     promotions : list of dict
         ``week_of_year``, ``weeks`` and ``lift`` (share of the baseline) of each yearly promotion.
+        A world with promotions has a text column ``promotion`` in its panel: the promotions
+        running that week (``promo_1`` .. by their index here, joined by ``+`` when two
+        overlap), empty otherwise; what a shop knows of its promotions in advance, read as a
+        control (``read_panel(..., controls=["promotion"])``).
     """
 
     process: Process = field(default_factory=Process)
     extra_shifts: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     promotions: list[dict[str, float]] = field(default_factory=list)
 
+    def _promo_weeks(self, t: ArrayLike) -> list[np.ndarray]:
+        """Per promotion, whether it runs at each week index of ``t``."""
+        pos = np.mod(np.asarray(t, dtype=float), WEEKS_PER_YEAR)
+        return [((pos - p["week_of_year"]) % WEEKS_PER_YEAR) < p["weeks"] for p in self.promotions]
+
     def promo_lift(self, t: ArrayLike) -> FloatArray:
         """Share by which promotions lift the baseline at week indices ``t``."""
-        pos = np.mod(np.asarray(t, dtype=float), WEEKS_PER_YEAR)
-        out = np.zeros_like(pos)
-        for p in self.promotions:
-            start = p["week_of_year"]
-            inside = ((pos - start) % WEEKS_PER_YEAR) < p["weeks"]
+        out = np.zeros_like(np.asarray(t, dtype=float))
+        for p, inside in zip(self.promotions, self._promo_weeks(t), strict=True):
             out += p["lift"] * inside
         return out
+
+    def promotion_labels(self, t: ArrayLike) -> list[str]:
+        """The promotions running at each week index of ``t``: ``promo_1`` .. (by index in
+        :attr:`promotions`, joined by ``+`` when several run), ``""`` when none does."""
+        runs = self._promo_weeks(t)
+        n = len(np.asarray(t, dtype=float))
+        return ["+".join(f"promo_{j + 1}" for j, r in enumerate(runs) if r[i]) for i in range(n)]
 
     def demand_index(self, t: ArrayLike) -> FloatArray:
         """Seasonal demand of each channel at week indices ``t``, t x channels; mean 1 over a year.
@@ -579,6 +592,9 @@ def draw_world(
     world.spend = pd.DataFrame(spend, index=weeks)
     world.baseline = pd.DataFrame(world.baseline_at(t), index=weeks, columns=names)
     world.panel = panel_rows(world, channel_rngs)
+    if promotions:  # the promotion calendar a shop knows in advance: a control of the fit
+        label = dict(zip(weeks.strftime("%Y-%m-%d"), world.promotion_labels(t), strict=True))
+        world.panel["promotion"] = world.panel["date"].map(label)
     world.truth = truth_curves(world)
     sim = world.truth.meta["simulation"]
     sim["process"] = process.to_dict()

@@ -91,6 +91,7 @@ def run_plan(
     executor: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    controls: list[str] | None = None,
 ) -> Plan:
     """The whole ``roiste plan`` run: scenario -> data -> curves -> plan -> output directory.
 
@@ -113,6 +114,8 @@ def run_plan(
         Progress bars while fitting and over the steps of a glide path.
     date_column : str, optional
         The panel's week column (``--date-column``), replacing the scenario's ``date_column``.
+    controls : list of str, optional
+        The panel's control columns (``--controls``), replacing the scenario's ``controls``.
     import_seconds : float, default 0
         Seconds the command spent importing its code before the run (measured by the command
         line).  ``timings.json`` holds ``import_seconds`` (these, and the fitting code's import
@@ -130,7 +133,7 @@ def run_plan(
     out = Path(out_dir)
     check_output_dir(out, force, PLAN_FILES)
     scenario_path = Path(scenario_path)
-    scenario, panel = load_for_data(scenario_path, date_column=date_column)
+    scenario, panel = load_for_data(scenario_path, date_column=date_column, controls=controls)
     panel_kw: dict[str, Any] = {
         "layout": scenario.layout,
         "target": scenario.target,
@@ -212,7 +215,7 @@ def run_backtest(
     cohorts: str | os.PathLike[str] | None = None, truth: str | os.PathLike[str] | None = None,
     replan_months: int | None = None, bootstrap: int | None = None,
     date_column: str | None = None, executor: str | None = None, scheduler: str | None = None,
-    workers: int | None = None,
+    workers: int | None = None, controls: list[str] | None = None,
 ) -> BacktestResult:
     """The whole ``roiste backtest`` run: scenario -> folds -> output directory.
 
@@ -236,6 +239,9 @@ def run_backtest(
         Draws of each fit (default: the scenario's ``bootstrap``, or 50 when it is 0).
     date_column : str, optional
         The panel's week column (``--date-column``), replacing the scenario's ``date_column``.
+    controls : list of str, optional
+        The panel's control columns (``--controls``), replacing the scenario's ``controls``:
+        each fold's forecasts know the controls of the weeks they forecast.
     executor, scheduler, workers : optional
         Where the folds and fits run (:func:`roiste.models.executor.choose_executor`); each
         given one replaces the scenario's key of the same name.
@@ -263,10 +269,13 @@ def run_backtest(
     scenario = load_scenario(scenario_path)
     if date_column is not None:
         scenario = scenario.model_copy(update={"date_column": date_column})
+    if controls is not None:
+        scenario = scenario.model_copy(update={"controls": controls})
     if scenario.layout != "long":
         raise BacktestError(f"{scenario_path}: layout: the backtest needs a long panel (revenue per "
                             "channel), not layout: wide")
-    panel = read_panel(scenario.data, date_column=scenario.date_column)
+    panel = read_panel(scenario.data, controls=scenario.controls,
+                       date_column=scenario.date_column)
     tpath = Path(truth) if truth is not None else truth_path(scenario.data)
     truth_curves = CurveSet.load(tpath) if truth is not None or tpath.exists() else None
     table = read_cohorts(cohorts) if cohorts is not None else None

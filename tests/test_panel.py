@@ -217,7 +217,8 @@ def empty_channel(tmp: Path) -> tuple[Path, dict[str, Any], str]:
 def empty_key_part(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     rows = [[*r, "" if i == 5 else "FR"] for i, r in enumerate(_rows())]
     p = _write(tmp / "p.csv", rows, [*HEADER, "market"])
-    return p, {}, f"{p}: row 7, column 'market': empty market (part of the channel key)"
+    return p, {}, (f"{p}: row 7, column 'market': empty market (part of the channel key; a "
+                   "column of events is named in controls, --controls)")
 
 
 def gap_all_channels(tmp: Path) -> tuple[Path, dict[str, Any], str]:
@@ -309,8 +310,8 @@ def wide_no_target(tmp: Path) -> tuple[Path, dict[str, Any], str]:
 
 def wide_names_on_long(tmp: Path) -> tuple[Path, dict[str, Any], str]:
     p = _write(tmp / "p.csv", _rows())
-    return p, {"spend": ["spend"]}, (f"{p}: target, spend and controls name columns of the wide "
-                                     "layout; pass layout 'wide' (--layout wide) or leave them out")
+    return p, {"spend": ["spend"]}, (f"{p}: target and spend name columns of the wide layout; "
+                                     "pass layout 'wide' (--layout wide) or leave them out")
 
 
 BAD = [

@@ -24,7 +24,9 @@ from roiste.models.worlds import (
 @pytest.mark.parametrize("family", list(PROCESS_FAMILIES))
 def test_every_process_gives_a_valid_panel_and_records_itself(family: str, tmp_path) -> None:
     world = draw_world(3, family, n_channels=4)
-    panel = panel_from_frame(world.panel, require_variation=True)
+    promotions = ["promotion"] if world.promotions else None  # the calendar is a control
+    assert ("promotion" in world.panel) == bool(world.promotions)
+    panel = panel_from_frame(world.panel, require_variation=True, controls=promotions)
     assert panel.channels == world.channels
     assert 104 <= panel.n_weeks == world.process.n_weeks <= 208
     assert 0.04 <= world.noise <= 0.12

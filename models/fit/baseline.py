@@ -5,6 +5,8 @@ harmonics (+ a level shift).  The demand-scaled forms multiply instead: ``level_
 the level being intercept + trend (+ shift) and ``d_t`` a :class:`DemandIndex`, the exponential
 of yearly harmonics normalised to mean 1 over a year, which also multiplies the media term by
 ``1 - m + m d_t`` (:func:`media_scale`).  :class:`BaselineDesign` builds the columns of both.
+Known events (promotions, holidays: the panel's controls, a :class:`ControlTable`) add one
+column each to the level: added in the additive form, times ``d_t`` in the demand-scaled forms.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from roiste.models.errors import CurveError
 from roiste.models.transforms import FloatArray
 
 WEEKS_PER_YEAR = 365.25 / 7.0
@@ -81,12 +84,61 @@ class DemandIndex:
         return np.asarray(np.exp(_harmonics(t, self.n_harmonics) @ coef) / self.norm, dtype=float)
 
 
+@dataclass(frozen=True, eq=False)
+class ControlTable:
+    """Values of a channel's controls (known events) by week: the baseline's extra columns.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The controls (``name`` for a number, ``name=level`` for a level of a text column).
+    t : ndarray
+        Week indices (:func:`week_index`) the values are known for, increasing.
+    values : ndarray
+        ``(len(t), len(names))``.
+    """
+
+    names: tuple[str, ...]
+    t: FloatArray
+    values: FloatArray
+
+    @classmethod
+    def of(cls, names: Any, t: Any, values: Any) -> ControlTable:
+        """The table of ``values`` (weeks x names) at week indices ``t``, sorted by week."""
+        t = np.asarray(t, dtype=float)
+        v = np.asarray(values, dtype=float).reshape(len(t), -1)
+        order = np.argsort(t, kind="stable")
+        return cls(tuple(str(n) for n in names), t[order], v[order])
+
+    def extended(self, t: Any, values: Any) -> ControlTable:
+        """This table with the values of further weeks (``values`` win where weeks repeat)."""
+        t = np.asarray(t, dtype=float)
+        old = ~np.isin(np.round(self.t, 6), np.round(t, 6))
+        return ControlTable.of(self.names, np.concatenate([self.t[old], t]),
+                               np.vstack([self.values[old],
+                                          np.asarray(values, dtype=float).reshape(len(t), -1)]))
+
+    def at(self, t: FloatArray) -> FloatArray:
+        """The values at week indices ``t``, ``(len(t), len(names))``; every week must be known."""
+        t = np.asarray(t, dtype=float)
+        if not len(self.t):
+            raise CurveError("the controls hold no weeks")
+        i = np.clip(np.searchsorted(self.t, t - 1e-6), 0, len(self.t) - 1)
+        miss = np.abs(self.t[i] - t) > 1e-6
+        if miss.any():
+            day = (EPOCH + pd.Timedelta(weeks=float(t[int(miss.argmax())]))).strftime("%Y-%m-%d")
+            raise CurveError(f"the controls ({', '.join(self.names)}) have no value for the "
+                             f"week of {day}")
+        return np.asarray(self.values[i], dtype=float)
+
+
 @dataclass(frozen=True)
 class BaselineDesign:
-    """Columns of the baseline: intercept, trend, yearly harmonics, optional level shift.
+    """Columns of the baseline: intercept, trend, yearly harmonics, optional level shift,
+    then one column per control (known events, from ``controls``).
 
-    With a ``demand`` index the baseline is multiplicative: the intercept, trend and shift
-    columns times ``d_t`` (and ``n_harmonics`` is 0).
+    With a ``demand`` index the baseline is multiplicative: the intercept, trend, shift and
+    control columns times ``d_t`` (and ``n_harmonics`` is 0).
     """
 
     t0: float
@@ -94,6 +146,12 @@ class BaselineDesign:
     n_harmonics: int = 2
     shift_week: float | None = None
     demand: DemandIndex | None = None
+    controls: ControlTable | None = None
+
+    @property
+    def control_names(self) -> tuple[str, ...]:
+        """The controls' names, in the order of their columns (the last ones)."""
+        return () if self.controls is None else self.controls.names
 
     def matrix(self, t: FloatArray) -> FloatArray:
         """The design at week indices ``t``, shape ``(len(t), columns)``."""
@@ -105,21 +163,31 @@ class BaselineDesign:
         if self.shift_week is not None:
             cols.append((t >= self.shift_week).astype(float))
         m = np.column_stack(cols)
+        if self.controls is not None and self.controls.names:
+            m = np.column_stack([m, self.controls.at(t)])
         return m if self.demand is None else m * self.demand.at(t)[:, None]
 
     def level(self) -> BaselineDesign:
-        """The same design without harmonics and demand index (intercept, trend, shift)."""
-        return BaselineDesign(self.t0, self.t_scale, 0, self.shift_week)
+        """The same design without harmonics and demand index (intercept, trend, shift,
+        controls)."""
+        return BaselineDesign(self.t0, self.t_scale, 0, self.shift_week, None, self.controls)
 
     def with_demand(self, demand: DemandIndex) -> BaselineDesign:
         """The multiplicative design: this design's level columns times ``demand``."""
-        return BaselineDesign(self.t0, self.t_scale, 0, self.shift_week, demand)
+        return BaselineDesign(self.t0, self.t_scale, 0, self.shift_week, demand, self.controls)
+
+    def with_controls(self, controls: ControlTable | None) -> BaselineDesign:
+        """The same design with another table of the controls (the same names, more weeks)."""
+        return BaselineDesign(self.t0, self.t_scale, self.n_harmonics, self.shift_week,
+                              self.demand, controls)
 
     @classmethod
-    def for_weeks(cls, t: FloatArray, n_harmonics: int, shift_week: float | None = None) -> BaselineDesign:
+    def for_weeks(cls, t: FloatArray, n_harmonics: int, shift_week: float | None = None,
+                  controls: ControlTable | None = None) -> BaselineDesign:
         """The design whose trend column runs from -1 to 1 over the weeks ``t``."""
         half = max(float(t.max() - t.min()) / 2.0, 1.0)
-        return cls(float((t.max() + t.min()) / 2.0), half, n_harmonics, shift_week)
+        return cls(float((t.max() + t.min()) / 2.0), half, n_harmonics, shift_week, None,
+                   controls)
 
 
 def demand_ratio(y: FloatArray, level: FloatArray, media: FloatArray, share: float) -> FloatArray:

@@ -5,7 +5,8 @@ The model of one channel's week ``t`` is
 ``revenue_t = baseline_t + beta * saturation(adstock(spend)_t)``, times noise,
 
 with ``baseline_t`` = intercept + linear trend + yearly Fourier terms (+ a level shift when the
-data show one) and ``beta >= 0`` (the *additive* form), or, when the media effect scales with
+data show one) (+ the panel's controls, known events such as promotions, one coefficient each)
+and ``beta >= 0`` (the *additive* form), or, when the media effect scales with
 seasonal demand, ``revenue_t = level_t d_t + beta (1 - m + m d_t) saturation(...)`` with a demand
 index ``d_t`` (exponential of yearly harmonics, mean 1 over a year; ``m`` 0.5 or 1) read from
 the data by alternating least squares.  The form is chosen by time-series cross-validated
@@ -41,6 +42,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -55,7 +57,7 @@ from roiste.models.errors import CurveError
 from roiste.models.executor import Executor
 from roiste.models.experiments import Experiment, check_channels, lift_data, lift_predictions
 from roiste.models.fit.bands import LEVEL_SPREAD, SLOPE_SPREAD, draw_spread
-from roiste.models.fit.baseline import EPOCH, BaselineDesign, week_index
+from roiste.models.fit.baseline import EPOCH, BaselineDesign, ControlTable, week_index
 from roiste.models.fit.limits import (
     MIN_TRAIN_WEEKS,
     RATIO_WEEKS,
@@ -106,6 +108,9 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     media_form : {"auto", "additive", "demand"}, default "auto"
         The media term added to the baseline, or scaled by the seasonal demand index; "auto"
         chooses by cross-validated forecast error (see :class:`FitSettings`).
+    controls : sequence of str, default ()
+        Names of control columns (known events) that follow spend and week in ``X``: columns
+        of the baseline, one coefficient each (last in ``baseline_coef_``).
 
     Attributes
     ----------
@@ -131,8 +136,10 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
     Notes
     -----
     ``X`` is ``(n_weeks, 1)`` spend, or ``(n_weeks, 2)`` spend and a week index (consecutive
-    integers; the default is ``0..n-1``).  ``predict`` continues the carry-over of the weeks
-    seen in ``fit`` that come before the weeks it is asked about.
+    integers; the default is ``0..n-1``), or, with ``controls``, ``(n_weeks, 2 + k)``: spend,
+    week index and the ``k`` controls (``predict`` needs their values in the weeks it is asked
+    about).  ``predict`` continues the carry-over of the weeks seen in ``fit`` that come before
+    the weeks it is asked about.
 
     Examples
     --------
@@ -160,6 +167,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         block_weeks: int = 8,
         random_state: int = 0,
         media_form: str = "auto",
+        controls: Sequence[str] = (),
     ) -> None:
         self.family = family
         self.adstock = adstock
@@ -173,6 +181,7 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         self.block_weeks = block_weeks
         self.random_state = random_state
         self.media_form = media_form
+        self.controls = controls
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -188,22 +197,39 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
             block_weeks=self.block_weeks, media_form=self.media_form,
         )  # fmt: skip
 
-    @staticmethod
-    def _columns(X: FloatArray) -> tuple[FloatArray, FloatArray]:
-        if X.shape[1] not in (1, 2):
+    def _columns(self, X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        k = len(self.controls)
+        if k and X.shape[1] != 2 + k:
+            raise ValueError(f"X should have {2 + k} columns (spend, week and {k} controls), "
+                             f"got {X.shape[1]}")
+        if not k and X.shape[1] not in (1, 2):
             raise ValueError(f"X should have 1 (spend) or 2 (spend, week) columns, got {X.shape[1]}")
         if np.any(X[:, 0] < 0):
             raise ValueError("X[:, 0] (spend) should be >= 0")
-        t = X[:, 1] if X.shape[1] == 2 else np.arange(len(X), dtype=float)
+        t = X[:, 1] if X.shape[1] >= 2 else np.arange(len(X), dtype=float)
         return X[:, 0], t
+
+    def _controls(self, X: FloatArray, t: FloatArray) -> ControlTable | None:
+        if not self.controls:
+            return None
+        return ControlTable.of(list(self.controls), t, X[:, 2:])
+
+    def _design_for(self, X: FloatArray, t: FloatArray) -> BaselineDesign:
+        """The fitted baseline design, its controls' table extended by the weeks of ``X``."""
+        design: BaselineDesign = self.fit_.design
+        if design.controls is None:
+            return design
+        return design.with_controls(design.controls.extended(t, X[:, 2:]))
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> ChannelResponseRegressor:
         """Fit the curve and baseline; returns self."""
         Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        x, t = self._columns(np.asarray(Xa, dtype=float))
+        Xf = np.asarray(Xa, dtype=float)
+        x, t = self._columns(Xf)
         yv = np.asarray(ya, dtype=float)
         order = np.argsort(t, kind="stable")
-        fit = fit_arrays(x[order], yv[order], t[order], self._settings(), self.random_state)
+        fit = fit_arrays(x[order], yv[order], t[order], self._settings(), self.random_state,
+                         controls=self._controls(Xf, t))
         self.fit_ = fit
         self.component_ = fit.component
         self.family_ = fit.family
@@ -224,11 +250,22 @@ class ChannelResponseRegressor(RegressorMixin, BaseEstimator):
         """Expected revenue of the weeks in ``X`` at their spend."""
         check_is_fitted(self, "fit_")
         Xa = validate_data(self, X, dtype=np.float64, reset=False)
-        x, t = self._columns(np.asarray(Xa, dtype=float))
+        Xf = np.asarray(Xa, dtype=float)
+        x, t = self._columns(Xf)
         order = np.argsort(t, kind="stable")
         out = np.empty(len(t))
-        out[order] = self.fit_.predict(x[order], t[order])
+        fit = replace(self.fit_, design=self._design_for(Xf, t))
+        out[order] = fit.predict(x[order], t[order])
         return out
+
+    def baseline_matrix(self, X: ArrayLike) -> FloatArray:
+        """The fitted baseline's columns at the weeks (and control values) of ``X``, in the
+        order of ``baseline_coef_``."""
+        check_is_fitted(self, "fit_")
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        Xf = np.asarray(Xa, dtype=float)
+        _, t = self._columns(Xf)
+        return self._design_for(Xf, t).matrix(t)
 
 
 # --------------------------------------------------------------------------- channels, panels
@@ -245,6 +282,7 @@ def fit_channel(
     settings: FitSettings | None = None,
     seed: int = 0,
     experiments: Sequence[Experiment] = (),
+    controls: pd.DataFrame | Mapping[str, ArrayLike] | None = None,
 ) -> ResponseCurve:
     """Fit one channel's response curve (and visitors curve) from weekly arrays.
 
@@ -268,6 +306,12 @@ def fit_channel(
         The channel's lift tests (:mod:`roiste.models.experiments`): measurements of the curve
         in the likelihood.  The diagnostics' ``experiments`` say what each predicted without
         and with them, and how far they moved the marginal ROAS at recent spend.
+    controls : DataFrame or mapping, optional
+        Known events of the channel's weeks (promotions, holidays: the panel's controls, name
+        -> weekly values in week order): columns of the baseline, one coefficient each, added
+        in the additive form and times the demand index in the demand-scaled forms.  A
+        control that is 0 in every week is left out.  The diagnostics' ``controls`` give each
+        one's coefficient (revenue per unit of the control, at demand index 1).
 
     Returns
     -------
@@ -277,14 +321,16 @@ def fit_channel(
     x = np.asarray(spend, dtype=float)
     y = np.asarray(revenue, dtype=float)
     t = week_index(pd.DatetimeIndex(weeks))
+    table = control_table(controls, t)
     ratios = revenue_ratios(y, {k: np.asarray(v, dtype=float) for k, v in (extras or {}).items()})
     lift = lift_data(experiments, ratios) if experiments else None
-    fit = fit_arrays(x, y, t, settings, seed, lift)
+    fit = fit_arrays(x, y, t, settings, seed, lift, controls=table)
     vis = None
     if visitors is not None:
         # visitors only serve RPV: the family is chosen in-sample (no cross-validation)
         vfit = fit_arrays(x, np.asarray(visitors, dtype=float), t,
-                           FitSettings(**{**settings.__dict__, "bootstrap": 0, "cv_splits": 0}))
+                           FitSettings(**{**settings.__dict__, "bootstrap": 0, "cv_splits": 0}),
+                           controls=table)
         vis = vfit.component
     recent = float(np.nanmean(x[-RECENT_WEEKS:]))
     mean = float(np.nanmean(x))
@@ -309,11 +355,14 @@ def fit_channel(
     noise = float(np.sqrt(fit.s2)) if settings.noise == "multiplicative" else (
         float(np.sqrt(fit.s2)) / level if level > 0 else float("nan"))
     diag.update(weekly_revenue=level, noise_sd=noise)
+    if table is not None:
+        k = len(table.names)
+        diag["controls"] = {n: float(c) for n, c in zip(table.names, fit.theta[-k:], strict=True)}
     if lift is not None:
         point = FitSettings(**{**settings.__dict__, "bootstrap": 0})
-        alone = fit_arrays(x, y, t, point, seed)
+        alone = fit_arrays(x, y, t, point, seed, controls=table)
         # with several tests, each one's own pull: the fit with that test alone
-        each = ([fit_arrays(x, y, t, point, seed, lift.subset([j])).component
+        each = ([fit_arrays(x, y, t, point, seed, lift.subset([j]), controls=table).component
                  for j in range(len(lift))] if len(lift) > 1 else [fit.component])
         diag["experiments"] = experiment_diagnostics(experiments, lift, alone.component,
                                                      fit.component, float(np.nanmean(x[-RECENT_WEEKS:])),
@@ -343,6 +392,24 @@ def fit_channel(
         channel=channel, revenue=fit.component, recent_spend=recent, visitors=vis,
         ratios=ratios, draws=tuple(fit.draws), diagnostics=diag,
     )  # fmt: skip
+
+
+def control_table(controls: pd.DataFrame | Mapping[str, ArrayLike] | None,
+                  t: FloatArray) -> ControlTable | None:
+    """The controls of weeks ``t`` as a table of the baseline, without those that are 0 in
+    every week (None when none is left)."""
+    if controls is None:
+        return None
+    cols = {str(k): np.asarray(v, dtype=float) for k, v in dict(controls.items()).items()}
+    for name, v in cols.items():
+        if v.shape != t.shape:
+            raise CurveError(f"control '{name}' has {v.size} values for {len(t)} weeks")
+        if not np.isfinite(v).all():
+            raise CurveError(f"control '{name}' holds a value that is not a finite number")
+    used = [n for n, v in cols.items() if np.any(v != 0.0)]
+    if not used:
+        return None
+    return ControlTable.of(used, t, np.column_stack([cols[n] for n in used]))
 
 
 def experiment_diagnostics(experiments: Sequence[Experiment], lift: Any, without: Component,
@@ -391,9 +458,11 @@ def _fit_one(job: dict[str, Any]) -> tuple[ResponseCurve, dict[str, float]]:
     """Fit one channel (and its holdout check); runs in a worker process."""
     settings: FitSettings = job["settings"]
     weeks = job["weeks"]
+    controls = job.get("controls")
     curve = fit_channel(job["spend"], job["revenue"], weeks, channel=job["channel"],
                         visitors=job["visitors"], extras=job["extras"], settings=settings,
-                        seed=job["seed"], experiments=job.get("experiments", ()))
+                        seed=job["seed"], experiments=job.get("experiments", ()),
+                        controls=controls)
     stats: dict[str, float] = {}
     y = np.asarray(job["revenue"], dtype=float)
     ok = np.isfinite(y)
@@ -405,7 +474,8 @@ def _fit_one(job: dict[str, Any]) -> tuple[ResponseCurve, dict[str, float]]:
         x = np.nan_to_num(np.asarray(job["spend"], dtype=float))
         t = week_index(pd.DatetimeIndex(weeks))
         hs = FitSettings(**{**settings.__dict__, "bootstrap": 0})
-        fit = fit_arrays(x[:-h], y[:-h], t[:-h], hs)
+        # the controls of every week: the forecast of the held-out weeks knows their events
+        fit = fit_arrays(x[:-h], y[:-h], t[:-h], hs, controls=control_table(controls, t))
         pred = fit.predict(x[-h:], t[-h:])
         actual = y[-h:]
         m = np.isfinite(actual)
@@ -455,6 +525,8 @@ def fit_long(
     experiments : sequence of Experiment
         Lift tests (:func:`roiste.models.experiments.read_experiments`); each channel's enter
         its fit (:func:`fit_channel`).  A test of a channel the panel does not have is an error.
+        The panel's controls (``read_panel(..., controls=...)``) enter each channel's baseline
+        (:func:`fit_channel`); the held-out forecasts know the controls of their weeks.
     executor : Executor, optional
         Where the channels' fits run, one task each (:class:`roiste.models.executor.Executor`;
         default: local processes, ``n_jobs`` of them).  Results do not depend on it.
@@ -473,7 +545,9 @@ def fit_long(
     for c in panel.channels:
         extras = channel_extras(panel, c)
         vis = panel.extras.get("visitors")
-        jobs.append({
+        ctrl = panel.channel_controls(c) if hasattr(panel, "channel_controls") else None
+        job_controls = {} if ctrl is None else {"controls": ctrl}
+        jobs.append({**job_controls,
             "channel": c, "weeks": panel.weeks, "spend": panel.spend[c].to_numpy(dtype=float),
             "revenue": panel.revenue[c].to_numpy(dtype=float),
             "visitors": None if vis is None else vis[c].to_numpy(dtype=float),
@@ -522,6 +596,9 @@ def fit_long(
     }
     if experiments:
         meta["fit"]["experiments"] = [{**e.to_dict(), "label": e.label} for e in experiments]
+    names = getattr(panel, "controls", None)
+    if names is not None and names.shape[1]:
+        meta["fit"]["controls"] = list(dict.fromkeys(str(n) for n in names.columns.get_level_values(0)))
     return CurveSet(curves, diagnostics=diag, meta=meta)
 
 
@@ -546,6 +623,8 @@ def fit_panel_file(
     attribution rule produced the panel (``PANEL.attribution.json`` beside it), its hash and
     label go to the curves' meta, so that plans name the rule their revenue stands on.
     ``experiments`` (long layout only) enter the per-channel fits (:func:`fit_long`).
+    ``controls`` name control columns in either layout (:func:`models.panel.read_panel`): in
+    the long layout they enter each channel's baseline (:func:`fit_channel`).
     ``date_column`` names the week column when it is not ``date`` (:func:`models.panel.read_panel`).
     ``executor`` runs the per-channel fits (:func:`fit_long`), or the wide fit's bootstrap
     refits (:func:`fit_wide`).
@@ -568,8 +647,10 @@ def fit_panel_file(
 __all__ = [
     "BaselineDesign",
     "ChannelResponseRegressor",
+    "ControlTable",
     "FitSettings",
     "channel_extras",
+    "control_table",
     "fit_channel",
     "fit_long",
     "fit_panel_file",

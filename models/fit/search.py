@@ -30,6 +30,7 @@ from roiste.models.fit.bands import form_weights, profile_draws, split_draws, te
 from roiste.models.fit.baseline import (
     PROFILE_WEEKS,
     BaselineDesign,
+    ControlTable,
     DemandIndex,
     demand_ratio,
     media_scale,
@@ -387,7 +388,7 @@ def _fewer_harmonics(
     b0 = design.matrix(t)
     best = (crit(obj, design.n_harmonics), design, b0, q, obj, beta)
     for h in range(1, design.n_harmonics):
-        d_h = BaselineDesign(design.t0, design.t_scale, h, design.shift_week)
+        d_h = replace(design, n_harmonics=h)
         b_h = d_h.matrix(t)
         q_h = _basis(b_h * prob.sw[:, None])
         o_h, be_h = prob.score(q_h, zw, slice(None), rel)
@@ -490,7 +491,8 @@ def _estimate_demand(grid: _Grid, design: BaselineDesign, b: FloatArray, t: Floa
     lev = level_design.matrix(t)
     c = int(np.argmin(obj))
     theta = _solve_theta(b * sw[:, None], y * sw, grid.z[c] * sw, float(beta[c]))
-    keep = [0, 1] + ([len(theta) - 1] if design.shift_week is not None else [])
+    # the level's columns: intercept, trend, then (after the harmonics) shift and controls
+    keep = [0, 1, *range(2 + 2 * design.n_harmonics, len(theta))]
     level, media = lev @ theta[keep], float(beta[c]) * grid.z[c]
     demand = DemandIndex.from_log(t, np.log(demand_ratio(y, level, media, share)), valid, n_harmonics)
     for _ in range(DEMAND_ROUNDS):
@@ -640,10 +642,13 @@ def _refine(best: dict[str, Any], prob: _Problem, q: FloatArray, fixed_shape: bo
 
 def fit_arrays(
     x: FloatArray, y: FloatArray, t: FloatArray, settings: FitSettings, seed: int | None = None,
-    lift: LiftData | None = None,
+    lift: LiftData | None = None, controls: ControlTable | None = None,
 ) -> ChannelFit:
     """Fit one channel from spend ``x``, outcome ``y`` and week indices ``t``.
 
+    ``controls`` (known events by week, covering ``t`` and any week the fit will later be
+    asked to predict) are further columns of the baseline: added to it in the additive form,
+    times the demand index in the demand-scaled forms; the media term does not see them.
     ``lift`` (the channel's experiments, :func:`roiste.models.experiments.lift_data`) adds
     each test as a measurement ``delta_y ~ N(R(x + dx) - R(x), sigma**2)`` of the steady-state
     curve to the likelihood once the baseline and the media form are chosen: the grid's scores,
@@ -661,8 +666,10 @@ def fit_arrays(
     ads = _adstock_grid(settings.adstock)
     families = settings.families()
     shift = settings.level_shift
+    controls = controls if controls is not None and controls.names else None
     design = BaselineDesign.for_weeks(
-        t, settings.n_harmonics, float(shift) if isinstance(shift, int | float) else None
+        t, settings.n_harmonics, float(shift) if isinstance(shift, int | float) else None,
+        controls,
     )
     b = design.matrix(t)
     w = _weights(y, b, x, valid, settings.noise)
@@ -675,7 +682,7 @@ def fit_arrays(
     if shift == "auto":
         week = _detect_shift(t, b, prob.sw, grid.z[int(np.argmin(obj))], y * prob.sw)
         if week is not None:
-            design = BaselineDesign.for_weeks(t, settings.n_harmonics, week)
+            design = BaselineDesign.for_weeks(t, settings.n_harmonics, week, controls)
             b = design.matrix(t)
             q = _basis(b * prob.sw[:, None])
             obj, beta = prob.score(q, zw, every, grid.log_rel_k)
@@ -770,7 +777,7 @@ def _form_draws(fit: ChannelFit, x: FloatArray, y: FloatArray, t: FloatArray,
     draws = list(fit.draws[:counts.pop(fit.form)])
     for i, (form, n) in enumerate(sorted(counts.items()), start=1):
         other = fit_arrays(x, y, t, replace(settings, media_form=form, bootstrap=n),
-                           seed=seed + 7919 * i, lift=lift)
+                           seed=seed + 7919 * i, lift=lift, controls=fit.design.controls)
         draws += other.draws
     return draws
 

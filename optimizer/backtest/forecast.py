@@ -76,7 +76,8 @@ def forecast_channel(
     spend: FloatArray, revenue: FloatArray, weeks: pd.DatetimeIndex, future_spend: FloatArray,
     future_weeks: pd.DatetimeIndex, *, channel: str = "channel",
     extras: Mapping[str, FloatArray] | None = None, bootstrap: int = BOOTSTRAP,
-    level: float = LEVEL, seed: int = 0,
+    level: float = LEVEL, seed: int = 0, controls: pd.DataFrame | None = None,
+    future_controls: pd.DataFrame | None = None,
 ) -> ChannelForecast:
     """Fit one channel on past weeks and forecast its revenue at the spend of future weeks.
 
@@ -94,16 +95,27 @@ def forecast_channel(
         Level of the prediction intervals (central, weekly and for the fold's total).
     seed : int
         Seed of the fit's bootstrap and of the Monte Carlo draws.
+    controls, future_controls : DataFrame, optional
+        The channel's controls (known events, weeks x names) in the training and the forecast
+        weeks: columns of the baseline (those that are 0 in every training week are left out).
     """
     x, y = np.asarray(spend, dtype=float), np.asarray(revenue, dtype=float)
     xf = np.asarray(future_spend, dtype=float)
     t, tf = week_index(weeks), week_index(future_weeks)
-    est = ChannelResponseRegressor(bootstrap=bootstrap, random_state=seed)
-    est.fit(np.column_stack([x, t]), y)
-    mean = np.asarray(est.predict(np.column_stack([xf, tf])), dtype=float)
-    mu = np.asarray(est.predict(np.column_stack([x, t])), dtype=float)
-    design = est.baseline_design_  # the harmonics and level shift the fit chose
-    b, bf = design.matrix(t), design.matrix(tf)
+    cols, colsf, names = [x, t], [xf, tf], []
+    if controls is not None and future_controls is not None:
+        c = controls.to_numpy(dtype=float)
+        used = np.flatnonzero(np.any(c != 0.0, axis=0))
+        cols += list(c[:, used].T)
+        colsf += list(future_controls.to_numpy(dtype=float)[:, used].T)
+        names = [str(n) for n in np.asarray(controls.columns, dtype=object)[used]]
+    X, Xf = np.column_stack(cols), np.column_stack(colsf)
+    est = ChannelResponseRegressor(bootstrap=bootstrap, random_state=seed, controls=tuple(names))
+    est.fit(X, y)
+    mean = np.asarray(est.predict(Xf), dtype=float)
+    mu = np.asarray(est.predict(X), dtype=float)
+    # the baseline's columns (the harmonics and level shift the fit chose, the controls)
+    b, bf = est.baseline_matrix(X), est.baseline_matrix(Xf)
     floor = 0.1 * max(float(np.mean(y)), 1e-9)
     sw = 1.0 / np.maximum(mu, floor)
     r = np.log(np.maximum(y, 1e-9 * floor) / np.maximum(mu, floor))

@@ -100,7 +100,8 @@ def _fold_job(job: dict[str, Any]) -> dict[str, Any]:
             train.spend[c].to_numpy(dtype=float), train.revenue[c].to_numpy(dtype=float),
             train.weeks, test.spend[c].to_numpy(dtype=float), test.weeks, channel=c,
             extras=extras, bootstrap=job["bootstrap"], level=job["level"],
-            seed=channel_seed(job["seed"], s, c),
+            seed=channel_seed(job["seed"], s, c), controls=train.channel_controls(c),
+            future_controls=test.channel_controls(c),
         )  # fmt: skip
         curves.append(fc.curve)
         weekly.append({"channel": c, "mean": fc.mean, "lower": fc.lower, "upper": fc.upper,

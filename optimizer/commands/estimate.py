@@ -46,7 +46,9 @@ def simulate(out: Path, seed: int, n_channels: int, n_weeks: int) -> None:
 @click.option("--layout", type=click.Choice(["long", "wide"]), default="long", show_default=True)
 @click.option("--target", default=None, help="Wide layout: the target column.")
 @click.option("--spend", default=None, help="Wide layout: spend columns, comma-separated.")
-@click.option("--controls", default=None, help="Wide layout: control columns, comma-separated.")
+@click.option("--controls", default=None,
+              help="Control columns (events, holidays), comma-separated; text columns become "
+                   "name=level indicators. Long layout: columns of each channel's baseline.")
 @click.option("--holdout-weeks", type=click.IntRange(0, None), default=0, show_default=True)
 @click.option("--bootstrap", type=click.IntRange(0, None), default=0, show_default=True)
 @click.option("--experiments", "experiments", type=PATH, default=None,

@@ -37,6 +37,12 @@ date_column_option = click.option(
     "scenario's date_column.")
 
 
+controls_option = click.option(
+    "--controls", "controls", default=None, metavar="COLUMNS",
+    help="The panel's control columns (events, holidays), comma-separated; text columns become "
+    "name=level indicators; replaces the scenario's controls.")
+
+
 def split_list(cols: str | None) -> list[str] | None:
     """The items of a comma-separated option, stripped, empty ones dropped.
 

@@ -9,11 +9,13 @@ import click
 from roiste.optimizer.commands.options import (
     IMPORT_SECONDS,
     PATH,
+    controls_option,
     date_column_option,
     executor_options,
     force_option,
     output_dir,
     quiet_option,
+    split_list,
 )
 from roiste.optimizer.report.compare import compare_plans
 from roiste.optimizer.report.text import budget_lines, headline
@@ -26,13 +28,16 @@ from roiste.optimizer.runs import run_demo, run_plan
 @force_option
 @quiet_option
 @date_column_option
+@controls_option
 @executor_options
 def plan(scenario: Path, out: Path, force: bool, quiet: bool, date_column: str | None,
-         executor: str | None, scheduler: str | None, workers: int | None) -> None:
+         controls: str | None, executor: str | None, scheduler: str | None,
+         workers: int | None) -> None:
     """Plan the next period: allocation.csv, summary.json, curves.json, report.html, plan.xlsx."""
     result = run_plan(scenario, out, force=force, progress=not quiet, date_column=date_column,
                       import_seconds=click.get_current_context().meta.get(IMPORT_SECONDS, 0.0),
-                      executor=executor, scheduler=scheduler, workers=workers)
+                      executor=executor, scheduler=scheduler, workers=workers,
+                      controls=split_list(controls))
     click.echo(headline(result))
     for line in budget_lines(result):
         click.echo(line)

@@ -304,7 +304,8 @@ def _check_share_pairs(chk: _Checker, shares: list[tuple[int, ShareConstraint]])
 
 
 def load_for_data(
-    path: str | os.PathLike[str], *, date_column: str | None = None
+    path: str | os.PathLike[str], *, date_column: str | None = None,
+    controls: list[str] | None = None,
 ) -> tuple[Scenario, Panel]:
     """Load a scenario and read its panel as the plan reads it.
 
@@ -315,11 +316,14 @@ def load_for_data(
     date_column : str, optional
         The panel's week column (the command line's ``--date-column``); it replaces the
         scenario's ``date_column``.
+    controls : list of str, optional
+        The panel's control columns (the command line's ``--controls``); they replace the
+        scenario's ``controls``.
 
     Returns
     -------
     scenario : Scenario
-        With ``date_column`` set when one was given.
+        With ``date_column`` and ``controls`` set when they were given.
     panel : models.panel.Panel
         Read in the scenario's layout; when the plan fits its own curves, a channel whose
         spend never changes is an error here, as in the fit.
@@ -327,6 +331,8 @@ def load_for_data(
     scenario = load_scenario(path)
     if date_column is not None:
         scenario = scenario.model_copy(update={"date_column": date_column})
+    if controls is not None:
+        scenario = scenario.model_copy(update={"controls": controls})
     panel = read_panel(
         scenario.data,
         layout=scenario.layout,

@@ -418,7 +418,9 @@ class Scenario(BaseModel):
     )
     controls: list[str] | None = Field(
         default=None,
-        description="Wide layout only, optional: control columns (prices, events, ...).",
+        description="Optional: control columns (events, holidays, prices, ...); text columns "
+        "become name=level indicators (an empty cell is no event).  Long layout: one value per "
+        "row, columns of each channel's baseline.",
     )
     date_column: str | None = Field(
         default=None,
@@ -572,9 +574,7 @@ class Scenario(BaseModel):
 
     @field_validator("controls")
     @classmethod
-    def _controls_for_wide(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if v is not None and info.data.get("layout") == "long":
-            raise ValueError("controls is only for layout: wide")
+    def _controls_named(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
         for c in v or []:
             if c in (info.data.get("spend") or []) or c == info.data.get("target"):
                 raise ValueError(f"control column {c!r} is also the target or a spend column")
