@@ -169,6 +169,7 @@ def run_world(job: tuple[int, str, int, int, dict[str, Any], Path]) -> tuple[lis
     rows = [{"world": i, "process": process, "seed": seed, **r} for r in curve_errors(w, resp)]
     plan = {"world": i, "process": process, "seed": seed, "n_weeks": len(w.weeks),
             "noise": w.noise, "media_demand": w.process.media_demand, "fit_seconds": wall,
+            "media_form": fitted.diagnostics.get("media_form", "additive"),
             **capture(w, plan_weekly(w, fitted))}
     return rows, plan
 
@@ -277,6 +278,10 @@ def main() -> None:
         peer[0].to_csv(OUT / "peer_curves_scored.csv", index=False)
         peer[1].to_csv(OUT / "peer_plans_scored.csv", index=False)
     print(table(rows, plans, peer))
+    if "media_form" in plans:
+        forms = plans.set_index("world")["media_form"]
+        print("\nmedia form chosen: " + ", ".join(f"world {i} {f}" for i, f in forms.items()
+                                                  if f != "additive") or "\nmedia form: additive in every world")
     print(f"\n{len(jobs)} worlds, {len(rows)} channels, {time.perf_counter() - t0:.0f} s wall")
 
 

@@ -120,7 +120,8 @@ def _explain(ctx: PlanContext, lows: FloatArray, highs: FloatArray, budgets: Seq
 
 def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
                targets: Sequence[TargetConstraint], budgets: Sequence[float], *,
-               certify: bool = True, kind: str | None = None) -> GlidePath:
+               certify: bool = True, kind: str | None = None,
+               candidates: Sequence[Any] = ()) -> GlidePath:
     """Solve and certify a glide path of ``len(budgets)`` steps (see the module's text).
 
     Parameters
@@ -137,6 +138,10 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
     kind : {"point", "expected", "cvar"}, optional
         The risk objective to plan on (default: the scenario's); a re-solve that prices a
         constraint passes the kind its plan was made on, so the two compare.
+    candidates : sequence of arrays (n, C)
+        Paths a CVaR path may start from besides the expected path (a re-solve that prices a
+        constraint passes its plan's path, which meets the fewer constraints too): the best
+        of them gives the search its first lower bound and tangents.
 
     Returns
     -------
@@ -188,8 +193,8 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
             if rows is None:
                 return problem, path, None
             # the expected path is a candidate: the CVaR path starts from its value
-            res = solve_path_cvar(problem, rows, level, candidates=(path.x,), tol=tol,
-                                  solver=solver)
+            res = solve_path_cvar(problem, rows, level, candidates=(path.x, *candidates),
+                                  tol=tol, solver=solver)
         except InfeasibleError as exc:
             raise _explain(ctx, lows, highs, budgets, shares, targets, exc) from None
         return problem, res.path, res

@@ -423,7 +423,9 @@ def _price_constraints(ctx: PlanContext, shares: Sequence[ShareConstraint],
         with_ = Certified(gp.path.value, gp.path.upper_bound)
 
         def resolve(sh: Sequence[ShareConstraint], tg: Sequence[TargetConstraint]) -> Certified:
-            p = glide_path(ctx, sh, tg, budgets, certify=False, kind=gp.risk_kind).path
+            # the plan's path meets the fewer constraints: the re-solve starts from it
+            p = glide_path(ctx, sh, tg, budgets, certify=False, kind=gp.risk_kind,
+                           candidates=(gp.x,)).path
             return Certified(p.value, p.upper_bound)
     else:
         with_ = Certified(steps[-1].objective_value, steps[-1].upper_bound)

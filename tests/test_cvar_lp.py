@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pulp
 import pytest
 from scipy.optimize import linprog
 
@@ -22,6 +23,7 @@ from roiste.optimizer.lp import (
     cvar,
     solve_cvar,
 )
+from roiste.optimizer.lp.scenarios import cut_rows
 
 
 class Draws:
@@ -234,3 +236,47 @@ def test_the_same_problem_gives_the_same_bytes(case: Case) -> None:
     assert one.uplift.tobytes() == two.uplift.tobytes()
     for key in ("value", "upper_bound", "gap", "shadow_price", "n_breakpoints", "iterations"):
         assert getattr(one.solution, key) == getattr(two.solution, key)
+
+
+def test_cut_rows_are_the_rows_written_one_by_one() -> None:
+    """The bulk tangent rows against the same rows written out densely, one by one: a free
+    channel with a repeated breakpoint, a zero slope and a vertical tangent, a channel equal in
+    every draw, a held channel (no rows), and a subset of the draws."""
+    bp = np.array([[0.0, 1.0, 1.0, 4.0], [2.0, 3.0, 5.0, 6.0], [7.0, 7.0, 7.0, 7.0]])
+    rng = np.random.default_rng(3)
+    vals = rng.uniform(0.0, 10.0, (3, 3, 4))
+    slps = rng.uniform(-1.0, 2.0, (3, 3, 4))
+    slps[:, 0, 0] = np.inf      # vertical at the lower end: no row
+    slps[1, 0, 3] = 0.0         # zero slope: x left out
+    vals[:, 1] = vals[0, 1]     # channel 1 the same in every draw
+    slps[:, 1] = slps[0, 1]
+    free = np.array([True, True, False])
+    same = np.array([False, True, False])
+    use = [1, 2]
+    prob = pulp.LpProblem("rows")
+    x = [prob.add_variable(f"x{c}") for c in range(3)]
+    v = [[prob.add_variable(f"v{c}_{s}") for s in use] for c in range(3)]
+    got = cut_rows(v, x, bp, vals, slps, free, same, use)
+    want: list[tuple[str, dict[str, float], float]] = []
+    for c in range(3):
+        if not free[c]:
+            continue
+        for s in (use[:1] if same[c] else use):
+            for j in range(4):
+                g, b = float(slps[s, c, j]), float(bp[c, j])
+                if not np.isfinite(g) or (j > 0 and bp[c, j] == bp[c, j - 1]):
+                    continue
+                coef = {f"v{c}_{s}": 1.0} | ({} if g == 0.0 else {f"x{c}": -g})
+                want.append((f"cut_{c}_{s}_{j}", coef, float(vals[s, c, j]) - g * b))
+    assert list(got) == [name for name, _, _ in want]
+    assert len(want) == 2 * 2 + 1 * 4  # channel 0: 2 draws x (0, 1, 3); channel 1: 4 points
+    for name, coef, rhs in want:
+        row = got[name]
+        assert row.sense == pulp.LpConstraintLE
+        assert {var.name: a for var, a in row.items()} == coef
+        assert -row.constant == rhs
+    # every draw by default: channel 0's rows in draws 0, 1 and 2, channel 1's in draw 0
+    every = cut_rows([[prob.add_variable(f"w{c}_{s}") for s in range(3)] for c in range(3)], x,
+                     bp, vals, slps, free, same)
+    assert list(every) == [f"cut_0_{s}_{j}" for s in range(3) for j in (1, 3)] + [
+        f"cut_1_0_{j}" for j in range(4)]

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
+import roiste.optimizer.lp.path as path_module
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.transforms import Geometric, Hill
 from roiste.optimizer.context import PlanContext
@@ -237,16 +238,22 @@ def test_two_channels_against_a_fine_grid() -> None:
     assert_path_rules(x0, path.x, budgets)
 
 
-def test_one_way_binds_where_the_free_path_reverses() -> None:
+def zigzag_world() -> tuple[Draws, np.ndarray, np.ndarray, np.ndarray, list[float], float]:
     """The zigzag world of tests/test_glide_path.py with its draws: T strong, M middling, D
-    weak.  With the budget kept, the unrestricted CVaR path takes M up, then down; the
-    one-way path does not, and its value stays below the free path's bound."""
+    weak; the budget kept over three steps, CVaR level 0.5."""
     factors = np.array([[1.0, 1.0, 1.0], [0.9, 1.05, 1.0], [1.1, 0.95, 1.0], [0.95, 1.0, 0.9]])
     d = Draws(worlds(np.array([1000.0, 600.0, 150.0]), np.array([200.0, 150.0, 100.0]), factors))
     x0 = np.array([80.0, 200.0, 100.0])
     budgets = step_budgets(380.0, 380.0, 3)
     lo, hi = bounds(x0, 3)
-    level = 0.5
+    return d, x0, lo, hi, budgets, 0.5
+
+
+def test_one_way_binds_where_the_free_path_reverses() -> None:
+    """The zigzag world of tests/test_glide_path.py with its draws: T strong, M middling, D
+    weak.  With the budget kept, the unrestricted CVaR path takes M up, then down; the
+    one-way path does not, and its value stays below the free path's bound."""
+    d, x0, lo, hi, budgets, level = zigzag_world()
     free = solve_path_cvar(PathProblem(["T", "M", "D"], x0, lo, hi, STEP, mean_model(d), budgets,
                                        monotone=False), d, level, tol=1e-7).path
     one = solve_path_cvar(PathProblem(["T", "M", "D"], x0, lo, hi, STEP, mean_model(d), budgets),
@@ -256,6 +263,25 @@ def test_one_way_binds_where_the_free_path_reverses() -> None:
     assert one.directions.tolist() == [1, -1, -1]
     assert one.milp and one.status == "optimal"
     assert one.value <= free.upper_bound and one.value < free.value
+
+
+@pytest.mark.parametrize("round_from", [1, path_module.ROUND_FROM])
+def test_zigzag_world_against_slsqp_with_and_without_rounding(
+        monkeypatch: pytest.MonkeyPatch, round_from: int) -> None:
+    """The zigzag world's one-way optimum by SLSQP over every direction pattern, met by the
+    search as it runs (its relaxation turns back on one channel: split) and with every node
+    that turns back first held to its net directions (``ROUND_FROM`` 1)."""
+    monkeypatch.setattr(path_module, "ROUND_FROM", round_from)
+    d, x0, lo, hi, budgets, level = zigzag_world()
+    res = solve_path_cvar(PathProblem(["T", "M", "D"], x0, lo, hi, STEP, mean_model(d), budgets),
+                          d, level, tol=1e-7).path
+    exact = slsqp_optimum(d, x0, lo, hi, budgets, level)
+    scale = float(sum(budgets))
+    assert res.value == pytest.approx(path_cvar(d, x0, res.x, level), rel=1e-12)
+    assert exact <= res.upper_bound + 1e-9 * scale
+    assert res.value >= exact - 1e-6 * scale
+    assert res.gap <= 1e-7 and res.status == "optimal"
+    assert_path_rules(x0, res.x, budgets)
 
 
 def test_identical_draws_give_the_point_path() -> None:

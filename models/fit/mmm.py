@@ -14,6 +14,11 @@ adstocked spend) and saturation families, then a joint bounded least-squares ref
 continuous parameters with the coefficients profiled out.  Families are chosen by an AIC-like
 criterion on the training weeks.
 
+In the demand-scaled form the baseline's intercept, trend and controls are multiplied by a
+seasonal demand index ``d_t`` of the target (no Fourier terms) and each channel's media term by
+``1 - m + m d_t``; :func:`fit_wide` chooses the form by time-series cross-validated forecast
+error (:func:`~models.fit.mmm_validation.choose_media_form`).
+
 Three levels, as in scikit-learn: :func:`~models.mmm_search.media_features` does the transform,
 :class:`MarketingMixRegressor` is the estimator, :func:`fit_wide` turns a wide panel into a
 :class:`~models.curves.CurveSet`.
@@ -37,6 +42,7 @@ from tqdm import tqdm
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import CurveError
 from roiste.models.executor import Executor
+from roiste.models.fit.baseline import PROFILE_WEEKS, DemandIndex, media_scale, week_index
 from roiste.models.fit.limits import MIN_TRAIN_WEEKS
 from roiste.models.fit.mmm_search import (
     ChannelSpec,
@@ -49,15 +55,18 @@ from roiste.models.fit.mmm_search import (
     symmetric_solve,
 )
 from roiste.models.fit.mmm_validation import (
+    FORM_CHOICE,
     PENALTY_CHOICE,
     FitSummary,
+    MediaForm,
     WeakChannelWarning,
     block_bootstrap,
+    choose_media_form,
     choose_penalty,
     decomposition_warnings,
     low_spend_warning,
 )
-from roiste.models.fit.search import adstocked
+from roiste.models.fit.search import DEMAND_SHARES, adstocked
 from roiste.models.transforms import SATURATIONS, Adstock, FloatArray, Saturation
 
 __all__ = [
@@ -122,6 +131,16 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         Refine the continuous parameters jointly after the grid search.
     progress : bool, default=False
         Show a progress bar over the search.
+    demand : DemandIndex or None, default=None
+        A seasonal demand index ``d``: the baseline's columns (intercept, trend, controls) are
+        multiplied by ``d_t`` and every channel's media term by ``1 - m + m d_t`` (the
+        demand-scaled form; give ``seasonality=0``, the index carries the season).  None: the
+        media are added to the baseline.
+    demand_share : float, default=0.0
+        ``m``, the share of the media effect that scales with demand.
+    week_origin : float, default=0.0
+        Week index of ``time_column == 0`` on the index's calendar
+        (:func:`~models.fit.baseline.week_index` of the first week).
 
     Examples
     --------
@@ -151,6 +170,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         sweeps: int = 3,
         refine: bool = True,
         progress: bool = False,
+        demand: DemandIndex | None = None,
+        demand_share: float = 0.0,
+        week_origin: float = 0.0,
     ) -> None:
         self.n_channels = n_channels
         self.time_column = time_column
@@ -167,6 +189,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.sweeps = sweeps
         self.refine = refine
         self.progress = progress
+        self.demand = demand
+        self.demand_share = demand_share
+        self.week_origin = week_origin
 
     # -- design ----------------------------------------------------------------------------
     def _check_params(self, n_features: int) -> None:
@@ -201,8 +226,22 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         pos = {j: i for i, j in enumerate(self._control_index(n_features))}
         return [[pos[j] for j in g] for g in self.control_groups]
 
-    def _base_design(self, controls: FloatArray, t: FloatArray | None) -> FloatArray:
-        """Intercept, trend, Fourier terms (the baseline), then controls and pooled sums."""
+    def _demand_at(self, t: FloatArray | None, demand: DemandIndex | None = None) -> FloatArray | None:
+        """``d_t`` of ``demand`` (default: the model's) at week counters ``t`` (None: no index)."""
+        d = demand if demand is not None else self.demand
+        if d is None or t is None:
+            return None
+        return d.at(np.asarray(t, dtype=float) + self.week_origin)
+
+    def media_multiplier(self, t: FloatArray | None, demand: DemandIndex | None = None) -> FloatArray | None:
+        """``1 - m + m d_t`` at week counters ``t`` (None in the additive form)."""
+        d = self._demand_at(t, demand)
+        return None if d is None or self.demand_share == 0.0 else media_scale(d, self.demand_share)
+
+    def _base_design(self, controls: FloatArray, t: FloatArray | None, demand: DemandIndex | None = None,
+                     scaled: bool = True) -> FloatArray:
+        """Intercept, trend, Fourier terms (the baseline), then controls and pooled sums; times
+        ``d_t`` in the demand-scaled form (unless not ``scaled``)."""
         cols = [np.ones(len(controls))]
         if t is not None:
             if self.trend:
@@ -214,7 +253,9 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
                 cols += [np.sin(w), np.cos(w)]
         cols += list(((controls - self.ctrl_mean_) / self.ctrl_scale_).T)
         cols += [controls[:, g].sum(axis=1) for g in self.groups_]
-        return np.column_stack(cols)
+        B = np.column_stack(cols)
+        d = self._demand_at(t, demand) if scaled else None
+        return B if d is None else B * d[:, None]
 
     # -- linear solve ------------------------------------------------------------------------
     def _base_penalty(self, B: FloatArray, ridge: float) -> FloatArray:
@@ -297,6 +338,10 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self.n_baseline_ = B.shape[1] - controls.shape[1] - len(self.groups_)
         self.pen_base_ = self._base_penalty(B, self.ridge)
         C = self.n_channels
+        if self.demand is not None and t is None:
+            raise ValueError("a demand index needs time_column")
+        mult = self.media_multiplier(t)
+        scale = np.ones(n) if mult is None else mult
         for c in range(C):
             if spend[:, c].max() <= 0:
                 raise CurveError(f"spend column {c} is zero in every training week; its effect cannot be estimated")
@@ -310,7 +355,7 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
             if key not in refs:
                 refs[key] = float(a.mean())
             sat = SATURATIONS[spec.family].from_scale(spec.k_mult * refs[key], **dict(spec.shape))
-            return sat.value(a)
+            return sat.value(a) * scale if mult is not None else sat.value(a)
 
         rw = np.sqrt(sw)
 
@@ -350,6 +395,8 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         self._store(b, specs, spend, refs)
         self.history_ = spend[-_max_lag(self.adstocks_) :].copy()
         self.t_last_ = float(t[-1]) if t is not None else None
+        ahead = self.media_multiplier(None if t is None else t[-1] + np.arange(1.0, PROFILE_WEEKS + 1.0))
+        self.year_scale_ = 1.0 if ahead is None else float(np.mean(ahead))
         resid = ys - Z @ b
         self.r2_train_ = 1.0 - float(resid @ resid) / max(float(((ys - ys.mean()) ** 2).sum()), 1e-300)
         self._warn_weak(spend)
@@ -392,12 +439,37 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
             eff[g] += self.coef_base_[nb + n_ctrl + i]
         return np.asarray(eff, dtype=float)
 
-    def design(self, X: ArrayLike) -> FloatArray:
-        """The linear design of the fitted hyperparameters (baseline, controls, media), unweighted."""
+    def design(self, X: ArrayLike, demand: DemandIndex | None = None) -> FloatArray:
+        """The linear design of the fitted hyperparameters (baseline, controls, media), unweighted.
+
+        ``demand`` replaces the model's demand index (a demand-scaled model only).
+        """
         check_is_fitted(self, "coef_media_")
         Xa = validate_data(self, X, dtype=np.float64, reset=False)
         spend, controls, t = self._split(Xa)
-        return np.hstack([self._base_design(controls, t), self._media(spend, t)])
+        return np.hstack([self._base_design(controls, t, demand), self._media(spend, t, demand)])
+
+    def refit_coef(self, X: ArrayLike, y: ArrayLike, rows: ArrayLike, ridge: float,
+                   demand: DemandIndex | None = None) -> tuple[FloatArray, FloatArray]:
+        """The design of every row of ``X`` and the coefficients re-solved on the ``rows``.
+
+        The adstock and saturation stay as fitted (adstock runs over all weeks of ``X``); only
+        the linear coefficients are solved again, at penalty ``ridge``, with the design of
+        ``demand`` (default: the model's own index).  ``design @ coef`` is the prediction.
+        """
+        D, b = self._resolve(X, y, rows, ridge, demand)
+        return D, np.asarray(b * self.y_scale_, dtype=float)
+
+    def _resolve(self, X: ArrayLike, y: ArrayLike, rows: ArrayLike, ridge: float,
+                 demand: DemandIndex | None = None) -> tuple[FloatArray, FloatArray]:
+        check_is_fitted(self, "coef_media_")
+        D = self.design(X, demand)
+        C = self.n_channels
+        keep = np.asarray(rows, dtype=bool)
+        Z = D[keep]
+        pen = np.concatenate([self._base_penalty(Z[:, :-C], ridge), np.full(C, ridge * len(Z))])
+        ys = np.asarray(y, dtype=float)[keep] / self.y_scale_
+        return D, self._bounded_solve(Z, ys, pen, C)
 
     def refit_linear(self, X: ArrayLike, y: ArrayLike, rows: ArrayLike, ridge: float) -> FloatArray:
         """Predict every row of ``X`` from coefficients re-solved on the ``rows`` (a boolean mask).
@@ -406,23 +478,43 @@ class MarketingMixRegressor(RegressorMixin, BaseEstimator):
         the linear coefficients are solved again, at penalty ``ridge``.  This is what
         cross-validation of the penalty runs with each fold's weeks left out.
         """
-        check_is_fitted(self, "coef_media_")
-        D = self.design(X)
-        C = self.n_channels
-        keep = np.asarray(rows, dtype=bool)
-        Z = D[keep]
-        pen = np.concatenate([self._base_penalty(Z[:, :-C], ridge), np.full(C, ridge * len(Z))])
-        ys = np.asarray(y, dtype=float)[keep] / self.y_scale_
-        b = self._bounded_solve(Z, ys, pen, C)
+        D, b = self._resolve(X, y, rows, ridge)
         return np.asarray(D @ b * self.y_scale_, dtype=float)
 
+    def level_and_media(self, X: ArrayLike, coef: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """The baseline's level and the media term of each week, neither times the season.
+
+        The level is intercept, trend and controls (no Fourier terms, not times ``d_t``); the
+        media term is the sum over channels of ``beta_c * saturation_c(adstock_c(x_c))``
+        (not times ``1 - m + m d_t``).  ``coef`` are coefficients of :meth:`design`'s columns
+        (default: the fitted ones).  What the demand index is read from
+        (:func:`~models.fit.baseline.demand_ratio`).
+        """
+        check_is_fitted(self, "coef_media_")
+        Xa = validate_data(self, X, dtype=np.float64, reset=False)
+        spend, controls, t = self._split(Xa)
+        b = np.concatenate([self.coef_base_, self.coef_media_]) if coef is None else np.asarray(coef)
+        B = self._base_design(controls, t, scaled=False)
+        seasonal = np.zeros(B.shape[1], dtype=bool)
+        if t is not None:
+            first = 1 + (1 + len(self.knots_) if self.trend else 0)
+            seasonal[first : first + 2 * self.seasonality] = True
+        C = self.n_channels
+        level = B[:, ~seasonal] @ b[: B.shape[1]][~seasonal]
+        media = self._media(spend, t, scaled=False) @ b[-C:]
+        return np.asarray(level, dtype=float), np.asarray(media, dtype=float)
+
     # -- predict -------------------------------------------------------------------------------
-    def _media(self, spend: FloatArray, t: FloatArray | None) -> FloatArray:
-        """Saturated adstocked spend, warmed up with the training tail when X follows it."""
+    def _media(self, spend: FloatArray, t: FloatArray | None, demand: DemandIndex | None = None,
+               scaled: bool = True) -> FloatArray:
+        """Saturated adstocked spend, warmed up with the training tail when X follows it; times
+        ``1 - m + m d_t`` in the demand-scaled form (unless not ``scaled``)."""
         warm = self.t_last_ is not None and t is not None and len(t) > 0 and abs(t[0] - self.t_last_ - 1.0) < 1e-9
         xs = np.vstack([self.history_, spend]) if warm else spend
         cols = [sat.value(adstocked(xs[:, c], ad)) for c, (ad, sat) in enumerate(zip(self.adstocks_, self.saturations_, strict=True))]
-        return np.column_stack(cols)[-len(spend) :]
+        out = np.column_stack(cols)[-len(spend) :]
+        mult = self.media_multiplier(t, demand) if scaled else None
+        return out if mult is None else out * mult[:, None]
 
     def decompose(self, X: ArrayLike) -> dict[str, FloatArray]:
         """Per-week parts of the prediction: ``baseline``, ``controls`` and ``media`` (weeks x channels)."""
@@ -452,6 +544,24 @@ RECENT_WEEKS = 8
 BLOCK_WEEKS = 8
 KNOT_WEEKS = 26  # one trend hinge per half year of training weeks
 WEEK_COLUMN = "__week__"
+DEMAND_HARMONICS = 2  # yearly harmonics of the demand index, as the additive baseline's Fourier terms
+
+
+def _seasonal_effect(model: MarketingMixRegressor, form: MediaForm, last_week: Any) -> dict[str, Any]:
+    """The media multipliers of the 52 weeks after ``last_week`` over their mean (the weekly
+    plans' seasonal index), as the per-channel fit keeps them; empty when additive."""
+    if form.demand is None or model.t_last_ is None:
+        return {}
+    ahead = model.media_multiplier(model.t_last_ + np.arange(1.0, PROFILE_WEEKS + 1.0))
+    if ahead is None:
+        return {}
+    start = pd.Timestamp(last_week) + pd.Timedelta(weeks=1)
+    return {
+        "start": start.strftime("%Y-%m-%d"),
+        "weekly": [float(v) for v in ahead / model.year_scale_],
+        "year_scale": float(model.year_scale_),
+        "demand_harmonics": list(form.demand.coef),
+    }
 
 
 def wide_design(panel: Any) -> tuple[pd.DataFrame, list[list[int]]]:
@@ -482,6 +592,7 @@ def fit_wide(
     adstock: str = "geometric",
     ridge: float | None = None,
     executor: Executor | None = None,
+    media_form: str = "auto",
 ) -> CurveSet:
     """Fit the marketing-mix model of a wide panel and return one response curve per channel.
 
@@ -511,14 +622,22 @@ def fit_wide(
     executor : Executor, optional
         Where the bootstrap refits run, one task each (default: in this process); the draws
         are the same bytes whichever runs them.
+    media_form : {"auto", "additive", "half_demand", "demand"}, default "auto"
+        Every channel's media term added to the baseline ("additive"), or the baseline
+        ``level_t d_t`` and the media times ``1 - m + m d_t`` (one demand index ``d`` of the
+        target, ``m`` of :data:`~models.fit.search.DEMAND_SHARES`); "auto" chooses by
+        time-series cross-validated forecast error on the training weeks
+        (:func:`~models.fit.mmm_validation.choose_media_form`).  A demand-scaled curve's
+        ``response(w)`` is the steady-state week averaged over the year after the training
+        weeks, and its diagnostics keep the weekly multipliers (``seasonal_effect``).
 
     Returns
     -------
     CurveSet
         Curves with ``diagnostics`` (``r2_train``, ``r2_holdout``, ``wape_holdout``, the chosen
-        ``ridge`` and its ``ridge_cv`` scores, ``warnings``: sentences naming what is
-        implausible or unidentified) and ``meta`` (baseline and control coefficients,
-        contribution shares, hyperparameters).
+        ``ridge`` and its ``ridge_cv`` scores, ``media_form`` and its ``form_cv`` scores,
+        ``warnings``: sentences naming what is implausible or unidentified) and ``meta``
+        (baseline and control coefficients, contribution shares, hyperparameters).
     """
     if getattr(panel, "layout", "wide") != "wide" or panel.target is None:
         raise CurveError(f"{panel.source}: the marketing-mix fit needs a wide panel with a target")
@@ -529,6 +648,9 @@ def fit_wide(
             f"{panel.source}: holdout_weeks={holdout_weeks} leaves {n - holdout_weeks} training weeks "
             f"of {n}; at least {max(MIN_TRAIN_WEEKS, 2 * C + 8)} are needed"
         )
+    if media_form not in ("auto", "additive", *DEMAND_SHARES):
+        raise CurveError(f"{panel.source}: media_form must be 'auto', 'additive' or one of "
+                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {media_form!r}")
     X, groups = wide_design(panel)
     y = panel.target.to_numpy(dtype=float)
     n_train = n - holdout_weeks
@@ -536,7 +658,9 @@ def fit_wide(
     if idle:
         raise CurveError(f"{panel.source}: spend column {idle[0]!r} is zero in every training week; no curve can be fitted")
 
-    def make_model(penalty: float) -> MarketingMixRegressor:
+    origin = float(week_index(panel.weeks[:1])[0])
+
+    def make_model(penalty: float, demand: DemandIndex | None = None, share: float = 0.0) -> MarketingMixRegressor:
         return MarketingMixRegressor(
             n_channels=C,
             time_column=X.shape[1] - 1,
@@ -546,6 +670,10 @@ def fit_wide(
             trend_knots=max(0, n_train // KNOT_WEEKS - 1),
             ridge=penalty,
             progress=progress,
+            seasonality=2 if demand is None else 0,  # the demand index carries the season
+            demand=demand,
+            demand_share=share if demand is not None else 0.0,
+            week_origin=origin if demand is not None else 0.0,
         )
 
     Xv = X.to_numpy()
@@ -558,6 +686,14 @@ def fit_wide(
             model = cast(MarketingMixRegressor, chosen)
         else:
             model = make_model(ridge).fit(Xv[:n_train], y[:n_train])
+        penalty = float(ridge)
+
+        def fit_scaled(share: float, demand: DemandIndex) -> MarketingMixRegressor:
+            return make_model(penalty, demand, share).fit(Xv[:n_train], y[:n_train])
+
+        form = choose_media_form(model, fit_scaled, Xv[:n_train], y[:n_train],
+                                 Xv[:n_train, -1] + origin, penalty, DEMAND_HARMONICS, media_form)
+        model = cast(MarketingMixRegressor, form.model)
     if model.weak_channels_:
         names = [panel.channels[i] for i in model.weak_channels_]
         warnings.warn(f"{panel.source}: spend of {names} barely varies (coefficient of variation "
@@ -573,7 +709,15 @@ def fit_wide(
         "ridge": float(ridge),
         "ridge_cv": {f"{r:g}": v for r, v in cv_scores.items()},
         "ridge_choice": PENALTY_CHOICE if cv_scores else "given",
+        "media_form": form.name,
+        "demand_share": form.share,
+        "form_cv": dict(sorted(form.cv.items())),
+        "form_choice": FORM_CHOICE if form.cv else ("given" if media_form != "auto" else
+                                                    "additive: too few weeks to cross-validate"),
     }
+    seasonal = _seasonal_effect(model, form, panel.weeks[n_train - 1])
+    if seasonal:
+        diagnostics["seasonal_effect"] = seasonal
     act = pred = None
     if holdout_weeks:
         pred = model.predict(Xv)[n_train:]
@@ -600,7 +744,9 @@ def fit_wide(
     recent = panel.spend.iloc[-RECENT_WEEKS:].mean(axis=0)
     curves = []
     for c, ch in enumerate(panel.channels):
-        comp = Component(float(model.coef_media_[c]), model.saturations_[c], model.adstocks_[c])
+        # steady-state week averaged over the coming year (year_scale_ is 1 when additive)
+        comp = Component(float(model.coef_media_[c]) * model.year_scale_, model.saturations_[c],
+                         model.adstocks_[c])
         curves.append(
             ResponseCurve(
                 channel=ch,
@@ -613,6 +759,9 @@ def fit_wide(
                     "roas_train": float(contrib[c] / spend_train[c]) if spend_train[c] > 0 else 0.0,
                     "weakly_identified": c in model.weak_channels_,
                     "min_spend_share": float(spend_weeks[:, c].min() / spend_weeks[:, c].mean()),
+                    "media_form": form.name,
+                    "demand_share": form.share,
+                    **({"seasonal_effect": seasonal} if seasonal else {}),
                     **({} if c in model.weak_channels_ else low_spend_warning(ch, spend_weeks[:, c])),
                 },
             )
@@ -622,11 +771,13 @@ def fit_wide(
                   *[f"{f}_{h}" for h in range(1, model.seasonality + 1) for f in ("sin", "cos")]]
     meta = {
         "fit": "marketing-mix (wide layout)",
+        "media_form": form.name,
         "source": str(panel.source),
         "sha256": str(panel.sha256),
         "target": str(panel.target.name),
         "baseline": dict(zip(base_names, [float(v) for v in model.coef_base_[:nb]], strict=True)),
-        "baseline_note": "intercept with controls at their training mean; trend per training span",
+        "baseline_note": "intercept with controls at their training mean; trend per training span"
+                         + ("; times the demand index" if form.demand is not None else ""),
         "controls": {str(k): float(v) for k, v in zip(X.columns[C:-1], model.control_effects(), strict=True)},
         "contribution_share": {ch: float(contrib[c] / total_media) if total_media > 0 else 0.0 for c, ch in enumerate(panel.channels)},
         "media_share_of_target": total_media / float(y[:n_train].sum()) if y[:n_train].sum() else 0.0,

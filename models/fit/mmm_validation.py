@@ -6,7 +6,9 @@ training weeks, then the coefficients are solved again on each fold's earlier we
 on the weeks that follow them.  :func:`decomposition_warnings` turns a fitted decomposition into
 sentences naming what is implausible about it (media above the target, ROAS far outside the
 panel's range, a forecast worse than the mean, coefficients at their bounds) and which channels
-the data cannot identify (spend that never falls low).
+the data cannot identify (spend that never falls low).  :func:`choose_media_form` chooses
+between media added to the baseline and media scaled by a seasonal demand index by
+time-series cross-validated forecast error, each fold reading its own index.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from typing import Any, Protocol
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.model_selection import TimeSeriesSplit
 
 from roiste.models.curves import Component
 from roiste.models.executor import Executor
+from roiste.models.fit.baseline import DemandIndex, demand_ratio
+from roiste.models.fit.search import DEMAND_SHARES, SCALED_MARGIN
 from roiste.models.transforms import FloatArray
 
 PENALTY_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -32,19 +37,34 @@ PENALTY_CHOICE = (f"time-series cross-validation: mean squared error of {CV_FOLD
                   "of weeks left out in turn (adstock and saturation searched on all training weeks, "
                   "coefficients re-solved without the block)")
 BOUND_TOL = 1e-3  # relative distance to a bound that counts as "at the bound"
+FORM_ROUNDS = 1  # re-readings of the demand index from the demand-scaled fit
+# a demand-scaled form must forecast this much better: wider than the per-channel fit's
+# SCALED_MARGIN, since one index shared by all channels also stands in for the wide additive
+# baseline's exp-shaped season (on additive-media worlds it won by 2-4 % at no gain in curves)
+FORM_MARGIN = max(SCALED_MARGIN, 0.05)
+FORM_SPLITS, FORM_TEST_WEEKS = 4, 13  # forward folds of the media forms, as the per-channel fit
+FORM_CHOICE = (f"time-series cross-validation: root mean squared forecast error of up to {FORM_SPLITS} "
+               "forward folds (each fold reads its demand index from its own training weeks); a "
+               f"demand-scaled form must forecast {FORM_MARGIN:.0%} better than the additive one")
 
 __all__ = [
     "CV_FOLDS",
+    "FORM_CHOICE",
+    "FORM_MARGIN",
     "LOW_SPEND_SHARE",
     "PENALTY_CHOICE",
     "PENALTY_GRID",
     "ROAS_FACTOR",
     "FitSummary",
+    "MediaForm",
     "WeakChannelWarning",
     "block_bootstrap",
+    "choose_media_form",
     "choose_penalty",
     "decomposition_warnings",
+    "form_folds",
     "low_spend_warning",
+    "read_demand",
     "time_series_folds",
 ]
 
@@ -115,6 +135,154 @@ def choose_penalty(
     else:
         best = list(grid)[len(grid) // 2]
     return fitted[best], best, scores
+
+
+class FormModel(Protocol):
+    """A fitted marketing-mix model whose coefficients can be re-solved under another index."""
+
+    demand_share: float
+
+    def refit_coef(self, X: Any, y: Any, rows: Any, ridge: float,
+                   demand: DemandIndex | None = None) -> tuple[FloatArray, FloatArray]: ...
+
+    def level_and_media(self, X: Any, coef: FloatArray | None = None) -> tuple[FloatArray, FloatArray]: ...
+
+
+@dataclass
+class MediaForm:
+    """The chosen media form of a marketing-mix fit and its evidence.
+
+    Attributes
+    ----------
+    name : str
+        "additive", or a demand-scaled form of :data:`~models.fit.search.DEMAND_SHARES`.
+    share : float
+        ``m``: the share of the media effect that scales with demand (0 when additive).
+    demand : DemandIndex or None
+        The index read from all training weeks (None when additive).
+    model : Any
+        The fitted model of the form.
+    cv : dict
+        Cross-validated root mean squared forecast error of every form tried.
+    """
+
+    name: str
+    share: float
+    demand: DemandIndex | None
+    model: Any
+    cv: dict[str, float] = field(default_factory=dict)
+
+
+def form_folds(n: int, splits: int = FORM_SPLITS, test_weeks: int = FORM_TEST_WEEKS) -> list[tuple[int, int]]:
+    """Forward folds ``(training weeks, end of the forecast weeks)`` of ``n`` weeks.
+
+    ``TimeSeriesSplit`` as the per-channel fit runs it: forecast blocks of
+    ``max(4, min(test_weeks, n // 10))`` weeks, as many as leave at least 52 training weeks
+    (at most ``splits``); none when fewer than 2 fit.
+    """
+    size = max(4, min(test_weeks, n // 10))
+    k = min(splits, (n - 52) // size)
+    if k < 2:
+        return []
+    return [(len(tr), int(te[-1]) + 1)
+            for tr, te in TimeSeriesSplit(n_splits=k, test_size=size).split(np.zeros(n))]
+
+
+def read_demand(t: FloatArray, y: FloatArray, level: FloatArray, media: FloatArray, share: float,
+                n_harmonics: int) -> DemandIndex:
+    """The demand index whose log best fits each week's demand ratio
+    (:func:`~models.fit.baseline.demand_ratio`) at week indices ``t``."""
+    ratio = demand_ratio(np.asarray(y, dtype=float), level, media, share)
+    return DemandIndex.from_log(np.asarray(t, dtype=float), np.log(ratio), np.ones(len(ratio)), n_harmonics)
+
+
+def _fold_demand(additive: FormModel, scaled: FormModel, X: FloatArray, y: FloatArray,
+                 rows: np.ndarray, ridge: float, t: FloatArray, n_harmonics: int) -> DemandIndex:
+    """The index of ``scaled``'s form read from the weeks ``rows`` alone."""
+    share = scaled.demand_share
+    _, b = additive.refit_coef(X, y, rows, ridge)
+    level, media = additive.level_and_media(X, b)
+    demand = read_demand(t[rows], y[rows], level[rows], media[rows], share, n_harmonics)
+    for _ in range(FORM_ROUNDS):
+        _, b = scaled.refit_coef(X, y, rows, ridge, demand)
+        level, media = scaled.level_and_media(X, b)
+        demand = read_demand(t[rows], y[rows], level[rows], media[rows], share, n_harmonics)
+    return demand
+
+
+def choose_media_form(
+    additive: FormModel,
+    fit_scaled: Callable[[float, DemandIndex], FormModel],
+    X: FloatArray,
+    y: FloatArray,
+    t: FloatArray,
+    ridge: float,
+    n_harmonics: int,
+    form: str = "auto",
+) -> MediaForm:
+    """The media form of a marketing-mix fit: additive or scaled by a seasonal demand index.
+
+    For each share ``m`` of :data:`~models.fit.search.DEMAND_SHARES` the index is read from the
+    additive fit (:meth:`level_and_media`, :func:`read_demand`), the model of that form is fitted
+    (``fit_scaled(m, index)``, hyperparameters searched again), the index read again from it and
+    the model fitted once more.  The forms are then compared on :func:`form_folds`: each fold
+    re-solves every form's coefficients on its training weeks (hyperparameters as fitted), a
+    demand-scaled form with an index read from those weeks only (from the additive fit, then
+    from its own), and forecasts the fold's weeks.  "auto" keeps the additive form unless a
+    demand-scaled one's error is smaller by more than :data:`FORM_MARGIN`; a form of
+    ``DEMAND_SHARES`` named by ``form`` is taken without cross-validation.
+
+    Parameters
+    ----------
+    additive : model
+        The fitted additive model.
+    fit_scaled : callable
+        ``(share, demand index) -> fitted model`` of the demand-scaled form.
+    X, y : ndarray
+        The training weeks.
+    t : ndarray
+        Their week indices on the index's calendar.
+    ridge : float
+        Penalty of the re-solved coefficients.
+    n_harmonics : int
+        Yearly harmonics of the index.
+    form : str, default "auto"
+        "auto", "additive" or a name of ``DEMAND_SHARES``.
+    """
+    if form not in ("auto", "additive", *DEMAND_SHARES):
+        raise ValueError(f"media_form must be 'auto', 'additive' or one of "
+                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {form!r}")
+    folds = form_folds(len(y))
+    if form == "additive" or (form == "auto" and not folds):
+        return MediaForm("additive", 0.0, None, additive)
+    shares = {form: DEMAND_SHARES[form]} if form != "auto" else dict(DEMAND_SHARES)
+    level, media = additive.level_and_media(X)
+    fitted: dict[str, tuple[DemandIndex, FormModel]] = {}
+    for name, m in shares.items():
+        demand = read_demand(t, y, level, media, m, n_harmonics)
+        for _ in range(FORM_ROUNDS):
+            lev, med = fit_scaled(m, demand).level_and_media(X)
+            demand = read_demand(t, y, lev, med, m, n_harmonics)
+        fitted[name] = (demand, fit_scaled(m, demand))
+    if form != "auto":
+        demand, model = fitted[form]
+        return MediaForm(form, shares[form], demand, model)
+    err: dict[str, list[float]] = {f: [] for f in ["additive", *shares]}
+    for n_tr, end in folds:
+        rows = np.arange(len(y)) < n_tr
+        D, b = additive.refit_coef(X, y, rows, ridge)
+        err["additive"].append(float(np.mean((y[n_tr:end] - (D @ b)[n_tr:end]) ** 2)))
+        for name in shares:
+            model = fitted[name][1]
+            d = _fold_demand(additive, model, X, y, rows, ridge, t, n_harmonics)
+            D, b = model.refit_coef(X, y, rows, ridge, d)
+            err[name].append(float(np.mean((y[n_tr:end] - (D @ b)[n_tr:end]) ** 2)))
+    cv = {f: float(np.sqrt(np.mean(e))) for f, e in err.items()}
+    best = min(sorted(shares), key=lambda f: cv[f])
+    if cv[best] < (1.0 - FORM_MARGIN) * cv["additive"]:
+        demand, model = fitted[best]
+        return MediaForm(best, shares[best], demand, model, cv)
+    return MediaForm("additive", 0.0, None, additive, cv)
 
 
 def low_spend_warning(channel: str, spend: FloatArray) -> dict[str, str]:
@@ -250,5 +418,6 @@ def _refit(job: tuple[Any, FloatArray, FloatArray, FloatArray]) -> list[Componen
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeakChannelWarning)
         m.fit(X, y, sample_weight=weights)
-    return [Component(float(b), sat, ad) for b, sat, ad
+    # the steady-state week averages the coming year's media multiplier (1 when additive)
+    return [Component(float(b) * m.year_scale_, sat, ad) for b, sat, ad
             in zip(m.coef_media_, m.saturations_, m.adstocks_, strict=True)]

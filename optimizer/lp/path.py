@@ -25,8 +25,9 @@ Under CVaR (:func:`solve_path_cvar`) the objective is the conditional value at r
 curve draws, of the path's uplift summed over its steps, in the Rockafellar-Uryasev form:
 each draw's value of each (step, channel) lies below its tangents at the breakpoints, so
 the LP over them bounds every path from above, and the path found is valued exactly on the
-draws.  The direction binaries are handled by a branch and cut: relaxed LPs, split on the
-channel whose relaxed path turns back, tangents refined where a one-way path's are loose.
+draws.  The direction binaries are handled by a branch and cut: relaxed LPs (one model per
+set of breakpoints and draws, re-solved with directions held), split on the channel whose
+relaxed path turns back, tangents refined where a path's are loose.
 :func:`certify_steps_cvar` certifies each step with its neighbours held on the same CVaR.
 """
 
@@ -56,7 +57,7 @@ from roiste.optimizer.lp.problem import (
     TargetConstraint,
     concave_on_box,
 )
-from roiste.optimizer.lp.scenarios import DrawModel, cvar
+from roiste.optimizer.lp.scenarios import DrawModel, cut_rows, cvar
 from roiste.optimizer.lp.solve import outcomes, relative_gap, rows_met, solve
 
 
@@ -759,6 +760,9 @@ class _CvarRound:
 MAX_LPS = 400
 """Most LPs the branch and cut of a CVaR path solves before it returns with its gap."""
 
+ROUND_FROM = 4
+"""Turning-back channels from which a node's path is first rounded to one way (one LP)."""
+
 
 def tail_weights(uplift: Any, level: float) -> FloatArray:
     """The weight of each draw in the CVaR at ``level``: ``1 / (level D)`` for the worst
@@ -786,151 +790,156 @@ def tail_weights(uplift: Any, level: float) -> FloatArray:
     return w / k
 
 
-def _cvar_round(prep: _Prep, problem: PathProblem, draws: DrawModel, base: FloatArray,
-                level: float, bp: FloatArray, *, solver: str, monotone: bool,
-                fix: dict[int, int] | None = None,
-                active: NDArray[np.bool_] | None = None) -> _CvarRound:
-    """One LP of the CVaR path (see :func:`solve_path_cvar`): the spends ``x^k_c`` as
-    variables, each draw's value of each (step, channel) below its tangents at ``bp``.
+class _CvarLP:
+    """The LP of a CVaR path (see :func:`solve_path_cvar`) for one set of breakpoints and
+    draws: the spends ``x^k_c`` as variables, each draw's value of each (step, channel) below
+    its tangents at ``bp``, and (``monotone``) one relaxed direction variable ``d_c`` in [0, 1]
+    per channel that can move both ways (up when 1).
 
-    The direction binaries are relaxed to [0, 1] (the optimum bounds the one-way paths);
-    ``fix`` gives channels their direction (+1 up or unchanged, -1 down) instead: with every
-    channel fixed, an LP whose paths are one-way.
-    ``active`` keeps the tail rows of some draws only: the others' excess below the
-    threshold counts 0, so the LP's optimum still bounds the CVaR from above."""
-    t0 = time.perf_counter()
-    n, c = prep.n, prep.c
-    s_n = int(draws.n_draws)
-    lo, hi = prep.lo.reshape(-1), prep.hi.reshape(-1)
-    free = hi > lo
-    prob = pulp.LpProblem("roiste_path_cvar", pulp.LpMaximize)
-    add = prob.add_variable
-    le, ge, eq = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
+    Built once and solved for any node of the search: :meth:`solve` holds the given channels'
+    ``d_c`` at 1 (up or unchanged) or 0 (down), which leaves the rows ``x^k - x^{k-1} >= 0`` or
+    ``<= 0`` (the other one-way row is then the static bounds' reach, implied); with every
+    channel held, an LP whose paths are one-way.  ``active`` keeps the tail rows of some draws
+    only: the others' excess below the threshold counts 0, so the optimum still bounds the
+    CVaR from above."""
 
-    def row(terms: list[tuple[Any, float]], sense: int, rhs: float, name: str) -> None:
-        prob.addConstraint(pulp.LpConstraint(_affine(terms), sense=sense, rhs=rhs), name)
+    def __init__(self, prep: _Prep, problem: PathProblem, draws: DrawModel, base: FloatArray,
+                 level: float, bp: FloatArray, *, solver: str, monotone: bool,
+                 active: NDArray[np.bool_] | None = None) -> None:
+        t0 = time.perf_counter()
+        n, c = prep.n, prep.c
+        s_n = int(draws.n_draws)
+        lo, hi = prep.lo.reshape(-1), prep.hi.reshape(-1)
+        free = hi > lo
+        prob = pulp.LpProblem("roiste_path_cvar", pulp.LpMaximize)
+        add = prob.add_variable
+        le, ge, eq = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
 
-    xv: list[Any] = [add(f"x_{r}", float(lo[r]), float(hi[r])) if free[r] else None
-                     for r in range(n * c)]
+        def row(terms: list[tuple[Any, float]], sense: int, rhs: float, name: str) -> None:
+            prob.addConstraint(pulp.LpConstraint(_affine(terms), sense=sense, rhs=rhs), name)
 
-    def term(r: int, coef: float) -> tuple[list[tuple[Any, float]], float]:
-        """``coef x_r`` as variable terms and a constant."""
-        return ([(xv[r], coef)], 0.0) if free[r] else ([], coef * float(lo[r]))
+        xv: list[Any] = [add(f"x_{r}", float(lo[r]), float(hi[r])) if free[r] else None
+                         for r in range(n * c)]
 
-    # values per draw: (S, n C, K) at the breakpoints, and the fixed rows' constants
-    vals = np.concatenate([np.asarray(draws.value(bp[k * c:(k + 1) * c]), dtype=float)
-                           for k in range(n)], axis=1)
-    slps = np.concatenate([np.asarray(draws.slope(bp[k * c:(k + 1) * c]), dtype=float)
-                           for k in range(n)], axis=1)
-    same = np.all(vals == vals[:1], axis=(0, 2)) & np.all(slps == slps[:1], axis=(0, 2))
-    fixed_value = np.concatenate([np.asarray(draws.value(lo[k * c:(k + 1) * c]), dtype=float)
-                                  for k in range(n)], axis=1)  # (S, n C)
-    const = fixed_value[:, ~free].sum(axis=1)
-    use = np.arange(s_n) if active is None else np.flatnonzero(active)
-    vv: list[list[Any]] = []
-    kk = bp.shape[1]
-    for r in np.flatnonzero(free).tolist():
-        if same[r]:
-            one = add(f"v_{r}")
-            vv.append([one] * len(use))
-            draws_r = [0]
-        else:
-            vv.append([add(f"v_{r}_{s}") for s in use.tolist()])
-            draws_r = list(range(len(use)))
-        for i_ in draws_r:
-            s = int(use[i_])
-            for j in range(kk):
-                g = float(slps[s, r, j])
-                if (j > 0 and bp[r, j] == bp[r, j - 1]) or not math.isfinite(g):
-                    continue  # a repeated point; a vertical tangent at the lower end
-                b = float(bp[r, j])
-                row([(vv[-1][i_], 1.0), (xv[r], -g)], le, float(vals[s, r, j]) - g * b,
-                    f"cut_{r}_{s}_{j}")
-    t = add("t")
-    z = [add(f"z_{s}", 0.0) for s in use.tolist()]
-    for i_, s in enumerate(use.tolist()):
-        terms = [(z[i_], 1.0), (t, -1.0)] + [(vs[i_], 1.0) for vs in vv]
-        row(terms, ge, float(n * base[s] - const[s]), f"tail_{s}")
-    # each step's budget and shares
-    for k in range(n):
-        terms, fixed = [], 0.0
-        for cc_ in range(c):
-            tr, k_ = term(k * c + cc_, 1.0)
-            terms += tr
-            fixed += k_
-        rhs = float(prep.budgets[k]) - fixed
-        row(terms, eq if problem.budget_mode == "equal" else le, rhs, f"budget_{k}")
-        for j, (sh, m) in enumerate(prep.shares):
-            for key, share, sense in (("max", sh.max_share, le), ("min", sh.min_share, ge)):
-                if share is None:
-                    continue
-                terms, fixed = [], 0.0
-                for cc_ in range(c):
-                    tr, k_ = term(k * c + cc_, float(m[cc_]) - float(share))
-                    terms += tr
-                    fixed += k_
-                row(terms, sense, -fixed, f"share_{key}_{j}_{k}")
-    # the boxes between consecutive steps, and one direction per channel
-    step = float(problem.step)
-    for cc_ in np.flatnonzero(prep.free).tolist():
-        d = None
-        fixed_dir = None if fix is None else fix.get(cc_)
-        up_only = bool(prep.up[cc_]) if not prep.both[cc_] else (
-            fixed_dir is not None and fixed_dir >= 0)
-        if monotone and prep.both[cc_] and fixed_dir is None:
-            d = add(f"d_{cc_}", 0.0, 1.0)  # the direction binary, relaxed
+        def term(r: int, coef: float) -> tuple[list[tuple[Any, float]], float]:
+            """``coef x_r`` as variable terms and a constant."""
+            return ([(xv[r], coef)], 0.0) if free[r] else ([], coef * float(lo[r]))
+
+        # values per draw: (S, n C, K) at the breakpoints, and the fixed rows' constants
+        vals = np.concatenate([np.asarray(draws.value(bp[k * c:(k + 1) * c]), dtype=float)
+                               for k in range(n)], axis=1)
+        slps = np.concatenate([np.asarray(draws.slope(bp[k * c:(k + 1) * c]), dtype=float)
+                               for k in range(n)], axis=1)
+        same = np.all(vals == vals[:1], axis=(0, 2)) & np.all(slps == slps[:1], axis=(0, 2))
+        fixed_value = np.concatenate([np.asarray(draws.value(lo[k * c:(k + 1) * c]),
+                                                 dtype=float) for k in range(n)], axis=1)
+        const = fixed_value[:, ~free].sum(axis=1)
+        use = np.arange(s_n) if active is None else np.flatnonzero(active)
+        v_of: list[list[Any]] = [[] for _ in range(n * c)]  # per stacked row, per used draw
+        for r in np.flatnonzero(free).tolist():
+            v_of[r] = [add(f"v_{r}")] * len(use) if same[r] else [
+                add(f"v_{r}_{s}") for s in use.tolist()]
+        prob.extend(cut_rows(v_of, xv, bp, vals, slps, free, same, use.tolist()))
+        t = add("t")
+        z = [add(f"z_{s}", 0.0) for s in use.tolist()]
+        rows_free = np.flatnonzero(free).tolist()
+        for i_, s in enumerate(use.tolist()):
+            terms = [(z[i_], 1.0), (t, -1.0)] + [(v_of[r][i_], 1.0) for r in rows_free]
+            row(terms, ge, float(n * base[s] - const[s]), f"tail_{s}")
+        # each step's budget and shares
         for k in range(n):
-            r = k * c + cc_
-            lo_k, hi_k = float(prep.lo[k, cc_]), float(prep.hi[k, cc_])
-            if k == 0:
-                lo_p = hi_p = float(prep.x0[cc_])
-                prev: tuple[list[tuple[Any, float]], float] = ([], lo_p)
-            else:
-                lo_p, hi_p = float(prep.lo[k - 1, cc_]), float(prep.hi[k - 1, cc_])
-                prev = term(r - c, 1.0)
-            if lo_k == hi_k and (k == 0 or lo_p == hi_p):
-                continue
-            cur_t, cur_c = term(r, 1.0)
-            prev_t, prev_c = prev
-            if k > 0:
-                for sense, f_, nm in ((le, 1.0 + step, "box_up"), (ge, 1.0 - step, "box_down")):
-                    row(cur_t + [(v, -f_ * a) for v, a in prev_t], sense,
-                        f_ * prev_c - cur_c, f"{nm}_{r}")
-            if not monotone:
-                continue
-            diff = cur_t + [(v, -a) for v, a in prev_t]
-            shift = cur_c - prev_c  # x^k - x^{k-1} = diff + shift
-            if d is not None:
-                m_down = max(lo_k - hi_p, -step * hi_p)
-                m_up = min(hi_k - lo_p, step * hi_p)
-                row([*diff, (d, m_down)], ge, m_down - shift, f"oneway_up_{r}")
-                row([*diff, (d, -m_up)], le, -shift, f"oneway_down_{r}")
-            elif up_only:
-                row(diff, ge, -shift, f"oneway_up_{r}")
-            else:
-                row(diff, le, -shift, f"oneway_down_{r}")
-    prob.setObjective(_affine([(t, 1.0)] + [(zs, -1.0 / (level * s_n)) for zs in z]))
-    t1 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        status = prob.solve(get_solver(solver))
-    t2 = time.perf_counter()
-    st = pulp.LpStatus[status]
-    x = np.array([float(xv[r].varValue or 0.0) if free[r] else float(lo[r])
-                  for r in range(n * c)])
-    x = np.clip(x, lo, hi)
-    proven = st == "Optimal" and prob.sol_status == pulp.LpSolutionOptimal
-    bound = float(pulp.value(prob.objective) or 0.0) if proven else math.inf
-    over = np.zeros(n * c)
-    if proven:
-        rows_free = np.flatnonzero(free)
-        at = np.concatenate([np.asarray(draws.value(x[k * c:(k + 1) * c]), dtype=float)
-                             for k in range(n)], axis=1)  # (S, n C)
-        for i, r in enumerate(rows_free.tolist()):
-            got = np.array([float(v.varValue or 0.0) for v in vv[i]])
-            over[r] = float(np.max(got - at[use, r]))
-    return _CvarRound(x.reshape(n, c), bound, proven, st, t1 - t0, t2 - t1, over,
-                      float(t.varValue or 0.0) if proven else math.nan)
+            terms, fixed = [], 0.0
+            for cc_ in range(c):
+                tr, k_ = term(k * c + cc_, 1.0)
+                terms += tr
+                fixed += k_
+            rhs = float(prep.budgets[k]) - fixed
+            row(terms, eq if problem.budget_mode == "equal" else le, rhs, f"budget_{k}")
+            for j, (sh, m) in enumerate(prep.shares):
+                for key, share, sense in (("max", sh.max_share, le), ("min", sh.min_share, ge)):
+                    if share is None:
+                        continue
+                    terms, fixed = [], 0.0
+                    for cc_ in range(c):
+                        tr, k_ = term(k * c + cc_, float(m[cc_]) - float(share))
+                        terms += tr
+                        fixed += k_
+                    row(terms, sense, -fixed, f"share_{key}_{j}_{k}")
+        # the boxes between consecutive steps, and one direction per channel
+        step = float(problem.step)
+        ds: dict[int, Any] = {}
+        for cc_ in np.flatnonzero(prep.free).tolist():
+            d = None
+            if monotone and prep.both[cc_]:
+                d = ds[cc_] = add(f"d_{cc_}", 0.0, 1.0)  # the direction binary, relaxed
+            for k in range(n):
+                r = k * c + cc_
+                lo_k, hi_k = float(prep.lo[k, cc_]), float(prep.hi[k, cc_])
+                if k == 0:
+                    lo_p = hi_p = float(prep.x0[cc_])
+                    prev: tuple[list[tuple[Any, float]], float] = ([], lo_p)
+                else:
+                    lo_p, hi_p = float(prep.lo[k - 1, cc_]), float(prep.hi[k - 1, cc_])
+                    prev = term(r - c, 1.0)
+                if lo_k == hi_k and (k == 0 or lo_p == hi_p):
+                    continue
+                cur_t, cur_c = term(r, 1.0)
+                prev_t, prev_c = prev
+                if k > 0:
+                    for sense, f_, nm in ((le, 1.0 + step, "box_up"),
+                                          (ge, 1.0 - step, "box_down")):
+                        row(cur_t + [(v, -f_ * a) for v, a in prev_t], sense,
+                            f_ * prev_c - cur_c, f"{nm}_{r}")
+                if not monotone:
+                    continue
+                diff = cur_t + [(v, -a) for v, a in prev_t]
+                shift = cur_c - prev_c  # x^k - x^{k-1} = diff + shift
+                if d is not None:
+                    m_down = max(lo_k - hi_p, -step * hi_p)
+                    m_up = min(hi_k - lo_p, step * hi_p)
+                    row([*diff, (d, m_down)], ge, m_down - shift, f"oneway_up_{r}")
+                    row([*diff, (d, -m_up)], le, -shift, f"oneway_down_{r}")
+                elif prep.up[cc_]:
+                    row(diff, ge, -shift, f"oneway_up_{r}")
+                else:
+                    row(diff, le, -shift, f"oneway_down_{r}")
+        prob.setObjective(_affine([(t, 1.0)] + [(zs, -1.0 / (level * s_n)) for zs in z]))
+        self.prob, self.xv, self.vv, self.t, self.ds = prob, xv, v_of, t, ds
+        self.prep, self.draws, self.use, self.free, self.lo, self.hi = (
+            prep, draws, use, free, lo, hi)
+        self.solver = solver
+        self.build_s = time.perf_counter() - t0  # counted with the first solve
+
+    def solve(self, fix: dict[int, int] | None = None) -> _CvarRound:
+        """Solve with the channels of ``fix`` held to a direction (+1 up, -1 down)."""
+        t1 = time.perf_counter()
+        fix = fix or {}
+        for cc_, d in self.ds.items():
+            v = fix.get(cc_)
+            d.lowBound, d.upBound = (0.0, 1.0) if v is None else (
+                (1.0, 1.0) if v >= 0 else (0.0, 0.0))
+        prob, n, c = self.prob, self.prep.n, self.prep.c
+        lo, hi, free = self.lo, self.hi, self.free
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            status = prob.solve(get_solver(self.solver))
+        t2 = time.perf_counter()
+        build_s, self.build_s = self.build_s, 0.0
+        st = pulp.LpStatus[status]
+        x = np.array([float(self.xv[r].varValue or 0.0) if free[r] else float(lo[r])
+                      for r in range(n * c)])
+        x = np.clip(x, lo, hi)
+        proven = st == "Optimal" and prob.sol_status == pulp.LpSolutionOptimal
+        bound = float(pulp.value(prob.objective) or 0.0) if proven else math.inf
+        over = np.zeros(n * c)
+        if proven:
+            at = np.concatenate([np.asarray(self.draws.value(x[k * c:(k + 1) * c]),
+                                            dtype=float) for k in range(n)], axis=1)  # (S, n C)
+            for r in np.flatnonzero(free).tolist():
+                got = np.array([float(v.varValue or 0.0) for v in self.vv[r]])
+                over[r] = float(np.max(got - at[self.use, r]))
+        return _CvarRound(x.reshape(n, c), bound, proven, st, build_s, t2 - t1, over,
+                          float(self.t.varValue or 0.0) if proven else math.nan)
 
 
 @dataclass(frozen=True)
@@ -972,9 +981,11 @@ def solve_path_cvar(
     out or a binary fractional only relaxes, so each LP of a branch and cut bounds the paths
     it keeps; the best open node's bound bounds every one-way path (nodes fix directions, are
     split on the channel whose relaxed path turns back most, and get new tangents where a
-    one-way solution's are loose, and the draws a solution falls below the threshold in).
-    The lower bound is the exact CVaR, on the draws' own curves, of the best path found (the
-    LPs' solutions repaired onto their rows, and the ``candidates``).  It stops when the two
+    one-way solution's are loose, or any solution's when that overstatement is most of the
+    node's distance to the best path found, and the draws a solution falls below the
+    threshold in).  The lower bound is the exact CVaR, on the draws' own curves, of the best
+    path found (the LPs' solutions repaired onto their rows, a node's path held to its net
+    directions when many channels turn back, and the ``candidates``).  It stops when the two
     meet within ``tol``, or after ``max_rounds`` refinements or :data:`MAX_LPS` LPs with the
     gap reached.
 
@@ -1026,17 +1037,19 @@ def solve_path_cvar(
 
     best_x: FloatArray | None = None
     best_lb, best_ub = -math.inf, math.inf
+    first = list(candidates[:1])  # the candidate whose tangents the LPs start with
     for cand in candidates:
         xr = _repair(problem, prep, np.asarray(cand, dtype=float).reshape(n, c), monotone)
         if _feasible(problem, prep, xr, monotone):
             v = exact(xr)[0]
             if v > best_lb:
-                best_lb, best_x = v, xr
+                best_lb, best_x, first = v, xr, [cand]
     lo_flat, hi_flat = prep.lo.reshape(-1), prep.hi.reshape(-1)
     start = np.clip(np.tile(prep.x0, n), lo_flat, hi_flat)
     cols = [lo_flat + q * (hi_flat - lo_flat) for q in (0.25, 0.5, 0.75)] + [start]
-    cols += [np.clip(np.asarray(cd, dtype=float).reshape(-1), lo_flat, hi_flat)
-             for cd in candidates]
+    # tangents at the best candidate only: another one (a plan's path under a constraint that
+    # is priced) may lie far from the optimum, and its tangents only add rows
+    cols += [np.clip(np.asarray(cd, dtype=float).reshape(-1), lo_flat, hi_flat) for cd in first]
     bp = pc.merge_points(np.stack([lo_flat, hi_flat], axis=1), np.stack(cols, axis=1))
     build_s = solve_s = 0.0
     status = "gap_above_tolerance"
@@ -1053,10 +1066,14 @@ def solve_path_cvar(
             if v > best_lb:
                 best_lb, best_x = v, xr
 
+    model: tuple[int, _CvarLP] | None = None
+
     def run(fix: dict[int, int] | None) -> _CvarRound:
-        nonlocal build_s, solve_s
-        r = _cvar_round(prep, problem, draws, base, level, bp, solver=solver,
-                        monotone=monotone, fix=fix, active=active)
+        nonlocal build_s, solve_s, model
+        if model is None or model[0] != version:
+            model = (version, _CvarLP(prep, problem, draws, base, level, bp, solver=solver,
+                                      monotone=monotone, active=active))
+        r = model[1].solve(fix)
         build_s += r.build_s
         solve_s += r.solve_s
         if r.proven:
@@ -1082,21 +1099,26 @@ def solve_path_cvar(
             new = np.stack([xu, 0.5 * (left + xu), 0.5 * (xu + right)], axis=1)
             bp = pc.merge_points(bp, np.where(pick[:, None], new, np.nan))
 
-    # the draws whose tail rows the LPs hold: at first the worst of the best path so far, then
-    # every draw a node's path leaves below the LP's threshold
+    # the draws whose tail rows the LPs hold: at first the worst of the best path so far (its
+    # tail and two more), then every draw a node's path leaves below the LP's threshold
     active = np.ones(s_n, dtype=bool)
     if best_x is not None:
-        tail = min(s_n, 2 * math.ceil(level * s_n) + 2)
+        tail = min(s_n, math.ceil(level * s_n) + 2)
         active[:] = False
         active[np.argsort(exact(best_x)[1], kind="stable")[:tail]] = True
     # Branch and cut.  The open nodes partition the one-way paths by the directions they fix
     # (the others' binaries fractional); each node's bound holds for every path it keeps, and
     # stays valid as the tangents are refined and draws added (both only lower it), so the
     # best open bound bounds every one-way path.  The best node is re-solved when its LP is
-    # older than the last refinement, given the draws its path falls below the threshold in,
-    # split on the channel its path turns back on most, or, when its path is one-way (no
-    # branching can lower it), the tangents are refined where they overstate that path.
+    # older than the last refinement (one LP per version of the breakpoints and draws, its
+    # direction variables held per node), given the draws its path falls below the threshold
+    # in, split on the channel its path turns back on most, or, when its path is one-way (no
+    # branching can lower it) or the tangents' overstatement of its path is most of its
+    # distance to the best path found, the tangents are refined where they overstate that
+    # path.  When many channels turn back, the node's path held to its net directions (one LP)
+    # first gives a one-way path near it, for the lower bound.
     version = 0
+    rounded = -1
     serial = 0
     lps = 0
     heap: list[tuple[float, int, dict[int, int], _CvarRound | None, int]] = [
@@ -1131,7 +1153,22 @@ def solve_path_cvar(
         turn = prep.both & (reversal(node.x) > 1e-9 * max(scale, 1.0)) if branching else (
             np.zeros(c, dtype=bool))
         turn[list(fix)] = False
-        if turn.any():
+        if int(turn.sum()) >= ROUND_FROM and rounded != version and lps < MAX_LPS:
+            # many channels turn back (each a branch): first a one-way path near the node's,
+            # every channel held to its net direction, for the lower bound (once per version)
+            rounded = version
+            net = {cc_: (1 if node.x[-1, cc_] >= prep.x0[cc_] else -1)
+                   for cc_ in np.flatnonzero(prep.both).tolist()}
+            lps += 1
+            run({**net, **fix})  # a restriction: its path counts, not its bound
+            serial += 1
+            heapq.heappush(heap, (nb, serial, fix, node, ver))
+            continue
+        # how much of the node's bound is the tangents' overstatement of its own path (on the
+        # draws' curves) rather than its turning back: when that is most, refine, not split
+        loose = bool(turn.any()) and rounds < max_rounds and (
+            node.bound - exact(node.x)[0] > 0.5 * (bound - best_lb))
+        if turn.any() and not loose:
             ch_ = int(np.argmax(np.where(turn, reversal(node.x), -1.0)))
             for dir_ in (1, -1):
                 serial += 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -90,19 +91,54 @@ def _repair(problem: AllocationProblem, prep: Prepared, x: FloatArray) -> FloatA
     return repair(problem, prep, np.clip(x, prep.lo, prep.hi))
 
 
-def _cuts(v: list[list[Any]], x: list[Any], bp: FloatArray, vals: FloatArray, slps: FloatArray,
-          free: NDArray[np.bool_], same: NDArray[np.bool_]) -> dict[str, pulp.LpConstraint]:
+def cut_rows(v: Sequence[Sequence[Any]], x: Sequence[Any], bp: FloatArray, vals: FloatArray,
+             slps: FloatArray, free: NDArray[np.bool_], same: NDArray[np.bool_],
+             draws: Sequence[int] | None = None) -> dict[str, pulp.LpConstraint]:
     """The tangent cuts ``v_sc - V_sc'(b) x_c <= V_sc(b) - V_sc'(b) b``, named and in order.
 
     One row per free channel ``c``, draw ``s`` (the first only where the channel is the same
-    in every draw) and breakpoint ``j`` (``cut_<c>_<s>_<j>``), skipping a breakpoint equal to
-    the one before and a vertical tangent at the lower end.  The coefficients and right-hand
-    sides come from whole arrays and each row from one constructor, for the rows, order and
-    numbers that ``v[c][s] - g * x[c] <= V - g * b`` gives (so the same file reaches the
-    solver), at about a quarter of the cost of PuLP's operators (28,000 rows in the first LP
-    at 100 channels x 30 draws).  They go into the problem in one ``extend``.
+    in every draw) and breakpoint ``j``, named ``cut_<c>_<s>_<j>``, skipping a breakpoint equal
+    to the one before and a tangent whose slope is not finite (vertical at the lower end).
+    The coefficients and right-hand sides come from whole arrays and each row from one
+    constructor: the rows, order and numbers are those ``v[c][i] - g * x[c] <= V - g * b``
+    gives (a zero slope leaves ``x`` out), at about a quarter of the cost of PuLP's operators.
+    Add them to a problem with ``prob.extend(rows)``.
+
+    Parameters
+    ----------
+    v : sequence (N,) of sequences
+        Per channel, its value variable in each of ``draws`` (by position); any entries for a
+        channel that is not free (not read).
+    x : sequence (N,)
+        Per channel, its spend variable (for a free channel).
+    bp : ndarray (N, K)
+        Each channel's breakpoints, sorted.
+    vals, slps : ndarray (S, N, K)
+        Each draw's value and slope at the breakpoints.
+    free : ndarray of bool (N,)
+        The channels that get cuts.
+    same : ndarray of bool (N,)
+        The channels equal in every draw: cuts of the first of ``draws`` only.
+    draws : sequence of int, optional
+        The draws (indices into ``vals``) that get cuts, in order; every draw by default.
+
+    Returns
+    -------
+    dict
+        Row name to :class:`pulp.LpConstraint`, in the order they are to be added.
+
+    Examples
+    --------
+    >>> import numpy as np, pulp
+    >>> prob = pulp.LpProblem("cuts", pulp.LpMaximize)
+    >>> x, v = prob.add_variable("x"), prob.add_variable("v")
+    >>> bp = np.array([[1.0, 4.0]])
+    >>> rows = cut_rows([[v]], [x], bp, np.sqrt(bp)[None], 0.5 / np.sqrt(bp)[None],
+    ...                 np.array([True]), np.array([False]))
+    >>> [(name, str(r)) for name, r in rows.items()]
+    [('cut_0_0_0', 'v - 0.5*x <= 0.5'), ('cut_0_0_1', 'v - 0.25*x <= 1.0')]
     """
-    s_n = len(v[0]) if v else 0
+    use = list(range(vals.shape[0])) if draws is None else [int(s) for s in draws]
     with np.errstate(invalid="ignore", over="ignore"):
         rhs = vals - slps * bp[None]  # (S, N, K); where the slope is not finite, skipped
     dup = np.zeros(bp.shape, dtype=bool)
@@ -112,8 +148,9 @@ def _cuts(v: list[list[Any]], x: list[Any], bp: FloatArray, vals: FloatArray, sl
     rows: dict[str, pulp.LpConstraint] = {}
     for c in np.flatnonzero(free).tolist():
         xc = x[c]
-        for s in ([0] if same[c] else range(s_n)):
-            vcs = v[c][s]
+        for i in ([0] if same[c] else range(len(use))):
+            s = use[i]
+            vcs = v[c][i]
             js = np.flatnonzero(keep[s, c])
             for j, g, r in zip(js.tolist(), slps[s, c, js].tolist(), rhs[s, c, js].tolist(),
                                strict=True):
@@ -154,7 +191,7 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
             v.append([add(f"v_{c}")] * s_n)
         else:
             v.append([add(f"v_{c}_{s}") for s in range(s_n)])
-    prob.extend(_cuts(v, x, bp, vals, slps, free, same))
+    prob.extend(cut_rows(v, x, bp, vals, slps, free, same))
     t = add("t")
     z = [add(f"z_{s}", 0.0) for s in range(s_n)]
     for s in range(s_n):
@@ -376,4 +413,4 @@ def solve_cvar(
     )
 
 
-__all__ = ["CvarSolution", "DrawModel", "cvar", "solve_cvar"]
+__all__ = ["CvarSolution", "DrawModel", "cut_rows", "cvar", "solve_cvar"]
