@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,7 @@ from roiste.optimizer.monitor.rules import load_rules
 from roiste.optimizer.monitor.watch import (
     MonitorResult,
     alerts_doc,
+    draft_controls,
     draft_date_column,
     evaluate,
     write_cohort_draft,
@@ -325,6 +326,7 @@ def run_monitor(
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     date_column: str | None = None,
+    controls: Sequence[str] | None = None,
 ) -> MonitorResult:
     """The whole ``roiste monitor`` run: panel and rules -> KPIs, alerts, drafts, dashboard.
 
@@ -365,6 +367,9 @@ def run_monitor(
     date_column : str, optional
         The panel's week column (``--date-column``), replacing the ``date_column`` of the
         rules' draft scenario; the draft scenarios written carry it.
+    controls : sequence of str, optional
+        The panel's event columns (``--controls``), replacing the ``controls`` of the rules'
+        draft scenario: read as controls, not as part of the channel key; the drafts carry them.
 
     Returns
     -------
@@ -374,7 +379,8 @@ def run_monitor(
     _check_monitor_out(out, force)
     rules = load_rules(rules_path)
     date_column = date_column if date_column is not None else draft_date_column(rules)
-    panel = read_panel(panel_path, min_weeks=1, date_column=date_column)
+    controls = controls if controls is not None else draft_controls(rules)
+    panel = read_panel(panel_path, min_weeks=1, date_column=date_column, controls=controls)
     plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
     orders = read_tagged_orders(orders_path) if orders_path is not None else None
     result = evaluate(panel, rules, plan, orders=orders, progress=progress)
@@ -387,14 +393,14 @@ def run_monitor(
             if "age_days" in alert:  # a cohort alert: the next plan with the value it implies
                 moved = write_cohort_draft(tmp / name, alert, panel, rules, plan,
                                            Path(panel_path), result.cohort_econ,
-                                           date_column=date_column)
+                                           date_column=date_column, controls=controls)
                 if moved is None:
                     continue
                 alert["draft"] = moved
             else:
                 alert["draft"] = write_draft(tmp / name, alert, panel, rules, plan,
                                              Path(panel_path), avoid=alerted,
-                                             date_column=date_column)
+                                             date_column=date_column, controls=controls)
             alert["draft_scenario"] = name
             try:
                 validate_scenario_file(tmp / name)

@@ -8,10 +8,12 @@ import click
 
 from roiste.optimizer.commands.options import (
     PATH,
+    controls_option,
     date_column_option,
     force_option,
     output_dir,
     quiet_option,
+    split_list,
 )
 from roiste.optimizer.runs import run_monitor
 
@@ -27,14 +29,17 @@ from roiste.optimizer.runs import run_monitor
 @force_option
 @quiet_option
 @date_column_option
+@controls_option
 def monitor(panel: Path, rules: Path, plan_dir: Path | None, orders: Path | None, out: Path,
-            no_notify: bool, force: bool, quiet: bool, date_column: str | None) -> None:
+            no_notify: bool, force: bool, quiet: bool, date_column: str | None,
+            controls: str | None) -> None:
     """Weekly KPIs and alerts: dashboard.html, kpis.csv, alerts.json, draft scenarios.
 
     Exit code 1 when a notification could not be delivered after its retries.
     """
     result = run_monitor(panel, rules, out, plan_dir=plan_dir, orders_path=orders, force=force,
-                         notify=not no_notify, progress=not quiet, date_column=date_column)
+                         notify=not no_notify, progress=not quiet, date_column=date_column,
+                         controls=split_list(controls))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(result.headline())

@@ -16,6 +16,7 @@ import difflib
 import fnmatch
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from roiste.optimizer.monitor.notify import Delivery
 from roiste.optimizer.monitor.rules import KPIS, NEEDS, MonitorError, Rule, Rules
 from roiste.optimizer.scenario import load_scenario
 
-__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "draft_date_column", "evaluate",
+__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "draft_controls", "draft_date_column", "evaluate",
            "latest_rows", "write_cohort_draft", "write_draft"]
 
 
@@ -337,6 +338,14 @@ def draft_date_column(rules: Rules) -> str | None:
     return load_scenario(rules.resolve(rules.draft.scenario)).date_column
 
 
+def draft_controls(rules: Rules) -> list[str] | None:
+    """The ``controls`` of the rules' draft scenario (None without one, or when it has none):
+    the panel's event columns when ``--controls`` does not name them."""
+    if rules.draft.scenario is None:
+        return None
+    return load_scenario(rules.resolve(rules.draft.scenario)).controls
+
+
 def _scores(panel: Panel, plan: PlanView | None, weeks: int) -> tuple[dict[str, float], str]:
     if plan is not None:
         a = plan.allocation
@@ -370,8 +379,10 @@ def _draft_base(rules: Rules) -> dict[str, Any]:
 
 
 def _draft_head(path: Path, alert: dict[str, Any], plan: PlanView | None, panel_path: Path,
-                period: int, bweeks: int, step: float, date_column: str | None) -> dict[str, Any]:
-    """The first keys of a draft scenario: its name, data, weeks, step, date column, curves."""
+                period: int, bweeks: int, step: float, date_column: str | None,
+                controls: Sequence[str] | None = None) -> dict[str, Any]:
+    """The first keys of a draft scenario: its name, data, weeks, step, date column, controls,
+    curves."""
     doc: dict[str, Any] = {
         "name": f"Draft after alert '{alert['rule']}' on {alert['channel']} since {alert['since']}",
         "data": os.path.relpath(panel_path.resolve(), path.parent.resolve()),
@@ -381,6 +392,8 @@ def _draft_head(path: Path, alert: dict[str, Any], plan: PlanView | None, panel_
     }
     if date_column is not None:
         doc["date_column"] = date_column
+    if controls:
+        doc["controls"] = list(controls)
     if plan is not None and (plan.path / "curves.json").is_file():
         doc["curves"] = os.path.relpath((plan.path / "curves.json").resolve(), path.parent.resolve())
     return doc
@@ -389,12 +402,13 @@ def _draft_head(path: Path, alert: dict[str, Any], plan: PlanView | None, panel_
 def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
                 plan: PlanView | None, panel_path: Path,
                 avoid: frozenset[str] = frozenset(), *,
-                date_column: str | None = None) -> dict[str, Any]:
+                date_column: str | None = None,
+                controls: Sequence[str] | None = None) -> dict[str, Any]:
     """Write the draft scenario of one alert; returns what it moves (for the alert record).
 
     Channels in ``avoid`` (those with alerts of their own) receive budget only when no other
-    channel can.  ``date_column`` (the panel's week column when it is not ``date``) is
-    written into the draft.
+    channel can.  ``date_column`` (the panel's week column when it is not ``date``) and
+    ``controls`` (its event columns) are written into the draft.
     """
     d = rules.draft
     base = _draft_base(rules)
@@ -429,7 +443,8 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
         else:
             spec["locked"] = True
         channels[c] = spec
-    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column)
+    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column,
+                      controls)
     if capacity < moved * (1 - 1e-9):
         doc["allow_underspend"] = True
     for k in ("objective", "tolerance", "solver", "seed"):
@@ -462,14 +477,15 @@ def write_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
 def write_cohort_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: Rules,
                        plan: PlanView | None, panel_path: Path,
                        econ: CohortEconomics | None = None, *,
-                       date_column: str | None = None) -> dict[str, Any] | None:
+                       date_column: str | None = None,
+                       controls: Sequence[str] | None = None) -> dict[str, Any] | None:
     """Write the draft scenario of a cohort alert: the next plan with the ``new_customer_value``
     the recent cohorts imply (for the alerted channel, or every channel); None (nothing
     written) when no plan value or no gross margin is known.
 
     The economics come from the rules' draft scenario, else from the cohort watch's own
-    (``econ``: gross margin, return rate, cost per order); ``date_column`` as in
-    :func:`write_draft`.
+    (``econ``: gross margin, return rate, cost per order); ``date_column`` and ``controls`` as
+    in :func:`write_draft`.
     """
     implied = alert.get("implied_new_customer_value")
     d = rules.draft
@@ -494,7 +510,8 @@ def write_cohort_draft(path: Path, alert: dict[str, Any], panel: Panel, rules: R
             spec["new_customer_value"] = implied
         if spec:
             channels[c] = spec
-    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column)
+    doc = _draft_head(path, alert, plan, panel_path, int(period), int(bweeks), d.move, date_column,
+                      controls)
     for k in ("objective", "tolerance", "solver", "seed"):
         if k in base:
             doc[k] = base[k]
