@@ -316,9 +316,14 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_csv(text: str, src: str) -> pd.DataFrame:
-    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    # the header ends at the first line break of any kind (pandas' reader takes a lone CR
+    # for one too)
+    first = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=1)[0]
     sep = next((s for s in (",", ";", "\t") if s in first), ",")
-    names = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+    try:
+        names = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+    except csv.Error as exc:
+        raise PanelError(f"{src}: row 1: cannot read the header ({exc})") from None
     for i, name in enumerate(names):
         if name in names[:i]:
             raise PanelError(f"{src}: row 1: column '{_show(name)}' appears twice "

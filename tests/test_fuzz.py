@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from roiste.models.errors import PanelError, ScenarioError
@@ -98,6 +98,7 @@ def test_the_panel_reader_gives_a_panel_or_one_line(work: Path) -> None:
 
     @FUZZ
     @given(panel_texts(), st.integers(1, 30))
+    @example(b"\n0\r,", 1)  # a lone CR ends the header line as pandas reads it
     def check(data: bytes, min_weeks: int) -> None:
         path.write_bytes(data)
         try:
