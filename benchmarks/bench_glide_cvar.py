@@ -22,12 +22,10 @@ import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from roiste.models.curves import Component, CurveSet, ResponseCurve
-from roiste.models.transforms import Geometric, Hill
 from roiste.optimizer.context import PlanContext
 from roiste.optimizer.glide import static_bounds
 from roiste.optimizer.lp import (
@@ -42,21 +40,12 @@ from roiste.optimizer.plan import build_plan
 from roiste.optimizer.scenario import Scenario
 from roiste.optimizer.steps import step_budgets
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_risk import synthetic_curves  # the same synthetic curves as its speed mode
+
 LEVEL = 0.2
 SQUEEZE = float(os.environ.get("SQUEEZE", "1"))
 """How far the priced cap holds the raised channels' share back: 0 none, 1 at today's."""
-
-
-def curves(n: int, s: int) -> CurveSet:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        beta, k = rng.uniform(2e3, 2e4), rng.uniform(200.0, 2000.0)
-        draws = tuple(Component(beta * f, Hill(k=k * g, s=1.0), Geometric(alpha=0.3))
-                      for f, g in rng.lognormal(0.0, 0.2, (s, 2)))
-        out.append(ResponseCurve(f"c{i}", Component(beta, Hill(k=k, s=1.0), Geometric(alpha=0.3)),
-                                 recent_spend=0.8 * k, draws=draws))
-    return CurveSet(out)
 
 
 def scenario(steps: int, risk: str) -> Scenario:
@@ -67,7 +56,7 @@ def scenario(steps: int, risk: str) -> Scenario:
 
 
 def bench(n: int, steps: int, s: int) -> dict[str, float]:
-    cs = curves(n, s)
+    cs = synthetic_curves(n, s)
     current = pd.Series([cs[c].recent_spend for c in cs], index=cs.channels)
     ctx = PlanContext.create(cs, scenario(steps, "cvar"), current)
     assert ctx.draws is not None

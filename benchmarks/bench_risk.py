@@ -133,6 +133,20 @@ def main(per_family: int = 3, draws: int = 30, first_seed: int = 100) -> None:
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
+def synthetic_curves(n: int, s: int) -> CurveSet:
+    """``n`` Hill curves (shape 1, carry-over 0.3) with ``s`` lognormal draws of their level
+    and scale each, recent spend at 0.8 of the half-saturation spend; seed 0."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        beta, k = rng.uniform(2e3, 2e4), rng.uniform(200.0, 2000.0)
+        draws = tuple(Component(beta * f, Hill(k=k * g, s=1.0), Geometric(alpha=0.3))
+                      for f, g in rng.lognormal(0.0, 0.2, (s, 2)))
+        out.append(ResponseCurve(f"c{i}", Component(beta, Hill(k=k, s=1.0), Geometric(alpha=0.3)),
+                                 recent_spend=0.8 * k, draws=draws))
+    return CurveSet(out)
+
+
 def speed() -> None:
     """Seconds of ``build_plan`` per risk objective, synthetic Hill curves with draws.
 
@@ -140,16 +154,7 @@ def speed() -> None:
     (the solver with PuLP's file round trip, the certificate's evaluations)."""
     rows = []
     for n, s in ((6, 50), (30, 30), (100, 30), (300, 30)):
-        rng = np.random.default_rng(0)
-        curves = []
-        for i in range(n):
-            beta, k = rng.uniform(2e3, 2e4), rng.uniform(200.0, 2000.0)
-            draws = tuple(Component(beta * f, Hill(k=k * g, s=1.0), Geometric(alpha=0.3))
-                          for f, g in rng.lognormal(0.0, 0.2, (s, 2)))
-            curves.append(ResponseCurve(f"c{i}", Component(beta, Hill(k=k, s=1.0),
-                                                           Geometric(alpha=0.3)),
-                                        recent_spend=0.8 * k, draws=draws))
-        cs = CurveSet(curves)
+        cs = synthetic_curves(n, s)
         current = pd.Series([cs[c].recent_spend for c in cs], index=cs.channels)
         for risk in RISKS:
             sc = Scenario.model_validate({"name": "s", "data": "x.csv", "risk": risk,

@@ -564,6 +564,17 @@ def _day(d: Any) -> str:
     return pd.Timestamp(d).strftime("%Y-%m-%d")
 
 
+def _late_start(src: str, channels: Any, weeks: pd.DatetimeIndex, first: np.ndarray) -> str | None:
+    """The note on channels whose first row comes after the panel's first week (None: none)."""
+    late = np.flatnonzero(first > 0)
+    if not len(late):
+        return None
+    shown = ", ".join(f"'{_show(channels[c])}' from {_day(weeks[first[c]])}" for c in late[:5])
+    return (f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
+            f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
+            "spend and revenue")
+
+
 def _weekday(d: Any) -> str:
     return str(pd.Timestamp(d).day_name())
 
@@ -690,12 +701,9 @@ def _long(frame: pd.DataFrame, src: str, sha: str, date_column: str | None,
         raise PanelError(f"{src}: channel '{_show(channels[c])}' has no row for week "
                          f"{_day(weeks[hole[:, c].argmax()])} although other channels do; "
                          "add the week (with spend 0 if the channel did not run)")
-    late = np.flatnonzero(first > 0)
-    if len(late):
-        shown = ", ".join(f"'{_show(channels[c])}' from {_day(weeks[first[c]])}" for c in late[:5])
-        warnings.warn(f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
-                      f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
-                      "spend and revenue", PanelWarning, stacklevel=4)
+    late = _late_start(src, channels, weeks, first)
+    if late:
+        warnings.warn(late, PanelWarning, stacklevel=4)
 
     names = pd.Index(list(channels), name="channel")
 
@@ -985,12 +993,9 @@ def _scan(path: Path, src: str, date_column: str | None,
     if ignored:
         notes.append(f"{src}: column(s) {', '.join(map(repr, ignored))} are empty or numeric and "
                      "not part of the panel contract; ignored")
-    late = np.flatnonzero(first > 0)
-    if len(late):
-        shown = ", ".join(f"'{_show(channels[c])}' from {_day(weeks[first[c]])}" for c in late[:5])
-        notes.append(f"{src}: {len(late)} channel(s) start after {_day(weeks[0])} ({shown}"
-                     f"{' ...' if len(late) > 5 else ''}); their earlier weeks count as zero "
-                     "spend and revenue")
+    late = _late_start(src, channels, weeks, first)
+    if late:
+        notes.append(late)
 
     tables: dict[str, pd.DataFrame] = {}
     for name, chunks in value_parts.items():

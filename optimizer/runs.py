@@ -49,8 +49,7 @@ from roiste.optimizer.monitor.rules import load_rules
 from roiste.optimizer.monitor.watch import (
     MonitorResult,
     alerts_doc,
-    draft_controls,
-    draft_date_column,
+    draft_scenario,
     evaluate,
     write_cohort_draft,
     write_draft,
@@ -378,8 +377,11 @@ def run_monitor(
     out = Path(os.path.abspath(out))
     _check_monitor_out(out, force)
     rules = load_rules(rules_path)
-    date_column = date_column if date_column is not None else draft_date_column(rules)
-    controls = controls if controls is not None else draft_controls(rules)
+    draft = draft_scenario(rules)
+    if date_column is None and draft is not None:
+        date_column = draft.date_column
+    if controls is None and draft is not None:
+        controls = draft.controls
     panel = read_panel(panel_path, min_weeks=1, date_column=date_column, controls=controls)
     plan = load_plan(Path(plan_dir)) if plan_dir is not None else None
     orders = read_tagged_orders(orders_path) if orders_path is not None else None

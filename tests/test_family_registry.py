@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from numpy.typing import ArrayLike
+from panels import saturation_panel
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.fit.channel import FitSettings, fit_channel, fit_long
@@ -190,22 +190,8 @@ ALPHA = 0.3
 
 def _panel(family: type[Saturation], path: Path) -> None:
     """A long panel whose channels follow ``family`` after a geometric adstock."""
-    rng = np.random.default_rng(5)
-    dates = pd.date_range("2023-01-02", periods=WEEKS, freq="7D")
-    rows = []
-    for name, (mean, k_mult, s, beta_mult) in CHANNELS.items():
-        z = np.zeros(WEEKS)
-        for t in range(1, WEEKS):
-            z[t] = 0.85 * z[t - 1] + rng.normal(0.0, 0.2)
-        spend = mean * np.exp(z) / np.exp(z).mean()
-        adstocked = Geometric(alpha=ALPHA).apply(spend)
-        sat = family(k=k_mult * mean / (1.0 - ALPHA), s=s)
-        base = 0.5 * beta_mult * mean * (1.0 + 0.1 * np.sin(2 * np.pi * np.arange(WEEKS) / 52.18))
-        revenue = (base + beta_mult * mean * sat.value(adstocked)) * np.exp(
-            rng.normal(0.0, 0.02, WEEKS))
-        rows.append(pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "channel": name,
-                                  "spend": spend.round(2), "revenue": revenue.round(2)}))
-    pd.concat(rows).to_csv(path, index=False)
+    panel, _ = saturation_panel(CHANNELS, family, weeks=WEEKS, walk_sd=0.2, alpha=ALPHA)
+    panel.to_csv(path, index=False)
 
 
 def test_a_new_family_goes_through_fit_plan_and_report(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from panels import saturation_panel
 from scipy.optimize import minimize
 
 from roiste.models.curves import Component
@@ -149,21 +150,7 @@ ALPHA = 0.3
 def test_a_fitted_s_shaped_curve_is_planned_week_by_week(tmp_path: Path) -> None:
     """A panel whose video follows a Hill curve of shape 2.6: the fit finds an S-shape, and
     ``period`` plans it, certified; its weeks replay exactly through the fitted curves."""
-    rng = np.random.default_rng(5)
-    dates = pd.date_range("2023-01-02", periods=WEEKS, freq="7D")
-    rows = []
-    for name, (mean, k_mult, s, beta_mult) in CHANNELS.items():
-        z = np.zeros(WEEKS)
-        for t in range(1, WEEKS):
-            z[t] = 0.85 * z[t - 1] + rng.normal(0.0, 0.35)
-        spend = mean * np.exp(z) / np.exp(z).mean()
-        sat = Hill(k=k_mult * mean / (1.0 - ALPHA), s=s)
-        base = 0.5 * beta_mult * mean * (1.0 + 0.1 * np.sin(2 * np.pi * np.arange(WEEKS) / 52.18))
-        revenue = (base + beta_mult * mean * sat.value(Geometric(alpha=ALPHA).apply(spend))
-                   ) * np.exp(rng.normal(0.0, 0.02, WEEKS))
-        rows.append(pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "channel": name,
-                                  "spend": spend.round(2), "revenue": revenue.round(2)}))
-    panel = pd.concat(rows)
+    panel, dates = saturation_panel(CHANNELS, Hill, weeks=WEEKS, walk_sd=0.35, alpha=ALPHA)
     panel.to_csv(tmp_path / "panel.csv", index=False)
     start = (dates[-1] + pd.Timedelta(weeks=1)).date()
     (tmp_path / "plan.yaml").write_text(

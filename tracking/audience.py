@@ -32,12 +32,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from roiste.tracking.batch import check_regular_file
 from roiste.tracking.errors import OrderError, TrackingError
 from roiste.tracking.keys import customer_key, email_digest, has_control, normalise_email
 from roiste.tracking.store import open_store, sqlite_path
@@ -210,14 +210,7 @@ def read_crm_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str
     """Read a CRM export (CSV, cells kept as text); returns the frame and its e-mail and phone
     column names (matched without regard to case).  The index holds each row's number."""
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise TrackingError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise TrackingError(f"{path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):  # a FIFO or a device would block the reader or never end
-        raise TrackingError(f"{path}: not a regular file")
+    check_regular_file(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
                          skip_blank_lines=False)

@@ -66,6 +66,21 @@ def _suffix(path: Path) -> str:
     raise TrackingError(f"{path}: unknown file type '{path.suffix}' (use .csv or .parquet)")
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse a missing file, one that cannot be read, or one that is not a regular file (a
+    FIFO or a device would block the reader or never end), in one line naming it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TrackingError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise TrackingError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else (
+            "a device or a socket")
+        raise TrackingError(f"{path}: is {kind}, not a regular file")
+
+
 def read_orders_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read an orders file as it is (CSV cells kept as text), checking its columns.
 
@@ -75,16 +90,7 @@ def read_orders_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     path = Path(path)
     kind = _suffix(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise TrackingError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise TrackingError(f"{path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):  # a FIFO or a device would block the reader or never end
-        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else (
-            "a device or a socket")
-        raise TrackingError(f"{path}: is {kind}, not a regular file")
+    check_regular_file(path)
     try:
         if kind == "csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],

@@ -148,11 +148,6 @@ class BaselineDesign:
     demand: DemandIndex | None = None
     controls: ControlTable | None = None
 
-    @property
-    def control_names(self) -> tuple[str, ...]:
-        """The controls' names, in the order of their columns (the last ones)."""
-        return () if self.controls is None else self.controls.names
-
     def matrix(self, t: FloatArray) -> FloatArray:
         """The design at week indices ``t``, shape ``(len(t), columns)``."""
         t = np.asarray(t, dtype=float)

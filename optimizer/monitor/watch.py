@@ -54,9 +54,9 @@ from roiste.optimizer.monitor.kpis import (
 )
 from roiste.optimizer.monitor.notify import Delivery
 from roiste.optimizer.monitor.rules import KPIS, NEEDS, MonitorError, Rule, Rules
-from roiste.optimizer.scenario import load_scenario
+from roiste.optimizer.scenario import Scenario, load_scenario
 
-__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "draft_controls", "draft_date_column", "evaluate",
+__all__ = ["MonitorResult", "alerts_doc", "cohort_economics", "draft_scenario", "evaluate",
            "latest_rows", "write_cohort_draft", "write_draft"]
 
 
@@ -260,8 +260,7 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
     """
     label = str(rules.source) if rules.source is not None else "rules"
     notes: list[str] = []
-    scenario = (load_scenario(rules.resolve(rules.draft.scenario))
-                if rules.draft.scenario is not None else None)
+    scenario = draft_scenario(rules)
     basis = net_cac_basis(panel, rules.economics, scenario)
     notes += basis.notes
     series = series_of(panel, basis)
@@ -330,20 +329,13 @@ def evaluate(panel: Panel, rules: Rules, plan: PlanView | None = None, *,
 # --------------------------------------------------------------------------- drafts
 
 
-def draft_date_column(rules: Rules) -> str | None:
-    """The ``date_column`` of the rules' draft scenario (None without one, or when it has none):
-    the panel's week column when ``--date-column`` does not name it."""
+def draft_scenario(rules: Rules) -> Scenario | None:
+    """The rules' draft scenario (None without one): its ``date_column`` and ``controls`` name
+    the panel's week and event columns when ``--date-column`` and ``--controls`` do not, and
+    its economics give net CAC's."""
     if rules.draft.scenario is None:
         return None
-    return load_scenario(rules.resolve(rules.draft.scenario)).date_column
-
-
-def draft_controls(rules: Rules) -> list[str] | None:
-    """The ``controls`` of the rules' draft scenario (None without one, or when it has none):
-    the panel's event columns when ``--controls`` does not name them."""
-    if rules.draft.scenario is None:
-        return None
-    return load_scenario(rules.resolve(rules.draft.scenario)).controls
+    return load_scenario(rules.resolve(rules.draft.scenario))
 
 
 def _scores(panel: Panel, plan: PlanView | None, weeks: int) -> tuple[dict[str, float], str]:
