@@ -164,6 +164,7 @@ def _plans(world: World, fitted: CurveSet) -> dict[str, float]:
         plan = build_plan(curves, sc, current)
         x = np.asarray(plan.steps[-1].spend, dtype=float)
         out[f"uplift_{label}"] = float(value.value(x).sum()) - out["nm_current"]
+        out[f"risk_{label}"] = plan.risk
     out["capture"] = (out["uplift_fit"] / out["uplift_true"] if out["uplift_true"] > 1e-9 * abs(
         out["nm_current"]) else float("nan"))
     return out

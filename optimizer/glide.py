@@ -163,6 +163,8 @@ def glide_path(ctx: PlanContext, shares: Sequence[ShareConstraint],
     fn = draws.mean() if use_mean and draws is not None else ctx.objective_functions
     level = float(sc.risk.cvar_level)
     risk_notes: list[str] = []
+    if use_mean and draws is not None and draws.point_note:
+        risk_notes.append(draws.point_note)
     use_cvar = False
     if use_mean and draws is not None and kind == "cvar":
         free = np.any(highs > lows, axis=0)

@@ -12,7 +12,8 @@ Risk objectives (scenario key ``risk``):
 * ``point``: the point estimate of the curves (the draws only measure the plan);
 * ``expected``: the mean net margin over the draws;
 * ``cvar``: the mean of the worst ``level`` share of the draws of the plan's uplift over the
-  current allocation (:func:`roiste.optimizer.lp.solve_cvar`).
+  current allocation (:func:`roiste.optimizer.lp.solve_cvar`), over every draw: a channel
+  with S-shaped draws where the plan can go makes it a MILP.
 
 Evidence of a move.  The money of a move comes from somewhere: a raise from the channels the
 plan cuts (or from new budget, which costs only its spend, already in ``V``), a cut goes to the
@@ -111,8 +112,14 @@ class DrawFunctions(_PeriodOutcomes):
         The channels with draws (their rows are their draws).
     optimised : ndarray of bool
         The channels whose draws the optimisation uses (all concave over the region).
+    all_concave : ndarray of bool
+        The channels whose net-margin value is concave over the region in every draw (the
+        S-shaped draws counted).
     notes : list of str
         Plain sentences on the channels whose uncertainty is ignored.
+    point_note : str or None
+        The sentence a plan optimised on :meth:`optimisable` adds when some channel's draws
+        are S-shaped (their point curve stands in for them there).
     """
 
     def __init__(self, curves: CurveSet, economics: Sequence[ChannelEconomics],
@@ -142,11 +149,10 @@ class DrawFunctions(_PeriodOutcomes):
             self.notes.append(
                 f"The plan ignores the uncertainty of {_names(no_draws)}: no bootstrap draws "
                 "of these curves, so every draw uses their point estimate.")
-        if s_shaped and self.n_draws:
-            self.notes.append(
-                f"The plan is optimised on the point estimate of {_names(s_shaped)} (some "
-                "draws of these curves are S-shaped over the spends the plan can reach); the "
-                "evidence of their moves counts every draw.")
+        self.point_note = (
+            f"The plan is optimised on the point estimate of {_names(s_shaped)} (some "
+            "draws of these curves are S-shaped over the spends the plan can reach); the "
+            "evidence of their moves counts every draw." if s_shaped and self.n_draws else None)
         if counts and max(counts) > self.n_draws:
             self.notes.append(f"Channels have different numbers of draws; the plan uses the "
                               f"first {self.n_draws} of each.")
@@ -159,16 +165,19 @@ class DrawFunctions(_PeriodOutcomes):
                     for s in range(self._s) for c, u in zip(cs, use, strict=True)]
             return PeriodFunctions(CurveSet(rows), econ, period_weeks, objective), rows
 
-        self._fn, _ = stack(self.uncertain)
-        self._fn_opt, rows = stack(self.optimised) if s_shaped else (self._fn, [])
-        if not rows:
-            _, rows = stack(self.optimised)
+        self._fn, every = stack(self.uncertain)
+        self._fn_opt, rows = stack(self.optimised) if s_shaped else (self._fn, every)
         self.coefficient = self._fn.coefficient.reshape(self._s, self.n)[0]
-        rev_conc = np.array([[concave_over(r.revenue, lo_w[i], hi_w[i])
-                              for i, r in enumerate(rows[s * self.n:(s + 1) * self.n])]
-                             for s in range(self._s)])
-        self.revenue_concave = np.all(rev_conc, axis=0)
+
+        def concave_rows(rows: list[ResponseCurve]) -> NDArray[np.bool_]:
+            return np.all(np.array([[concave_over(r.revenue, lo_w[i], hi_w[i])
+                                     for i, r in enumerate(rows[s * self.n:(s + 1) * self.n])]
+                                    for s in range(self._s)]), axis=0)
+
+        self.revenue_concave = concave_rows(rows)
         self.concave = self.revenue_concave & (self.coefficient >= 0.0)
+        self.all_concave = (concave_rows(every) if s_shaped else self.revenue_concave) & (
+            self.coefficient >= 0.0)
 
     def _call(self, method: str, x: ArrayLike, optimised: bool = False) -> FloatArray:
         X = np.asarray(x, dtype=float)
@@ -363,18 +372,17 @@ def _solve_kind(problem: AllocationProblem, draws: DrawFunctions | None, kind: s
     if not problem.targets:
         expected = solve(replace(problem, functions=draws.mean()), tol=tol, solver=solver)
         if kind == "expected":
+            if draws.point_note and (free & ~draws.optimised & draws.uncertain).any():
+                notes.append(draws.point_note)
             return expected, "expected", notes
-        odd = free & ~(draws.concave & draws.revenue_concave)
-        if odd.any():
-            notes.append(
-                "risk cvar needs concave net-margin curves, and "
-                f"{_names([problem.names[int(i)] for i in np.flatnonzero(odd)])} "
-                f"{'is' if odd.sum() == 1 else 'are'} not (S-shaped, or losing money on every "
-                "sale): the plan maximises the expected net margin instead.")
-            return expected, "expected", notes
-        res = solve_cvar(problem, rows, level, x_start, candidates=(expected.x,), tol=tol,
-                         solver=solver)
+        # every draw of every channel: the ones not concave over the box (S-shaped, or
+        # losing money on every sale) by chords filled in order, a MILP
+        shaped = free & ~draws.all_concave
+        res = solve_cvar(problem, draws, level, x_start, candidates=(expected.x,), tol=tol,
+                         solver=solver, shaped=shaped if shaped.any() else None)
         return res.solution, "cvar", notes
+    if draws.point_note and (free & ~draws.optimised & draws.uncertain).any():
+        notes.append(draws.point_note)
     point = solve(problem, tol=tol, solver=solver)
     point_concave = np.asarray(problem.functions.revenue_concave, dtype=bool)
     odd = free & ~(draws.concave & draws.revenue_concave & point_concave)

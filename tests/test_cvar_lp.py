@@ -9,11 +9,11 @@ optimum is above it, the true CVaR of that LP's allocation below it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pulp
 import pytest
+from draws import ExpDraws, MeanOf
 from scipy.optimize import linprog
 
 from roiste.optimizer.lp import (
@@ -26,66 +26,9 @@ from roiste.optimizer.lp import (
 from roiste.optimizer.lp.scenarios import cut_rows
 
 
-class Draws:
-    """``V_sc(x) = k b_sc (1 - exp(-x / s_sc)) - x``: S draws of N concave channels."""
-
-    def __init__(self, beta: np.ndarray, scale: np.ndarray, k: float = 0.5) -> None:
-        self.beta, self.scale, self.k = beta, scale, k
-        self.n_draws = beta.shape[0]
-
-    def _b(self, x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.asarray(x, float)
-        if x.ndim == 1:
-            return self.beta, self.scale, x[None, :]
-        return self.beta[:, :, None], self.scale[:, :, None], x[None]
-
-    def revenue(self, x: Any) -> np.ndarray:
-        b, s, xx = self._b(x)
-        return b * -np.expm1(-xx / s)
-
-    def revenue_slope(self, x: Any) -> np.ndarray:
-        b, s, xx = self._b(x)
-        return b / s * np.exp(-xx / s)
-
-    def value(self, x: Any) -> np.ndarray:
-        return self.k * self.revenue(x) - np.asarray(x, float)[None]
-
-    def slope(self, x: Any) -> np.ndarray:
-        return self.k * self.revenue_slope(x) - 1.0
-
-
-class Mean:
-    """The mean over the draws: the problem's period functions (the targets' curves)."""
-
-    def __init__(self, d: Draws) -> None:
-        self.d = d
-        n = d.beta.shape[1]
-        self.coefficient = np.full(n, d.k)
-        self.concave = np.ones(n, bool)
-        self.revenue_concave = np.ones(n, bool)
-
-    def value(self, x: Any) -> np.ndarray:
-        return self.d.value(x).mean(0)
-
-    def slope(self, x: Any) -> np.ndarray:
-        return self.d.slope(x).mean(0)
-
-    def revenue(self, x: Any) -> np.ndarray:
-        return self.d.revenue(x).mean(0)
-
-    def revenue_slope(self, x: Any) -> np.ndarray:
-        return self.d.revenue_slope(x).mean(0)
-
-    def new_customers(self, x: Any) -> np.ndarray:
-        return 0.01 * self.revenue(x)
-
-    def new_customers_slope(self, x: Any) -> np.ndarray:
-        return 0.01 * self.revenue_slope(x)
-
-
 @dataclass
 class Case:
-    d: Draws
+    d: ExpDraws
     x0: np.ndarray
     problem: AllocationProblem
     level: float
@@ -97,20 +40,20 @@ def _case(kind: str) -> Case:
     beta = np.array([3000.0, 2200.0, 2500.0, 1800.0, 2600.0]) * rng.lognormal(0, 0.3, (s_n, n))
     scale = np.array([500.0, 800.0, 600.0, 700.0, 400.0]) * rng.lognormal(0, 0.3, (s_n, n))
     beta[:, 3], scale[:, 3] = 1800.0, 700.0  # a channel the same in every draw
-    d = Draws(beta, scale)
+    d = ExpDraws(beta, scale)
     x0 = np.array([600.0, 500.0, 400.0, 450.0, 550.0])
     lo, hi = 0.7 * x0, 1.3 * x0
     lo[2] = hi[2] = x0[2]  # a locked channel
     budget = float(x0.sum())
     if kind == "shares":
         problem = AllocationProblem(
-            [f"c{i}" for i in range(n)], lo, hi, Mean(d), budget,
+            [f"c{i}" for i in range(n)], lo, hi, MeanOf(d), budget,
             shares=(ShareConstraint("g", [0, 1], max_share=0.4),))
         return Case(d, x0, problem, 0.25)
     # ROAS on the mean curves, just below the current allocation's, with an at-most budget
-    roas = 0.98 * float(Mean(d).revenue(x0).sum()) / budget
+    roas = 0.98 * float(MeanOf(d).revenue(x0).sum()) / budget
     problem = AllocationProblem(
-        [f"c{i}" for i in range(n)], lo, hi, Mean(d), budget, budget_mode="at_most",
+        [f"c{i}" for i in range(n)], lo, hi, MeanOf(d), budget, budget_mode="at_most",
         targets=(TargetConstraint("roas", "min_roas", roas),))
     return Case(d, x0, problem, 0.4)
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from draws import ExpDraws, MeanOf
 from openpyxl import load_workbook
 
 from roiste.models.curves import Component, CurveSet, ResponseCurve
@@ -40,63 +41,6 @@ ECONOMICS = {"gross_margin": 0.45, "return_rate": 0.10, "cost_per_order": 7.5,
 # ------------------------------------------------------------------ two-channel draws, by hand
 
 
-class ExpDraws:
-    """``V_sc(x) = k b_sc (1 - exp(-x / s_sc)) - x`` for S draws of N channels."""
-
-    def __init__(self, beta: np.ndarray, scale: np.ndarray, k: float = 0.5) -> None:
-        self.beta, self.scale, self.k = beta, scale, k
-        self.n_draws = beta.shape[0]
-
-    def _b(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.asarray(x, float)
-        if x.ndim == 1:
-            return self.beta, self.scale, x[None, :]
-        return self.beta[:, :, None], self.scale[:, :, None], x[None]
-
-    def revenue(self, x: np.ndarray) -> np.ndarray:
-        b, s, X = self._b(x)
-        return b * -np.expm1(-X / s)
-
-    def revenue_slope(self, x: np.ndarray) -> np.ndarray:
-        b, s, X = self._b(x)
-        return b / s * np.exp(-X / s)
-
-    def value(self, x: np.ndarray) -> np.ndarray:
-        return self.k * self.revenue(x) - np.asarray(x, float)[None]
-
-    def slope(self, x: np.ndarray) -> np.ndarray:
-        return self.k * self.revenue_slope(x) - 1.0
-
-
-class Mean:
-    """The mean over the draws, as the LP's period model."""
-
-    def __init__(self, d: ExpDraws) -> None:
-        self.d = d
-        n = d.beta.shape[1]
-        self.coefficient = np.full(n, d.k)
-        self.concave = np.ones(n, bool)
-        self.revenue_concave = np.ones(n, bool)
-
-    def value(self, x):
-        return self.d.value(x).mean(0)
-
-    def slope(self, x):
-        return self.d.slope(x).mean(0)
-
-    def revenue(self, x):
-        return self.d.revenue(x).mean(0)
-
-    def revenue_slope(self, x):
-        return self.d.revenue_slope(x).mean(0)
-
-    def new_customers(self, x):
-        return 0.01 * self.revenue(x)
-
-    def new_customers_slope(self, x):
-        return 0.01 * self.revenue_slope(x)
-
-
 @pytest.fixture(scope="module")
 def two_channels() -> tuple[ExpDraws, np.ndarray, AllocationProblem]:
     rng = np.random.default_rng(1)
@@ -105,7 +49,7 @@ def two_channels() -> tuple[ExpDraws, np.ndarray, AllocationProblem]:
     scale = np.array([500.0, 800.0]) * rng.lognormal(0, 0.3, (s, 2))
     d = ExpDraws(beta, scale)
     x0 = np.array([600.0, 600.0])
-    problem = AllocationProblem(["a", "b"], 0.8 * x0, 1.2 * x0, Mean(d), 1200.0)
+    problem = AllocationProblem(["a", "b"], 0.8 * x0, 1.2 * x0, MeanOf(d), 1200.0)
     return d, x0, problem
 
 

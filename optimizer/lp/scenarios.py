@@ -18,8 +18,11 @@ cutting-plane step) until the two meet within ``tol``.  Target rows (ROAS, cost 
 customer) are kept on the mean functions: outer tangents in the upper LP (a relaxation),
 chords in the inner LP (whose every solution meets the targets on the exact curves).
 
-The module knows arrays and the :class:`DrawModel` protocol, never a curve class; it needs
-every free channel's values concave in every draw (the caller checks this).
+Channels whose value is not concave in some draw (S-shaped, or losing money on every sale)
+are named by the caller in ``shaped``: they take chords filled in order, one binary per inner
+breakpoint shared by every draw, each draw's chords raised on the segment the spend lies in by
+the most that draw rises above them (a MILP whose optimum still bounds every allocation's
+CVaR).  The module knows arrays and the :class:`DrawModel` protocol, never a curve class.
 """
 
 from __future__ import annotations
@@ -161,14 +164,107 @@ def cut_rows(v: Sequence[Sequence[Any]], x: Sequence[Any], bp: FloatArray, vals:
     return rows
 
 
+SEGMENT_SAMPLES = 33
+"""Points per segment (its ends included) at which an S-shaped draw's distance above its
+chord is measured (:func:`_above_chords`)."""
+
+
+def _above_chords(draws: DrawModel, bp: FloatArray, vals: FloatArray,
+                  shaped: NDArray[np.bool_]) -> FloatArray:
+    """How far each draw's value rises above its chord on each segment of ``bp``, ``(S, N, K-1)``.
+
+    Measured on :data:`SEGMENT_SAMPLES` evenly spaced points per segment of the ``shaped``
+    channels (zero elsewhere, and on a segment of zero length); never negative.
+    """
+    s_n, n, k = vals.shape
+    out = np.zeros((s_n, n, max(k - 1, 0)))
+    if k < 2 or not shaped.any():
+        return out
+    u = np.linspace(0.0, 1.0, SEGMENT_SAMPLES)[1:-1]
+    left, length = bp[:, :-1], np.diff(bp, axis=1)  # (N, K-1)
+    pts = left[:, :, None] + length[:, :, None] * u[None, None, :]  # (N, K-1, U)
+    pts = np.where(shaped[:, None, None], pts, bp[:, :1, None])
+    fine = np.asarray(draws.value(pts.reshape(n, -1)), dtype=float).reshape(s_n, n, k - 1, len(u))
+    chord = vals[:, :, :-1, None] + (vals[:, :, 1:] - vals[:, :, :-1])[:, :, :, None] * u
+    gap = np.max(fine - chord, axis=3)
+    out[:] = np.where(shaped[None, :, None] & (length[None] > 0), np.maximum(gap, 0.0), 0.0)
+    return out
+
+
+MIN_SEGMENT = 1e-6
+"""Shortest segment of an S-shaped channel's chords, as a share of its box: a nearer
+breakpoint is dropped (segments of a few millionths only make the MILP's rows ill-scaled)."""
+
+
+def _spaced(bp: FloatArray, shaped: NDArray[np.bool_], lo: FloatArray, hi: FloatArray
+            ) -> FloatArray:
+    """``bp`` with the rows of ``shaped`` channels thinned to segments of at least
+    :data:`MIN_SEGMENT` of the box, their last point at ``hi`` (repeated to keep the width)."""
+    if not shaped.any():
+        return bp
+    out = bp.copy()
+    for c in np.flatnonzero(shaped).tolist():
+        gap = MIN_SEGMENT * float(hi[c] - lo[c])
+        kept = [float(lo[c])]
+        for b in out[c, 1:].tolist():
+            if b - kept[-1] >= gap:
+                kept.append(b)
+        if hi[c] - kept[-1] < gap and len(kept) > 1:
+            kept[-1] = float(hi[c])
+        elif kept[-1] < hi[c]:
+            kept.append(float(hi[c]))
+        kept = kept[:out.shape[1]]
+        kept[-1] = float(hi[c])
+        out[c] = kept + [kept[-1]] * (out.shape[1] - len(kept))
+    return out
+
+
+def _shaped_values(prob: pulp.LpProblem, c: int, xc: Any, bp: FloatArray, vals: FloatArray,
+                   above: FloatArray, draws: Sequence[int]) -> list[Any]:
+    """The values of an S-shaped channel ``c`` in ``draws``: its chords between the
+    breakpoints, filled in order (one binary per inner breakpoint, shared by all draws), plus
+    the most any draw rises above its chord on the segment the spend lies in.  Every draw's
+    expression lies on or above its value at every spend, so the model bounds the optimum.
+    """
+    add = prob.add_variable
+    pts = bp[c]
+    length = np.diff(pts)
+    segs = np.flatnonzero(length > 0).tolist()
+    d = [add(f"seg_{c}_{j}", 0.0, float(length[j])) for j in segs]
+    full = [add(f"full_{c}_{j}", 0, 1, cat=pulp.LpBinary) for j in segs[:-1]]
+    prob.addConstraint(xc - pulp.lpSum(d) == float(pts[0]), f"fill_{c}")
+    for i in range(len(full)):
+        prob.addConstraint(d[i] - float(length[segs[i]]) * full[i] >= 0, f"full_lo_{c}_{i}")
+        prob.addConstraint(d[i + 1] - float(length[segs[i + 1]]) * full[i] <= 0,
+                           f"full_hi_{c}_{i}")
+    # the segment the spend lies in: the first not full (indicator full[i-1] - full[i])
+    active: list[Any] = [1 - full[0] if full else pulp.LpAffineExpression(constant=1.0)]
+    active += [full[i - 1] - full[i] for i in range(1, len(full))]
+    if full:
+        active.append(pulp.LpAffineExpression(full[-1]))
+    out = []
+    for s in draws:
+        slope = (vals[s, c, 1:] - vals[s, c, :-1])[segs] / length[segs]
+        e = pulp.lpSum(float(g) * di for g, di in zip(slope.tolist(), d, strict=True))
+        e += pulp.lpSum(float(above[s, c, j]) * a for j, a in zip(segs, active, strict=True)
+                        if above[s, c, j] > 0)
+        out.append(e + float(vals[s, c, 0]))
+    return out
+
+
 def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: FloatArray,
            level: float, bp: FloatArray, *, inner: bool, solver: str,
-           time_limit: float | None, msg: bool
+           time_limit: float | None, msg: bool, shaped: NDArray[np.bool_] | None = None,
            ) -> tuple[FloatArray, float, float | None, str, float]:
     """One LP: tangent cuts of every draw's value; targets outer (tangents) or inner (chords).
 
-    Returns the spends, the objective, the budget row's dual, the solver's status and the
-    seconds spent building the model (before the solver is called).
+    The ``shaped`` channels (not concave in some draw) take chords filled in order instead of
+    tangents, raised by how far each draw rises above them (:func:`_shaped_values`): the model
+    is then a MILP whose optimum still bounds every allocation's CVaR.
+
+    Returns the spends, the objective, the budget row's dual (of a MILP: with its binaries
+    held), the solver's status and the seconds spent building the model (before the solver is
+    called).
     """
     t_build = time.perf_counter()
     lo, hi = prep.lo, prep.hi
@@ -178,20 +274,26 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     prob = pulp.LpProblem("roiste_cvar", pulp.LpMaximize)
     add = prob.add_variable
     x = [add(f"x_{c}", float(lo[c]), float(hi[c])) for c in range(n)]
+    shaped = np.zeros(n, dtype=bool) if shaped is None else np.asarray(shaped, dtype=bool) & free
+    bp = _spaced(bp, shaped, lo, hi)
     vals = np.asarray(draws.value(bp), dtype=float)  # (S, N, K)
     slps = np.asarray(draws.slope(bp), dtype=float)
     # a channel equal in every draw (no draws, or locked) needs one value variable, not S
     same = np.all(vals == vals[:1], axis=(0, 2)) & np.all(slps == slps[:1], axis=(0, 2))
     at_lo = np.asarray(draws.value(lo), dtype=float)  # (S, N)
+    above = _above_chords(draws, bp, vals, shaped)
     v: list[list[Any]] = []
     for c in range(n):
         if not free[c]:
             v.append([pulp.LpAffineExpression(constant=float(at_lo[s, c])) for s in range(s_n)])
+        elif shaped[c]:
+            vs = _shaped_values(prob, c, x[c], bp, vals, above, [0] if same[c] else range(s_n))
+            v.append(vs * s_n if same[c] else vs)
         elif same[c]:
             v.append([add(f"v_{c}")] * s_n)
         else:
             v.append([add(f"v_{c}_{s}") for s in range(s_n)])
-    prob.extend(cut_rows(v, x, bp, vals, slps, free, same))
+    prob.extend(cut_rows(v, x, bp, vals, slps, free & ~shaped, same))
     t = add("t")
     z = [add(f"z_{s}", 0.0) for s in range(s_n)]
     for s in range(s_n):
@@ -271,8 +373,19 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     st = pulp.LpStatus[status]
     xs = np.array([float(xi.varValue or 0.0) for xi in x])
     obj = float(pulp.value(prob.objective) or 0.0) if st == "Optimal" else math.nan
+    binaries = [var for var in prob.variables() if var.cat == pulp.LpBinary]
+    dual_ok = st == "Optimal"
+    if dual_ok and binaries:
+        # the budget's dual of a MILP: the LP with its binaries held where they are
+        for var in binaries:
+            var.lowBound = var.upBound = round(float(var.varValue or 0.0))
+            var.cat = pulp.LpContinuous
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            held = pulp.LpStatus[prob.solve(get_solver(solver, time_limit=time_limit, msg=msg))]
+        dual_ok = held == "Optimal"
     row = prob.get_constraint_by_name("budget")
-    dual = None if st != "Optimal" or row is None or row.pi is None else float(row.pi)
+    dual = None if not dual_ok or row is None or row.pi is None else float(row.pi)
     if dual is not None and solver_key(solver) == "HiGHS":
         dual = -dual
     return xs, obj, dual, st, built
@@ -290,6 +403,7 @@ def solve_cvar(
     time_limit: float | None = None,
     msg: bool = False,
     max_rounds: int = 40,
+    shaped: Any = None,
 ) -> CvarSolution:
     """Maximise the CVaR at ``level`` of the uplift over ``base_x``, certified.
 
@@ -299,7 +413,8 @@ def solve_cvar(
         Boxes, budget and constraints; its ``functions`` are the mean over the draws (the
         targets are met on them).
     draws : DrawModel
-        Each draw's period values; every free channel's must be concave in every draw.
+        Each draw's period values; every free channel's must be concave in every draw, or
+        marked in ``shaped``.
     level : float
         Share of the worst draws averaged, in (0, 1].
     base_x : array (N,)
@@ -312,6 +427,11 @@ def solve_cvar(
         As in :func:`roiste.optimizer.lp.solve`.
     max_rounds : int, default=40
         Rounds of cuts before returning with the gap reached.
+    shaped : array of bool (N,), optional
+        Channels whose value is not concave in some draw (S-shaped, or losing money on every
+        sale): chords filled in order with binaries, each raised by how far its draw rises
+        above it on the segment (measured on :data:`SEGMENT_SAMPLES` points), so that the
+        MILP still bounds the optimum (its budget dual: the LP with the binaries held).
 
     Returns
     -------
@@ -366,7 +486,8 @@ def solve_cvar(
     while rounds < max_rounds:
         rounds += 1
         xu, ub, du, st, built = _build(problem, prep, draws, base, level, bp, inner=False,
-                                       solver=solver, time_limit=time_limit, msg=msg)
+                                       solver=solver, time_limit=time_limit, msg=msg,
+                                       shaped=shaped)
         build_s += built
         if st == "Infeasible":
             raise InfeasibleError(
@@ -379,7 +500,8 @@ def solve_cvar(
         tried = [xu]
         if prep.targets:
             xi, _, _, sti, built = _build(problem, prep, draws, base, level, bp, inner=True,
-                                          solver=solver, time_limit=time_limit, msg=msg)
+                                          solver=solver, time_limit=time_limit, msg=msg,
+                                          shaped=shaped)
             build_s += built
             if sti == "Optimal":
                 tried.append(xi)
@@ -391,8 +513,11 @@ def solve_cvar(
         if relative_gap(best_lb, best_ub, budget) <= tol:
             status = "optimal"
             break
-        mids = [0.5 * (xu + np.max(np.where(bp < xu[:, None], bp, lo[:, None]), axis=1)),
-                0.5 * (xu + np.min(np.where(bp > xu[:, None], bp, hi[:, None]), axis=1))]
+        # halve the segments on both sides of the spend; a spend the solver wrote a hair off
+        # a breakpoint counts as on it, so that the segments beside it are the ones halved
+        near = MIN_SEGMENT * (hi - lo)[:, None]
+        mids = [0.5 * (xu + np.max(np.where(bp < xu[:, None] - near, bp, lo[:, None]), axis=1)),
+                0.5 * (xu + np.min(np.where(bp > xu[:, None] + near, bp, hi[:, None]), axis=1))]
         bp = np.sort(np.concatenate([bp, np.stack([np.clip(xu, lo, hi), *mids], axis=1)],
                                     axis=1), axis=1)
     if best_x is None:
@@ -405,7 +530,9 @@ def solve_cvar(
             x=best_x, value=best_lb, upper_bound=max(best_ub, best_lb),
             gap=relative_gap(best_lb, best_ub, budget), status=status, solver=solver_key(solver),
             shadow_price=math.nan if dual is None else float(dual),
-            n_breakpoints=int(bp.shape[1]), milp=False, build_seconds=build_s,
+            n_breakpoints=int(bp.shape[1]),
+            milp=bool(shaped is not None and np.any(np.asarray(shaped) & (hi > lo))),
+            build_seconds=build_s,
             solve_seconds=elapsed - build_s, iterations=rounds,
             names={f"x_{i}": str(nm) for i, nm in enumerate(problem.names)},
         ),
