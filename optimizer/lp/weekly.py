@@ -172,8 +172,9 @@ class _CutModel:
         T = problem.weeks
         self.problem = problem
         self.prob = pulp.LpProblem("weekly", pulp.LpMaximize)
-        self.x = [[pulp.LpVariable(f"x_{c}_{t}", lowBound=float(problem.week_lower[c, t]),
-                                   upBound=float(problem.week_upper[c, t])) for t in range(T)]
+        add = self.prob.add_variable
+        self.x = [[add(f"x_{c}_{t}", float(problem.week_lower[c, t]),
+                       float(problem.week_upper[c, t])) for t in range(T)]
                   for c in range(n)]
         self.cells = np.argwhere(problem.effect > 0)
         self.a: dict[tuple[int, int], Any] = {}
@@ -185,8 +186,8 @@ class _CutModel:
                 obj += [(self.x[c][t], -f) for t in range(T)]
         lags = problem.lags
         for c, t in self.cells.tolist():
-            a = pulp.LpVariable(f"a_{c}_{t}")
-            r = pulp.LpVariable(f"r_{c}_{t}")
+            a = add(f"a_{c}_{t}")
+            r = add(f"r_{c}_{t}")
             self.a[c, t], self.r[c, t] = a, r
             obj.append((r, float(problem.effect[c, t])))
             terms = [(a, 1.0)] + [(self.x[c][u], -float(lags[c, t - u]))
