@@ -15,7 +15,8 @@ the support threshold.
 
 Prints one table per risk objective and the calibration by support band.  ``speed`` times
 ``build_plan`` under each risk objective on synthetic curves with draws (channels x draws:
-6 x 50, 30 x 30, 100 x 30, 300 x 30).
+6 x 50, 30 x 30, 100 x 30, 300 x 30), and under ``cvar`` on curves whose draws are partly
+S-shaped over the step (6, 30, 100, 300 channels x 30 draws).
 """
 
 from __future__ import annotations
@@ -133,35 +134,42 @@ def main(per_family: int = 3, draws: int = 30, first_seed: int = 100) -> None:
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
-def synthetic_curves(n: int, s: int) -> CurveSet:
-    """``n`` Hill curves (shape 1, carry-over 0.3) with ``s`` lognormal draws of their level
-    and scale each, recent spend at 0.8 of the half-saturation spend; seed 0."""
+def synthetic_curves(n: int, s: int, shape: float = 1.0) -> CurveSet:
+    """``n`` Hill curves (shape ``shape``, carry-over 0.3) with ``s`` lognormal draws of their
+    level and scale each, recent spend at 0.8 of the half-saturation spend; seed 0.  With shape
+    2 the inflection lies at 0.58 of the half-saturation spend: the point curves are concave
+    over a 15 % step, some draws are not."""
     rng = np.random.default_rng(0)
     out = []
     for i in range(n):
         beta, k = rng.uniform(2e3, 2e4), rng.uniform(200.0, 2000.0)
-        draws = tuple(Component(beta * f, Hill(k=k * g, s=1.0), Geometric(alpha=0.3))
+        draws = tuple(Component(beta * f, Hill(k=k * g, s=shape), Geometric(alpha=0.3))
                       for f, g in rng.lognormal(0.0, 0.2, (s, 2)))
-        out.append(ResponseCurve(f"c{i}", Component(beta, Hill(k=k, s=1.0), Geometric(alpha=0.3)),
+        out.append(ResponseCurve(f"c{i}", Component(beta, Hill(k=k, s=shape),
+                                                    Geometric(alpha=0.3)),
                                  recent_spend=0.8 * k, draws=draws))
     return CurveSet(out)
 
 
 def speed() -> None:
-    """Seconds of ``build_plan`` per risk objective, synthetic Hill curves with draws.
+    """Seconds of ``build_plan`` per risk objective, synthetic Hill curves with draws
+    (shape 1; and shape 2 under ``cvar``, some draws S-shaped over the step).
 
     ``lp build s`` is the time spent building the LPs, ``lp solve s`` the rest of the solves
     (the solver with PuLP's file round trip, the certificate's evaluations)."""
     rows = []
-    for n, s in ((6, 50), (30, 30), (100, 30), (300, 30)):
-        cs = synthetic_curves(n, s)
+    cases = [(n, s, 1.0, RISKS) for n, s in ((6, 50), (30, 30), (100, 30), (300, 30))]
+    # draws S-shaped over the step (cvar over every draw is then a MILP)
+    cases += [(n, 30, 2.0, ("cvar",)) for n in (6, 30, 100, 300)]
+    for n, s, shape, risks in cases:
+        cs = synthetic_curves(n, s, shape)
         current = pd.Series([cs[c].recent_spend for c in cs], index=cs.channels)
-        for risk in RISKS:
+        for risk in risks:
             sc = Scenario.model_validate({"name": "s", "data": "x.csv", "risk": risk,
                                           "economics": {"gross_margin": 0.5}})
             t0 = time.perf_counter()
             plan = build_plan(cs, sc, current)
-            rows.append({"channels": n, "draws": s, "risk": risk,
+            rows.append({"channels": n, "draws": s, "hill shape": shape, "risk": risk,
                          "seconds": time.perf_counter() - t0, "gap": plan.optimality_gap,
                          "lp build s": plan.timings.get("build_seconds", float("nan")),
                          "lp solve s": plan.timings.get("solve_seconds", float("nan"))})

@@ -106,6 +106,20 @@ def test_the_plan_reaches_the_grid_best_and_its_bound_holds(case: Any) -> None:
     assert np.all(sol.x <= np.asarray(problem.upper) + 1e-9)
 
 
+def test_a_milp_stopped_early_still_brackets_the_optimum(case: Any) -> None:
+    # a time limit too short to prove the MILP: whatever round it stops in, the bound it
+    # reports (the relaxation's) stays above the grid's best and the plan is a real allocation
+    d, problem, best, cell = case
+    res = solve_cvar(problem, d, LEVEL, X0, tol=1e-9, shaped=np.array([True, True, False]),
+                     time_limit=0.01, candidates=(X0,))
+    sol = res.solution
+    assert sol.status in ("milp_not_proven", "optimal")
+    assert sol.upper_bound >= best - 1e-9 * problem.budget
+    base = d.value(X0).sum(1)
+    assert sol.value == pytest.approx(cvar(d.value(sol.x).sum(1) - base, LEVEL))
+    assert sol.value <= best + cell
+
+
 def test_tangents_alone_would_certify_a_wrong_bound(case: Any) -> None:
     # the same problem treated as if every draw were concave: its "upper bound" lies below
     # what the grid reaches, so the chords are what makes the certificate hold

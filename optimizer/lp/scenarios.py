@@ -255,16 +255,20 @@ def _shaped_values(prob: pulp.LpProblem, c: int, xc: Any, bp: FloatArray, vals: 
 def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: FloatArray,
            level: float, bp: FloatArray, *, inner: bool, solver: str,
            time_limit: float | None, msg: bool, shaped: NDArray[np.bool_] | None = None,
-           ) -> tuple[FloatArray, float, float | None, str, float]:
+           gap_abs: float = 0.0) -> tuple[FloatArray, float, float | None, str, float]:
     """One LP: tangent cuts of every draw's value; targets outer (tangents) or inner (chords).
 
     The ``shaped`` channels (not concave in some draw) take chords filled in order instead of
     tangents, raised by how far each draw rises above them (:func:`_shaped_values`): the model
     is then a MILP whose optimum still bounds every allocation's CVaR.
 
-    Returns the spends, the objective, the budget row's dual (of a MILP: with its binaries
-    held), the solver's status and the seconds spent building the model (before the solver is
-    called).
+    A MILP stops within ``gap_abs`` of its optimum, which is added to the bound returned; one
+    stopped before that (a time limit) returns its LP relaxation's optimum as the bound and the
+    status ``"Not Proven"``.
+
+    Returns the spends, the bound on the objective, the budget row's dual (of a MILP: with its
+    binaries held), the solver's status and the seconds spent building the model (before the
+    solver is called).
     """
     t_build = time.perf_counter()
     lo, hi = prep.lo, prep.hi
@@ -367,23 +371,39 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
                     outcome["new_customers"][c] for c in idx) <= 0, f"target_{i}")
     prob.setObjective(t - (1.0 / (level * s_n)) * pulp.lpSum(z))
     built = time.perf_counter() - t_build
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        status = prob.solve(get_solver(solver, time_limit=time_limit, msg=msg))
-    st = pulp.LpStatus[status]
-    xs = np.array([float(xi.varValue or 0.0) for xi in x])
-    obj = float(pulp.value(prob.objective) or 0.0) if st == "Optimal" else math.nan
-    binaries = [var for var in prob.variables() if var.cat == pulp.LpBinary]
-    dual_ok = st == "Optimal"
-    if dual_ok and binaries:
-        # the budget's dual of a MILP: the LP with its binaries held where they are
-        for var in binaries:
-            var.lowBound = var.upBound = round(float(var.varValue or 0.0))
-            var.cat = pulp.LpContinuous
+    binaries = [var for var in prob.variables() if var.cat == pulp.LpInteger]  # PuLP's binaries
+
+    def run() -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            held = pulp.LpStatus[prob.solve(get_solver(solver, time_limit=time_limit, msg=msg))]
-        dual_ok = held == "Optimal"
+            return pulp.LpStatus[prob.solve(get_solver(
+                solver, time_limit=time_limit, msg=msg,
+                gap_abs=gap_abs if binaries and gap_abs > 0 else None))]
+
+    t_solve = time.perf_counter()
+    st = run()
+    t_solve = time.perf_counter() - t_solve
+    xs = np.array([float(xi.varValue or 0.0) for xi in x])
+    obj = float(pulp.value(prob.objective) or 0.0) if st == "Optimal" else math.nan
+    dual_ok = st == "Optimal"
+    if dual_ok and binaries:
+        # CBC stopped by the time limit may still call its incumbent optimal: only a MILP that
+        # ended before the limit counts as proven
+        proven = prob.sol_status == pulp.LpSolutionOptimal and (
+            time_limit is None or t_solve < float(time_limit))
+        values = [round(float(var.varValue or 0.0)) for var in binaries]
+        for var in binaries:
+            var.cat = pulp.LpContinuous
+        if proven:
+            obj += gap_abs
+        else:  # stopped early: the relaxation bounds the optimum
+            relaxed = run()
+            obj = float(pulp.value(prob.objective)) if relaxed == "Optimal" else math.inf
+            st = "Not Proven"
+        # the budget's dual of a MILP: the LP with its binaries held where they were
+        for var, v in zip(binaries, values, strict=True):
+            var.lowBound = var.upBound = v
+        dual_ok = run() == "Optimal" and proven
     row = prob.get_constraint_by_name("budget")
     dual = None if not dual_ok or row is None or row.pi is None else float(row.pi)
     if dual is not None and solver_key(solver) == "HiGHS":
@@ -431,7 +451,9 @@ def solve_cvar(
         Channels whose value is not concave in some draw (S-shaped, or losing money on every
         sale): chords filled in order with binaries, each raised by how far its draw rises
         above it on the segment (measured on :data:`SEGMENT_SAMPLES` points), so that the
-        MILP still bounds the optimum (its budget dual: the LP with the binaries held).
+        MILP still bounds the optimum (its budget dual: the LP with the binaries held); each
+        MILP stops within a quarter of ``tol``; one stopped by ``time_limit`` gives its LP
+        relaxation as the bound and ends the refinement (status ``milp_not_proven``).
 
     Returns
     -------
@@ -481,17 +503,28 @@ def solve_cvar(
     best_ub = math.inf
     dual: float | None = None
     status = "gap_above_tolerance"
+    # a MILP need not be solved closer than a quarter of the tolerance of the certificate
+    gap_abs = 0.25 * tol * 0.01 * budget
     rounds = 0
     build_s = 0.0
     while rounds < max_rounds:
         rounds += 1
         xu, ub, du, st, built = _build(problem, prep, draws, base, level, bp, inner=False,
                                        solver=solver, time_limit=time_limit, msg=msg,
-                                       shaped=shaped)
+                                       shaped=shaped, gap_abs=gap_abs)
         build_s += built
         if st == "Infeasible":
             raise InfeasibleError(
                 "no allocation meets the constraints within the channels' bounds (CVaR plan)")
+        if st == "Not Proven":  # its allocation still counts; its relaxation bounds
+            best_ub = min(best_ub, ub + 1e-9 * max(abs(ub), budget))
+            xc = _repair(problem, prep, xu)
+            if feasible(problem, prep, xc, exact_targets=True):
+                val, u = true_cvar(xc)
+                if val > best_lb:
+                    best_lb, best_x, best_u = val, xc, u
+            status = "milp_not_proven"
+            break
         if st != "Optimal":
             status = "milp_not_proven"
             break
@@ -501,7 +534,7 @@ def solve_cvar(
         if prep.targets:
             xi, _, _, sti, built = _build(problem, prep, draws, base, level, bp, inner=True,
                                           solver=solver, time_limit=time_limit, msg=msg,
-                                          shaped=shaped)
+                                          shaped=shaped, gap_abs=gap_abs)
             build_s += built
             if sti == "Optimal":
                 tried.append(xi)
