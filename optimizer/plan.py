@@ -302,6 +302,7 @@ def build_plan(
     risk_notes: list[str] = list(ctx.draws.notes) if ctx.draws is not None else []
     risk_kind = str(scenario.risk.kind)
     held = np.zeros(len(channels), dtype=bool)
+    start_value = float("nan")
     x_prev = ctx.x0.copy()
     gp: GlidePath | None = None
     if n_steps > 1:  # the steps solved together, each channel one way (optimizer.glide)
@@ -337,6 +338,7 @@ def build_plan(
                 raise
             raise type(exc)(f"step {k + 1} of {n_steps}: {exc}") from None
         sol, risk_kind = rs.solution, rs.kind
+        start_value = rs.start_value
         held |= rs.held
         risk_notes += [n for n in rs.notes if n not in risk_notes]
         x = np.clip(np.asarray(sol.x, dtype=float), lo, hi)
@@ -390,6 +392,7 @@ def build_plan(
         notes=[*risk_notes, *notes],
         risk_kind=risk_kind,
         held=[c for c, h in zip(channels, held, strict=True) if h],
+        start_value=start_value,
         hashes={"data": data_hash, "scenario": scenario_hash, "curves": curves_hash},
         attribution_hash=attribution_hash,
     )
@@ -471,11 +474,13 @@ def assemble_plan(
     attribution_hash: str | None = None,
     risk_kind: str = "point",
     held: Sequence[str] = (),
+    start_value: float = float("nan"),
 ) -> Plan:
     """Turn solved steps into a :class:`Plan`: evaluate every channel before and after.
 
     ``risk_kind`` is the risk objective the steps were solved on (their objective values are
-    on it); ``held`` the channels held at their spend for want of support.  With curve draws,
+    on it), ``start_value`` that objective at the current allocation when the step knows it;
+    ``held`` the channels held at their spend for want of support.  With curve draws,
     each channel's ``move_support`` (from the current to the recommended spend, at the final
     step's budget price) and the uplift's quantiles over the draws are added.
     """
@@ -534,7 +539,9 @@ def assemble_plan(
     fn_obj = ctx.objective_functions
     objective_current = float(np.sum(fn_obj.value(x0)))
     if risk_kind == "expected" and ctx.draws is not None:
-        objective_current = float(np.sum(ctx.draws.optimisable().value(x0).mean(axis=0)))
+        # as the step was solved (a one-step plan may count every draw of S-shaped curves)
+        objective_current = (start_value if np.isfinite(start_value) else
+                             float(np.sum(ctx.draws.optimisable().value(x0).mean(axis=0))))
     elif risk_kind == "cvar":
         objective_current = 0.0  # the CVaR of the current allocation's uplift over itself
     dropped = [f"{c}: left out {', '.join(d)}" for c, d in sorted(fn_obj.dropped.items())]

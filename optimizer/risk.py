@@ -345,7 +345,8 @@ class RiskStep:
 
     ``solution`` is certified on the objective actually used (``kind``: the scenario's, or
     ``expected`` / ``point`` where it fell back); ``support`` each channel's move support
-    from the step's start; ``held`` the channels held at their start for want of support.
+    from the step's start; ``held`` the channels held at their start for want of support;
+    ``start_value`` that objective at the step's start (on the same curves and draws).
     """
 
     solution: Solution
@@ -353,34 +354,47 @@ class RiskStep:
     support: FloatArray
     held: NDArray[np.bool_]
     notes: tuple[str, ...]
+    start_value: float = float("nan")  # the objective at the step's start, as it was solved
 
 
 def _solve_kind(problem: AllocationProblem, draws: DrawFunctions | None, kind: str,
                 level: float, x_start: FloatArray, tol: float, solver: str
-                ) -> tuple[Solution, str, list[str]]:
-    """One solve under ``kind``; the kind actually used (after a fallback) and why.
+                ) -> tuple[Solution, str, list[str], float]:
+    """One solve under ``kind``; the kind actually used (after a fallback), why, and that
+    objective at ``x_start``.
 
+    Without targets, ``expected`` and ``cvar`` count every draw: a channel whose draws are
+    not all concave over its box (S-shaped, or losing money on every sale) makes the scenario
+    problem a MILP (:func:`roiste.optimizer.lp.solve_cvar`, at level 1 for ``expected``).
     Targets (ROAS, cost per new customer) hold on the fitted curves, as the reports show
     them: with targets, ``expected`` is the scenario LP at level 1 (the mean uplift), whose
-    target rows come from ``problem.functions`` and its objective from the draws.
+    target rows come from ``problem.functions`` and its objective from the draws, S-shaped
+    draws at their point curve.
     """
     notes: list[str] = []
     if kind == "point" or draws is None or not draws.n_draws:
-        return solve(problem, tol=tol, solver=solver), "point", notes
+        start = float(np.sum(problem.functions.value(x_start)))
+        return solve(problem, tol=tol, solver=solver), "point", notes, start
     free = np.asarray(problem.upper, dtype=float) > np.asarray(problem.lower, dtype=float)
     rows = draws.optimisable()
     if not problem.targets:
-        expected = solve(replace(problem, functions=draws.mean()), tol=tol, solver=solver)
-        if kind == "expected":
-            if draws.point_note and (free & ~draws.optimised & draws.uncertain).any():
-                notes.append(draws.point_note)
-            return expected, "expected", notes
-        # every draw of every channel: the ones not concave over the box (S-shaped, or
-        # losing money on every sale) by chords filled in order, a MILP
+        mean = draws.mean()
+        expected = solve(replace(problem, functions=mean), tol=tol, solver=solver)
         shaped = free & ~draws.all_concave
-        res = solve_cvar(problem, draws, level, x_start, candidates=(expected.x,), tol=tol,
-                         solver=solver, shaped=shaped if shaped.any() else None)
-        return res.solution, "cvar", notes
+        if kind == "expected" and not (draws.uncertain & ~draws.optimised).any():
+            return expected, "expected", notes, float(np.sum(mean.value(x_start)))
+        # every draw of every channel: the ones not concave over the box by chords filled
+        # in order, a MILP
+        res = solve_cvar(problem, draws, level if kind == "cvar" else 1.0, x_start,
+                         candidates=(expected.x,), tol=tol, solver=solver,
+                         shaped=shaped if shaped.any() else None)
+        if kind == "cvar":
+            return res.solution, "cvar", notes, 0.0
+        # the mean uplift, shifted to the mean net margin
+        base = float(np.asarray(draws.value(x_start), dtype=float).sum(axis=1).mean())
+        sol = replace(res.solution, value=res.solution.value + base,
+                      upper_bound=res.solution.upper_bound + base)
+        return sol, "expected", notes, base
     if draws.point_note and (free & ~draws.optimised & draws.uncertain).any():
         notes.append(draws.point_note)
     point = solve(problem, tol=tol, solver=solver)
@@ -392,14 +406,15 @@ def _solve_kind(problem: AllocationProblem, draws: DrawFunctions | None, kind: s
             f"{_names([problem.names[int(i)] for i in np.flatnonzero(odd)])} "
             f"{'is' if odd.sum() == 1 else 'are'} not (S-shaped, or losing money on every "
             "sale): the plan is made on the point estimate.")
-        return point, "point", notes
+        return point, "point", notes, float(np.sum(problem.functions.value(x_start)))
     res = solve_cvar(problem, rows, level if kind == "cvar" else 1.0, x_start,
                      candidates=(point.x,), tol=tol, solver=solver)
     sol = res.solution
+    base = 0.0
     if kind == "expected":  # the mean uplift, shifted to the mean net margin
         base = float(np.asarray(rows.value(x_start), dtype=float).sum(axis=1).mean())
         sol = replace(sol, value=sol.value + base, upper_bound=sol.upper_bound + base)
-    return sol, kind, notes
+    return sol, kind, notes, base
 
 
 def solve_step(
@@ -444,7 +459,7 @@ def solve_step(
     hi0 = np.asarray(problem.upper, dtype=float)
     hold_at = np.clip(x0, lo0, hi0)
     held = np.zeros(len(x0), dtype=bool)
-    sol, used, notes = _solve_kind(problem, draws, kind, level, x0, tol, solver)
+    sol, used, notes, start = _solve_kind(problem, draws, kind, level, x0, tol, solver)
     enforce = used != "point" and draws is not None and draws.n_draws > 0
     support = _support(draws, x0, sol, problem)
     while enforce:
@@ -458,17 +473,19 @@ def solve_step(
         held_problem = replace(problem, lower=np.where(trial, hold_at, lo0),
                                upper=np.where(trial, hold_at, hi0))
         try:
-            sol2, used2, notes2 = _solve_kind(held_problem, draws, kind, level, x0, tol, solver)
+            sol2, used2, notes2, start2 = _solve_kind(held_problem, draws, kind, level, x0, tol,
+                                                      solver)
         except InfeasibleError:
             notes.append(
                 "Holding the moves the draws do not support "
                 f"({_names([problem.names[int(i)] for i in np.flatnonzero(bad)])}) leaves no plan "
                 "within the constraints, so they are made and marked as not supported.")
             break
-        held, sol, used = trial, sol2, used2
+        held, sol, used, start = trial, sol2, used2, start2
         notes += [n for n in notes2 if n not in notes]
         support = _support(draws, x0, sol, problem)
-    return RiskStep(solution=sol, kind=used, support=support, held=held, notes=tuple(notes))
+    return RiskStep(solution=sol, kind=used, support=support, held=held, notes=tuple(notes),
+                    start_value=start)
 
 
 def _support(draws: DrawFunctions | None, x0: FloatArray, sol: Solution,

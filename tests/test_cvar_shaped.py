@@ -161,8 +161,8 @@ def _s_curve(name: str, beta: float, k: float, spend: float, draws: int, seed: i
                          recent_spend=spend, draws=ds)
 
 
-def test_a_plan_on_s_shaped_draws_is_planned_on_cvar_over_every_draw() -> None:
-    # two channels whose draws turn from convex to concave inside the step's box: the
+def test_a_plan_on_s_shaped_draws_counts_every_draw() -> None:
+    # two channels whose draws turn from convex to concave inside the step's box: the cvar
     # plan is made on the CVaR of all the draws (not on the expected net margin, not on the
     # point curves), and reaches the best CVaR along the budget line
     cs = CurveSet([_s_curve("a", 9000.0, 220.0, 200.0, 16, 1),
@@ -187,8 +187,16 @@ def test_a_plan_on_s_shaped_draws_is_planned_on_cvar_over_every_draw() -> None:
     best = max(cvar(u[:, i], 0.25) for i in range(len(grid)))
     got = cvar(ctx.draws.value(x).sum(1) - base, 0.25)
     assert got >= best - 1e-4 * abs(best)
-    # the expected plan (every draw's mean) is worse in its worst quarter
+    # the expected plan counts every draw too (its moves here lack the support of 90 % of
+    # the draws, so it holds them); it is no better in the worst quarter
     expected = build_plan(cs, scenario.model_copy(update={"risk": scenario.risk.model_copy(
         update={"kind": "expected"})}), current)
+    assert expected.risk == "expected"
+    assert not any("point estimate" in n for n in expected.notes)
     xe = expected.allocation["recommended_spend"].to_numpy(float)
+    assert float((ctx.draws.value(xe).sum(1) - base).mean()) >= -1e-9
     assert cvar(ctx.draws.value(xe).sum(1) - base, 0.25) <= got + 1e-9
+    # its objective is the mean net margin over the draws, at current and recommended spend
+    assert expected.objective_current == pytest.approx(float(base.mean()), rel=1e-9)
+    assert expected.objective_recommended == pytest.approx(
+        float(ctx.draws.value(xe).sum(1).mean()), rel=1e-9)

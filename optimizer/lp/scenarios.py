@@ -401,8 +401,8 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
             obj = float(pulp.value(prob.objective)) if relaxed == "Optimal" else math.inf
             st = "Not Proven"
         # the budget's dual of a MILP: the LP with its binaries held where they were
-        for var, v in zip(binaries, values, strict=True):
-            var.lowBound = var.upBound = v
+        for var, at in zip(binaries, values, strict=True):
+            var.lowBound = var.upBound = at
         dual_ok = run() == "Optimal" and proven
     row = prob.get_constraint_by_name("budget")
     dual = None if not dual_ok or row is None or row.pi is None else float(row.pi)
