@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.errors import InfeasibleError
 from roiste.optimizer.economics import ChannelEconomics, PeriodFunctions
-from roiste.optimizer.lp import AllocationProblem, Solution, solve, solve_cvar
+from roiste.optimizer.lp import AllocationProblem, Solution, concave_on_box, solve, solve_cvar
 from roiste.optimizer.scenario import DEFAULT_CVAR_LEVEL, DEFAULT_RISK, RISK_KINDS
 
 FloatArray = NDArray[np.float64]
@@ -367,16 +367,15 @@ def _solve_kind(problem: AllocationProblem, draws: DrawFunctions | None, kind: s
     not all concave over its box (S-shaped, or losing money on every sale) makes the scenario
     problem a MILP (:func:`roiste.optimizer.lp.solve_cvar`, at level 1 for ``expected``).
     Targets (ROAS, cost per new customer) hold on the fitted curves, as the reports show
-    them: with targets, ``expected`` is the scenario LP at level 1 (the mean uplift), whose
-    target rows come from ``problem.functions`` and its objective from the draws, S-shaped
-    draws at their point curve.
+    them: with targets, ``expected`` is the scenario problem at level 1 (the mean uplift),
+    whose target rows come from ``problem.functions`` (which must be concave where the plan
+    can go, else the plan falls back to the point estimate) and its objective from every draw.
     """
     notes: list[str] = []
     if kind == "point" or draws is None or not draws.n_draws:
         start = float(np.sum(problem.functions.value(x_start)))
         return solve(problem, tol=tol, solver=solver), "point", notes, start
     free = np.asarray(problem.upper, dtype=float) > np.asarray(problem.lower, dtype=float)
-    rows = draws.optimisable()
     if not problem.targets:
         mean = draws.mean()
         expected = solve(replace(problem, functions=mean), tol=tol, solver=solver)
@@ -395,24 +394,26 @@ def _solve_kind(problem: AllocationProblem, draws: DrawFunctions | None, kind: s
         sol = replace(res.solution, value=res.solution.value + base,
                       upper_bound=res.solution.upper_bound + base)
         return sol, "expected", notes, base
-    if draws.point_note and (free & ~draws.optimised & draws.uncertain).any():
-        notes.append(draws.point_note)
     point = solve(problem, tol=tol, solver=solver)
-    point_concave = np.asarray(problem.functions.revenue_concave, dtype=bool)
-    odd = free & ~(draws.concave & draws.revenue_concave & point_concave)
+    # the target rows are tangents (outer) and chords (inner) of the fitted curves: those must
+    # be concave where the plan can go; the draws of the objective need not be
+    point_concave = concave_on_box(problem.functions, np.asarray(problem.lower, dtype=float))[1]
+    odd = free & ~point_concave
     if odd.any():
         notes.append(
-            f"risk {kind} with targets needs concave curves, and "
+            f"risk {kind} with targets needs concave fitted curves, and "
             f"{_names([problem.names[int(i)] for i in np.flatnonzero(odd)])} "
-            f"{'is' if odd.sum() == 1 else 'are'} not (S-shaped, or losing money on every "
-            "sale): the plan is made on the point estimate.")
+            f"{'is' if odd.sum() == 1 else 'are'} not (S-shaped where the plan can go): the "
+            "plan is made on the point estimate.")
         return point, "point", notes, float(np.sum(problem.functions.value(x_start)))
-    res = solve_cvar(problem, rows, level if kind == "cvar" else 1.0, x_start,
-                     candidates=(point.x,), tol=tol, solver=solver)
+    shaped = free & ~draws.all_concave
+    res = solve_cvar(problem, draws, level if kind == "cvar" else 1.0, x_start,
+                     candidates=(point.x,), tol=tol, solver=solver,
+                     shaped=shaped if shaped.any() else None)
     sol = res.solution
     base = 0.0
     if kind == "expected":  # the mean uplift, shifted to the mean net margin
-        base = float(np.asarray(rows.value(x_start), dtype=float).sum(axis=1).mean())
+        base = float(np.asarray(draws.value(x_start), dtype=float).sum(axis=1).mean())
         sol = replace(sol, value=sol.value + base, upper_bound=sol.upper_bound + base)
     return sol, kind, notes, base
 

@@ -20,7 +20,7 @@ from draws import HandDraws, MeanOf
 from roiste.models.curves import Component, CurveSet, ResponseCurve
 from roiste.models.transforms import Geometric, Hill
 from roiste.optimizer.context import PlanContext
-from roiste.optimizer.lp import AllocationProblem, cvar, solve_cvar
+from roiste.optimizer.lp import AllocationProblem, concave_on_box, cvar, solve_cvar
 from roiste.optimizer.plan import build_plan
 from roiste.optimizer.scenario import Scenario
 
@@ -200,3 +200,38 @@ def test_a_plan_on_s_shaped_draws_counts_every_draw() -> None:
     assert expected.objective_current == pytest.approx(float(base.mean()), rel=1e-9)
     assert expected.objective_recommended == pytest.approx(
         float(ctx.draws.value(xe).sum(1).mean()), rel=1e-9)
+
+
+def test_a_roas_target_with_s_shaped_draws_holds_on_the_fitted_curves() -> None:
+    # the fitted curves are concave over the step, some draws are not: the target rows stay
+    # on the fitted curves and the CVaR counts every draw (no fallback to the point plan)
+    cs = CurveSet([_s_curve("a", 9000.0, 220.0, 200.0, 16, 1),
+                   _s_curve("b", 7000.0, 215.0, 200.0, 16, 2)])
+    current = pd.Series([200.0, 200.0], index=["a", "b"])
+    base_keys = {"name": "s", "data": "x.csv", "step": 0.2, "economics": {"gross_margin": 0.5},
+                 "risk": {"kind": "cvar", "level": 0.25}, "tolerance": 1e-5}
+    free = build_plan(cs, Scenario.model_validate(base_keys), current)
+    ctx = PlanContext.create(cs, Scenario.model_validate(base_keys), current)
+    fitted = ctx.objective_functions
+    x0 = ctx.x0
+    lo, hi = 0.8 * x0, 1.2 * x0
+    assert np.all(concave_on_box(fitted, lo)[1])  # past the inflection on the whole box
+    assert not ctx.draws.all_concave.all()  # some draws are not
+    grid = np.linspace(max(lo[0], x0.sum() - hi[1]), min(hi[0], x0.sum() - lo[1]), 4001)
+    pts = np.stack([grid, x0.sum() - grid])
+    roas = fitted.revenue(pts).sum(0) / x0.sum()
+    x_free = free.allocation["recommended_spend"].to_numpy(float)
+    # a target the unconstrained plan misses: above its ROAS, below the best on the line
+    target = round(0.5 * (float(fitted.revenue(x_free).sum() / x0.sum()) + float(roas.max())), 4)
+    scenario = Scenario.model_validate({**base_keys,
+                                        "constraints": [{"target_roas": target}]})
+    plan = build_plan(cs, scenario, current)
+    assert plan.risk == "cvar"
+    assert not any("point estimate" in n for n in plan.notes)
+    x = plan.allocation["recommended_spend"].to_numpy(float)
+    assert float(fitted.revenue(x).sum() / x.sum()) >= target - 1e-9
+    base = ctx.draws.value(x0).sum(1)
+    u = ctx.draws.value(pts).sum(1) - base[:, None]
+    ok = roas >= target
+    best = max(cvar(u[:, i], 0.25) for i in np.flatnonzero(ok))
+    assert cvar(ctx.draws.value(x).sum(1) - base, 0.25) >= best - 1e-3 * abs(best)
