@@ -20,7 +20,8 @@ median error to the oracle's, and the coverage of the bootstrap's 90 % band.  Wi
 ``--plans`` each world is planned one step (budget held, step 0.15, net margin at a gross
 margin of 0.4) on the fitted curves and on the true curves; both allocations are valued on
 the truth, and the share of the achievable true uplift the fitted plan captures is reported
-(mean and worst world).  With ``--floors`` two bounds of what the data can pin are added per
+(mean and worst world); ``risk_fit`` and ``risk_true`` in ``recovery_plans.csv`` name the risk
+objective each plan was made on.  With ``--floors`` two bounds of what the data can pin are added per
 channel, both fitted by least squares on the log revenue, the channel's true saturation shape
 given up to its scale and level, the geometric carry-over searched: ``floor_known`` knows the
 true baseline; ``floor_trend`` knows the baseline's shape up to its level, a linear trend and
