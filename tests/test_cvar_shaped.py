@@ -106,6 +106,19 @@ def test_the_plan_reaches_the_grid_best_and_its_bound_holds(case: Any) -> None:
     assert np.all(sol.x <= np.asarray(problem.upper) + 1e-9)
 
 
+def test_highs_reaches_the_same_certified_plan(case: Any) -> None:
+    d, problem, best, _ = case
+    shaped = np.array([True, True, False])
+    cbc = solve_cvar(problem, d, LEVEL, X0, tol=1e-6, shaped=shaped).solution
+    highs = solve_cvar(problem, d, LEVEL, X0, tol=1e-6, shaped=shaped, solver="HiGHS").solution
+    assert highs.status == "optimal" and highs.milp
+    assert highs.upper_bound >= best - 1e-9 * problem.budget
+    # each certificate brackets the other's value
+    assert highs.value <= cbc.upper_bound + 1e-9 * problem.budget
+    assert cbc.value <= highs.upper_bound + 1e-9 * problem.budget
+    assert np.isfinite(highs.shadow_price)
+
+
 def test_a_milp_stopped_early_still_brackets_the_optimum(case: Any) -> None:
     # a time limit too short to prove the MILP: whatever round it stops in, the bound it
     # reports (the relaxation's) stays above the grid's best and the plan is a real allocation

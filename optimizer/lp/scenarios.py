@@ -376,8 +376,9 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     def run() -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
+            # only the absolute gap stops a MILP (HiGHS would stop at a relative 1e-4)
             return pulp.LpStatus[prob.solve(get_solver(
-                solver, time_limit=time_limit, msg=msg,
+                solver, time_limit=time_limit, msg=msg, gap=0.0 if binaries else None,
                 gap_abs=gap_abs if binaries and gap_abs > 0 else None))]
 
     t_solve = time.perf_counter()
