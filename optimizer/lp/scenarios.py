@@ -373,17 +373,25 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     built = time.perf_counter() - t_build
     binaries = [var for var in prob.variables() if var.cat == pulp.LpInteger]  # PuLP's binaries
 
-    def run() -> str:
+    def run(limit: float | None) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             # only the absolute gap stops a MILP (HiGHS would stop at a relative 1e-4)
             return pulp.LpStatus[prob.solve(get_solver(
-                solver, time_limit=time_limit, msg=msg, gap=0.0 if binaries else None,
+                solver, time_limit=limit, msg=msg, gap=0.0 if binaries else None,
                 gap_abs=gap_abs if binaries and gap_abs > 0 else None))]
 
     t_solve = time.perf_counter()
-    st = run()
+    st = run(time_limit if binaries else None)  # a limit stops MILPs; LPs are solved whole
     t_solve = time.perf_counter() - t_solve
+    if binaries and st != "Optimal" and time_limit is not None and t_solve >= time_limit:
+        # stopped by the limit before any solution: CBC then says "infeasible"; the
+        # relaxation still bounds the optimum, and no allocation comes from this MILP
+        for var in binaries:
+            var.cat = pulp.LpContinuous
+        relaxed = run(None)  # an LP: solved whole (a time-limited solve may call 0 optimal)
+        bound = float(pulp.value(prob.objective)) if relaxed == "Optimal" else math.inf
+        return np.full(n, math.nan), bound, None, "Not Proven", built
     xs = np.array([float(xi.varValue or 0.0) for xi in x])
     obj = float(pulp.value(prob.objective) or 0.0) if st == "Optimal" else math.nan
     dual_ok = st == "Optimal"
@@ -397,14 +405,14 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
             var.cat = pulp.LpContinuous
         if proven:
             obj += gap_abs
-        else:  # stopped early: the relaxation bounds the optimum
-            relaxed = run()
+        else:  # stopped early: the relaxation, solved whole, bounds the optimum
+            relaxed = run(None)
             obj = float(pulp.value(prob.objective)) if relaxed == "Optimal" else math.inf
             st = "Not Proven"
         # the budget's dual of a MILP: the LP with its binaries held where they were
         for var, at in zip(binaries, values, strict=True):
             var.lowBound = var.upBound = at
-        dual_ok = run() == "Optimal" and proven
+        dual_ok = run(None) == "Optimal" and proven
     row = prob.get_constraint_by_name("budget")
     dual = None if not dual_ok or row is None or row.pi is None else float(row.pi)
     if dual is not None and solver_key(solver) == "HiGHS":
@@ -444,8 +452,11 @@ def solve_cvar(
         Allocations tried for the lower bound besides the LP's (e.g. the expected plan's).
     tol : float, default=1e-4
         Target certified relative gap ``(UB - LB) / max(|UB|, |LB|, 0.01 budget)``.
-    solver, time_limit, msg
+    solver, msg
         As in :func:`roiste.optimizer.lp.solve`.
+    time_limit : float, optional
+        Seconds per MILP (LPs are solved whole: a solver stopped by a limit may call a
+        partial answer optimal).
     max_rounds : int, default=40
         Rounds of cuts before returning with the gap reached.
     shaped : array of bool (N,), optional
@@ -517,10 +528,10 @@ def solve_cvar(
         if st == "Infeasible":
             raise InfeasibleError(
                 "no allocation meets the constraints within the channels' bounds (CVaR plan)")
-        if st == "Not Proven":  # its allocation still counts; its relaxation bounds
+        if st == "Not Proven":  # its allocation (if any) still counts; its relaxation bounds
             best_ub = min(best_ub, ub + 1e-9 * max(abs(ub), budget))
-            xc = _repair(problem, prep, xu)
-            if feasible(problem, prep, xc, exact_targets=True):
+            xc = _repair(problem, prep, np.nan_to_num(xu, nan=0.0))
+            if np.all(np.isfinite(xu)) and feasible(problem, prep, xc, exact_targets=True):
                 val, u = true_cvar(xc)
                 if val > best_lb:
                     best_lb, best_x, best_u = val, xc, u
