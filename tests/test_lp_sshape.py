@@ -58,6 +58,30 @@ def test_milp_equals_brute_force(seed: int, solver: str) -> None:
     assert sol.x.sum() == pytest.approx(budget, rel=1e-9)
 
 
+@pytest.mark.parametrize("solver", ["CBC", "HiGHS"])
+@pytest.mark.parametrize("limit", [0.001, 0.01])
+def test_a_time_limited_milp_still_brackets_the_optimum(limit: float, solver: str) -> None:
+    # stopped by the limit (with or without an allocation of its own), the MILP's answer is not
+    # taken for a proof: the bound comes from the relaxation and stays above the brute force
+    rng = np.random.default_rng(0)
+    curves = CurveSet([
+        _curve("a", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(2, 3)),
+               500.0),
+        _curve("b", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=0.8), 500.0),
+        _curve("c", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(1.5, 3)),
+               500.0),
+    ])
+    pf = PeriodFunctions(curves, ChannelEconomics(gross_margin=0.5), 1)
+    lo, hi = np.zeros(3), np.full(3, 2500.0)
+    sol = solve(AllocationProblem(curves.channels, lo, hi, pf, 2100.0), solver=solver,
+                time_limit=limit)
+    best, _ = _grid_best(pf, lo, hi, 2100.0)
+    assert sol.status in ("optimal", "milp_not_proven")
+    assert best <= sol.upper_bound + 1e-6
+    assert sol.value <= best + 10 * 2.1 * 2
+    assert float(pf.value(sol.x).sum()) == pytest.approx(sol.value)
+
+
 def test_a_local_method_stays_stuck_where_the_milp_does_not() -> None:
     # "video" is S-shaped (Hill s = 3, half saturation at 4000 a week): at the current 300 a
     # week it earns almost nothing per extra unit (marginal net margin -0.96 against -0.90 for

@@ -358,9 +358,14 @@ def solve_pieces(
     with warnings.catch_warnings():
         # PuLP 3.3 announces its 4.0 renames (PULP_CBC_CMD -> COIN_CMD) on every solve
         warnings.simplefilter("ignore", DeprecationWarning)
-        status = prob.solve(_solver(solver, time_limit, msg, mip_gap if is_milp else None))
+        # a limit stops MILPs only: a time-limited LP may call a partial answer optimal
+        status = prob.solve(_solver(solver, time_limit if is_milp else None, msg,
+                                    mip_gap if is_milp else None))
     t2 = time.perf_counter()
     st = pulp.LpStatus[status]
+    limited = is_milp and time_limit is not None and t2 - t1 >= time_limit
+    if limited and st != "Optimal":
+        st = "Not Solved"  # stopped before any solution (CBC then says "infeasible")
     vals = np.array([v.varValue or 0.0 for v in xs]) if xs else np.zeros(0)
     vals = np.clip(vals, 0.0, 1.0) * ln
     x = lo + np.bincount(ch, weights=vals, minlength=len(lo))
@@ -368,7 +373,8 @@ def solve_pieces(
     const = float(p.offset["value"].sum())
     obj = const + float(p.slopes["value"] @ vals) if not elastic else float(
         pulp.value(prob.objective) or 0.0)
-    proven = st == "Optimal" and prob.sol_status == pulp.LpSolutionOptimal
+    # a MILP stopped by the limit may still call its incumbent optimal
+    proven = st == "Optimal" and prob.sol_status == pulp.LpSolutionOptimal and not limited
     bound = math.inf
     if proven:
         bound = obj
