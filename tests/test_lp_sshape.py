@@ -32,17 +32,22 @@ def _grid_best(pf: PeriodFunctions, lo: np.ndarray, hi: np.ndarray, budget: floa
     return float(v[i]), X[:, i]
 
 
-@pytest.mark.parametrize("solver", ["CBC", "HiGHS"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_milp_equals_brute_force(seed: int, solver: str) -> None:
+def _three_curves(seed: int) -> CurveSet:
+    """Two S-shaped Hill curves and a concave one, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    curves = CurveSet([
+    return CurveSet([
         _curve("a", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(2, 3)),
                500.0),
         _curve("b", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=0.8), 500.0),
         _curve("c", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(1.5, 3)),
                500.0),
     ])
+
+
+@pytest.mark.parametrize("solver", ["CBC", "HiGHS"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_milp_equals_brute_force(seed: int, solver: str) -> None:
+    curves = _three_curves(seed)
     pf = PeriodFunctions(curves, ChannelEconomics(gross_margin=0.5), 1)
     lo, hi = np.zeros(3), np.full(3, 2500.0)
     budget = 2100.0
@@ -63,14 +68,7 @@ def test_milp_equals_brute_force(seed: int, solver: str) -> None:
 def test_a_time_limited_milp_still_brackets_the_optimum(limit: float, solver: str) -> None:
     # stopped by the limit (with or without an allocation of its own), the MILP's answer is not
     # taken for a proof: the bound comes from the relaxation and stays above the brute force
-    rng = np.random.default_rng(0)
-    curves = CurveSet([
-        _curve("a", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(2, 3)),
-               500.0),
-        _curve("b", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=0.8), 500.0),
-        _curve("c", rng.uniform(3000, 6000), Hill(k=rng.uniform(500, 1500), s=rng.uniform(1.5, 3)),
-               500.0),
-    ])
+    curves = _three_curves(0)
     pf = PeriodFunctions(curves, ChannelEconomics(gross_margin=0.5), 1)
     lo, hi = np.zeros(3), np.full(3, 2500.0)
     sol = solve(AllocationProblem(curves.channels, lo, hi, pf, 2100.0), solver=solver,
