@@ -139,12 +139,17 @@ class DrawFunctions(_PeriodOutcomes):
         # weekly spends of the region, per channel
         lo_w, hi_w = lo_r / p, np.maximum(hi_r, lo_r) / p
         no_draws = [c.channel for c in cs if not c.draws]
-        s_shaped = [c.channel for i, c in enumerate(cs) if c.draws and not all(
-            concave_over(d, lo_w[i], hi_w[i]) for d in c.draws)]
-        self.uncertain = np.array([bool(c.draws) for c in cs])
-        self.optimised = np.array([bool(c.draws) and c.channel not in s_shaped for c in cs])
         counts = [len(c.draws) for c in cs if c.draws]
         self.n_draws = min(counts) if counts else 0
+        self.uncertain = np.array([bool(c.draws) for c in cs])
+        # revenue concave over the region: every draw the plan uses, and the point curve
+        draws_concave = np.array([all(concave_over(d, lo_w[i], hi_w[i])
+                                      for d in c.draws[:self.n_draws]) for i, c in enumerate(cs)])
+        point_concave = np.array([concave_over(c.revenue, lo_w[i], hi_w[i])
+                                  for i, c in enumerate(cs)])
+        s_shaped = [c.channel for c, u, d in zip(cs, self.uncertain, draws_concave, strict=True)
+                    if u and not d]
+        self.optimised = self.uncertain & draws_concave
         if no_draws and self.n_draws:
             self.notes.append(
                 f"The plan ignores the uncertainty of {_names(no_draws)}: no bootstrap draws "
@@ -165,18 +170,13 @@ class DrawFunctions(_PeriodOutcomes):
                     for s in range(self._s) for c, u in zip(cs, use, strict=True)]
             return PeriodFunctions(CurveSet(rows), econ, period_weeks, objective), rows
 
-        self._fn, every = stack(self.uncertain)
-        self._fn_opt, rows = stack(self.optimised) if s_shaped else (self._fn, every)
+        self._fn, _ = stack(self.uncertain)
+        self._fn_opt = stack(self.optimised)[0] if s_shaped else self._fn
         self.coefficient = self._fn.coefficient.reshape(self._s, self.n)[0]
-
-        def concave_rows(rows: list[ResponseCurve]) -> NDArray[np.bool_]:
-            return np.all(np.array([[concave_over(r.revenue, lo_w[i], hi_w[i])
-                                     for i, r in enumerate(rows[s * self.n:(s + 1) * self.n])]
-                                    for s in range(self._s)]), axis=0)
-
-        self.revenue_concave = concave_rows(rows)
+        # the optimised rows are the draws where all are concave, else the point curve
+        self.revenue_concave = np.where(self.optimised, True, point_concave)
         self.concave = self.revenue_concave & (self.coefficient >= 0.0)
-        self.all_concave = (concave_rows(every) if s_shaped else self.revenue_concave) & (
+        self.all_concave = np.where(self.uncertain, draws_concave, point_concave) & (
             self.coefficient >= 0.0)
 
     def _call(self, method: str, x: ArrayLike, optimised: bool = False) -> FloatArray:

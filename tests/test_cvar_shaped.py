@@ -10,6 +10,7 @@ the comparison can fail.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -149,9 +150,8 @@ def test_the_budget_price_is_the_value_of_one_more_unit(case: Any) -> None:
     d, problem, _, _ = case
     shaped = np.array([True, True, False])
     sol = solve_cvar(problem, d, LEVEL, X0, tol=1e-8, shaped=shaped).solution
-    more = solve_cvar(problem.__class__(problem.names, problem.lower, problem.upper,
-                                        problem.functions, problem.budget + 1.0),
-                      d, LEVEL, X0, tol=1e-8, shaped=shaped).solution
+    more = solve_cvar(replace(problem, budget=problem.budget + 1.0), d, LEVEL, X0, tol=1e-8,
+                      shaped=shaped).solution
     assert np.isfinite(sol.shadow_price)
     assert sol.shadow_price == pytest.approx(more.value - sol.value, abs=0.05)
 

@@ -66,7 +66,7 @@ from roiste.models.fit.mmm_validation import (
     decomposition_warnings,
     low_spend_warning,
 )
-from roiste.models.fit.search import DEMAND_SHARES, adstocked
+from roiste.models.fit.search import adstocked, check_media_form
 from roiste.models.transforms import SATURATIONS, Adstock, FloatArray, Saturation
 
 __all__ = [
@@ -648,9 +648,7 @@ def fit_wide(
             f"{panel.source}: holdout_weeks={holdout_weeks} leaves {n - holdout_weeks} training weeks "
             f"of {n}; at least {max(MIN_TRAIN_WEEKS, 2 * C + 8)} are needed"
         )
-    if media_form not in ("auto", "additive", *DEMAND_SHARES):
-        raise CurveError(f"{panel.source}: media_form must be 'auto', 'additive' or one of "
-                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {media_form!r}")
+    check_media_form(media_form, f"{panel.source}: ")
     X, groups = wide_design(panel)
     y = panel.target.to_numpy(dtype=float)
     n_train = n - holdout_weeks

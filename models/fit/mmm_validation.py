@@ -26,7 +26,12 @@ from sklearn.model_selection import TimeSeriesSplit
 from roiste.models.curves import Component
 from roiste.models.executor import Executor
 from roiste.models.fit.baseline import DemandIndex, demand_ratio
-from roiste.models.fit.search import DEMAND_SHARES, SCALED_MARGIN
+from roiste.models.fit.search import (
+    DEMAND_SHARES,
+    SCALED_MARGIN,
+    check_media_form,
+    form_fold_size,
+)
 from roiste.models.transforms import FloatArray
 
 PENALTY_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -176,12 +181,10 @@ class MediaForm:
 def form_folds(n: int, splits: int = FORM_SPLITS, test_weeks: int = FORM_TEST_WEEKS) -> list[tuple[int, int]]:
     """Forward folds ``(training weeks, end of the forecast weeks)`` of ``n`` weeks.
 
-    ``TimeSeriesSplit`` as the per-channel fit runs it: forecast blocks of
-    ``max(4, min(test_weeks, n // 10))`` weeks, as many as leave at least 52 training weeks
-    (at most ``splits``); none when fewer than 2 fit.
+    ``TimeSeriesSplit`` as the per-channel fit runs it (:func:`~models.fit.search.form_fold_size`);
+    none when fewer than 2 fit.
     """
-    size = max(4, min(test_weeks, n // 10))
-    k = min(splits, (n - 52) // size)
+    k, size = form_fold_size(n, splits, test_weeks)
     if k < 2:
         return []
     return [(len(tr), int(te[-1]) + 1)
@@ -249,9 +252,7 @@ def choose_media_form(
     form : str, default "auto"
         "auto", "additive" or a name of ``DEMAND_SHARES``.
     """
-    if form not in ("auto", "additive", *DEMAND_SHARES):
-        raise ValueError(f"media_form must be 'auto', 'additive' or one of "
-                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {form!r}")
+    check_media_form(form)
     folds = form_folds(len(y))
     if form == "additive" or (form == "auto" and not folds):
         return MediaForm("additive", 0.0, None, additive)

@@ -508,8 +508,18 @@ def _estimate_demand(grid: _Grid, design: BaselineDesign, b: FloatArray, t: Floa
     return demand
 
 
-def _form_folds(n: int, splits: int, test_weeks: int) -> tuple[int, int]:
-    """``(folds, weeks per fold)`` of the media forms' cross-validation over ``n`` weeks."""
+def check_media_form(form: str, where: str = "") -> None:
+    """Raise :class:`CurveError` (prefixed by ``where``) unless ``form`` is "auto", "additive"
+    or a name of :data:`DEMAND_SHARES`."""
+    if form not in ("auto", "additive", *DEMAND_SHARES):
+        raise CurveError(f"{where}media_form must be 'auto', 'additive' or one of "
+                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {form!r}")
+
+
+def form_fold_size(n: int, splits: int, test_weeks: int) -> tuple[int, int]:
+    """``(folds, weeks per fold)`` of the media forms' cross-validation over ``n`` weeks:
+    forecast blocks of ``max(4, min(test_weeks, n // 10))`` weeks, as many as leave at least
+    52 training weeks (at most ``splits``)."""
     test_size = max(4, min(test_weeks, n // 10))
     return min(splits, (n - 52) // test_size), test_size
 
@@ -525,7 +535,7 @@ def _cv_forms(grid: _Grid, design: BaselineDesign, b: FloatArray, t: FloatArray,
     so no form forecasts weeks whose seasonal shape it has already seen.
     """
     y, sw = prob.y, prob.sw
-    splits, test_size = _form_folds(len(y), splits, test_weeks)
+    splits, test_size = form_fold_size(len(y), splits, test_weeks)
     if splits < 2:
         return {}
     err: dict[str, list[float]] = {f: [] for f in ["additive", *shares]}
@@ -564,9 +574,7 @@ def _choose_form(
     error over the folds is smaller by more than ``SCALED_MARGIN`` (then the best of them);
     additive when the history is too short to cross-validate.
     """
-    if settings.media_form not in ("auto", "additive", *DEMAND_SHARES):
-        raise CurveError(f"media_form must be 'auto', 'additive' or one of "
-                         f"{', '.join(map(repr, DEMAND_SHARES))}, not {settings.media_form!r}")
+    check_media_form(settings.media_form)
     if settings.media_form == "additive":
         return "additive", 0.0, None, {}
     fixed = settings.media_form != "auto"
@@ -771,7 +779,7 @@ def _form_draws(fit: ChannelFit, x: FloatArray, y: FloatArray, t: FloatArray,
                 ) -> list[Component]:
     """The draws over the media forms: each form that forecast about as well as the chosen one
     (:func:`models.fit.bands.form_weights`) takes its share of the draws, from its own fit."""
-    folds, weeks = _form_folds(len(y), settings.cv_splits, settings.cv_test_weeks)
+    folds, weeks = form_fold_size(len(y), settings.cv_splits, settings.cv_test_weeks)
     weights = form_weights(fit.form_cv, folds * weeks, tau)
     counts = split_draws(weights, settings.bootstrap, fit.form)
     draws = list(fit.draws[:counts.pop(fit.form)])

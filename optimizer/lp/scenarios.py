@@ -198,8 +198,9 @@ breakpoint is dropped (segments of a few millionths only make the MILP's rows il
 
 def _spaced(bp: FloatArray, shaped: NDArray[np.bool_], lo: FloatArray, hi: FloatArray
             ) -> FloatArray:
-    """``bp`` with the rows of ``shaped`` channels thinned to segments of at least
-    :data:`MIN_SEGMENT` of the box, their last point at ``hi`` (repeated to keep the width)."""
+    """``bp`` (each row sorted, from ``lo`` to ``hi``) with the rows of ``shaped`` channels
+    thinned to segments of at least :data:`MIN_SEGMENT` of the box, the last point moved to
+    ``hi`` when it was dropped (repeated at the end to keep the width)."""
     if not shaped.any():
         return bp
     out = bp.copy()
@@ -209,22 +210,18 @@ def _spaced(bp: FloatArray, shaped: NDArray[np.bool_], lo: FloatArray, hi: Float
         for b in out[c, 1:].tolist():
             if b - kept[-1] >= gap:
                 kept.append(b)
-        if hi[c] - kept[-1] < gap and len(kept) > 1:
-            kept[-1] = float(hi[c])
-        elif kept[-1] < hi[c]:
-            kept.append(float(hi[c]))
-        kept = kept[:out.shape[1]]
-        kept[-1] = float(hi[c])
+        kept[-1] = float(hi[c])  # hi itself, or the point within a gap of it
         out[c] = kept + [kept[-1]] * (out.shape[1] - len(kept))
     return out
 
 
 def _shaped_values(prob: pulp.LpProblem, c: int, xc: Any, bp: FloatArray, vals: FloatArray,
-                   above: FloatArray, draws: Sequence[int]) -> list[Any]:
+                   above: FloatArray, draws: Sequence[int], binaries: list[Any]) -> list[Any]:
     """The values of an S-shaped channel ``c`` in ``draws``: its chords between the
     breakpoints, filled in order (one binary per inner breakpoint, shared by all draws), plus
     the most any draw rises above its chord on the segment the spend lies in.  Every draw's
     expression lies on or above its value at every spend, so the model bounds the optimum.
+    The binaries are appended to ``binaries``.
     """
     add = prob.add_variable
     pts = bp[c]
@@ -232,6 +229,7 @@ def _shaped_values(prob: pulp.LpProblem, c: int, xc: Any, bp: FloatArray, vals: 
     segs = np.flatnonzero(length > 0).tolist()
     d = [add(f"seg_{c}_{j}", 0.0, float(length[j])) for j in segs]
     full = [add(f"full_{c}_{j}", 0, 1, cat=pulp.LpBinary) for j in segs[:-1]]
+    binaries += full
     prob.addConstraint(xc - pulp.lpSum(d) == float(pts[0]), f"fill_{c}")
     for i in range(len(full)):
         prob.addConstraint(d[i] - float(length[segs[i]]) * full[i] >= 0, f"full_lo_{c}_{i}")
@@ -287,11 +285,13 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
     at_lo = np.asarray(draws.value(lo), dtype=float)  # (S, N)
     above = _above_chords(draws, bp, vals, shaped)
     v: list[list[Any]] = []
+    binaries: list[Any] = []
     for c in range(n):
         if not free[c]:
             v.append([pulp.LpAffineExpression(constant=float(at_lo[s, c])) for s in range(s_n)])
         elif shaped[c]:
-            vs = _shaped_values(prob, c, x[c], bp, vals, above, [0] if same[c] else range(s_n))
+            vs = _shaped_values(prob, c, x[c], bp, vals, above, [0] if same[c] else range(s_n),
+                                binaries)
             v.append(vs * s_n if same[c] else vs)
         elif same[c]:
             v.append([add(f"v_{c}")] * s_n)
@@ -371,7 +371,6 @@ def _build(problem: AllocationProblem, prep: Prepared, draws: DrawModel, base: F
                     outcome["new_customers"][c] for c in idx) <= 0, f"target_{i}")
     prob.setObjective(t - (1.0 / (level * s_n)) * pulp.lpSum(z))
     built = time.perf_counter() - t_build
-    binaries = [var for var in prob.variables() if var.cat == pulp.LpInteger]  # PuLP's binaries
 
     def run(limit: float | None) -> str:
         with warnings.catch_warnings():
